@@ -1,0 +1,57 @@
+/**
+ * Strict decoding of message bodies. A body is `enc(field…)` (protocol-spec §2.1); decoders
+ * require the exact field count and exact lengths, and throw `DecodeError` on anything else.
+ * @module
+ */
+import { readU32be } from './bytes.ts';
+import { DecodeError } from './errors.ts';
+import type { Group, GroupPoint } from './group.ts';
+
+/** Splits `enc(f_1..f_count)` into its fields; rejects any other count or trailing bytes. */
+export function decodeFields(body: Uint8Array, count: number, what = 'message'): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let off = 0;
+  while (off < body.length) {
+    if (body.length - off < 4)
+      throw new DecodeError('MalformedMessage', `${what}: truncated length`);
+    const len = readU32be(body, off);
+    off += 4;
+    if (len > body.length - off)
+      throw new DecodeError('MalformedMessage', `${what}: truncated field`);
+    out.push(body.subarray(off, off + len));
+    off += len;
+  }
+  if (out.length !== count) {
+    throw new DecodeError(
+      'MalformedMessage',
+      `${what}: expected ${count} fields, got ${out.length}`
+    );
+  }
+  return out;
+}
+
+/** Requires a field of exactly `len` bytes. */
+export function fixedBytes(f: Uint8Array, len: number, what: string): Uint8Array {
+  if (f.length !== len) throw new DecodeError('MalformedMessage', `${what}: expected ${len} bytes`);
+  return f;
+}
+
+/** Decodes a `list()` of exactly `count` items of `size` bytes each. */
+export function decodeList(f: Uint8Array, size: number, count: number, what: string): Uint8Array[] {
+  if (f.length < 4 || readU32be(f) !== count || f.length !== 4 + size * count) {
+    throw new DecodeError('MalformedMessage', `${what}: expected a list of ${count} items`);
+  }
+  const items: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) items.push(f.subarray(4 + i * size, 4 + (i + 1) * size));
+  return items;
+}
+
+/** Decodes a list of exactly `count` points (none the identity). */
+export function decodePointList(
+  g: Group,
+  f: Uint8Array,
+  count: number,
+  what: string
+): GroupPoint[] {
+  return decodeList(f, g.pointLength, count, what).map((b, i) => g.decodePoint(b, `${what}[${i}]`));
+}

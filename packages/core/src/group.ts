@@ -1,0 +1,188 @@
+/**
+ * The two prime-order groups Tessera uses, with strict wire codecs (protocol-spec §1, §2.7).
+ *
+ * - secp256k1: 33-byte compressed SEC1 points (02/03 only), 32-byte big-endian scalars.
+ * - Ed25519: 32-byte RFC 8032 points (canonical, prime-order subgroup), 32-byte little-endian
+ *   scalars, as in RFC 9591 so that shares feed noble's FROST unchanged.
+ *
+ * Decoders reject rather than repair: a scalar ≥ q, an off-curve, identity, small-order or
+ * non-canonical point throws `DecodeError`, which protocol code turns into an abort naming the
+ * sender.
+ * @module
+ */
+import { mulAddUnsafe, normalizeZ } from '@noble/curves/abstract/curve.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE } from '@noble/curves/utils.js';
+import { ctEqual } from './bytes.ts';
+import { DecodeError } from './errors.ts';
+import type { Rng } from './rng.ts';
+
+/** The point operations Tessera needs; both noble point classes provide them. */
+export interface GroupPoint {
+  add(other: GroupPoint): GroupPoint;
+  subtract(other: GroupPoint): GroupPoint;
+  negate(): GroupPoint;
+  multiply(scalar: bigint): GroupPoint;
+  multiplyUnsafe(scalar: bigint): GroupPoint;
+  equals(other: GroupPoint): boolean;
+  is0(): boolean;
+  toBytes(): Uint8Array;
+}
+
+/** Curve names. */
+export type CurveName = 'secp256k1' | 'ed25519';
+
+/** A prime-order group with canonical codecs. */
+export interface Group {
+  readonly name: CurveName;
+  /** Group order q. */
+  readonly order: bigint;
+  /** Encoded point length in bytes. */
+  readonly pointLength: number;
+  /** Encoded scalar length in bytes. */
+  readonly scalarLength: 32;
+  /** Generator. */
+  readonly G: GroupPoint;
+  /** Identity. */
+  readonly O: GroupPoint;
+  /** `s·G` (constant-time fixed-base multiplication). */
+  base(s: bigint): GroupPoint;
+  /** Multi-scalar multiplication on public values only. */
+  msm(points: GroupPoint[], scalars: bigint[]): GroupPoint;
+  encodePoint(p: GroupPoint): Uint8Array;
+  /** Encodes many points with one shared inversion. */
+  encodePoints(ps: GroupPoint[]): Uint8Array[];
+  /**
+   * Strict decoding of a received point: exact length and prefix, on the curve, canonical, not the
+   * identity, and in the prime-order subgroup. `subgroup: false` skips only the last check, for
+   * callers that check membership another way (see its uses).
+   */
+  decodePoint(b: Uint8Array, what?: string, opts?: { subgroup?: boolean }): GroupPoint;
+  /** Decodes a point this party encoded itself (from its own session state): no re-validation. */
+  decodeOwn(b: Uint8Array): GroupPoint;
+  encodeScalar(s: bigint): Uint8Array;
+  /** Strict decoding: exactly 32 bytes and `< q`; with `nonzero`, rejects 0. */
+  decodeScalar(b: Uint8Array, what?: string, nonzero?: boolean): bigint;
+  /** Uniform scalar in Z_q* from 48 random bytes (protocol-spec §2.4). */
+  randomScalar(rng: Rng): bigint;
+  mod(a: bigint): bigint;
+  inv(a: bigint): bigint;
+}
+
+interface NoblePoint extends GroupPoint {
+  assertValidity(): void;
+  isTorsionFree(): boolean;
+}
+interface NoblePointCons {
+  BASE: NoblePoint;
+  ZERO: NoblePoint;
+  fromBytes(b: Uint8Array): NoblePoint;
+  Fn: {
+    ORDER: bigint;
+    isLE: boolean;
+    toBytes(n: bigint): Uint8Array;
+    fromBytes(b: Uint8Array): bigint;
+    inv(n: bigint): bigint;
+  };
+}
+
+function makeGroup(
+  name: CurveName,
+  Point: NoblePointCons,
+  pointLength: number,
+  checkPrefix: (b: Uint8Array) => boolean
+): Group {
+  const q = Point.Fn.ORDER;
+  const Fn = Point.Fn;
+  const mod = (a: bigint) => {
+    const r = a % q;
+    return r < 0n ? r + q : r;
+  };
+  const group: Group = {
+    name,
+    order: q,
+    pointLength,
+    scalarLength: 32,
+    G: Point.BASE,
+    O: Point.ZERO,
+    base: (s) => Point.BASE.multiply(s),
+    // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
+    msm: (points, scalars) =>
+      mulAddUnsafe(
+        Point as unknown as Parameters<typeof mulAddUnsafe>[0],
+        points as unknown as Parameters<typeof mulAddUnsafe>[1],
+        scalars.map(mod)
+      ) as unknown as GroupPoint,
+    encodePoint: (p) => p.toBytes(),
+    encodePoints: (ps) =>
+      normalizeZ(
+        Point as unknown as Parameters<typeof normalizeZ>[0],
+        ps as unknown as Parameters<typeof normalizeZ>[1]
+      ).map((p) => (p as unknown as GroupPoint).toBytes()),
+    decodeOwn: (b) => Point.fromBytes(b),
+    decodePoint(b, what = 'point', opts = {}) {
+      if (!(b instanceof Uint8Array) || b.length !== pointLength || !checkPrefix(b)) {
+        throw new DecodeError('BadPoint', `${what}: expected ${pointLength}-byte ${name} point`);
+      }
+      let p: NoblePoint;
+      try {
+        p = Point.fromBytes(b);
+        p.assertValidity();
+      } catch {
+        throw new DecodeError('BadPoint', `${what}: not a valid ${name} point`);
+      }
+      if (p.is0()) throw new DecodeError('BadPoint', `${what}: identity point`);
+      if (opts.subgroup !== false && !p.isTorsionFree())
+        throw new DecodeError('BadPoint', `${what}: not in the prime-order subgroup`);
+      // Recompress and compare: one value, one encoding (rejects e.g. Ed25519 x=0 with sign bit).
+      if (!ctEqual(p.toBytes(), b))
+        throw new DecodeError('BadPoint', `${what}: non-canonical encoding`);
+      return p;
+    },
+    encodeScalar: (s) => Fn.toBytes(mod(s)),
+    decodeScalar(b, what = 'scalar', nonzero = false) {
+      if (!(b instanceof Uint8Array) || b.length !== 32) {
+        throw new DecodeError('BadScalar', `${what}: expected 32 bytes`);
+      }
+      let s: bigint;
+      try {
+        s = Fn.fromBytes(b);
+      } catch {
+        throw new DecodeError('BadScalar', `${what}: not below the group order`);
+      }
+      if (nonzero && s === 0n) throw new DecodeError('BadScalar', `${what}: zero`);
+      return s;
+    },
+    randomScalar(rng) {
+      for (;;) {
+        const s = bytesToNumberBE(rng(48)) % q;
+        if (s !== 0n) return s;
+      }
+    },
+    mod,
+    inv: (a) => Fn.inv(mod(a)),
+  };
+  return Object.freeze(group);
+}
+
+/** secp256k1 with 33-byte compressed points. */
+export const secp256k1Group: Group = makeGroup(
+  'secp256k1',
+  secp256k1.Point as unknown as NoblePointCons,
+  33,
+  (b) => b[0] === 0x02 || b[0] === 0x03
+);
+
+/** Ed25519 (edwards25519 prime-order subgroup) with 32-byte points. */
+export const ed25519Group: Group = makeGroup(
+  'ed25519',
+  ed25519.Point as unknown as NoblePointCons,
+  32,
+  () => true
+);
+
+/** Group by curve name. */
+export function groupOf(curve: CurveName): Group {
+  return curve === 'secp256k1' ? secp256k1Group : ed25519Group;
+}

@@ -1,0 +1,40 @@
+/**
+ * @tessera/core — Tessera's threshold-signature protocols as pure, I/O-free state machines.
+ *
+ * Every protocol exports `start(params)` → `{ session, out }` and `receive(session, envelope)` →
+ * `{ session, out, result? }`. Sessions are plain data (`encodeSession`/`decodeSession`); a failed
+ * check throws `ProtocolAbort` naming the culprit. `simulate` runs all parties in memory.
+ * @module
+ */
+export { ctEqual } from './bytes.ts';
+export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
+export {
+  DecodeError,
+  InputError,
+  InternalError,
+  MessageMissing,
+  MessageRejected,
+  NonceReuse,
+  type PartyId,
+  ProtocolAbort,
+  SessionClosed,
+  TesseraError,
+} from './errors.ts';
+export { type FrostSignParams, type FrostSignSession, frostSign } from './frost/sign.ts';
+export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
+export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
+export {
+  createMemoryLedger,
+  type NonceLedger,
+  type ReceiveOptions,
+  type Session,
+  type SessionStatus,
+} from './session/driver.ts';
+export {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  type Step,
+  type Tamper,
+} from './session/envelope.ts';
+export { type SimulateKeygenOptions, type SimulateSignOptions, simulate } from './simulate.ts';

@@ -1,0 +1,330 @@
+/**
+ * The generic sans-IO driver every protocol runs on.
+ *
+ * A protocol declares its rounds (which kinds of message it expects from each peer in each round)
+ * and one pure handler per round. The driver owns everything else: header checks, the round
+ * collector (duplicates, wrong rounds, unknown or self senders, wrong sid or recipient), buffering
+ * of early messages, abort semantics and single use of sessions:
+ *
+ * - `receive` consumes the session it is given (its status becomes `consumed`) and returns the
+ *   next one, so a stale copy cannot be driven twice by accident.
+ * - A `ProtocolAbort` marks the session `aborted` and erases its secret state; every later call
+ *   throws `SessionClosed`. Nothing computed from secrets leaves an aborted session.
+ * - A header mismatch throws `MessageRejected` and leaves the session untouched (the message is
+ *   dropped and counts as missing, protocol-spec §1).
+ * @module
+ */
+import { ctEqual } from '../bytes.ts';
+import {
+  DecodeError,
+  InputError,
+  InternalError,
+  MessageRejected,
+  type PartyId,
+  ProtocolAbort,
+  SessionClosed,
+  TesseraError,
+} from '../errors.ts';
+import { type Rng, systemRng } from '../rng.ts';
+import type { Envelope, Step } from './envelope.ts';
+import { decodeState, encodeState } from './state.ts';
+
+/** What a round expects from every peer: a broadcast, a p2p message to us, or both. */
+export interface RoundSpec {
+  broadcast: boolean;
+  p2p: boolean;
+}
+
+/** The messages of one round from one peer. */
+export interface PeerMessages {
+  broadcast?: Uint8Array;
+  p2p?: Uint8Array;
+}
+
+/** An outgoing message before the driver wraps it in an envelope. */
+export interface Outgoing {
+  to: PartyId | 0;
+  body: Uint8Array;
+}
+
+/** Records that a single-use secret (a signing nonce) was used; false if it already was. */
+export interface NonceLedger {
+  consume(nonceId: string): boolean;
+}
+
+/** Options of `receive`. */
+export interface ReceiveOptions {
+  /** Sender authenticated by the transport; a different `env.from` aborts naming this party. */
+  sender?: PartyId;
+  /** Randomness (tests only; defaults to the platform CSPRNG). */
+  rng?: Rng;
+  /** Durable single-use ledger for nonces; defaults to an in-process ledger. */
+  ledger?: NonceLedger;
+}
+
+/** What a round handler can use besides its state and messages. */
+export interface HandlerContext {
+  rng: Rng;
+  ledger: NonceLedger;
+  sid: string;
+  me: PartyId;
+  peers: readonly PartyId[];
+}
+
+/** Handler output. */
+export interface HandlerResult<S, R> {
+  state: S;
+  out: Outgoing[];
+  result?: R;
+}
+
+/** A protocol definition: name, round layout and one handler per round. */
+export interface ProtocolDef<S, R> {
+  name: string;
+  /** Number of rounds whose messages this party receives (1..rounds). */
+  rounds: number;
+  expect(round: number): RoundSpec;
+  /** Handles the complete set of round-`round` messages from every peer. */
+  handle(
+    round: number,
+    state: S,
+    msgs: Map<PartyId, PeerMessages>,
+    ctx: HandlerContext
+  ): HandlerResult<S, R>;
+}
+
+interface InboxItem {
+  round: number;
+  from: PartyId;
+  kind: 'broadcast' | 'p2p';
+  body: Uint8Array;
+}
+
+/** Session status. */
+export type SessionStatus = 'active' | 'done' | 'aborted' | 'consumed';
+
+/** A protocol session: plain data, serialisable with `encodeSession`. */
+export interface Session<S> {
+  v: 1;
+  proto: string;
+  sid: string;
+  me: PartyId;
+  peers: PartyId[];
+  /** The round whose messages are being collected. */
+  round: number;
+  status: SessionStatus;
+  inbox: InboxItem[];
+  state: S | null;
+}
+
+/** An in-process nonce ledger (the default; servers pass a durable one). */
+export function createMemoryLedger(): NonceLedger & { size(): number } {
+  const used = new Set<string>();
+  return {
+    consume(id) {
+      if (used.has(id)) return false;
+      used.add(id);
+      return true;
+    },
+    size: () => used.size,
+  };
+}
+
+/**
+ * Process-wide default ledger: a second use of one nonce within this process fails even through a
+ * deserialised copy of a session. Across processes only a durable ledger protects.
+ */
+export const processLedger: NonceLedger = createMemoryLedger();
+
+/** Starts a session: header plus the state and round-1 messages a protocol's `init` made. */
+export function openSession<S>(
+  def: ProtocolDef<S, unknown>,
+  sid: string,
+  me: PartyId,
+  peers: PartyId[],
+  state: S,
+  out: Outgoing[]
+): Step<Session<S>, never> {
+  const session: Session<S> = {
+    v: 1,
+    proto: def.name,
+    sid,
+    me,
+    peers,
+    round: 1,
+    status: 'active',
+    inbox: [],
+    state,
+  };
+  return { session, out: wrap(session, 1, out) };
+}
+
+function wrap(s: Session<unknown>, round: number, out: Outgoing[]): Envelope[] {
+  return out.map((o) => ({
+    v: 1,
+    proto: s.proto,
+    sid: s.sid,
+    round,
+    from: s.me,
+    to: o.to,
+    body: o.body,
+  }));
+}
+
+/** Turns decode failures of a peer's message into an abort naming that peer. */
+export function blame<T>(culprit: PartyId, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DecodeError)
+      throw new ProtocolAbort(e.check, culprit, `party ${culprit}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Parties the session still waits for in its current round. */
+export function pendingSenders(
+  session: Session<unknown>,
+  def: ProtocolDef<never, unknown>
+): PartyId[] {
+  if (session.status !== 'active') return [];
+  const spec = def.expect(session.round);
+  return session.peers.filter((p) => {
+    const has = (k: 'broadcast' | 'p2p') =>
+      session.inbox.some((m) => m.round === session.round && m.from === p && m.kind === k);
+    return (spec.broadcast && !has('broadcast')) || (spec.p2p && !has('p2p'));
+  });
+}
+
+/**
+ * Feeds one envelope to a session. Returns the next session (the given one is consumed), the
+ * envelopes to send, and the result once the last round completes.
+ */
+export function receiveEnvelope<S, R>(
+  def: ProtocolDef<S, R>,
+  session: Session<S>,
+  env: Envelope,
+  opts: ReceiveOptions = {}
+): Step<Session<S>, R> {
+  if (session.proto !== def.name)
+    throw new InputError(`session is for ${session.proto}, not ${def.name}`);
+  if (session.status !== 'active') throw new SessionClosed(session.status, { sid: session.sid });
+  const reject = (check: string, why: string): never => {
+    throw new MessageRejected(check, env.from ?? null, `message rejected: ${why}`, {
+      sid: session.sid,
+    });
+  };
+  if (opts.sender !== undefined && opts.sender !== env.from) {
+    abort(
+      session,
+      new ProtocolAbort(
+        'SenderMismatch',
+        opts.sender,
+        `party ${opts.sender} sent a message claiming to be from party ${env.from}`
+      )
+    );
+  }
+  if (env.v !== 1) reject('BadVersion', `envelope version ${String(env.v)}`);
+  if (env.proto !== def.name)
+    reject('WrongProtocol', `protocol ${env.proto}, expected ${def.name}`);
+  if (env.sid !== session.sid) reject('WrongSession', 'session id does not match');
+  if (env.from === session.me) reject('SelfMessage', 'message from ourselves');
+  if (!session.peers.includes(env.from))
+    reject('UnknownSender', `party ${env.from} is not in this session`);
+  if (env.to !== 0 && env.to !== session.me)
+    reject('WrongRecipient', `addressed to party ${env.to}`);
+  if (!Number.isInteger(env.round) || env.round < session.round || env.round > def.rounds) {
+    reject('WrongRound', `round ${env.round} while collecting round ${session.round}`);
+  }
+  if (!(env.body instanceof Uint8Array)) reject('BadBody', 'body is not bytes');
+  const kind = env.to === 0 ? 'broadcast' : 'p2p';
+  if (!def.expect(env.round)[kind])
+    reject('UnexpectedKind', `no ${kind} message is expected in round ${env.round}`);
+  const dup = session.inbox.find(
+    (m) => m.round === env.round && m.from === env.from && m.kind === kind
+  );
+  if (dup) {
+    if (ctEqual(dup.body, env.body))
+      reject('Duplicate', `second copy of party ${env.from}'s round-${env.round} ${kind} message`);
+    abort(
+      session,
+      new ProtocolAbort(
+        'Equivocation',
+        env.from,
+        `party ${env.from} sent two different round-${env.round} ${kind} messages`
+      )
+    );
+  }
+
+  const next: Session<S> = {
+    ...session,
+    inbox: [...session.inbox, { round: env.round, from: env.from, kind, body: env.body.slice() }],
+  };
+  session.status = 'consumed';
+  const ctx: HandlerContext = {
+    rng: opts.rng ?? systemRng,
+    ledger: opts.ledger ?? processLedger,
+    sid: session.sid,
+    me: session.me,
+    peers: session.peers,
+  };
+  const out: Envelope[] = [];
+  let result: R | undefined;
+  // A round may already be complete with buffered messages, so advance while we can.
+  while (
+    next.status === 'active' &&
+    pendingSenders(next as Session<unknown>, def as ProtocolDef<never, unknown>).length === 0
+  ) {
+    const round = next.round;
+    const msgs = new Map<PartyId, PeerMessages>();
+    for (const p of next.peers) msgs.set(p, {});
+    for (const m of next.inbox)
+      if (m.round === round) (msgs.get(m.from) as PeerMessages)[m.kind] = m.body;
+    let res: HandlerResult<S, R>;
+    try {
+      res = def.handle(round, next.state as S, msgs, ctx);
+    } catch (e) {
+      abort(next, e);
+    }
+    next.inbox = next.inbox.filter((m) => m.round > round);
+    out.push(...wrap(next, round + 1, res.out));
+    next.state = res.state;
+    if (res.result !== undefined) {
+      result = res.result;
+      next.status = 'done';
+      next.state = null;
+      next.inbox = [];
+    } else if (round === def.rounds) {
+      abort(next, new InternalError(`${def.name}: last round produced no result`));
+    } else {
+      next.round = round + 1;
+    }
+  }
+  return result === undefined ? { session: next, out } : { session: next, out, result };
+}
+
+function abort(session: Session<unknown>, e: unknown): never {
+  session.status = 'aborted';
+  session.state = null;
+  session.inbox = [];
+  const err =
+    e instanceof TesseraError
+      ? e
+      : new InternalError(`${session.proto}: unexpected failure`, { cause: e });
+  err.sid ??= session.sid;
+  throw err;
+}
+
+/** Serialises a session (contains secrets: store it sealed). */
+export function encodeSession(session: Session<unknown>): Uint8Array {
+  return encodeState(session);
+}
+
+/** Restores a session written by `encodeSession`, checking it belongs to `def`. */
+export function decodeSession<S>(def: ProtocolDef<S, unknown>, bytes: Uint8Array): Session<S> {
+  const s = decodeState(bytes) as Session<S>;
+  if (s === null || typeof s !== 'object' || s.v !== 1 || s.proto !== def.name) {
+    throw new InputError(`session bytes are not a ${def.name} session`);
+  }
+  return s;
+}

@@ -1,0 +1,64 @@
+/**
+ * Serialisation of session state. Sessions are plain data (objects, arrays, strings, numbers,
+ * booleans, null, bigint and Uint8Array), so a server can persist them between rounds. The format
+ * is JSON with two tagged forms: `{"$b": hex}` for bytes and `{"$n": hex}` for bigints, behind a
+ * magic/version prefix.
+ *
+ * Session bytes contain secrets (shares, nonces): store them sealed.
+ * @module
+ */
+import { bytesToHex, hexToBytes, utf8ToBytes } from '../bytes.ts';
+import { InputError } from '../errors.ts';
+
+const MAGIC = 'tessera-session/1\n';
+
+function toPlain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { $b: bytesToHex(v) };
+  if (typeof v === 'bigint') return { $n: v.toString(16) };
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toPlain(x);
+    return out;
+  }
+  if (typeof v === 'number' && !Number.isFinite(v))
+    throw new InputError('session: non-finite number');
+  return v;
+}
+
+function fromPlain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(fromPlain);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && typeof o.$b === 'string') return hexToBytes(o.$b);
+    if (keys.length === 1 && typeof o.$n === 'string') return BigInt(`0x${o.$n}`);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = fromPlain(o[k]);
+    return out;
+  }
+  return v;
+}
+
+/** Serialises plain session data to bytes (ASCII: non-ASCII text is \u-escaped). */
+export function encodeState(value: unknown): Uint8Array {
+  const json = JSON.stringify(toPlain(value)).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+  );
+  return utf8ToBytes(MAGIC + json);
+}
+
+/** Parses bytes written by `encodeState`. */
+export function decodeState(bytes: Uint8Array): unknown {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  if (!s.startsWith(MAGIC)) throw new InputError('session bytes: unknown format or version');
+  try {
+    return fromPlain(JSON.parse(s.slice(MAGIC.length)));
+  } catch (e) {
+    throw new InputError('session bytes: corrupt', { cause: e });
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * In-memory driver: runs every party of a protocol in one process, delivering messages in waves.
+ * It is core's public test harness, used by tests, benchmarks and the CLI's local mode.
+ *
+ * The `tamper` hook sees each envelope once before delivery (a broadcast is one envelope for all
+ * recipients) and may return a changed copy (cheat), `null` (drop) or `undefined` (pass). The
+ * simulated transport authenticates senders: an envelope whose `from` was changed is attributed
+ * to the party that really sent it.
+ *
+ * Outcome: the parties' results, or the error an honest party (one whose messages were not
+ * tampered with) raised; if nobody aborted but some party could not finish, `MessageMissing`.
+ * @module
+ */
+import { bytesToHex, ctEqual } from './bytes.ts';
+import { dkg, dkgProtocol } from './dkg/protocol.ts';
+import {
+  InputError,
+  MessageMissing,
+  MessageRejected,
+  type PartyId,
+  TesseraError,
+} from './errors.ts';
+import { frostSign, frostSignProtocol } from './frost/sign.ts';
+import type { KeyShare, Scheme } from './keyshare.ts';
+import { type Rng, systemRng } from './rng.ts';
+import {
+  createMemoryLedger,
+  type ProtocolDef,
+  pendingSenders,
+  type ReceiveOptions,
+  type Session,
+} from './session/driver.ts';
+import type { Envelope, Step, Tamper } from './session/envelope.ts';
+
+/** Options of `simulate.keygen`. */
+export interface SimulateKeygenOptions {
+  threshold: number;
+  parties: number;
+  tamper?: Tamper;
+  label?: string;
+  /** Deterministic randomness for tests; defaults to the platform CSPRNG. */
+  rng?: Rng;
+}
+
+/** Options of `simulate.sign`. */
+export interface SimulateSignOptions {
+  tamper?: Tamper;
+  rng?: Rng;
+}
+
+/** A party in a simulated run. */
+interface SimParty<R> {
+  id: PartyId;
+  session: Session<unknown>;
+  result?: R;
+  error?: TesseraError;
+}
+
+type Receive<R> = (
+  s: Session<unknown>,
+  e: Envelope,
+  o: ReceiveOptions
+) => Step<Session<unknown>, R>;
+
+/** Runs started parties to completion over an in-memory network. */
+export function runParties<R>(
+  def: ProtocolDef<never, unknown>,
+  starts: { id: PartyId; step: Step<Session<unknown>, never> }[],
+  receive: Receive<R>,
+  opts: { tamper?: Tamper | undefined; rng?: Rng | undefined } = {}
+): R[] {
+  const parties = new Map<PartyId, SimParty<R>>();
+  let queue: { origin: PartyId; env: Envelope }[] = [];
+  for (const { id, step } of starts) {
+    parties.set(id, { id, session: step.session });
+    for (const env of step.out) queue.push({ origin: id, env });
+  }
+  const ledger = createMemoryLedger();
+  const cheaters = new Set<PartyId>();
+  const rejections: MessageRejected[] = [];
+  while (queue.length > 0) {
+    const next: typeof queue = [];
+    for (const item of queue) {
+      let env = item.env;
+      if (opts.tamper) {
+        const copy = { ...env, body: env.body.slice() };
+        const t = opts.tamper(copy);
+        if (t === null) {
+          cheaters.add(item.origin);
+          continue;
+        }
+        if (t !== undefined) {
+          if (!sameEnvelope(t, env)) cheaters.add(item.origin);
+          env = t;
+        }
+      }
+      const recipients =
+        env.to === 0 ? [...parties.keys()].filter((p) => p !== item.origin) : [env.to];
+      for (const r of recipients) {
+        const party = parties.get(r);
+        if (!party || party.error || party.session.status !== 'active') continue;
+        try {
+          const rec: ReceiveOptions = { sender: item.origin, ledger };
+          if (opts.rng) rec.rng = opts.rng;
+          const step = receive(party.session, env, rec);
+          party.session = step.session;
+          for (const out of step.out) next.push({ origin: r, env: out });
+          if (step.result !== undefined) party.result = step.result;
+        } catch (e) {
+          if (e instanceof MessageRejected) rejections.push(e);
+          else if (e instanceof TesseraError) party.error = e;
+          else throw e;
+        }
+      }
+    }
+    queue = next;
+  }
+  const all = [...parties.values()];
+  const honest = all.filter((p) => !cheaters.has(p.id));
+  const failed = honest.find((p) => p.error) ?? all.find((p) => p.error);
+  if (failed?.error) throw failed.error;
+  const stuck =
+    honest.find((p) => p.result === undefined) ?? all.find((p) => p.result === undefined);
+  if (stuck) {
+    const missing = pendingSenders(stuck.session, def);
+    throw new MessageMissing(missing, stuck.session.round, {
+      sid: stuck.session.sid,
+      cause: rejections.find((r) => missing.includes(r.culprit as PartyId)) ?? rejections[0],
+    });
+  }
+  return all.map((p) => p.result as R);
+}
+
+function sameEnvelope(a: Envelope, b: Envelope): boolean {
+  return (
+    a.v === b.v &&
+    a.proto === b.proto &&
+    a.sid === b.sid &&
+    a.round === b.round &&
+    a.from === b.from &&
+    a.to === b.to &&
+    ctEqual(a.body, b.body)
+  );
+}
+
+async function keygen(scheme: Scheme, opts: SimulateKeygenOptions): Promise<KeyShare[]> {
+  const rng = opts.rng ?? systemRng;
+  const sid0 = rng(32);
+  const starts = Array.from({ length: opts.parties }, (_, k) => {
+    const params = { scheme, threshold: opts.threshold, parties: opts.parties, me: k + 1, sid0 };
+    return {
+      id: k + 1,
+      step: dkg.start(opts.label === undefined ? params : { ...params, label: opts.label }, {
+        rng,
+      }) as Step<Session<unknown>, never>,
+    };
+  });
+  return runParties<KeyShare>(
+    dkgProtocol as ProtocolDef<never, unknown>,
+    starts,
+    dkg.receive as unknown as Receive<KeyShare>,
+    opts
+  );
+}
+
+function checkSameKey(shares: KeyShare[], scheme: Scheme): void {
+  if (!Array.isArray(shares) || shares.length === 0)
+    throw new InputError('simulate.sign: no shares given');
+  const first = shares[0] as KeyShare;
+  for (const s of shares) {
+    if (s.scheme !== scheme)
+      throw new InputError(
+        `simulate.sign: party ${s.partyId} holds a ${s.scheme} key, not ${scheme}`
+      );
+    if (!ctEqual(s.keyId, first.keyId))
+      throw new InputError(`simulate.sign: party ${s.partyId} holds a share of another key`);
+    if (!ctEqual(s.epoch, first.epoch)) {
+      throw new InputError(`simulate.sign: party ${s.partyId}'s share is from another epoch`, {
+        check: 'EpochMismatch',
+        culprit: s.partyId,
+      });
+    }
+  }
+}
+
+async function sign(
+  scheme: 'ed25519' | 'bip340',
+  shares: KeyShare[],
+  message: Uint8Array,
+  opts?: SimulateSignOptions
+): Promise<Uint8Array>;
+async function sign(
+  scheme: Scheme,
+  shares: KeyShare[],
+  message: Uint8Array,
+  opts?: SimulateSignOptions
+): Promise<Uint8Array>;
+async function sign(
+  scheme: Scheme,
+  shares: KeyShare[],
+  message: Uint8Array,
+  opts: SimulateSignOptions = {}
+): Promise<Uint8Array> {
+  if (scheme === 'ecdsa') {
+    throw new InputError('simulate.sign: ecdsa (DKLs23) signing is not part of this build yet');
+  }
+  checkSameKey(shares, scheme);
+  const rng = opts.rng ?? systemRng;
+  const rid = rng(32);
+  const signers = shares.map((s) => s.partyId);
+  const starts = shares.map((share) => ({
+    id: share.partyId,
+    step: frostSign.start({ share, signers, message, rid }, { rng }) as Step<
+      Session<unknown>,
+      never
+    >,
+  }));
+  const sigs = runParties<Uint8Array>(
+    frostSignProtocol as ProtocolDef<never, unknown>,
+    starts,
+    frostSign.receive as unknown as Receive<Uint8Array>,
+    opts
+  );
+  const sig = sigs[0] as Uint8Array;
+  if (!sigs.every((s) => bytesToHex(s) === bytesToHex(sig))) {
+    throw new InputError('simulate.sign: signers returned different signatures');
+  }
+  return sig;
+}
+
+/** The in-memory driver (architecture.md, "The core contract"). */
+export const simulate = { keygen, sign } as const;

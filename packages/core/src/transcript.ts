@@ -1,0 +1,153 @@
+/**
+ * Canonical encoding and hashing, protocol-spec §2.1–§2.3 and §2.5.
+ *
+ * `enc(f_1..f_m) = u32be(|f_1|) ‖ f_1 ‖ … ‖ u32be(|f_m|) ‖ f_m`. Every hash is
+ * `SHA-256(enc(DS, tag, fields…))`, so one tuple of fields has exactly one transcript and no two
+ * tags can collide. Values entering a hash are always canonical re-encodings of validated values,
+ * never raw received bytes.
+ * @module
+ */
+
+import { bytesToNumberBE } from '@noble/curves/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, ctEqual, u32be, utf8ToBytes } from './bytes.ts';
+
+/** Root domain-separation string. Changing it breaks every stored key. */
+export const DS = 'tessera/v1';
+
+/**
+ * Tag registry (protocol-spec §2.3). A tag is used for exactly one purpose; a unit test asserts
+ * they are pairwise distinct. `frost/*` tags are Tessera additions for the FROST session layer.
+ */
+export const TAGS = {
+  dkgCfg: 'dkg/cfg',
+  dkgSid: 'dkg/sid',
+  dkgCommit: 'dkg/commit',
+  dkgEcho1: 'dkg/echo1',
+  dkgEcho2: 'dkg/echo2',
+  dkgChaincode: 'dkg/chaincode',
+  dkgKeyid: 'dkg/keyid',
+  dkgPok0: 'dkg/pok0',
+  dkgPokx: 'dkg/pokx',
+  pokCommon: 'pok/common',
+  pokTry: 'pok/try',
+  otBaseSid: 'ot/base/sid',
+  otBaseH2c: 'ot/base/h2c',
+  otBaseKey: 'ot/base/key',
+  otPprfSid: 'ot/pprf/sid',
+  otPprfExpand: 'ot/pprf/expand',
+  otPprfLeaf: 'ot/pprf/leaf',
+  otPprfProof: 'ot/pprf/proof',
+  oteSetup: 'ote/setup',
+  oteSidx: 'ote/sidx',
+  oteSidy: 'ote/sidy',
+  otePrg: 'ote/prg',
+  oteU: 'ote/u',
+  oteChal: 'ote/chal',
+  oteOut: 'ote/out',
+  rvoleGadget: 'rvole/gadget',
+  rvoleAtilde: 'rvole/atilde',
+  rvoleTheta: 'rvole/theta',
+  rvoleMu: 'rvole/mu',
+  zeroSeed: 'zero/seed',
+  zeroShare: 'zero/share',
+  signSid: 'sign/sid',
+  signCommitR: 'sign/commitR',
+  signEcho1: 'sign/echo1',
+  keyEpoch: 'key/epoch',
+  rsCfg: 'rs/cfg',
+  rsSid: 'rs/sid',
+  rsCommit: 'rs/commit',
+  rsEcho1: 'rs/echo1',
+  rsEcho2: 'rs/echo2',
+  rsPokx: 'rs/pokx',
+  frostSid: 'frost/sid',
+  frostEcho1: 'frost/echo1',
+} as const;
+
+/** A registered tag string. */
+export type Tag = (typeof TAGS)[keyof typeof TAGS];
+
+const DS_BYTES = utf8ToBytes(DS);
+const TAG_BYTES = new Map<string, Uint8Array>(Object.values(TAGS).map((t) => [t, utf8ToBytes(t)]));
+
+function tagBytes(tag: Tag): Uint8Array {
+  const b = TAG_BYTES.get(tag);
+  if (!b) throw new Error(`unregistered tag ${tag}`);
+  return b;
+}
+
+/** `enc(f_1, …, f_m)`: each field prefixed by its u32be length. */
+export function enc(...fields: Uint8Array[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const f of fields) parts.push(u32be(f.length), f);
+  return concatBytes(...parts);
+}
+
+/** A list of fixed-size items as one field: `u32be(count) ‖ item_1 ‖ … ‖ item_c`. */
+export function list(items: readonly Uint8Array[]): Uint8Array {
+  const size = items[0]?.length ?? 0;
+  for (const it of items) {
+    if (it.length !== size) throw new Error('list(): items must have one fixed size');
+  }
+  return concatBytes(u32be(items.length), ...items);
+}
+
+/** A text field (UTF-8). */
+export const text = (s: string): Uint8Array => utf8ToBytes(s);
+
+/** `H256(tag, f…) = SHA-256(enc(DS, tag, f…))`, streamed without building the whole input. */
+export function H256(tag: Tag, ...fields: Uint8Array[]): Uint8Array {
+  const h = sha256.create();
+  const feed = (f: Uint8Array) => {
+    h.update(u32be(f.length));
+    h.update(f);
+  };
+  feed(DS_BYTES);
+  feed(tagBytes(tag));
+  for (const f of fields) feed(f);
+  return h.digest();
+}
+
+/** `XOF(tag, f…; L)`: SHA-256 in counter mode keyed by `H256(tag, f…)`. */
+export function XOF(tag: Tag, fields: Uint8Array[], length: number): Uint8Array {
+  const K = H256(tag, ...fields);
+  const out = new Uint8Array(length);
+  for (let i = 0, off = 0; off < length; i++, off += 32) {
+    const block = sha256.create().update(K).update(u32be(i)).digest();
+    out.set(block.subarray(0, Math.min(32, length - off)), off);
+  }
+  return out;
+}
+
+/** `HashToScalar(tag, f…) = OS2IP(XOF(tag, f…; 48)) mod q` (wide reduction, bias < 2^-128). */
+export function hashToScalar(tag: Tag, fields: Uint8Array[], order: bigint): bigint {
+  return bytesToNumberBE(XOF(tag, fields, 48)) % order;
+}
+
+/**
+ * Hash commitment `Com(tag, sid, i, payload…) = H256(tag, sid, u32be(i), payload…, salt)`
+ * (protocol-spec §2.5). The committer's id and the session id are inside the hash, so a
+ * commitment cannot be replayed by another party or in another session.
+ */
+export function commit(
+  tag: Tag,
+  sid: Uint8Array,
+  party: number,
+  payload: Uint8Array[],
+  salt: Uint8Array
+): Uint8Array {
+  return H256(tag, sid, u32be(party), ...payload, salt);
+}
+
+/** Checks an opening of `commit()` in constant time. */
+export function openCommitment(
+  expected: Uint8Array,
+  tag: Tag,
+  sid: Uint8Array,
+  party: number,
+  payload: Uint8Array[],
+  salt: Uint8Array
+): boolean {
+  return ctEqual(expected, commit(tag, sid, party, payload, salt));
+}
