@@ -7,7 +7,9 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { simulate } from '@tessera/core';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const message = new TextEncoder().encode('Tessera demo: signed by 2 of 3 parties, key never rebuilt');
+const message = new TextEncoder().encode(
+  'Tessera demo: signed by 2 of 3 parties, key never rebuilt'
+);
 
 for (const scheme of ['ed25519', 'bip340'] as const) {
   const t0 = performance.now();

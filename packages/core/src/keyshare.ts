@@ -6,7 +6,7 @@
  * validated on load, and the share must match its public verification share.
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
- * `console.log`/`util.inspect`, or in an error. Only `toBytes()` exports it.
+ * logs or `util.inspect`, or in an error. Only `toBytes()` exports it.
  * @module
  */
 import { bytesToHex, concatBytes, ctEqual, readU32be, u32be, utf8ToBytes } from './bytes.ts';
