@@ -46,7 +46,7 @@ export interface Group {
   readonly G: GroupPoint;
   /** Identity. */
   readonly O: GroupPoint;
-  /** `s·G` (constant-time fixed-base multiplication). */
+  /** `s·G` (constant-time fixed-base multiplication; `0·G = O`). */
   base(s: bigint): GroupPoint;
   /** Multi-scalar multiplication on public values only. */
   msm(points: GroupPoint[], scalars: bigint[]): GroupPoint;
@@ -106,7 +106,8 @@ function makeGroup(
     scalarLength: 32,
     G: Point.BASE,
     O: Point.ZERO,
-    base: (s) => Point.BASE.multiply(s),
+    // noble refuses 0; a zero received from a peer must reach the protocol check that blames it.
+    base: (s) => (s === 0n ? Point.ZERO : Point.BASE.multiply(mod(s))),
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>
       mulAddUnsafe(
