@@ -154,3 +154,16 @@ export class DecodeError extends Error {
     this.check = check;
   }
 }
+
+/**
+ * Thrown by building blocks (OT, RVOLE…) when a check on a peer's data fails; the protocol
+ * handler, which knows who sent the data, turns it into a `ProtocolAbort` naming the sender.
+ */
+export class CheckFailed extends Error {
+  override name = 'CheckFailed';
+  readonly check: string;
+  constructor(check: string, message: string) {
+    super(message);
+    this.check = check;
+  }
+}

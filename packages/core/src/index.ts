@@ -9,6 +9,12 @@
 export { ctEqual } from './bytes.ts';
 export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
 export {
+  type EcdsaSignature,
+  type EcdsaSignParams,
+  type EcdsaSignSession,
+  ecdsaSign,
+} from './ecdsa/sign.ts';
+export {
   DecodeError,
   InputError,
   InternalError,

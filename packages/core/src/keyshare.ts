@@ -1,9 +1,12 @@
 /**
  * `KeyShare`: one party's share of a threshold key, with a versioned byte format.
  *
- * Byte format v1: `"TSKS" ‖ enc(u32be(1), scheme, u32be(partyId), u32be(threshold),
- * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i)`. Every field is
- * validated on load, and the share must match its public verification share.
+ * Byte format v2: `"TSKS" ‖ enc(u32be(2), scheme, u32be(partyId), u32be(threshold),
+ * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned)`, where
+ * `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and both
+ * directed OT-extension setups, protocol-spec §3.6) and `banned` the peers whose pair is banned
+ * after a cheat (§5.6). Format v1 (the first 11 fields) still loads. Every field is validated on
+ * load, and the share must match its public verification share.
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
  * logs or `util.inspect`, or in an error. Only `toBytes()` exports it.
@@ -14,6 +17,13 @@ import { decodeFields, decodeList, decodePointList, fixedBytes } from './codec.t
 import { DecodeError, InputError, type PartyId } from './errors.ts';
 import { type Group, type GroupPoint, groupOf } from './group.ts';
 import { interpolatePoints } from './math/polynomial.ts';
+import {
+  OTE_BLOCKS,
+  OTE_LEAVES,
+  type OteReceiverSetup,
+  type OteSenderSetup,
+  SEEDS_BYTES,
+} from './ot/setup.ts';
 import { enc, list } from './transcript.ts';
 
 /** Signature schemes. `ecdsa` is DKLs23 on secp256k1; `bip340` is FROST with BIP-340 output. */
@@ -27,7 +37,7 @@ export const groupOfScheme = (scheme: Scheme): Group =>
   groupOf(scheme === 'ed25519' ? 'ed25519' : 'secp256k1');
 
 const MAGIC = utf8ToBytes('TSKS');
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 
 /** Fields that make up a key share (internal constructor input). */
 export interface KeyShareFields {
@@ -44,9 +54,26 @@ export interface KeyShareFields {
   verificationShares: Uint8Array[];
   /** The secret share `x_i`. */
   secret: bigint;
+  /** `ecdsa` keys: the DKLs23 pairwise setup with every other party. */
+  pairwise?: PairwiseSetup[];
+  /** Peers whose pairwise setup is banned after a detected cheat. */
+  banned?: PartyId[];
+}
+
+/** DKLs23 pairwise state with one other party (protocol-spec §3.6). Secret. */
+export interface PairwiseSetup {
+  peer: PartyId;
+  /** `zseed` shared with `peer` (§3.5). */
+  zeroSeed: Uint8Array;
+  /** This party as OT-extension sender in `(me→peer)`. */
+  sender: OteSenderSetup;
+  /** This party as OT-extension receiver in `(peer→me)`. */
+  receiver: OteReceiverSetup;
 }
 
 const secrets = new WeakMap<KeyShare, bigint>();
+const pairwiseOf = new WeakMap<KeyShare, Map<PartyId, PairwiseSetup>>();
+const bansOf = new WeakMap<KeyShare, Set<PartyId>>();
 
 /** One party's share of a threshold key. Immutable. */
 export class KeyShare {
@@ -78,7 +105,23 @@ export class KeyShare {
     this.groupKey = f.groupKey.slice();
     this.#vshares = f.verificationShares.map((v) => v.slice());
     secrets.set(this, f.secret);
+    pairwiseOf.set(this, new Map((f.pairwise ?? []).map((p) => [p.peer, p])));
+    bansOf.set(this, new Set(f.banned ?? []));
     Object.freeze(this);
+  }
+
+  /**
+   * True when the pair with `peer` is banned: a cheat was detected in its OT or multiplication
+   * layer (protocol-spec §5.6). Signing with a banned pair is refused before any cryptography;
+   * only a full re-setup (reshare) with a new key share clears it.
+   */
+  isBanned(peer: PartyId): boolean {
+    return (bansOf.get(this) as Set<PartyId>).has(peer);
+  }
+
+  /** Peers banned for this key, ascending. Persist the share (`toBytes`) after this changes. */
+  get bannedPeers(): PartyId[] {
+    return [...(bansOf.get(this) as Set<PartyId>)].sort((a, b) => a - b);
   }
 
   /**
@@ -117,7 +160,11 @@ export class KeyShare {
         this.chainCode,
         this.groupKey,
         list(this.#vshares),
-        g.encodeScalar(shareSecret(this))
+        g.encodeScalar(shareSecret(this)),
+        enc(
+          ...[...(pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>).values()].map(encodePairwise)
+        ),
+        list(this.bannedPeers.map(u32be))
       )
     );
   }
@@ -132,14 +179,15 @@ export class KeyShare {
       ) {
         throw new DecodeError('MalformedMessage', 'not a Tessera key share');
       }
-      const f = decodeFields(bytes.subarray(4), 11, 'key share');
-      const version = readU32be(fixedBytes(f[0] as Uint8Array, 4, 'version'));
-      if (version !== FORMAT_VERSION) {
+      const body = bytes.subarray(4);
+      const version = body.length >= 8 ? readU32be(body, 4) : 0;
+      if (version !== 1 && version !== FORMAT_VERSION) {
         throw new DecodeError(
           'MalformedMessage',
           `unsupported key share format version ${version}`
         );
       }
+      const f = decodeFields(body, version === 1 ? 11 : 13, 'key share');
       const scheme = String.fromCharCode(...(f[1] as Uint8Array)) as Scheme;
       if (!SCHEMES.includes(scheme)) throw new DecodeError('MalformedMessage', 'unknown scheme');
       const g = groupOfScheme(scheme);
@@ -161,6 +209,8 @@ export class KeyShare {
           (p) => g.encodePoint(p)
         ),
         secret: g.decodeScalar(f[10] as Uint8Array, 'share', true),
+        pairwise: version === 1 ? [] : decodePairwiseList(f[11] as Uint8Array),
+        banned: version === 1 ? [] : decodeBanned(f[12] as Uint8Array),
       });
       share.validate();
       return share;
@@ -196,6 +246,20 @@ export class KeyShare {
       }
     }
     if (!parties.includes(this.partyId)) bad('partyId is not among the parties');
+    const pw = pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>;
+    const peers = parties.filter((p) => p !== this.partyId);
+    if (
+      this.scheme === 'ecdsa'
+        ? pw.size !== peers.length || peers.some((p) => !pw.has(p))
+        : pw.size !== 0
+    ) {
+      bad(
+        this.scheme === 'ecdsa'
+          ? 'an ecdsa share needs one pairwise setup per other party'
+          : 'unexpected pairwise data'
+      );
+    }
+    for (const b of this.bannedPeers) if (!peers.includes(b)) bad('a banned peer is not a party');
     if (this.#vshares.length !== parties.length) bad('one verification share per party');
     const X = this.#vshares.map((b, k) => g.decodePoint(b, `verificationShares[${k}]`));
     const mine = X[parties.indexOf(this.partyId)] as GroupPoint;
@@ -236,4 +300,71 @@ export function shareSecret(share: KeyShare): bigint {
   const s = secrets.get(share);
   if (s === undefined) throw new InputError('not a KeyShare');
   return s;
+}
+
+/** @internal The DKLs23 pairwise setup with `peer` (ecdsa keys). */
+export function pairwiseSetup(share: KeyShare, peer: PartyId): PairwiseSetup {
+  const p = pairwiseOf.get(share)?.get(peer);
+  if (!p) throw new InputError(`no pairwise setup with party ${peer}`);
+  return p;
+}
+
+/** @internal Records a ban on the pair with `peer` (persist the share afterwards). */
+export function banPeer(share: KeyShare, peer: PartyId): void {
+  (bansOf.get(share) as Set<PartyId>).add(peer);
+}
+
+function encodePairwise(p: PairwiseSetup): Uint8Array {
+  return enc(
+    u32be(p.peer),
+    p.zeroSeed,
+    p.sender.setupId,
+    p.sender.delta,
+    p.sender.seeds,
+    p.receiver.setupId,
+    p.receiver.seeds
+  );
+}
+
+function decodePairwiseList(field: Uint8Array): PairwiseSetup[] {
+  const out: PairwiseSetup[] = [];
+  let off = 0;
+  while (off < field.length) {
+    if (field.length - off < 4) throw new DecodeError('MalformedMessage', 'pairwise: truncated');
+    const len = readU32be(field, off);
+    const item = field.subarray(off + 4, off + 4 + len);
+    if (item.length !== len) throw new DecodeError('MalformedMessage', 'pairwise: truncated');
+    off += 4 + len;
+    const [peer, zeroSeed, sid, delta, sseeds, rid, rseeds] = decodeFields(item, 7, 'pairwise') as [
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+    ];
+    const d = fixedBytes(delta, OTE_BLOCKS, 'delta');
+    if (d.some((v) => v >= OTE_LEAVES))
+      throw new DecodeError('MalformedMessage', 'pairwise: delta out of range');
+    out.push({
+      peer: readU32be(fixedBytes(peer, 4, 'peer')),
+      zeroSeed: fixedBytes(zeroSeed, 32, 'zeroSeed').slice(),
+      sender: {
+        setupId: fixedBytes(sid, 32, 'setupId').slice(),
+        delta: d.slice(),
+        seeds: fixedBytes(sseeds, SEEDS_BYTES, 'seeds').slice(),
+      },
+      receiver: {
+        setupId: fixedBytes(rid, 32, 'setupId').slice(),
+        seeds: fixedBytes(rseeds, SEEDS_BYTES, 'seeds').slice(),
+      },
+    });
+  }
+  return out;
+}
+
+function decodeBanned(field: Uint8Array): PartyId[] {
+  const n = field.length >= 4 ? readU32be(field) : -1;
+  return decodeList(field, 4, n, 'banned').map((b) => readU32be(b));
 }

@@ -12,7 +12,8 @@
  * @module
  */
 import { bytesToHex, ctEqual } from './bytes.ts';
-import { dkg, dkgProtocol } from './dkg/protocol.ts';
+import { dkg, dkgProtocolFor } from './dkg/protocol.ts';
+import { type EcdsaSignature, ecdsaSign, ecdsaSignProtocol } from './ecdsa/sign.ts';
 import {
   InputError,
   MessageMissing,
@@ -67,7 +68,11 @@ export function runParties<R>(
   def: ProtocolDef<never, unknown>,
   starts: { id: PartyId; step: Step<Session<unknown>, never> }[],
   receive: Receive<R>,
-  opts: { tamper?: Tamper | undefined; rng?: Rng | undefined } = {}
+  opts: {
+    tamper?: Tamper | undefined;
+    rng?: Rng | undefined;
+    shares?: Map<PartyId, KeyShare>;
+  } = {}
 ): R[] {
   const parties = new Map<PartyId, SimParty<R>>();
   let queue: { origin: PartyId; env: Envelope }[] = [];
@@ -102,6 +107,8 @@ export function runParties<R>(
         try {
           const rec: ReceiveOptions = { sender: item.origin, ledger };
           if (opts.rng) rec.rng = opts.rng;
+          const share = opts.shares?.get(r);
+          if (share) rec.share = share;
           const step = receive(party.session, env, rec);
           party.session = step.session;
           for (const out of step.out) next.push({ origin: r, env: out });
@@ -156,7 +163,7 @@ async function keygen(scheme: Scheme, opts: SimulateKeygenOptions): Promise<KeyS
     };
   });
   return runParties<KeyShare>(
-    dkgProtocol as ProtocolDef<never, unknown>,
+    dkgProtocolFor(scheme) as ProtocolDef<never, unknown>,
     starts,
     dkg.receive as unknown as Receive<KeyShare>,
     opts
@@ -184,6 +191,12 @@ function checkSameKey(shares: KeyShare[], scheme: Scheme): void {
 }
 
 async function sign(
+  scheme: 'ecdsa',
+  shares: KeyShare[],
+  digest: Uint8Array,
+  opts?: SimulateSignOptions
+): Promise<EcdsaSignature>;
+async function sign(
   scheme: 'ed25519' | 'bip340',
   shares: KeyShare[],
   message: Uint8Array,
@@ -193,21 +206,33 @@ async function sign(
   scheme: Scheme,
   shares: KeyShare[],
   message: Uint8Array,
-  opts?: SimulateSignOptions
-): Promise<Uint8Array>;
-async function sign(
-  scheme: Scheme,
-  shares: KeyShare[],
-  message: Uint8Array,
   opts: SimulateSignOptions = {}
-): Promise<Uint8Array> {
-  if (scheme === 'ecdsa') {
-    throw new InputError('simulate.sign: ecdsa (DKLs23) signing is not part of this build yet');
-  }
+): Promise<Uint8Array | EcdsaSignature> {
   checkSameKey(shares, scheme);
   const rng = opts.rng ?? systemRng;
   const rid = rng(32);
   const signers = shares.map((s) => s.partyId);
+  if (scheme === 'ecdsa') {
+    const byId = new Map(shares.map((s) => [s.partyId, s]));
+    const starts = shares.map((share) => ({
+      id: share.partyId,
+      step: ecdsaSign.start({ share, signers, rid, digest: message }, { rng }) as Step<
+        Session<unknown>,
+        never
+      >,
+    }));
+    const sigs = runParties<EcdsaSignature>(
+      ecdsaSignProtocol as ProtocolDef<never, unknown>,
+      starts,
+      ecdsaSign.receive as unknown as Receive<EcdsaSignature>,
+      { ...opts, shares: byId }
+    );
+    const sig = sigs[0] as EcdsaSignature;
+    if (!sigs.every((x) => bytesToHex(x.compact) === bytesToHex(sig.compact))) {
+      throw new InputError('simulate.sign: signers returned different signatures');
+    }
+    return sig;
+  }
   const starts = shares.map((share) => ({
     id: share.partyId,
     step: frostSign.start({ share, signers, message, rid }, { rng }) as Step<

@@ -74,7 +74,6 @@ describe('key generation', () => {
       { scheme: 'ed25519', threshold: 2, parties: 3, me: 4, sid0 },
       { scheme: 'ed25519', threshold: 2, parties: 3, me: 1, sid0: new Uint8Array(31) },
       { scheme: 'rsa', threshold: 2, parties: 3, me: 1, sid0 },
-      { scheme: 'ecdsa', threshold: 2, parties: 3, me: 1, sid0 },
     ];
     for (const p of bad) {
       assert.throws(

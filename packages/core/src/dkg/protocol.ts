@@ -1,12 +1,16 @@
 /**
- * Distributed key generation, protocol-spec §4 (the DKLs23 pairwise OT setup is added by the
- * ECDSA work). Commit–reveal Feldman VSS with Fischlin proofs of knowledge and echo hashes:
+ * Distributed key generation, protocol-spec §4. Commit–reveal Feldman VSS with Fischlin proofs of
+ * knowledge and echo hashes; for `ecdsa` keys (protocol `dkg.ecdsa`) also the DKLs23 pairwise
+ * setup: zero-sharing seeds and, for every directed pair, base OTs and the all-but-one OT (§3.1,
+ * §3.2) that SoftSpokenOT extends at signing time:
  *
  * | round | sends                                    | kind           |
  * |-------|------------------------------------------|----------------|
  * | 1     | `(w_i, C_i)`                             | broadcast      |
  * | 2     | `(F_i, cc_i, salt_i, π0_i, E1)`; `y_i→j` | broadcast; p2p |
+ * | 2     | ecdsa: `z_i→j`, base-OT msg 1 for (i→j)   | p2p            |
  * | 3     | `E2`                                     | broadcast      |
+ * | 3     | ecdsa: base-OT msg 2 + PPRF data (j→i)    | p2p            |
  * | 4     | `(X_i, πx_i)`                            | broadcast      |
  *
  * A party persists the key only after every other party's round-4 message verified, so "all
@@ -17,8 +21,18 @@ import { bytesToHex, concatBytes, ctEqual, u32be } from '../bytes.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
-import { groupOfScheme, KeyShare, type Scheme } from '../keyshare.ts';
+import { groupOfScheme, KeyShare, type PairwiseSetup, type Scheme } from '../keyshare.ts';
 import { evalCommitment, evalPoly, sumCommitments } from '../math/polynomial.ts';
+import {
+  type BaseOtReceiverState,
+  baseOtReceiverFinish,
+  baseOtReceiverStart,
+  baseOtSenderRespond,
+  baseOtSid,
+} from '../ot/baseOt.ts';
+import { otSetupId, pprfReceiverRecover, pprfSenderExpand } from '../ot/pprf.ts';
+import type { OteReceiverSetup, OteSenderSetup } from '../ot/setup.ts';
+import { zeroSeed } from '../ot/zero.ts';
 import { fischlinProve, fischlinVerify } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
@@ -39,7 +53,7 @@ import { commit, enc, H256, list, openCommitment, text } from '../transcript.ts'
 
 /** Parameters every party of one key generation must agree on. */
 export interface DkgParams {
-  /** `ed25519` or `bip340` (FROST keys). `ecdsa` keys come with the DKLs23 pairwise setup. */
+  /** `ecdsa` (DKLs23), `ed25519` or `bip340` (FROST). */
   scheme: Scheme;
   /** Signers needed (t), 2 ≤ t ≤ n. */
   threshold: number;
@@ -76,13 +90,20 @@ export interface DkgState {
   X?: Uint8Array[];
   chainCode?: Uint8Array;
   E2?: Uint8Array;
+  /** ecdsa: per peer j, our base-OT receiver side of (me→j). */
+  otOut?: Record<string, { msg1: Uint8Array; state: BaseOtReceiverState }>;
+  /** ecdsa: per peer j, our zero-sharing contribution z_{me→j}. */
+  zOut?: Record<string, Uint8Array>;
+  /** ecdsa: per peer j, the finished parts of the pairwise setup. */
+  zeroSeeds?: Record<string, Uint8Array>;
+  receivers?: Record<string, OteReceiverSetup>;
+  senders?: Record<string, OteSenderSetup>;
 }
 
 /** A key-generation session. */
 export type DkgSession = Session<DkgState>;
 
 const CFG_VERSION = 1;
-const NAME = 'dkg';
 
 /** Canonical configuration hash `cfgHash = H256("dkg/cfg", enc(cfg))`. */
 export function dkgConfigHash(p: DkgParams): Uint8Array {
@@ -106,10 +127,9 @@ function validateParams(p: DkgParams): void {
   const bad = (why: string): never => {
     throw new InputError(`dkg: ${why}`);
   };
-  if (p.scheme === 'ecdsa') {
-    bad('ecdsa keys need the DKLs23 pairwise OT setup, which this build does not include yet');
+  if (p.scheme !== 'ecdsa' && p.scheme !== 'ed25519' && p.scheme !== 'bip340') {
+    bad(`unknown scheme ${String(p.scheme)}`);
   }
-  if (p.scheme !== 'ed25519' && p.scheme !== 'bip340') bad(`unknown scheme ${String(p.scheme)}`);
   if (!Number.isInteger(p.parties) || p.parties < 2 || p.parties > 255)
     bad('parties must be 2..255');
   if (!Number.isInteger(p.threshold) || p.threshold < 2 || p.threshold > p.parties) {
@@ -161,23 +181,38 @@ function handleRound1(
     rng
   );
   const out: Outgoing[] = [{ to: 0, body: enc(list(s.F), s.cc, s.salt, pi0, E1) }];
+  const ecdsa = s.scheme === 'ecdsa';
+  const otOut: NonNullable<DkgState['otOut']> = {};
+  const zOut: Record<string, Uint8Array> = {};
   for (const id of s.ids) {
-    if (id !== s.me)
-      out.push({ to: id, body: enc(g.encodeScalar(evalPoly(g, s.coeffs, BigInt(id)))) });
+    if (id === s.me) continue;
+    const y = g.encodeScalar(evalPoly(g, s.coeffs, BigInt(id)));
+    if (!ecdsa) {
+      out.push({ to: id, body: enc(y) });
+      continue;
+    }
+    // Pairwise setup (§4 round 2): our zero-seed contribution and base-OT message 1 for (me→id).
+    const z = rng(32);
+    const ot = baseOtReceiverStart(baseOtSid(sid, s.me, id), rng);
+    zOut[id] = z;
+    otOut[id] = ot;
+    out.push({ to: id, body: enc(y, z, ot.msg1) });
   }
-  return { state: { ...s, sid, E1, commits: C }, out };
+  const next: DkgState = { ...s, sid, E1, commits: C };
+  return { state: ecdsa ? { ...next, otOut, zOut } : next, out };
 }
 
 function handleRound2(
   g: Group,
   s: DkgState,
   msgs: Map<PartyId, PeerMessages>,
-  _rng: Rng
+  rng: Rng
 ): HandlerResult<DkgState, KeyShare> {
   const sid = s.sid as Uint8Array;
   const E1 = s.E1 as Uint8Array;
   const Fs: GroupPoint[][] = [];
   const ccs: Uint8Array[] = [];
+  const pairwiseIn: { id: PartyId; z: Uint8Array; otMsg1: Uint8Array }[] = [];
   let x = evalPoly(g, s.coeffs, BigInt(s.me));
   for (const id of s.ids) {
     if (id === s.me) {
@@ -186,10 +221,14 @@ function handleRound2(
       continue;
     }
     const m = msgs.get(id) as PeerMessages;
-    const { F, Fraw, cc, salt, proof, E1j, y } = blame(id, () => {
+    const { F, Fraw, cc, salt, proof, E1j, y, z, otMsg1 } = blame(id, () => {
       const f = decodeFields(m.broadcast as Uint8Array, 5, 'dkg round 2');
       const F = decodePointList(g, f[0] as Uint8Array, s.t, 'F');
-      const p2p = decodeFields(m.p2p as Uint8Array, 1, 'dkg round 2 share');
+      const p2p = decodeFields(
+        m.p2p as Uint8Array,
+        s.scheme === 'ecdsa' ? 3 : 1,
+        'dkg round 2 share'
+      );
       return {
         F,
         Fraw: f[0] as Uint8Array,
@@ -198,6 +237,8 @@ function handleRound2(
         proof: f[3] as Uint8Array,
         E1j: fixedBytes(f[4] as Uint8Array, 32, 'E1'),
         y: g.decodeScalar(p2p[0] as Uint8Array, 'y'),
+        z: p2p.length === 3 ? fixedBytes(p2p[1] as Uint8Array, 32, 'z') : undefined,
+        otMsg1: p2p[2],
       };
     });
     if (!ctEqual(E1j, E1)) {
@@ -234,6 +275,7 @@ function handleRound2(
     x = g.mod(x + y);
     Fs.push(F);
     ccs.push(cc);
+    if (z && otMsg1) pairwiseIn.push({ id, z, otMsg1 });
   }
   const Fsum = sumCommitments(g, Fs);
   const PK = Fsum[0] as GroupPoint;
@@ -252,10 +294,55 @@ function handleRound2(
   const E2 = H256('dkg/echo2', sid, E1, list(g.encodePoints(Fs.flat())), list(ccs), PKb);
   // The polynomial is no longer needed: erase it before anything else leaves.
   s.coeffs.fill(0n);
-  return {
-    state: { ...s, coeffs: [], x, PK: PKb, X: g.encodePoints(X), chainCode, E2 },
-    out: [{ to: 0, body: enc(E2) }],
-  };
+  const out: Outgoing[] = [{ to: 0, body: enc(E2) }];
+  const next: DkgState = { ...s, coeffs: [], x, PK: PKb, X: g.encodePoints(X), chainCode, E2 };
+  if (s.scheme !== 'ecdsa') return { state: next, out };
+  // Pairwise setup (§4 round 3): for each peer j we are the base-OT sender of (j→me).
+  const zeroSeeds: Record<string, Uint8Array> = {};
+  const receivers: Record<string, OteReceiverSetup> = {};
+  for (const { id, z, otMsg1 } of pairwiseIn) {
+    const mine = (s.zOut as Record<string, Uint8Array>)[id] as Uint8Array;
+    zeroSeeds[id] = s.me < id ? zeroSeed(sid, s.me, id, mine, z) : zeroSeed(sid, s.me, id, z, mine);
+    const sidOT = baseOtSid(sid, id, s.me);
+    const { msg2, keys } = blame(id, () => baseOtSenderRespond(sidOT, otMsg1, rng));
+    const tree = pprfSenderExpand(sidOT, keys);
+    keys.fill(0);
+    receivers[id] = { setupId: otSetupId(sidOT, otMsg1, msg2, tree.msg), seeds: tree.seeds };
+    out.push({ to: id, body: enc(msg2, tree.msg) });
+  }
+  return { state: { ...next, zOut: {}, zeroSeeds, receivers }, out };
+}
+
+/**
+ * §4 round 4, first step: for each peer j, finish the base OTs and the all-but-one OT of (me→j),
+ * where we are the base-OT receiver (and later the OT-extension sender).
+ */
+function finishOtReceivers(
+  s: DkgState,
+  msgs: Map<PartyId, PeerMessages>
+): Record<string, OteSenderSetup> {
+  const senders: Record<string, OteSenderSetup> = {};
+  const sid = s.sid as Uint8Array;
+  for (const id of s.ids) {
+    if (id === s.me) continue;
+    const mine = (s.otOut as NonNullable<DkgState['otOut']>)[id] as {
+      msg1: Uint8Array;
+      state: BaseOtReceiverState;
+    };
+    const sidOT = baseOtSid(sid, s.me, id);
+    senders[id] = blame(id, () => {
+      const [msg2, tree] = decodeFields(msgs.get(id)?.p2p as Uint8Array, 2, 'dkg round 3 OT') as [
+        Uint8Array,
+        Uint8Array,
+      ];
+      const chosen = baseOtReceiverFinish(sidOT, mine.state, msg2);
+      const { delta, seeds } = pprfReceiverRecover(sidOT, mine.state.choices, chosen, tree);
+      chosen.fill(0);
+      return { setupId: otSetupId(sidOT, mine.msg1, msg2, tree), delta, seeds };
+    });
+    mine.state.m.fill(0n);
+  }
+  return senders;
 }
 
 function handleRound3(
@@ -281,6 +368,7 @@ function handleRound3(
       );
     }
   }
+  const senders = s.scheme === 'ecdsa' ? finishOtReceivers(s, msgs) : undefined;
   const Xme = (s.X as Uint8Array[])[s.ids.indexOf(s.me)] as Uint8Array;
   const pix = fischlinProve(
     g,
@@ -289,7 +377,8 @@ function handleRound3(
     [text('dkg/pokx'), s.sid as Uint8Array, u32be(s.me), s.E2 as Uint8Array],
     rng
   );
-  return { state: s, out: [{ to: 0, body: enc(Xme, pix) }] };
+  const next: DkgState = senders ? { ...s, otOut: {}, senders } : s;
+  return { state: next, out: [{ to: 0, body: enc(Xme, pix) }] };
 }
 
 function handleRound4(
@@ -342,23 +431,45 @@ function handleRound4(
     groupKey: PK,
     verificationShares: X,
     secret: s.x as bigint,
+    pairwise: s.scheme === 'ecdsa' ? pairwiseOf(s) : [],
   });
   return { state: s, out: [], result: share };
 }
 
+function pairwiseOf(s: DkgState): PairwiseSetup[] {
+  return s.ids
+    .filter((id) => id !== s.me)
+    .map((peer) => ({
+      peer,
+      zeroSeed: (s.zeroSeeds as Record<string, Uint8Array>)[peer] as Uint8Array,
+      sender: (s.senders as Record<string, OteSenderSetup>)[peer] as OteSenderSetup,
+      receiver: (s.receivers as Record<string, OteReceiverSetup>)[peer] as OteReceiverSetup,
+    }));
+}
+
 const HANDLERS = [handleRound1, handleRound2, handleRound3, handleRound4];
 
-/** The DKG protocol definition. */
-export const dkgProtocol: ProtocolDef<DkgState, KeyShare> = {
-  name: NAME,
-  rounds: 4,
-  expect: (round) => ({ broadcast: true, p2p: round === 2 }),
-  handle(round, state, msgs, ctx) {
-    const h = HANDLERS[round - 1];
-    if (!h) throw new InputError(`dkg has no round ${round}`);
-    return h(groupOfScheme(state.scheme), state, msgs, ctx.rng);
-  },
-};
+function dkgDef(name: string, pairwise: boolean): ProtocolDef<DkgState, KeyShare> {
+  return {
+    name,
+    rounds: 4,
+    expect: (round) => ({ broadcast: true, p2p: round === 2 || (pairwise && round === 3) }),
+    handle(round, state, msgs, ctx) {
+      const h = HANDLERS[round - 1];
+      if (!h) throw new InputError(`dkg has no round ${round}`);
+      return h(groupOfScheme(state.scheme), state, msgs, ctx.rng);
+    },
+  };
+}
+
+/** The DKG of FROST keys (`ed25519`, `bip340`). */
+export const dkgProtocol: ProtocolDef<DkgState, KeyShare> = dkgDef('dkg', false);
+/** The DKG of `ecdsa` keys: adds the DKLs23 pairwise setup in rounds 2 and 3. */
+export const dkgEcdsaProtocol: ProtocolDef<DkgState, KeyShare> = dkgDef('dkg.ecdsa', true);
+
+/** The protocol definition for a scheme. */
+export const dkgProtocolFor = (scheme: Scheme): ProtocolDef<DkgState, KeyShare> =>
+  scheme === 'ecdsa' ? dkgEcdsaProtocol : dkgProtocol;
 
 /** Starts one party's key generation: returns the session and its round-1 broadcast. */
 export function dkgStart(params: DkgParams, opts: { rng?: Rng } = {}): Step<DkgSession, never> {
@@ -387,7 +498,7 @@ export function dkgStart(params: DkgParams, opts: { rng?: Rng } = {}): Step<DkgS
     C,
   };
   const peers = ids.filter((i) => i !== params.me);
-  return openSession(dkgProtocol, bytesToHex(cfgHash), params.me, peers, state, [
+  return openSession(dkgProtocolFor(params.scheme), bytesToHex(cfgHash), params.me, peers, state, [
     { to: 0, body: enc(w, C) },
   ]);
 }
@@ -398,7 +509,12 @@ export function dkgReceive(
   env: Envelope,
   opts?: ReceiveOptions
 ): Step<DkgSession, KeyShare> {
-  return receiveEnvelope(dkgProtocol, session, env, opts);
+  return receiveEnvelope(
+    session.proto === 'dkg.ecdsa' ? dkgEcdsaProtocol : dkgProtocol,
+    session,
+    env,
+    opts
+  );
 }
 
 /** The DKG protocol: `start`, `receive`, and session (de)serialisation. */
@@ -406,5 +522,11 @@ export const dkg = {
   start: dkgStart,
   receive: dkgReceive,
   encodeSession: (s: DkgSession): Uint8Array => encodeSession(s as Session<unknown>),
-  decodeSession: (b: Uint8Array): DkgSession => decodeSession(dkgProtocol, b),
+  decodeSession(b: Uint8Array): DkgSession {
+    try {
+      return decodeSession(dkgProtocol, b);
+    } catch {
+      return decodeSession(dkgEcdsaProtocol, b);
+    }
+  },
 } as const;

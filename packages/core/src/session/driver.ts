@@ -16,6 +16,7 @@
  */
 import { ctEqual } from '../bytes.ts';
 import {
+  CheckFailed,
   DecodeError,
   InputError,
   InternalError,
@@ -25,6 +26,7 @@ import {
   SessionClosed,
   TesseraError,
 } from '../errors.ts';
+import type { KeyShare } from '../keyshare.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import type { Envelope, Step } from './envelope.ts';
 import { decodeState, encodeState } from './state.ts';
@@ -60,12 +62,18 @@ export interface ReceiveOptions {
   rng?: Rng;
   /** Durable single-use ledger for nonces; defaults to an in-process ledger. */
   ledger?: NonceLedger;
+  /**
+   * This party's key share, for protocols whose sessions reference it instead of copying its
+   * secrets (ECDSA signing). Bans detected during the call are recorded on it: persist it after.
+   */
+  share?: KeyShare;
 }
 
 /** What a round handler can use besides its state and messages. */
 export interface HandlerContext {
   rng: Rng;
   ledger: NonceLedger;
+  share: KeyShare | undefined;
   sid: string;
   me: PartyId;
   peers: readonly PartyId[];
@@ -84,6 +92,8 @@ export interface ProtocolDef<S, R> {
   /** Number of rounds whose messages this party receives (1..rounds). */
   rounds: number;
   expect(round: number): RoundSpec;
+  /** Whether the handler of `round` may run yet (default: as soon as its messages are in). */
+  ready?(round: number, state: S): boolean;
   /** Handles the complete set of round-`round` messages from every peer. */
   handle(
     round: number,
@@ -171,12 +181,12 @@ function wrap(s: Session<unknown>, round: number, out: Outgoing[]): Envelope[] {
   }));
 }
 
-/** Turns decode failures of a peer's message into an abort naming that peer. */
+/** Turns decode and check failures on a peer's data into an abort naming that peer. */
 export function blame<T>(culprit: PartyId, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof DecodeError)
+    if (e instanceof DecodeError || e instanceof CheckFailed)
       throw new ProtocolAbort(e.check, culprit, `party ${culprit}: ${e.message}`);
     throw e;
   }
@@ -261,19 +271,35 @@ export function receiveEnvelope<S, R>(
     inbox: [...session.inbox, { round: env.round, from: env.from, kind, body: env.body.slice() }],
   };
   session.status = 'consumed';
+  return advanceSession(def, next, opts);
+}
+
+/**
+ * Runs every round handler whose messages are complete (and that is `ready`), starting from
+ * `next`, which the caller owns. Used by `receive` and by protocols that resume a waiting round
+ * (ECDSA's online phase).
+ */
+export function advanceSession<S, R>(
+  def: ProtocolDef<S, R>,
+  next: Session<S>,
+  opts: ReceiveOptions = {},
+  initialOut: Envelope[] = []
+): Step<Session<S>, R> {
   const ctx: HandlerContext = {
     rng: opts.rng ?? systemRng,
     ledger: opts.ledger ?? processLedger,
-    sid: session.sid,
-    me: session.me,
-    peers: session.peers,
+    share: opts.share,
+    sid: next.sid,
+    me: next.me,
+    peers: next.peers,
   };
-  const out: Envelope[] = [];
+  const out: Envelope[] = [...initialOut];
   let result: R | undefined;
   // A round may already be complete with buffered messages, so advance while we can.
   while (
     next.status === 'active' &&
-    pendingSenders(next as Session<unknown>, def as ProtocolDef<never, unknown>).length === 0
+    pendingSenders(next as Session<unknown>, def as ProtocolDef<never, unknown>).length === 0 &&
+    (def.ready?.(next.round, next.state as S) ?? true)
   ) {
     const round = next.round;
     const msgs = new Map<PartyId, PeerMessages>();
@@ -301,6 +327,16 @@ export function receiveEnvelope<S, R>(
     }
   }
   return result === undefined ? { session: next, out } : { session: next, out, result };
+}
+
+/** Wraps outgoing messages of a round in envelopes. */
+export function wrapOutgoing(s: Session<unknown>, round: number, out: Outgoing[]): Envelope[] {
+  return wrap(s, round, out);
+}
+
+/** Marks a session aborted, erases its state and throws the error (with the sid filled in). */
+export function abortSession(session: Session<unknown>, e: unknown): never {
+  return abort(session, e);
 }
 
 function abort(session: Session<unknown>, e: unknown): never {

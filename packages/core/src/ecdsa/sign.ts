@@ -1,0 +1,554 @@
+/**
+ * DKLs23 threshold ECDSA signing on secp256k1, protocol-spec §5 (three rounds).
+ *
+ * | round | party i sends                                                         | kind          |
+ * |-------|-----------------------------------------------------------------------|---------------|
+ * | 1     | `C_i = Com("sign/commitR", sidS, i, R_i)`; RVOLE `M1` as Bob in (j→i)  | broadcast+p2p |
+ * | 2     | `(M2, R_i, salt_i, pk_i, Γ^k, Γ^s, ψ_{i,j}, E1)` as Alice in (i→j)      | p2p           |
+ * | 3     | `(u_i, w_i)`                                                          | broadcast     |
+ *
+ * Rounds 1–2 do not depend on the digest: after round 2 a party holds a *presignature*
+ * `(u_i, v_i, φ_i, r)`. The digest is bound in round 3, given at `start` or later with
+ * `ecdsaSign.complete(session, digest)`. The presignature is consumed exactly once: its id is
+ * recorded in the nonce ledger before `w_i` is computed, and it is erased from the session.
+ * Deviation from §5.1, as issue #3 requires: `sidS` does not contain the digest (it binds key,
+ * epoch, request id, signer set, derivation path and derived key), so that rounds 1–2 can run
+ * ahead; single use of the presignature is what keeps two digests from meeting one nonce.
+ * @module
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
+import { bytesToHex, concatBytes, ctEqual, hexToBytes, u32be } from '../bytes.ts';
+import { decodeFields, fixedBytes } from '../codec.ts';
+import { InputError, NonceReuse, type PartyId, ProtocolAbort, SessionClosed } from '../errors.ts';
+import { secp256k1Group as G, type GroupPoint } from '../group.ts';
+import { banPeer, KeyShare, pairwiseSetup, shareSecret } from '../keyshare.ts';
+import { lagrange } from '../math/polynomial.ts';
+import {
+  M2_BYTES,
+  type RvoleBobState,
+  rvoleAliceRespond,
+  rvoleBobFinish,
+  rvoleBobStart,
+} from '../ot/rvole.ts';
+import { M1_BYTES } from '../ot/softspoken.ts';
+import { zeroShare } from '../ot/zero.ts';
+import { type Rng, systemRng } from '../rng.ts';
+import {
+  abortSession,
+  advanceSession,
+  blame,
+  decodeSession,
+  encodeSession,
+  type HandlerContext,
+  type HandlerResult,
+  type Outgoing,
+  openSession,
+  type PeerMessages,
+  type ProtocolDef,
+  processLedger,
+  type ReceiveOptions,
+  receiveEnvelope,
+  type Session,
+  wrapOutgoing,
+} from '../session/driver.ts';
+import type { Envelope, Step } from '../session/envelope.ts';
+import { commit, enc, H256, list, openCommitment } from '../transcript.ts';
+
+/** A threshold ECDSA signature (low-s), in the forms chains use. */
+export interface EcdsaSignature {
+  /** 32-byte big-endian r. */
+  r: Uint8Array;
+  /** 32-byte big-endian s, normalised to s ≤ (q−1)/2. */
+  s: Uint8Array;
+  /** Recovery id (0 or 1), flipped when s was negated. */
+  recovery: 0 | 1;
+  /** DER encoding of (r, s). */
+  der: Uint8Array;
+  /** `r ‖ s` (64 bytes). */
+  compact: Uint8Array;
+}
+
+/** Inputs every signer agrees on. */
+export interface EcdsaSignParams {
+  /** This signer's `ecdsa` key share. */
+  share: KeyShare;
+  /** Exactly t signer ids (this party included), each holding a share of the same key and epoch. */
+  signers: PartyId[];
+  /** Fresh 32-byte request id from the coordinator; never reused. */
+  rid: Uint8Array;
+  /** The 32-byte digest; omit it to presign and supply it later with `complete`. */
+  digest?: Uint8Array;
+}
+
+/** Plain, serialisable state of one signer. Secrets are erased as soon as they are used. */
+export interface EcdsaSignState {
+  signers: PartyId[];
+  keyId: Uint8Array;
+  epoch: Uint8Array;
+  /** Derived group key PK' (33 bytes). */
+  pk: Uint8Array;
+  digest: Uint8Array | null;
+  /** Round 1 secrets. */
+  k: bigint;
+  phi: bigint;
+  R: Uint8Array;
+  salt: Uint8Array;
+  C: Uint8Array;
+  bob: Record<string, RvoleBobState>;
+  /** After round 1. */
+  commits?: Record<string, Uint8Array>;
+  E1?: Uint8Array;
+  sk?: bigint;
+  pkShare?: Uint8Array;
+  alice?: Record<string, [bigint, bigint]>;
+  /** After round 2: the presignature (erased when used). */
+  presig?: { u: bigint; v: bigint; phi: bigint; r: bigint; R: Uint8Array } | null;
+  presigId?: string;
+  /** After the online step: own (u_i, w_i) and the combined nonce point R. */
+  own?: { u: bigint; w: bigint; R: Uint8Array };
+}
+
+/** An ECDSA signing session. */
+export type EcdsaSignSession = Session<EcdsaSignState>;
+
+const NAME = 'ecdsa.sign';
+const Q = G.order;
+
+const culpritIfTwo = (s: EcdsaSignState, j: PartyId): PartyId | null =>
+  s.signers.length === 2 ? j : null;
+
+function needShare(ctx: HandlerContext, s: EcdsaSignState): KeyShare {
+  const share = ctx.share;
+  if (
+    !(share instanceof KeyShare) ||
+    !ctEqual(share.keyId, s.keyId) ||
+    !ctEqual(share.epoch, s.epoch)
+  ) {
+    throw new InputError("ecdsa.sign: pass this party's key share as { share } to receive()");
+  }
+  return share;
+}
+
+/** Runs a pairwise check; a failure of an OT or multiplication check bans the pair first. */
+function guarded<T>(share: KeyShare, peer: PartyId, fn: () => T): T {
+  try {
+    return blame(peer, fn);
+  } catch (e) {
+    if (e instanceof ProtocolAbort && (e.check === 'OteConsistency' || e.check === 'RvoleCheck')) {
+      // §5.6 / §15.2: the pair is never used again; persisted with the share by the caller.
+      banPeer(share, peer);
+    }
+    throw e;
+  }
+}
+
+function refuseBanned(share: KeyShare, signers: readonly PartyId[]): void {
+  for (const j of signers) {
+    if (j !== share.partyId && share.isBanned(j)) {
+      throw new InputError(
+        `ecdsa.sign: the pair with party ${j} is banned after a detected cheat`,
+        {
+          check: 'PairBanned',
+          culprit: j,
+          hints: ['a banned pair needs a full re-setup (reshare) approved by an operator'],
+        }
+      );
+    }
+  }
+}
+
+function handleRound1(
+  s: EcdsaSignState,
+  msgs: Map<PartyId, PeerMessages>,
+  ctx: HandlerContext
+): HandlerResult<EcdsaSignState, EcdsaSignature> {
+  const share = needShare(ctx, s);
+  const me = ctx.me;
+  const sidS = hexToBytes(ctx.sid);
+  const commits: Record<string, Uint8Array> = { [me]: s.C };
+  const m1: Record<string, Uint8Array> = {};
+  for (const j of ctx.peers) {
+    const m = msgs.get(j) as PeerMessages;
+    blame(j, () => {
+      commits[j] = fixedBytes(
+        decodeFields(m.broadcast as Uint8Array, 1, 'sign round 1')[0] as Uint8Array,
+        32,
+        'C'
+      );
+      m1[j] = fixedBytes(
+        decodeFields(m.p2p as Uint8Array, 1, 'sign round 1 p2p')[0] as Uint8Array,
+        M1_BYTES,
+        'M1'
+      );
+    });
+  }
+  const E1 = H256('sign/echo1', sidS, list(s.signers.map((id) => commits[id] as Uint8Array)));
+  const lambda = lagrange(G, s.signers, me);
+  const zeta = zeroShare(G, me, s.signers, (j) => pairwiseSetup(share, j).zeroSeed, sidS);
+  const sk = G.mod(lambda * shareSecret(share) + zeta);
+  const pkShare = G.encodePoint(G.base(sk));
+  const out: Outgoing[] = [];
+  const alice: Record<string, [bigint, bigint]> = {};
+  for (const j of ctx.peers) {
+    // §5.6: re-read the ban right before processing this pair's M1.
+    refuseBanned(share, [j]);
+    const { m2, c } = guarded(share, j, () =>
+      rvoleAliceRespond(
+        pairwiseSetup(share, j).sender,
+        sidS,
+        me,
+        j,
+        m1[j] as Uint8Array,
+        [s.k, sk],
+        ctx.rng
+      )
+    );
+    alice[j] = c;
+    const chi = (s.bob[j] as RvoleBobState).chi;
+    const psi = G.mod(s.phi - chi);
+    out.push({
+      to: j,
+      body: enc(
+        m2,
+        s.R,
+        s.salt,
+        pkShare,
+        G.encodePoint(G.base(c[0])),
+        G.encodePoint(G.base(c[1])),
+        G.encodeScalar(psi),
+        E1
+      ),
+    });
+  }
+  return { state: { ...s, commits, E1, sk, pkShare, alice }, out };
+}
+
+function handleRound2(
+  s: EcdsaSignState,
+  msgs: Map<PartyId, PeerMessages>,
+  ctx: HandlerContext
+): HandlerResult<EcdsaSignState, EcdsaSignature> {
+  const share = needShare(ctx, s);
+  const me = ctx.me;
+  const sidS = hexToBytes(ctx.sid);
+  let Phi = s.phi;
+  let u = 0n;
+  let v = 0n;
+  const Rs: GroupPoint[] = [G.decodeOwn(s.R)];
+  const pks: GroupPoint[] = [G.decodeOwn(s.pkShare as Uint8Array)];
+  for (const j of ctx.peers) {
+    const f = blame(j, () => {
+      const f = decodeFields(msgs.get(j)?.p2p as Uint8Array, 8, 'sign round 2');
+      return {
+        m2: fixedBytes(f[0] as Uint8Array, M2_BYTES, 'M2'),
+        Rraw: f[1] as Uint8Array,
+        R: G.decodePoint(f[1] as Uint8Array, 'R'),
+        salt: fixedBytes(f[2] as Uint8Array, 32, 'salt'),
+        pk: G.decodePoint(f[3] as Uint8Array, 'pk'),
+        gk: G.decodePoint(f[4] as Uint8Array, 'Γk'),
+        gs: G.decodePoint(f[5] as Uint8Array, 'Γs'),
+        psi: G.decodeScalar(f[6] as Uint8Array, 'ψ'),
+        E1: fixedBytes(f[7] as Uint8Array, 32, 'E1'),
+      };
+    });
+    if (!ctEqual(f.E1, s.E1 as Uint8Array)) {
+      throw new ProtocolAbort(
+        'EchoMismatch',
+        culpritIfTwo(s, j),
+        `party ${j} saw different round-1 commitments`
+      );
+    }
+    const Cj = (s.commits as Record<string, Uint8Array>)[j] as Uint8Array;
+    if (!openCommitment(Cj, 'sign/commitR', sidS, j, [f.Rraw], f.salt)) {
+      throw new ProtocolAbort(
+        'CommitmentOpen',
+        j,
+        `party ${j}'s R does not open its round-1 commitment`
+      );
+    }
+    const bob = s.bob[j] as RvoleBobState;
+    const [dk, ds] = guarded(share, j, () =>
+      rvoleBobFinish(pairwiseSetup(share, j).receiver.setupId, bob, f.m2)
+    );
+    if (!f.R.multiply(bob.chi).equals(G.base(dk).add(f.gk))) {
+      throw new ProtocolAbort(
+        'GammaK',
+        j,
+        `party ${j}'s multiplication input does not match its R`
+      );
+    }
+    if (!f.pk.multiply(bob.chi).equals(G.base(ds).add(f.gs))) {
+      throw new ProtocolAbort(
+        'GammaS',
+        j,
+        `party ${j}'s multiplication input does not match its key share`
+      );
+    }
+    const [ck, cs] = (s.alice as Record<string, [bigint, bigint]>)[j] as [bigint, bigint];
+    Phi += f.psi;
+    u += ck + dk;
+    v += cs + ds;
+    Rs.push(f.R);
+    pks.push(f.pk);
+  }
+  const pkSum = pks.reduce((a, b) => a.add(b));
+  if (!ctEqual(pkSum.is0() ? new Uint8Array(33) : G.encodePoint(pkSum), s.pk)) {
+    throw new ProtocolAbort(
+      'PublicShareSum',
+      s.signers.length === 2 ? (ctx.peers[0] as PartyId) : null,
+      'the public key shares do not add up to the key'
+    );
+  }
+  const R = Rs.reduce((a, b) => a.add(b));
+  const Rx = R.is0() ? 0n : bytesToNumberBE((R.toBytes() as Uint8Array).subarray(1));
+  const r = G.mod(Rx);
+  if (R.is0() || r === 0n)
+    throw new ProtocolAbort('DegenerateR', null, 'the combined nonce is degenerate');
+  Phi = G.mod(Phi);
+  const presig = {
+    u: G.mod(s.k * Phi + u),
+    v: G.mod((s.sk as bigint) * Phi + v),
+    phi: s.phi,
+    r,
+    R: G.encodePoint(R),
+  };
+  const next: EcdsaSignState = {
+    ...s,
+    k: 0n,
+    sk: 0n,
+    bob: {},
+    alice: {},
+    presig,
+    presigId: `ecdsa:${ctx.sid}:${me}`,
+  };
+  if (next.digest === null) return { state: next, out: [] };
+  return online(next, ctx.ledger);
+}
+
+/** The online step: consume the presignature once and compute `w_i = e·φ_i + r·v_i`. */
+function online(
+  s: EcdsaSignState,
+  ledger: { consume(id: string): boolean }
+): HandlerResult<EcdsaSignState, EcdsaSignature> {
+  const presig = s.presig;
+  if (!presig || !ledger.consume(s.presigId as string)) throw new NonceReuse();
+  const e = G.mod(bytesToNumberBE(s.digest as Uint8Array));
+  const w = G.mod(e * presig.phi + presig.r * presig.v);
+  const next: EcdsaSignState = {
+    ...s,
+    presig: null,
+    phi: 0n,
+    own: { u: presig.u, w, R: presig.R },
+  };
+  return { state: next, out: [{ to: 0, body: enc(G.encodeScalar(presig.u), G.encodeScalar(w)) }] };
+}
+
+function handleRound3(
+  s: EcdsaSignState,
+  msgs: Map<PartyId, PeerMessages>,
+  ctx: HandlerContext
+): HandlerResult<EcdsaSignState, EcdsaSignature> {
+  const own = s.own as { u: bigint; w: bigint; R: Uint8Array };
+  let U = own.u;
+  let W = own.w;
+  for (const j of ctx.peers) {
+    const [uj, wj] = blame(j, () => {
+      const f = decodeFields(msgs.get(j)?.broadcast as Uint8Array, 2, 'sign round 3');
+      return [G.decodeScalar(f[0] as Uint8Array, 'u'), G.decodeScalar(f[1] as Uint8Array, 'w')];
+    }) as [bigint, bigint];
+    U += uj;
+    W += wj;
+  }
+  const blameAll = s.signers.length === 2 ? (ctx.peers[0] as PartyId) : null;
+  U = G.mod(U);
+  W = G.mod(W);
+  if (U === 0n) throw new ProtocolAbort('ZeroDenominator', blameAll, 'the combined u is zero');
+  let sig = G.mod(W * G.inv(U));
+  if (sig === 0n) throw new ProtocolAbort('SignatureInvalid', blameAll, 'the combined s is zero');
+  const rb = own.R;
+  const Rx = bytesToNumberBE(rb.subarray(1));
+  const r = G.mod(Rx);
+  let flip = 0;
+  if (sig > Q >> 1n) {
+    sig = Q - sig;
+    flip = 1;
+  }
+  const digest = s.digest as Uint8Array;
+  const compact = concatBytes(numberToBytesBE(r, 32), numberToBytesBE(sig, 32));
+  // Invariant 4, §5.5 step 3: an ordinary verifier must accept before anything is returned.
+  // A failure here is terminal and never retried (the Lindell17 abort class, security-tests §2.4).
+  if (!secp256k1.verify(compact, digest, s.pk, { prehash: false, lowS: true })) {
+    throw new ProtocolAbort('SignatureInvalid', blameAll, 'the combined signature does not verify');
+  }
+  const recovery = (((rb[0] as number) & 1) ^ flip) as 0 | 1;
+  if (Rx >= Q)
+    throw new ProtocolAbort(
+      'RecoveryIdOverflow',
+      null,
+      'x(R) ≥ q (probability ≈ 2^-127): sign again'
+    );
+  const sigObj = secp256k1.Signature.fromBytes(compact, 'compact').addRecoveryBit(recovery);
+  if (!ctEqual(sigObj.recoverPublicKey(digest).toBytes(true), s.pk)) {
+    throw new ProtocolAbort(
+      'SignatureInvalid',
+      blameAll,
+      'the recovery id does not recover the key'
+    );
+  }
+  return {
+    state: s,
+    out: [],
+    result: {
+      r: compact.slice(0, 32),
+      s: compact.slice(32),
+      recovery,
+      der: sigObj.toBytes('der'),
+      compact,
+    },
+  };
+}
+
+const HANDLERS = [handleRound1, handleRound2, handleRound3];
+
+/** The ECDSA signing protocol definition. */
+export const ecdsaSignProtocol: ProtocolDef<EcdsaSignState, EcdsaSignature> = {
+  name: NAME,
+  rounds: 3,
+  expect: (round) => ({ broadcast: round !== 2, p2p: round !== 3 }),
+  // Round 3 needs our own (u_i, w_i), which exists only once the digest is bound.
+  ready: (round, s) => round !== 3 || s.own !== undefined,
+  handle(round, state, msgs, ctx) {
+    const h = HANDLERS[round - 1];
+    if (!h) throw new InputError(`ecdsa.sign has no round ${round}`);
+    return h(state, msgs, ctx);
+  },
+};
+
+function validateDigest(d: unknown): Uint8Array {
+  if (!(d instanceof Uint8Array) || d.length !== 32)
+    throw new InputError('ecdsa.sign: the digest must be 32 bytes');
+  return d.slice();
+}
+
+/** Starts one signer: its round-1 commitment broadcast and one RVOLE M1 per other signer. */
+export function ecdsaSignStart(
+  p: EcdsaSignParams,
+  opts: { rng?: Rng } = {}
+): Step<EcdsaSignSession, never> {
+  const { share } = p;
+  const bad = (why: string): never => {
+    throw new InputError(`ecdsa.sign: ${why}`);
+  };
+  if (!(share instanceof KeyShare) || share.scheme !== 'ecdsa')
+    bad('the share must be an ecdsa KeyShare');
+  const signers = [...p.signers].sort((a, b) => a - b);
+  if (new Set(signers).size !== signers.length) bad('signer ids must be distinct');
+  if (signers.length !== share.threshold)
+    bad(`exactly ${share.threshold} signers are needed, got ${signers.length}`);
+  if (!signers.includes(share.partyId)) bad('the signer set must include this party');
+  for (const id of signers)
+    if (!share.parties.includes(id)) bad(`party ${id} holds no share of this key`);
+  if (!(p.rid instanceof Uint8Array) || p.rid.length !== 32) bad('rid must be 32 bytes');
+  const digest = p.digest === undefined ? null : validateDigest(p.digest);
+  refuseBanned(share, signers);
+  const rng = opts.rng ?? systemRng;
+  const me = share.partyId;
+  const path: number[] = [];
+  const pk = share.groupKey;
+  const sidS = H256(
+    'sign/sid',
+    share.keyId,
+    share.epoch,
+    p.rid,
+    list(signers.map(u32be)),
+    list(path.map(u32be)),
+    pk
+  );
+  const k = G.randomScalar(rng);
+  const phi = G.randomScalar(rng);
+  const R = G.encodePoint(G.base(k));
+  const salt = rng(32);
+  const C = commit('sign/commitR', sidS, me, [R], salt);
+  const out: Outgoing[] = [{ to: 0, body: enc(C) }];
+  const bob: Record<string, RvoleBobState> = {};
+  for (const j of signers) {
+    if (j === me) continue;
+    const { m1, state } = rvoleBobStart(pairwiseSetup(share, j).receiver, sidS, j, me, rng);
+    bob[j] = state;
+    out.push({ to: j, body: enc(m1) });
+  }
+  const state: EcdsaSignState = {
+    signers,
+    keyId: share.keyId,
+    epoch: share.epoch,
+    pk,
+    digest,
+    k,
+    phi,
+    R,
+    salt,
+    C,
+    bob,
+  };
+  return openSession(
+    ecdsaSignProtocol,
+    bytesToHex(sidS),
+    me,
+    signers.filter((j) => j !== me),
+    state,
+    out
+  );
+}
+
+/** Feeds one envelope to a signer; pass the signer's share as `{ share }`. */
+export function ecdsaSignReceive(
+  session: EcdsaSignSession,
+  env: Envelope,
+  opts: ReceiveOptions
+): Step<EcdsaSignSession, EcdsaSignature> {
+  return receiveEnvelope(ecdsaSignProtocol, session, env, opts);
+}
+
+/**
+ * The online phase for a presigned session: binds the digest, consumes the presignature (once,
+ * ever: the nonce ledger refuses a second use even through a copy of the session) and returns
+ * the round-3 broadcast (and the signature if every other signer's round 3 is already in).
+ */
+export function ecdsaSignComplete(
+  session: EcdsaSignSession,
+  digest: Uint8Array,
+  opts: ReceiveOptions = {}
+): Step<EcdsaSignSession, EcdsaSignature> {
+  if (session.proto !== NAME) throw new InputError(`session is for ${session.proto}, not ${NAME}`);
+  if (session.status !== 'active') throw new SessionClosed(session.status, { sid: session.sid });
+  const s = session.state as EcdsaSignState;
+  if (session.round !== 3 || !s.presig || s.digest !== null) {
+    throw new InputError('ecdsa.sign: complete() needs a presigned session without a digest');
+  }
+  const d = validateDigest(digest);
+  const next: EcdsaSignSession = { ...session, state: { ...s, digest: d } };
+  session.status = 'consumed';
+  let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
+  try {
+    res = online(next.state as EcdsaSignState, opts.ledger ?? processLedger);
+  } catch (e) {
+    abortSession(next as Session<unknown>, e);
+  }
+  next.state = res.state;
+  return advanceSession(
+    ecdsaSignProtocol,
+    next,
+    opts,
+    wrapOutgoing(next as Session<unknown>, 3, res.out)
+  );
+}
+
+/** The ECDSA signing protocol: `start`, `receive`, `complete`, and session (de)serialisation. */
+export const ecdsaSign = {
+  start: ecdsaSignStart,
+  receive: ecdsaSignReceive,
+  complete: ecdsaSignComplete,
+  encodeSession: (s: EcdsaSignSession): Uint8Array => encodeSession(s as Session<unknown>),
+  decodeSession: (b: Uint8Array): EcdsaSignSession => decodeSession(ecdsaSignProtocol, b),
+} as const;

@@ -1,0 +1,217 @@
+/**
+ * SoftSpokenOT extension with k = 4 and its Fiat–Shamir consistency check over GF(2^128),
+ * protocol-spec §3.3. One extension of ξ = 512 OTs (plus 128 check columns, L' = 640) per
+ * directed pair per signature.
+ *
+ * Receiver `b` (choice bits β) sends `M1 = nB ‖ u_0..u_63 ‖ β̃ ‖ t̃_0..t̃_255` (9,264 bytes).
+ * Sender `a` rebuilds its rows `W_r = V_r ⊕ Δ'_r·β̄` from its 15-of-16 leaves and checks every
+ * row against `t̃_r ⊕ Δ'_r·β̃` without early exit; any failure is `OteConsistency`, after which the
+ * caller must ban the pair (§5.6). Fresh `nB` (in the PRG) and `nA` (in the output hash) make pads
+ * single-use even if a session id is replayed.
+ * @module
+ */
+import { concatBytes, ctEqual, u32be } from '../bytes.ts';
+import { CheckFailed, DecodeError } from '../errors.ts';
+import type { Rng } from '../rng.ts';
+import { H256, hashToScalar, list, XOF } from '../transcript.ts';
+import { GfMultiplier, gfDot4 } from './gf128.ts';
+import {
+  OTE_BLOCKS,
+  OTE_LEAVES,
+  type OteReceiverSetup,
+  type OteSenderSetup,
+  SEED_BYTES,
+  seedOffset,
+} from './setup.ts';
+
+/** Extended OTs per use (ξ). */
+export const OTE_XI = 512;
+/** Bytes per extended row: L' = 640 bits. */
+export const ROW_BYTES = 80;
+/** Rows: one per base OT (κ = 256). */
+export const ROWS = 256;
+/** Size of the receiver's message M1. */
+export const M1_BYTES = 32 + OTE_BLOCKS * ROW_BYTES + 16 + ROWS * 16;
+
+/** `sidX = H256("ote/sidx", sidS, a, b, setupId, nB)`. */
+export function oteSidX(
+  sidS: Uint8Array,
+  a: number,
+  b: number,
+  setupId: Uint8Array,
+  nB: Uint8Array
+): Uint8Array {
+  return H256('ote/sidx', sidS, u32be(a), u32be(b), setupId, nB);
+}
+
+/** `sidY = H256("ote/sidy", sidX, nA)`. */
+export const oteSidY = (sidX: Uint8Array, nA: Uint8Array): Uint8Array => H256('ote/sidy', sidX, nA);
+
+/** Leaf PRG output `r_{ν,y}` (80 bytes). */
+function prg(sidX: Uint8Array, nu: number, y: number, seeds: Uint8Array): Uint8Array {
+  const off = seedOffset(nu, y);
+  return XOF(
+    'ote/prg',
+    [sidX, u32be(nu), u32be(y), seeds.subarray(off, off + SEED_BYTES)],
+    ROW_BYTES
+  );
+}
+
+function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, len: number): void {
+  for (let i = 0; i < len; i++)
+    dst[dOff + i] = (dst[dOff + i] as number) ^ (src[sOff + i] as number);
+}
+
+type Omegas = readonly [GfMultiplier, GfMultiplier, GfMultiplier, GfMultiplier];
+
+/** The four challenges `ω_j`, from the `u` rows, ready to multiply. */
+function challenges(sidX: Uint8Array, u: Uint8Array): Omegas {
+  const rows: Uint8Array[] = [];
+  for (let nu = 0; nu < OTE_BLOCKS; nu++)
+    rows.push(u.subarray(nu * ROW_BYTES, (nu + 1) * ROW_BYTES));
+  const D = H256('ote/u', sidX, list(rows));
+  const w = (j: number) => new GfMultiplier(H256('ote/chal', sidX, D, u32be(j)).subarray(0, 16));
+  return [w(0), w(1), w(2), w(3)];
+}
+
+/** `gfmul(ω_0, Z[0]) ⊕ … ⊕ gfmul(ω_3, Z[3]) ⊕ Z[4]` for an 80-byte row `Z` at `off`. */
+function compress(omega: Omegas, row: Uint8Array, off: number): Uint8Array {
+  const out = new Uint8Array(16);
+  gfDot4(omega, row, off, out, 0);
+  return out;
+}
+
+/** Receiver state kept between its M1 and the sender's reply (secret). */
+export interface OteReceiverState {
+  sidX: Uint8Array;
+  /** Rows V_r, 256 × 80 bytes. */
+  V: Uint8Array;
+}
+
+/**
+ * Receiver side: extends with choice bits `beta` (512 bits = 64 bytes, bit i per §1).
+ * Returns M1 and the state needed to compute pads once `nA` is known.
+ */
+export function oteReceiverStart(
+  setup: OteReceiverSetup,
+  sidS: Uint8Array,
+  a: number,
+  b: number,
+  beta: Uint8Array,
+  rng: Rng
+): { m1: Uint8Array; state: OteReceiverState } {
+  if (beta.length !== OTE_XI / 8) throw new RangeError('beta must be 512 bits');
+  const nB = rng(32);
+  const sidX = oteSidX(sidS, a, b, setup.setupId, nB);
+  const betaBar = concatBytes(beta, rng(16));
+  const u = new Uint8Array(OTE_BLOCKS * ROW_BYTES);
+  const V = new Uint8Array(ROWS * ROW_BYTES);
+  for (let nu = 0; nu < OTE_BLOCKS; nu++) {
+    const uOff = nu * ROW_BYTES;
+    u.set(betaBar, uOff);
+    for (let y = 0; y < OTE_LEAVES; y++) {
+      const r = prg(sidX, nu, y, setup.seeds);
+      xorInto(u, uOff, r, 0, ROW_BYTES);
+      for (let l = 0; l < 4; l++)
+        if ((y >> l) & 1) xorInto(V, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
+    }
+  }
+  const omega = challenges(sidX, u);
+  const betaTilde = compress(omega, betaBar, 0);
+  const tTilde = new Uint8Array(ROWS * 16);
+  for (let r = 0; r < ROWS; r++) tTilde.set(compress(omega, V, r * ROW_BYTES), r * 16);
+  betaBar.fill(0);
+  return { m1: concatBytes(nB, u, betaTilde, tTilde), state: { sidX, V } };
+}
+
+/** Bit `r` of Δ' (bit ℓ of Δ_ν for r = 4ν + ℓ). */
+const deltaBit = (delta: Uint8Array, r: number): number =>
+  ((delta[r >> 2] as number) >> (r & 3)) & 1;
+
+/**
+ * Sender side: processes M1, runs the consistency check (all 256 rows, no early exit) and
+ * returns `sidX` and the rows `W_r` (256 × 80 bytes). Throws `DecodeError` for a malformed M1 and
+ * `CheckFailed('OteConsistency')` when the check fails.
+ */
+export function oteSenderProcess(
+  setup: OteSenderSetup,
+  sidS: Uint8Array,
+  a: number,
+  b: number,
+  m1: Uint8Array
+): { sidX: Uint8Array; W: Uint8Array } {
+  if (m1.length !== M1_BYTES)
+    throw new DecodeError('MalformedMessage', `M1: expected ${M1_BYTES} bytes`);
+  const nB = m1.subarray(0, 32);
+  const u = m1.subarray(32, 32 + OTE_BLOCKS * ROW_BYTES);
+  const betaTilde = m1.subarray(32 + OTE_BLOCKS * ROW_BYTES, 32 + OTE_BLOCKS * ROW_BYTES + 16);
+  const tTilde = m1.subarray(M1_BYTES - ROWS * 16);
+  const sidX = oteSidX(sidS, a, b, setup.setupId, nB);
+  const W = new Uint8Array(ROWS * ROW_BYTES);
+  for (let nu = 0; nu < OTE_BLOCKS; nu++) {
+    const d = setup.delta[nu] as number;
+    for (let y = 0; y < OTE_LEAVES; y++) {
+      if (y === d) continue;
+      const r = prg(sidX, nu, y, setup.seeds);
+      const x = d ^ y;
+      for (let l = 0; l < 4; l++)
+        if ((x >> l) & 1) xorInto(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
+    }
+    for (let l = 0; l < 4; l++)
+      if ((d >> l) & 1) xorInto(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES);
+  }
+  const omega = challenges(sidX, u);
+  let ok = true;
+  const expected = new Uint8Array(16);
+  for (let r = 0; r < ROWS; r++) {
+    expected.set(tTilde.subarray(r * 16, r * 16 + 16));
+    if (deltaBit(setup.delta, r)) xorInto(expected, 0, betaTilde, 0, 16);
+    // No early exit: every row is checked whatever happened before (§3.3 step 3).
+    ok = ctEqual(compress(omega, W, r * ROW_BYTES), expected) && ok;
+  }
+  if (!ok) throw new CheckFailed('OteConsistency', 'the OT-extension consistency check failed');
+  return { sidX, W };
+}
+
+/**
+ * Transposes the first 512 columns of a 256 × 640-bit row matrix: column i (32 bytes) has bit r
+ * equal to bit i of row r.
+ */
+export function columns(rows: Uint8Array): Uint8Array {
+  const cols = new Uint8Array(OTE_XI * 32);
+  for (let r = 0; r < ROWS; r++) {
+    const rowOff = r * ROW_BYTES;
+    const rByte = r >> 3;
+    const rBit = 1 << (r & 7);
+    for (let byte = 0; byte < OTE_XI / 8; byte++) {
+      const v = rows[rowOff + byte] as number;
+      if (v === 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        if ((v >> bit) & 1) {
+          const i = byte * 8 + bit;
+          cols[i * 32 + rByte] = (cols[i * 32 + rByte] as number) | rBit;
+        }
+      }
+    }
+  }
+  return cols;
+}
+
+/** The 32-byte Δ' as a bit string (bit r = bit r&3 of Δ_{r>>2}). */
+export function deltaPrime(delta: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let r = 0; r < ROWS; r++)
+    if (deltaBit(delta, r)) out[r >> 3] = (out[r >> 3] as number) | (1 << (r & 7));
+  return out;
+}
+
+/** Pad `HashToScalar("ote/out", sidY, i, m, col)`. */
+export function otePad(
+  sidY: Uint8Array,
+  i: number,
+  m: number,
+  col: Uint8Array,
+  order: bigint
+): bigint {
+  return hashToScalar('ote/out', [sidY, u32be(i), u32be(m), col], order);
+}
