@@ -10,9 +10,15 @@ export { bytesToHex, concatBytes, hexToBytes, utf8ToBytes };
 export function u32be(n: number): Uint8Array {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
     throw new RangeError(`u32be: ${n} out of range`);
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n);
-  return out;
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/** Writes `n` as 4 big-endian bytes at `off` (no allocation; hot paths). */
+export function writeU32be(buf: Uint8Array, off: number, n: number): void {
+  buf[off] = n >>> 24;
+  buf[off + 1] = (n >>> 16) & 0xff;
+  buf[off + 2] = (n >>> 8) & 0xff;
+  buf[off + 3] = n & 0xff;
 }
 
 /** 2-byte big-endian encoding of an integer in [0, 2^16). */
@@ -23,7 +29,14 @@ export function u16be(n: number): Uint8Array {
 
 /** Reads a 4-byte big-endian integer. */
 export function readU32be(b: Uint8Array, offset = 0): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(offset);
+  if (offset < 0 || offset + 4 > b.length) throw new RangeError('readU32be: out of bounds');
+  return (
+    (((b[offset] as number) << 24) |
+      ((b[offset + 1] as number) << 16) |
+      ((b[offset + 2] as number) << 8) |
+      (b[offset + 3] as number)) >>>
+    0
+  );
 }
 
 /**

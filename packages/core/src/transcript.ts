@@ -10,7 +10,7 @@
 
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, ctEqual, u32be, utf8ToBytes } from './bytes.ts';
+import { concatBytes, ctEqual, u32be, utf8ToBytes, writeU32be } from './bytes.ts';
 
 /** Root domain-separation string. Changing it breaks every stored key. */
 export const DS = 'tessera/v1';
@@ -68,20 +68,38 @@ export const TAGS = {
 /** A registered tag string. */
 export type Tag = (typeof TAGS)[keyof typeof TAGS];
 
-const DS_BYTES = utf8ToBytes(DS);
-const TAG_BYTES = new Map<string, Uint8Array>(Object.values(TAGS).map((t) => [t, utf8ToBytes(t)]));
+/** `enc(DS, tag)`: the constant start of every hash input, precomputed per tag. */
+const PREFIX = new Map<string, Uint8Array>(
+  Object.values(TAGS).map((t) => [t, encFields([utf8ToBytes(DS), utf8ToBytes(t)])])
+);
 
-function tagBytes(tag: Tag): Uint8Array {
-  const b = TAG_BYTES.get(tag);
+function prefixOf(tag: Tag): Uint8Array {
+  const b = PREFIX.get(tag);
   if (!b) throw new Error(`unregistered tag ${tag}`);
   return b;
 }
 
+/** `enc` into one buffer, optionally after a prefix, without per-field allocations. */
+function encFields(fields: readonly Uint8Array[], prefix?: Uint8Array): Uint8Array {
+  let len = prefix?.length ?? 0;
+  for (const f of fields) len += 4 + f.length;
+  const out = new Uint8Array(len);
+  let off = 0;
+  if (prefix) {
+    out.set(prefix);
+    off = prefix.length;
+  }
+  for (const f of fields) {
+    writeU32be(out, off, f.length);
+    out.set(f, off + 4);
+    off += 4 + f.length;
+  }
+  return out;
+}
+
 /** `enc(f_1, …, f_m)`: each field prefixed by its u32be length. */
 export function enc(...fields: Uint8Array[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const f of fields) parts.push(u32be(f.length), f);
-  return concatBytes(...parts);
+  return encFields(fields);
 }
 
 /** A list of fixed-size items as one field: `u32be(count) ‖ item_1 ‖ … ‖ item_c`. */
@@ -96,26 +114,20 @@ export function list(items: readonly Uint8Array[]): Uint8Array {
 /** A text field (UTF-8). */
 export const text = (s: string): Uint8Array => utf8ToBytes(s);
 
-/** `H256(tag, f…) = SHA-256(enc(DS, tag, f…))`, streamed without building the whole input. */
+/** `H256(tag, f…) = SHA-256(enc(DS, tag, f…))`. */
 export function H256(tag: Tag, ...fields: Uint8Array[]): Uint8Array {
-  const h = sha256.create();
-  const feed = (f: Uint8Array) => {
-    h.update(u32be(f.length));
-    h.update(f);
-  };
-  feed(DS_BYTES);
-  feed(tagBytes(tag));
-  for (const f of fields) feed(f);
-  return h.digest();
+  return sha256(encFields(fields, prefixOf(tag)));
 }
 
 /** `XOF(tag, f…; L)`: SHA-256 in counter mode keyed by `H256(tag, f…)`. */
 export function XOF(tag: Tag, fields: Uint8Array[], length: number): Uint8Array {
-  const K = H256(tag, ...fields);
+  const block = new Uint8Array(36);
+  block.set(H256(tag, ...fields));
   const out = new Uint8Array(length);
   for (let i = 0, off = 0; off < length; i++, off += 32) {
-    const block = sha256.create().update(K).update(u32be(i)).digest();
-    out.set(block.subarray(0, Math.min(32, length - off)), off);
+    writeU32be(block, 32, i);
+    const h = sha256(block);
+    out.set(length - off >= 32 ? h : h.subarray(0, length - off), off);
   }
   return out;
 }
