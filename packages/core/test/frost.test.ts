@@ -282,3 +282,21 @@ describe('nonces are single use on every path', () => {
     await assert.rejects(simulate.sign('ed25519', shares, utf8('x')), { code: 'INVALID_INPUT' });
   });
 });
+
+describe('session replay cache', () => {
+  test('a signer refuses to start the same signing session id twice (SessionReplay)', async () => {
+    const shares = await simulate.keygen('ed25519', { threshold: 2, parties: 2 });
+    const params = {
+      share: shares[0] as KeyShare,
+      signers: [1, 2],
+      message: utf8('m'),
+      rid: new Uint8Array(32).fill(3),
+    };
+    const ledger = createMemoryLedger();
+    frostSign.start(params, { ledger });
+    assert.throws(() => frostSign.start(params, { ledger }), {
+      code: 'INVALID_INPUT',
+      check: 'SessionReplay',
+    });
+  });
+});

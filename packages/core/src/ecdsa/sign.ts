@@ -42,6 +42,7 @@ import {
   encodeSession,
   type HandlerContext,
   type HandlerResult,
+  type NonceLedger,
   type Outgoing,
   openSession,
   type PeerMessages,
@@ -434,7 +435,7 @@ function validateDigest(d: unknown): Uint8Array {
 /** Starts one signer: its round-1 commitment broadcast and one RVOLE M1 per other signer. */
 export function ecdsaSignStart(
   p: EcdsaSignParams,
-  opts: { rng?: Rng } = {}
+  opts: { rng?: Rng; ledger?: NonceLedger } = {}
 ): Step<EcdsaSignSession, never> {
   const { share } = p;
   const bad = (why: string): never => {
@@ -465,6 +466,13 @@ export function ecdsaSignStart(
     list(path.map(u32be)),
     pk
   );
+  // §5.1 / §15.4: a session id is processed once, recorded before any round-1 message leaves.
+  if (!(opts.ledger ?? processLedger).consume(`ecdsa.sign:${bytesToHex(sidS)}:${me}`)) {
+    throw new InputError('ecdsa.sign: this signing session id was already used', {
+      check: 'SessionReplay',
+      hints: ['every signature needs a fresh request id (rid)'],
+    });
+  }
   const k = G.randomScalar(rng);
   const phi = G.randomScalar(rng);
   const R = G.encodePoint(G.base(k));

@@ -28,9 +28,11 @@ import {
   encodeSession,
   type HandlerContext,
   type HandlerResult,
+  type NonceLedger,
   openSession,
   type PeerMessages,
   type ProtocolDef,
+  processLedger,
   type ReceiveOptions,
   receiveEnvelope,
   type Session,
@@ -225,7 +227,7 @@ export const frostSignProtocol: ProtocolDef<FrostSignState, Uint8Array> = {
 export function frostSignStartWithSuite(
   suiteName: FrostSuiteName,
   p: FrostSignParams,
-  opts: { rng?: Rng } = {}
+  opts: { rng?: Rng; ledger?: NonceLedger } = {}
 ): Step<FrostSignSession, never> {
   const { share } = p;
   const bad = (why: string): never => {
@@ -254,6 +256,13 @@ export function frostSignStartWithSuite(
     p.message,
     share.groupKey
   );
+  // A session id is processed once, recorded before any round-1 message leaves (§15.4).
+  if (!(opts.ledger ?? processLedger).consume(`frost.sign:${bytesToHex(sid)}:${share.partyId}`)) {
+    throw new InputError('frost.sign: this signing session id was already used', {
+      check: 'SessionReplay',
+      hints: ['every signature needs a fresh request id (rid)'],
+    });
+  }
   const { nonces, commitments } = frost.commit(
     {
       identifier: frost.Identifier.fromNumber(share.partyId),
@@ -286,7 +295,7 @@ export function frostSignStartWithSuite(
 /** Starts one signer: returns the session and its round-1 commitment broadcast. */
 export function frostSignStart(
   p: FrostSignParams,
-  opts: { rng?: Rng } = {}
+  opts: { rng?: Rng; ledger?: NonceLedger } = {}
 ): Step<FrostSignSession, never> {
   if (p.share?.scheme !== 'ed25519' && p.share?.scheme !== 'bip340') {
     throw new InputError('frost.sign: the share must be an ed25519 or bip340 key');
