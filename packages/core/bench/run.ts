@@ -28,6 +28,7 @@ import {
   simulate,
   systemRng,
 } from '@tessera/core';
+import { runEcdsaBench } from './ecdsa.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 const SCHEMES: readonly FrostScheme[] = ['ed25519', 'bip340'];
@@ -571,8 +572,10 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-const timings = await runTimings();
-const bytes = runBytes();
+/** BENCH_ONLY=frost or BENCH_ONLY=ecdsa runs one part. */
+const only = process.env.BENCH_ONLY;
+const timings = only === 'ecdsa' ? [] : await runTimings();
+const bytes = only === 'ecdsa' ? [] : runBytes();
 const cpus = os.cpus();
 console.log(
   `Tessera core bench — Node ${process.version}, ${process.platform} ${process.arch}, ` +
@@ -582,9 +585,12 @@ console.log(
   `Timings (performance.now(), ms): ${RUNS} measured runs after ${WARMUP} warm-up runs per case; ` +
     `the single signature: ${RUNS * SINGLE_SIG_FACTOR} after ${WARMUP * SINGLE_SIG_FACTOR}.\n`
 );
-printTimings(timings);
-console.log('\nBytes sent per party, per protocol run\n');
-printBytes(bytes);
+if (only !== 'ecdsa') {
+  printTimings(timings);
+  console.log('\nBytes sent per party, per protocol run\n');
+  printBytes(bytes);
+}
+const ecdsa = only === 'frost' ? null : await runEcdsaBench();
 
 const jsonPath = process.env.BENCH_JSON;
 if (jsonPath) {
@@ -600,6 +606,9 @@ if (jsonPath) {
     messageBytes: MESSAGE.length,
     reference: REF,
   };
-  writeFileSync(jsonPath, `${JSON.stringify({ meta, timings, bytes }, null, 2)}\n`);
+  writeFileSync(
+    jsonPath,
+    `${JSON.stringify({ meta, timings, bytes, ecdsa }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
+  );
   console.log(`\nWrote ${jsonPath}`);
 }

@@ -131,6 +131,18 @@ function needShare(ctx: HandlerContext, s: EcdsaSignState): KeyShare {
   return share;
 }
 
+function requireShare(session: EcdsaSignSession, share: KeyShare | undefined): void {
+  const s = session.state;
+  if (
+    s &&
+    !(share instanceof KeyShare && ctEqual(share.keyId, s.keyId) && ctEqual(share.epoch, s.epoch))
+  ) {
+    throw new InputError(
+      "ecdsa.sign: pass this party's key share (same key and epoch) as { share }"
+    );
+  }
+}
+
 /** Runs a pairwise check; a failure of an OT or multiplication check bans the pair first. */
 function guarded<T>(share: KeyShare, peer: PartyId, fn: () => T): T {
   try {
@@ -515,6 +527,9 @@ export function ecdsaSignReceive(
   env: Envelope,
   opts: ReceiveOptions
 ): Step<EcdsaSignSession, EcdsaSignature> {
+  // Validate the caller's input before the session is touched: a missing share is our caller's
+  // mistake and must not abort a healthy session.
+  requireShare(session, opts?.share);
   return receiveEnvelope(ecdsaSignProtocol, session, env, opts);
 }
 
@@ -535,6 +550,7 @@ export function ecdsaSignComplete(
     throw new InputError('ecdsa.sign: complete() needs a presigned session without a digest');
   }
   const d = validateDigest(digest);
+  requireShare(session, opts.share);
   const next: EcdsaSignSession = { ...session, state: { ...s, digest: d } };
   session.status = 'consumed';
   let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
