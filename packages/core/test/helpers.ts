@@ -4,8 +4,9 @@ import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import * as ecc from 'tiny-secp256k1';
+import { recoverPublicKey } from 'viem';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -29,6 +30,45 @@ export function verifyEd25519WithNode(
     format: 'jwk',
   });
   return verify(null, message, key, sig);
+}
+
+/**
+ * ECDSA (secp256k1, SHA-256) verification by OpenSSL through node:crypto: hashes `message` with
+ * SHA-256 itself and checks the DER signature. `publicKey` is SEC1 (33 or 65 bytes).
+ * (`verify(null, digest, …)` would not verify a raw digest, so the message is what goes in.)
+ */
+export function verifyEcdsaSha256WithNode(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  der: Uint8Array
+): boolean {
+  const raw = secp256k1.Point.fromBytes(publicKey).toBytes(false);
+  const key = createPublicKey({
+    key: {
+      kty: 'EC',
+      crv: 'secp256k1',
+      x: Buffer.from(raw.subarray(1, 33)).toString('base64url'),
+      y: Buffer.from(raw.subarray(33, 65)).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  return verify('sha256', message, key, der);
+}
+
+/**
+ * Public-key recovery by viem (Ethereum's toolkit), from the 65-byte Ethereum form
+ * `r ‖ s ‖ (27 + recovery)`; returns the compressed SEC1 key (33 bytes).
+ */
+export async function recoverEcdsaKeyWithViem(
+  digest: Uint8Array,
+  compact: Uint8Array,
+  recovery: number
+): Promise<Uint8Array> {
+  const sig = new Uint8Array(65);
+  sig.set(compact);
+  sig[64] = 27 + recovery;
+  const uncompressed = await recoverPublicKey({ hash: digest, signature: sig });
+  return secp256k1.Point.fromHex(uncompressed.slice(2)).toBytes(true);
 }
 
 /** BIP-340 verification by @noble/curves. */

@@ -243,6 +243,8 @@ function handleRound2(
   ctx: HandlerContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const share = needShare(ctx, s);
+  // A ban recorded by another session of this key since round 1 stops this one too (G2).
+  refuseBanned(share, s.signers);
   const me = ctx.me;
   const sidS = hexToBytes(ctx.sid);
   let Phi = s.phi;
@@ -551,6 +553,13 @@ export function ecdsaSignComplete(
   }
   const d = validateDigest(digest);
   requireShare(session, opts.share);
+  // A presignature made before a ban is not completed after it (key lock, security-tests G2):
+  // the session is aborted and its presignature erased.
+  try {
+    refuseBanned(opts.share as KeyShare, s.signers);
+  } catch (e) {
+    abortSession(session as Session<unknown>, e);
+  }
   const next: EcdsaSignSession = { ...session, state: { ...s, digest: d } };
   session.status = 'consumed';
   let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
