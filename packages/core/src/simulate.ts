@@ -11,11 +11,12 @@
  * tampered with) raised; if nobody aborted but some party could not finish, `MessageMissing`.
  * @module
  */
-import { bytesToHex, ctEqual } from './bytes.ts';
+import { ctEqual } from './bytes.ts';
 import { dkg, dkgProtocolFor } from './dkg/protocol.ts';
 import { type EcdsaSignature, ecdsaSign, ecdsaSignProtocol } from './ecdsa/sign.ts';
 import {
   InputError,
+  InternalError,
   MessageMissing,
   MessageRejected,
   type PartyId,
@@ -213,44 +214,42 @@ async function sign(
   const rid = rng(32);
   const signers = shares.map((s) => s.partyId);
   if (scheme === 'ecdsa') {
-    const byId = new Map(shares.map((s) => [s.partyId, s]));
-    const starts = shares.map((share) => ({
-      id: share.partyId,
-      step: ecdsaSign.start({ share, signers, rid, digest: message }, { rng }) as Step<
-        Session<unknown>,
-        never
-      >,
-    }));
     const sigs = runParties<EcdsaSignature>(
       ecdsaSignProtocol as ProtocolDef<never, unknown>,
-      starts,
+      startAll(shares, (share) =>
+        ecdsaSign.start({ share, signers, rid, digest: message }, { rng })
+      ),
       ecdsaSign.receive as unknown as Receive<EcdsaSignature>,
-      { ...opts, shares: byId }
+      { ...opts, shares: new Map(shares.map((s) => [s.partyId, s])) }
     );
-    const sig = sigs[0] as EcdsaSignature;
-    if (!sigs.every((x) => bytesToHex(x.compact) === bytesToHex(sig.compact))) {
-      throw new InputError('simulate.sign: signers returned different signatures');
-    }
-    return sig;
+    return agreed(sigs, (s) => s.compact);
   }
-  const starts = shares.map((share) => ({
-    id: share.partyId,
-    step: frostSign.start({ share, signers, message, rid }, { rng }) as Step<
-      Session<unknown>,
-      never
-    >,
-  }));
   const sigs = runParties<Uint8Array>(
     frostSignProtocol as ProtocolDef<never, unknown>,
-    starts,
+    startAll(shares, (share) => frostSign.start({ share, signers, message, rid }, { rng })),
     frostSign.receive as unknown as Receive<Uint8Array>,
     opts
   );
-  const sig = sigs[0] as Uint8Array;
-  if (!sigs.every((s) => bytesToHex(s) === bytesToHex(sig))) {
-    throw new InputError('simulate.sign: signers returned different signatures');
+  return agreed(sigs, (s) => s);
+}
+
+function startAll<S>(
+  shares: KeyShare[],
+  start: (share: KeyShare) => Step<S, never>
+): { id: PartyId; step: Step<Session<unknown>, never> }[] {
+  return shares.map((share) => ({
+    id: share.partyId,
+    step: start(share) as unknown as Step<Session<unknown>, never>,
+  }));
+}
+
+/** Every signer outputs the signature; they must agree (anything else is a bug). */
+function agreed<R>(sigs: R[], bytes: (r: R) => Uint8Array): R {
+  const first = sigs[0] as R;
+  if (!sigs.every((x) => ctEqual(bytes(x), bytes(first)))) {
+    throw new InternalError('simulate.sign: signers returned different signatures');
   }
-  return sig;
+  return first;
 }
 
 /** The in-memory driver (architecture.md, "The core contract"). */

@@ -24,6 +24,7 @@ import {
   type Tamper,
   TesseraError,
 } from '@tessera/core';
+import { concat, joinFields, readU32, sameBytes, splitFields, u32 } from './wire.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 type Proto = 'DKG' | 'FROST';
@@ -32,44 +33,6 @@ type FieldType = 'bytes32' | 'point' | 'scalar' | 'pointList' | 'proof';
 
 // ---------------------------------------------------------------------------------------------
 // Byte helpers (the test's own encoder/decoder of `enc(field…)`, independent of src/).
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
-
-function readU32(b: Uint8Array, off = 0): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(off);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-function splitFields(body: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let off = 0;
-  while (off < body.length) {
-    const len = readU32(body, off);
-    out.push(body.slice(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  assert.equal(off, body.length, 'test bug: body is not a well-formed enc(field…)');
-  return out;
-}
-
-const joinFields = (fields: Uint8Array[]): Uint8Array =>
-  concat(...fields.flatMap((f) => [u32(f.length), f]));
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
 
 function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g) ?? [], (h) => Number.parseInt(h, 16));

@@ -47,47 +47,10 @@ import type { EcdsaSignState } from '../src/ecdsa/sign.ts';
 import { pairwiseSetup, shareSecret } from '../src/keyshare.ts';
 import { baseOtSid } from '../src/ot/baseOt.ts';
 import { DS, enc, TAGS } from '../src/transcript.ts';
+import { concat, joinFields, sameBytes, splitFields, u32 } from './wire.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Byte helpers (copied from adversarial.test.ts: the test's own `enc(field…)` codec).
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
-
-function readU32(b: Uint8Array, off = 0): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(off);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-function splitFields(body: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let off = 0;
-  while (off < body.length) {
-    const len = readU32(body, off);
-    out.push(body.slice(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  assert.equal(off, body.length, 'test bug: body is not a well-formed enc(field…)');
-  return out;
-}
-
-const joinFields = (fields: Uint8Array[]): Uint8Array =>
-  concat(...fields.flatMap((f) => [u32(f.length), f]));
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
+// Byte helpers (the codec itself is in wire.ts).
 
 /** Copy of `b` with bit `bit` of byte `byte` flipped. */
 function flip(b: Uint8Array, byte: number, bit = 0): Uint8Array {
