@@ -17,7 +17,9 @@ export const DS = 'tessera/v1';
 
 /**
  * Tag registry (protocol-spec §2.3). A tag is used for exactly one purpose; a unit test asserts
- * they are pairwise distinct. `frost/*` tags are Tessera additions for the FROST session layer.
+ * they are pairwise distinct. Tessera additions: `frost/*` for the FROST session layer;
+ * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
+ * (the digest each signer binds in round 3).
  */
 export const TAGS = {
   dkgCfg: 'dkg/cfg',
@@ -52,6 +54,8 @@ export const TAGS = {
   zeroSeed: 'zero/seed',
   zeroShare: 'zero/share',
   signSid: 'sign/sid',
+  signPsid: 'sign/psid',
+  signDigest: 'sign/digest',
   signCommitR: 'sign/commitR',
   signEcho1: 'sign/echo1',
   keyEpoch: 'key/epoch',

@@ -416,6 +416,44 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     return { net, byId };
   }
 
+  test('signers given different digests abort with DigestMismatch (culprit null) and release no signature', async () => {
+    const { net, byId } = presign(two);
+    const ledger = createMemoryLedger();
+    const round3: Envelope[] = [];
+    for (const [id, session] of [...net.sessions]) {
+      const d = message(`digest for party ${id}`).digest;
+      const step = ecdsaSign.complete(session, d, { share: byId.get(id) as KeyShare, ledger });
+      net.sessions.set(id, step.session);
+      round3.push(...step.out);
+    }
+    for (const env of round3) {
+      const to = env.from === 1 ? 2 : 1;
+      assert.throws(
+        () =>
+          ecdsaSign.receive(net.sessions.get(to) as EcdsaSignSession, env, {
+            share: byId.get(to) as KeyShare,
+            sender: env.from,
+            ledger,
+          }),
+        (e: unknown) =>
+          e instanceof ProtocolAbort && e.check === 'DigestMismatch' && e.culprit === null
+      );
+    }
+    assert.equal(net.results.size, 0);
+  });
+
+  test('a request id is refused a second time even with another signer set (SessionReplay, §5.1)', async () => {
+    const three = await key2of3();
+    const share = three[0] as KeyShare;
+    const ledger = createMemoryLedger();
+    const rid = randomBytes(32);
+    ecdsaSign.start({ share, signers: [1, 2], rid }, { ledger });
+    assert.throws(() => ecdsaSign.start({ share, signers: [1, 3], rid }, { ledger, rng: noRng }), {
+      code: 'INVALID_INPUT',
+      check: 'SessionReplay',
+    });
+  });
+
   test('3 of 5: presign, then complete() with the digest on each party; the signature verifies', async () => {
     const shares = pick(five, [1, 3, 5]);
     const { net, byId } = presign(shares);
@@ -616,11 +654,11 @@ describe('frozen transcript (seeded RNG, test-only)', () => {
       'dkg.ecdsa/2': '0b08a5b4cbe3e6939fc9a22acd87148377da3ae5306370ed3dae3a1e0a07409e',
       'dkg.ecdsa/3': 'cf92dcbdef638b3cb10c32dabad074ef8300d5927e48e50c3f88b583cc108d64',
       'dkg.ecdsa/4': 'd896dc75440e4695eb6a95258e1dd1b8226b03a31e2bf5409bce7447c931a25b',
-      'ecdsa.sign/1': '91f107968bc0f332687f0c0e547aea7c81cebd1c7962da42fddee9bbf4c0fd3d',
-      'ecdsa.sign/2': 'f327fc033d733ac0a5c0f501b0c649d650a586dc3cbec1cbb1bdfe806f0ba3bf',
-      'ecdsa.sign/3': '09bfb7298819e8a471843df63d855e572f295d560b0f30b624aadafbc0abdbca',
+      'ecdsa.sign/1': 'a9d2e59479f021a6aaee5879f5062d06d402cd8e15824b1dd5b40f1a9709becc',
+      'ecdsa.sign/2': '1552ed98ea3ed12dbe2552aeb4712e15de5e776c60332d854e4f1a86e8c22afc',
+      'ecdsa.sign/3': '9e0b9ca40dc853a3ab1257fcaa135bdc7da232993a27db32dde2bb21d45b88d6',
     },
-    envelopes: 'b512568ad0290c868920ecdbc8c049785585751a85d3e5909819011fecc35b36',
+    envelopes: 'd7b4734b8785b6467f4babf8fc54418ddd343bc55e73a45d3319b1ae5df437b8',
     publicKey: '02ec701da26023a91e4fb3ce643549791ae49269f15da0ed52bf23838239771036',
     keyId: '8df92502dc341f5a1f0a5cf38d9f69345bba9bc529c6b9b6c4e126394deda04c',
     epoch: '47e25b18e993a5853be8ae1e59962cce249efd4b0c9987e48ab6ed8479cb1b0b',

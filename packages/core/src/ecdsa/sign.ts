@@ -106,6 +106,8 @@ export interface EcdsaSignState {
   /** After round 2: the presignature (erased when used). */
   presig?: { u: bigint; v: bigint; phi: bigint; r: bigint; R: Uint8Array } | null;
   presigId?: string;
+  /** After the online step: `H256("sign/digest", sidS, z)`, compared with every peer's. */
+  digestHash?: Uint8Array;
   /** After the online step: own (u_i, w_i) and the combined nonce point R. */
   own?: { u: bigint; w: bigint; R: Uint8Array };
 }
@@ -338,17 +340,22 @@ function handleRound2(
     presigId: `ecdsa:${ctx.sid}:${me}`,
   };
   if (next.digest === null) return { state: next, out: [] };
-  return online(next, ctx.ledger);
+  return online(next, ctx.sid, ctx.ledger);
 }
 
 /** The online step: consume the presignature once and compute `w_i = e·φ_i + r·v_i`. */
 function online(
   s: EcdsaSignState,
+  sid: string,
   ledger: { consume(id: string): boolean }
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const presig = s.presig;
   if (!presig || !ledger.consume(s.presigId as string)) throw new NonceReuse();
-  const e = G.mod(bytesToNumberBE(s.digest as Uint8Array));
+  const digest = s.digest as Uint8Array;
+  const e = G.mod(bytesToNumberBE(digest));
+  // The digest is bound late (presigning): each signer states which digest it signs, so that a
+  // disagreement is reported as such (DigestMismatch) instead of blamed on an honest peer.
+  const dz = H256('sign/digest', hexToBytes(sid), digest);
   const w = G.mod(e * presig.phi + presig.r * presig.v);
   const next: EcdsaSignState = {
     ...s,
@@ -356,7 +363,10 @@ function online(
     phi: 0n,
     own: { u: presig.u, w, R: presig.R },
   };
-  return { state: next, out: [{ to: 0, body: enc(G.encodeScalar(presig.u), G.encodeScalar(w)) }] };
+  return {
+    state: { ...next, digestHash: dz },
+    out: [{ to: 0, body: enc(G.encodeScalar(presig.u), G.encodeScalar(w), dz) }],
+  };
 }
 
 function handleRound3(
@@ -368,10 +378,19 @@ function handleRound3(
   let U = own.u;
   let W = own.w;
   for (const j of ctx.peers) {
-    const [uj, wj] = blame(j, () => {
-      const f = decodeFields(msgs.get(j)?.broadcast as Uint8Array, 2, 'sign round 3');
-      return [G.decodeScalar(f[0] as Uint8Array, 'u'), G.decodeScalar(f[1] as Uint8Array, 'w')];
-    }) as [bigint, bigint];
+    const { uj, wj, dz } = blame(j, () => {
+      const f = decodeFields(msgs.get(j)?.broadcast as Uint8Array, 3, 'sign round 3');
+      return {
+        uj: G.decodeScalar(f[0] as Uint8Array, 'u'),
+        wj: G.decodeScalar(f[1] as Uint8Array, 'w'),
+        dz: fixedBytes(f[2] as Uint8Array, 32, 'digest hash'),
+      };
+    });
+    if (!ctEqual(dz, s.digestHash as Uint8Array)) {
+      // The signers were given different digests (coordinator or policy layer): no one can be
+      // blamed from here, and no signature can result.
+      throw new ProtocolAbort('DigestMismatch', null, `party ${j} signed a different digest`);
+    }
     U += uj;
     W += wj;
   }
@@ -472,7 +491,7 @@ export function ecdsaSignStart(
   const path: number[] = [];
   const pk = share.groupKey;
   const sidS = H256(
-    'sign/sid',
+    'sign/psid',
     share.keyId,
     share.epoch,
     p.rid,
@@ -481,8 +500,13 @@ export function ecdsaSignStart(
     pk
   );
   // §5.1 / §15.4: a session id is processed once, recorded before any round-1 message leaves.
-  if (!(opts.ledger ?? processLedger).consume(`ecdsa.sign:${bytesToHex(sidS)}:${me}`)) {
-    throw new InputError('ecdsa.sign: this signing session id was already used', {
+  // The request id alone is refused too (§5.1: "a rid or sidS").
+  const ledger = opts.ledger ?? processLedger;
+  if (
+    !ledger.consume(`ecdsa.rid:${bytesToHex(p.rid)}:${me}`) ||
+    !ledger.consume(`ecdsa.sign:${bytesToHex(sidS)}:${me}`)
+  ) {
+    throw new InputError('ecdsa.sign: this request id or signing session id was already used', {
       check: 'SessionReplay',
       hints: ['every signature needs a fresh request id (rid)'],
     });
@@ -562,9 +586,11 @@ export function ecdsaSignComplete(
   }
   const next: EcdsaSignSession = { ...session, state: { ...s, digest: d } };
   session.status = 'consumed';
+  session.state = null;
+  session.inbox = [];
   let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
   try {
-    res = online(next.state as EcdsaSignState, opts.ledger ?? processLedger);
+    res = online(next.state as EcdsaSignState, next.sid, opts.ledger ?? processLedger);
   } catch (e) {
     abortSession(next as Session<unknown>, e);
   }

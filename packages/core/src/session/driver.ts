@@ -270,7 +270,11 @@ export function receiveEnvelope<S, R>(
     ...session,
     inbox: [...session.inbox, { round: env.round, from: env.from, kind, body: env.body.slice() }],
   };
+  // The given object is spent: it keeps no reference to secret state (review finding: a caller
+  // holding the old object could otherwise still serialise the secrets).
   session.status = 'consumed';
+  session.state = null;
+  session.inbox = [];
   return advanceSession(def, next, opts);
 }
 
