@@ -72,7 +72,8 @@ export function rvoleBobStart(
   for (;;) {
     const beta = rng(OTE_XI / 8);
     let chi = 0n;
-    for (let i = 0; i < OTE_XI; i++) if (bit(beta, i)) chi += g[i] as bigint;
+    // No branch on the secret choice bits (JS BigInt arithmetic is still not constant time, §11 #23).
+    for (let i = 0; i < OTE_XI; i++) chi += (g[i] as bigint) * BigInt(bit(beta, i));
     chi = G.mod(chi);
     if (chi === 0n) continue; // negligible; resample as the spec says
     const { m1, state } = oteReceiverStart(setup, sidS, a, b, beta, rng);

@@ -62,6 +62,22 @@ function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, l
     dst[dOff + i] = (dst[dOff + i] as number) ^ (src[sOff + i] as number);
 }
 
+/** `dst ^= src & mask` with `mask` 0x00 or 0xff: the same work whatever the secret bit is. */
+function xorMasked(
+  dst: Uint8Array,
+  dOff: number,
+  src: Uint8Array,
+  sOff: number,
+  len: number,
+  mask: number
+): void {
+  for (let i = 0; i < len; i++)
+    dst[dOff + i] = (dst[dOff + i] as number) ^ ((src[sOff + i] as number) & mask);
+}
+
+/** 0xff when bit `b` of `x` is set, else 0x00. */
+const bitMask = (x: number, b: number): number => -((x >> b) & 1) & 0xff;
+
 type Omegas = readonly [GfMultiplier, GfMultiplier, GfMultiplier, GfMultiplier];
 
 /** The four challenges `ω_j`, from the `u` rows, ready to multiply. */
@@ -148,24 +164,29 @@ export function oteSenderProcess(
   const tTilde = m1.subarray(M1_BYTES - ROWS * 16);
   const sidX = oteSidX(sidS, a, b, setup.setupId, nB);
   const W = new Uint8Array(ROWS * ROW_BYTES);
+  // Δ is this pair's long-term secret: every row update does the same work whatever its bits
+  // are (masks, no branches). The punctured leaf is expanded too and masked out.
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const d = setup.delta[nu] as number;
     for (let y = 0; y < OTE_LEAVES; y++) {
-      if (y === d) continue;
       const r = prg(sidX, nu, y, setup.seeds);
+      // 0x00 for the punctured leaf y = Δ_ν (its r counts as zero), 0xff otherwise.
+      const keep = ((((y ^ d) - 1) >> 31) ^ -1) & 0xff;
       const x = d ^ y;
-      for (let l = 0; l < 4; l++)
-        if ((x >> l) & 1) xorInto(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
+      for (let l = 0; l < 4; l++) {
+        xorMasked(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES, bitMask(x, l) & keep);
+      }
     }
-    for (let l = 0; l < 4; l++)
-      if ((d >> l) & 1) xorInto(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES);
+    for (let l = 0; l < 4; l++) {
+      xorMasked(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES, bitMask(d, l));
+    }
   }
   const omega = challenges(sidX, u);
   let ok = true;
   const expected = new Uint8Array(16);
   for (let r = 0; r < ROWS; r++) {
     expected.set(tTilde.subarray(r * 16, r * 16 + 16));
-    if (deltaBit(setup.delta, r)) xorInto(expected, 0, betaTilde, 0, 16);
+    xorMasked(expected, 0, betaTilde, 0, 16, -deltaBit(setup.delta, r) & 0xff);
     // No early exit: every row is checked whatever happened before (§3.3 step 3).
     ok = ctEqual(compress(omega, W, r * ROW_BYTES), expected) && ok;
   }
@@ -179,18 +200,16 @@ export function oteSenderProcess(
  */
 export function columns(rows: Uint8Array): Uint8Array {
   const cols = new Uint8Array(OTE_XI * 32);
+  // The rows depend on secret choice bits and Δ: no data-dependent branches.
   for (let r = 0; r < ROWS; r++) {
     const rowOff = r * ROW_BYTES;
     const rByte = r >> 3;
-    const rBit = 1 << (r & 7);
+    const rShift = r & 7;
     for (let byte = 0; byte < OTE_XI / 8; byte++) {
       const v = rows[rowOff + byte] as number;
-      if (v === 0) continue;
       for (let bit = 0; bit < 8; bit++) {
-        if ((v >> bit) & 1) {
-          const i = byte * 8 + bit;
-          cols[i * 32 + rByte] = (cols[i * 32 + rByte] as number) | rBit;
-        }
+        const at = (byte * 8 + bit) * 32 + rByte;
+        cols[at] = (cols[at] as number) | (((v >> bit) & 1) << rShift);
       }
     }
   }
