@@ -28,6 +28,8 @@ export interface GroupPoint {
   equals(other: GroupPoint): boolean;
   is0(): boolean;
   toBytes(): Uint8Array;
+  /** Builds (eagerly with `isLazy = false`) a window-`w` table for repeated multiplications. */
+  precompute(windowSize?: number, isLazy?: boolean): GroupPoint;
 }
 
 /** Curve names. */
@@ -87,11 +89,37 @@ interface NoblePointCons {
   };
 }
 
+const MASK64 = (1n << 64n) - 1n;
+
+/**
+ * 32-byte encoding of an integer below 2^256 through four 64-bit words. Same bytes as noble's
+ * `Fn.toBytes`, without its hex round trip (the RVOLE encodes 3,072 scalars per signature).
+ */
+function scalarToBytes(s: bigint, littleEndian: boolean): Uint8Array {
+  const out = new Uint8Array(32);
+  const v = new DataView(out.buffer);
+  for (let k = 0; k < 4; k++) {
+    const word = (s >> BigInt(64 * k)) & MASK64;
+    v.setBigUint64(littleEndian ? 8 * k : 24 - 8 * k, word, littleEndian);
+  }
+  return out;
+}
+
+/** Inverse of `scalarToBytes` (any 32 bytes; the caller range-checks). */
+function bytesToScalar(b: Uint8Array, littleEndian: boolean): bigint {
+  const v = new DataView(b.buffer, b.byteOffset, 32);
+  let x = 0n;
+  for (let k = 3; k >= 0; k--)
+    x = (x << 64n) | v.getBigUint64(littleEndian ? 8 * k : 24 - 8 * k, littleEndian);
+  return x;
+}
+
 function makeGroup(
   name: CurveName,
   Point: NoblePointCons,
   pointLength: number,
-  checkPrefix: (b: Uint8Array) => boolean
+  checkPrefix: (b: Uint8Array) => boolean,
+  scalarLE: boolean
 ): Group {
   const q = Point.Fn.ORDER;
   const Fn = Point.Fn;
@@ -141,17 +169,13 @@ function makeGroup(
         throw new DecodeError('BadPoint', `${what}: non-canonical encoding`);
       return p;
     },
-    encodeScalar: (s) => Fn.toBytes(mod(s)),
+    encodeScalar: (s) => scalarToBytes(mod(s), scalarLE),
     decodeScalar(b, what = 'scalar', nonzero = false) {
       if (!(b instanceof Uint8Array) || b.length !== 32) {
         throw new DecodeError('BadScalar', `${what}: expected 32 bytes`);
       }
-      let s: bigint;
-      try {
-        s = Fn.fromBytes(b);
-      } catch {
-        throw new DecodeError('BadScalar', `${what}: not below the group order`);
-      }
+      const s = bytesToScalar(b, scalarLE);
+      if (s >= q) throw new DecodeError('BadScalar', `${what}: not below the group order`);
       if (nonzero && s === 0n) throw new DecodeError('BadScalar', `${what}: zero`);
       return s;
     },
@@ -172,7 +196,8 @@ export const secp256k1Group: Group = makeGroup(
   'secp256k1',
   secp256k1.Point as unknown as NoblePointCons,
   33,
-  (b) => b[0] === 0x02 || b[0] === 0x03
+  (b) => b[0] === 0x02 || b[0] === 0x03,
+  false
 );
 
 /** Ed25519 (edwards25519 prime-order subgroup) with 32-byte points. */
@@ -180,7 +205,8 @@ export const ed25519Group: Group = makeGroup(
   'ed25519',
   ed25519.Point as unknown as NoblePointCons,
   32,
-  () => true
+  () => true,
+  true
 );
 
 /** Group by curve name. */

@@ -5,10 +5,20 @@ import { describe, test } from 'node:test';
 import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope } from '@tessera/core';
+import fc from 'fast-check';
 import { decodeFields, decodeList } from '../src/codec.ts';
 import { DecodeError } from '../src/errors.ts';
 import { ed25519Group, secp256k1Group } from '../src/group.ts';
-import { commit, enc, H256, hashToScalar, list, TAGS, XOF } from '../src/transcript.ts';
+import {
+  commit,
+  enc,
+  H256,
+  hashToScalar,
+  list,
+  PrefixedHash,
+  TAGS,
+  XOF,
+} from '../src/transcript.ts';
 import { hex, unhex, utf8 } from './helpers.ts';
 
 describe('transcript encoding', () => {
@@ -49,6 +59,44 @@ describe('transcript encoding', () => {
       h2s: '167b88794b7ca5a7f6a5f1bb290a1663cec4f4fbdf1ddd413a54b1a165a016f5',
       com: '0bf04def866c39c17fc3732dca65474bd4f81a4ef6226943e63b76327a630b03',
     });
+  });
+
+  test('PrefixedHash gives the same bytes as H256, XOF and HashToScalar', () => {
+    const bytes = fc.uint8Array({ maxLength: 150 });
+    fc.assert(
+      fc.property(
+        fc.array(bytes, { maxLength: 3 }),
+        fc.array(bytes, { maxLength: 4 }),
+        fc.integer({ min: 1, max: 200 }),
+        (fixed, rest, len) => {
+          const h = new PrefixedHash('ote/out', fixed);
+          // Twice each: the kept prefix state must not be disturbed by a previous call.
+          for (let k = 0; k < 2; k++) {
+            assert.equal(hex(h.digest(rest)), hex(H256('ote/out', ...fixed, ...rest)));
+            assert.equal(hex(h.xof(rest, len)), hex(XOF('ote/out', [...fixed, ...rest], len)));
+            for (const q of [secp256k1Group.order, ed25519Group.order])
+              assert.equal(h.scalar(rest, q), hashToScalar('ote/out', [...fixed, ...rest], q));
+          }
+          h.destroy();
+        }
+      ),
+      { numRuns: 200 }
+    );
+  });
+
+  test('scalar codecs match noble byte for byte (big-endian secp256k1, little-endian Ed25519)', () => {
+    for (const [g, Fn] of [
+      [secp256k1Group, secp256k1.Point.Fn],
+      [ed25519Group, ed25519.Point.Fn],
+    ] as const) {
+      const edges = [0n, 1n, 2n ** 64n - 1n, 2n ** 64n, 2n ** 192n + 5n, g.order - 1n];
+      const random = fc.sample(fc.bigInt({ min: 0n, max: g.order - 1n }), 300);
+      for (const x of [...edges, ...random]) {
+        const b = g.encodeScalar(x);
+        assert.equal(hex(b), hex(Fn.toBytes(x)));
+        assert.equal(g.decodeScalar(b), x);
+      }
+    }
   });
 
   test('different tags, sids or party ids give different commitments', () => {

@@ -18,8 +18,8 @@ import {
   columns,
   deltaPrime,
   OTE_XI,
+  OtePads,
   type OteReceiverState,
-  otePad,
   oteReceiverStart,
   oteSenderProcess,
   oteSidY,
@@ -109,20 +109,23 @@ export function rvoleAliceRespond(
   const p0 = new Array<bigint>(OTE_XI * M);
   let c0 = 0n;
   let c1 = 0n;
+  const pads = new OtePads(sidY);
   for (let i = 0; i < OTE_XI; i++) {
     const col0 = colsW.subarray(i * 32, i * 32 + 32);
     for (let k = 0; k < 32; k++) col1[k] = (col0[k] as number) ^ (dp[k] as number);
     for (let m = 0; m < M; m++) {
-      const q0 = otePad(sidY, i, m, col0, G.order);
-      const q1 = otePad(sidY, i, m, col1, G.order);
+      const q0 = pads.pad(i, m, col0, G.order);
+      const q1 = pads.pad(i, m, col1, G.order);
       p0[i * M + m] = q0;
       aTilde.set(G.encodeScalar(q0 - q1 + (inputs[m] as bigint)), (i * M + m) * 32);
     }
     c0 += (g[i] as bigint) * (p0[i * M] as bigint);
     c1 += (g[i] as bigint) * (p0[i * M + 1] as bigint);
   }
+  pads.destroy();
   colsW.fill(0);
   col1.fill(0);
+  dp.fill(0);
   const Da = H256('rvole/atilde', sidY, flatList(OTE_XI * M, aTilde));
   const theta0 = hashToScalar('rvole/theta', [sidY, u32be(0), Da], G.order);
   const theta1 = hashToScalar('rvole/theta', [sidY, u32be(1), Da], G.order);
@@ -169,17 +172,19 @@ export function rvoleBobFinish(
   const muItems = new Uint8Array(OTE_XI * 32);
   let d0 = 0n;
   let d1 = 0n;
+  const pads = new OtePads(sidY);
   for (let i = 0; i < OTE_XI; i++) {
     const col = colsV.subarray(i * 32, i * 32 + 32);
     const b = BigInt(bit(state.beta, i));
     const dh: bigint[] = [];
     for (let m = 0; m < M; m++)
-      dh.push(otePad(sidY, i, m, col, G.order) + b * (aTilde[i * M + m] as bigint));
+      dh.push(pads.pad(i, m, col, G.order) + b * (aTilde[i * M + m] as bigint));
     const [h0, h1, h2] = dh as [bigint, bigint, bigint];
     muItems.set(G.encodeScalar(h2 + theta0 * h0 + theta1 * h1 - b * eta), i * 32);
     d0 += (g[i] as bigint) * h0;
     d1 += (g[i] as bigint) * h1;
   }
+  pads.destroy();
   colsV.fill(0);
   const muCheck = H256('rvole/mu', sidY, flatList(OTE_XI, muItems));
   if (!ctEqual(muCheck, mu))

@@ -10,10 +10,10 @@
  * single-use even if a session id is replayed.
  * @module
  */
-import { concatBytes, ctEqual, u32be } from '../bytes.ts';
+import { concatBytes, ctEqual, u32be, writeU32be } from '../bytes.ts';
 import { CheckFailed, DecodeError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
-import { H256, hashToScalar, list, XOF } from '../transcript.ts';
+import { H256, list, PrefixedHash } from '../transcript.ts';
 import { GfMultiplier, gfDot4 } from './gf128.ts';
 import {
   OTE_BLOCKS,
@@ -47,14 +47,10 @@ export function oteSidX(
 /** `sidY = H256("ote/sidy", sidX, nA)`. */
 export const oteSidY = (sidX: Uint8Array, nA: Uint8Array): Uint8Array => H256('ote/sidy', sidX, nA);
 
-/** Leaf PRG output `r_{ν,y}` (80 bytes). */
-function prg(sidX: Uint8Array, nu: number, y: number, seeds: Uint8Array): Uint8Array {
+/** Leaf PRG output `r_{ν,y}` (80 bytes); `h` is `PrefixedHash("ote/prg", [sidX])`. */
+function prg(h: PrefixedHash, nu: number, y: number, seeds: Uint8Array): Uint8Array {
   const off = seedOffset(nu, y);
-  return XOF(
-    'ote/prg',
-    [sidX, u32be(nu), u32be(y), seeds.subarray(off, off + SEED_BYTES)],
-    ROW_BYTES
-  );
+  return h.xof([u32be(nu), u32be(y), seeds.subarray(off, off + SEED_BYTES)], ROW_BYTES);
 }
 
 function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, len: number): void {
@@ -122,16 +118,19 @@ export function oteReceiverStart(
   const betaBar = concatBytes(beta, rng(16));
   const u = new Uint8Array(OTE_BLOCKS * ROW_BYTES);
   const V = new Uint8Array(ROWS * ROW_BYTES);
+  const h = new PrefixedHash('ote/prg', [sidX]);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const uOff = nu * ROW_BYTES;
     u.set(betaBar, uOff);
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg(sidX, nu, y, setup.seeds);
+      const r = prg(h, nu, y, setup.seeds);
       xorInto(u, uOff, r, 0, ROW_BYTES);
       for (let l = 0; l < 4; l++)
         if ((y >> l) & 1) xorInto(V, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
+      r.fill(0);
     }
   }
+  h.destroy();
   const omega = challenges(sidX, u);
   const betaTilde = compress(omega, betaBar, 0);
   const tTilde = new Uint8Array(ROWS * 16);
@@ -166,21 +165,24 @@ export function oteSenderProcess(
   const W = new Uint8Array(ROWS * ROW_BYTES);
   // Δ is this pair's long-term secret: every row update does the same work whatever its bits
   // are (masks, no branches). The punctured leaf is expanded too and masked out.
+  const h = new PrefixedHash('ote/prg', [sidX]);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const d = setup.delta[nu] as number;
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg(sidX, nu, y, setup.seeds);
+      const r = prg(h, nu, y, setup.seeds);
       // 0x00 for the punctured leaf y = Δ_ν (its r counts as zero), 0xff otherwise.
       const keep = ((((y ^ d) - 1) >> 31) ^ -1) & 0xff;
       const x = d ^ y;
       for (let l = 0; l < 4; l++) {
         xorMasked(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES, bitMask(x, l) & keep);
       }
+      r.fill(0);
     }
     for (let l = 0; l < 4; l++) {
       xorMasked(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES, bitMask(d, l));
     }
   }
+  h.destroy();
   const omega = challenges(sidX, u);
   let ok = true;
   const expected = new Uint8Array(16);
@@ -224,13 +226,26 @@ export function deltaPrime(delta: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Pad `HashToScalar("ote/out", sidY, i, m, col)`. */
-export function otePad(
-  sidY: Uint8Array,
-  i: number,
-  m: number,
-  col: Uint8Array,
-  order: bigint
-): bigint {
-  return hashToScalar('ote/out', [sidY, u32be(i), u32be(m), col], order);
+/**
+ * The pads of one extension, `HashToScalar("ote/out", sidY, i, m, col)`, sharing the hash state
+ * of their common prefix. Holds secret-derived state: `destroy()` when done.
+ */
+export class OtePads {
+  readonly #h: PrefixedHash;
+  readonly #i = new Uint8Array(4);
+  readonly #m = new Uint8Array(4);
+
+  constructor(sidY: Uint8Array) {
+    this.#h = new PrefixedHash('ote/out', [sidY]);
+  }
+
+  pad(i: number, m: number, col: Uint8Array, order: bigint): bigint {
+    writeU32be(this.#i, 0, i);
+    writeU32be(this.#m, 0, m);
+    return this.#h.scalar([this.#i, this.#m, col], order);
+  }
+
+  destroy(): void {
+    this.#h.destroy();
+  }
 }
