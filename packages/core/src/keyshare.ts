@@ -1,11 +1,12 @@
 /**
  * `KeyShare`: one party's share of a threshold key, with a versioned byte format.
  *
- * Byte format v2: `"TSKS" ‖ enc(u32be(2), scheme, u32be(partyId), u32be(threshold),
- * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned)`, where
- * `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and both
- * directed OT-extension setups, protocol-spec §3.6) and `banned` the peers whose pair is banned
- * after a cheat (§5.6). Format v1 (the first 11 fields) still loads. Every field is validated on
+ * Byte format v3: `"TSKS" ‖ enc(u32be(3), scheme, u32be(partyId), u32be(threshold),
+ * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned, path)`,
+ * where `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and
+ * both directed OT-extension setups, protocol-spec §3.6), `banned` the peers whose pair is banned
+ * after a cheat (§5.6) and `path` the derivation path from the root key (empty for the root; see
+ * hd.ts). Formats v1 (the first 11 fields) and v2 (13) still load. Every field is validated on
  * load, and the share must match its public verification share.
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
@@ -37,7 +38,9 @@ export const groupOfScheme = (scheme: Scheme): Group =>
   groupOf(scheme === 'ed25519' ? 'ed25519' : 'secp256k1');
 
 const MAGIC = utf8ToBytes('TSKS');
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
+/** Fields per format version. */
+const FIELDS: Record<number, number> = { 1: 11, 2: 13, 3: 14 };
 
 /** Fields that make up a key share (internal constructor input). */
 export interface KeyShareFields {
@@ -58,6 +61,8 @@ export interface KeyShareFields {
   pairwise?: PairwiseSetup[];
   /** Peers whose pairwise setup is banned after a detected cheat. */
   banned?: PartyId[];
+  /** Non-hardened derivation path from the root key (empty for the root; see hd.ts). */
+  path?: number[];
 }
 
 /** DKLs23 pairwise state with one other party (protocol-spec §3.6). Secret. */
@@ -91,6 +96,8 @@ export class KeyShare {
   readonly chainCode: Uint8Array;
   /** Group public key as a full point (33-byte compressed for secp256k1, 32 for Ed25519). */
   readonly groupKey: Uint8Array;
+  /** Non-hardened derivation path from the root key (empty for the root). */
+  readonly path: readonly number[];
   readonly #vshares: Uint8Array[];
 
   /** @internal Use `KeyShare.fromBytes` or a key-generation protocol. */
@@ -103,6 +110,7 @@ export class KeyShare {
     this.epoch = f.epoch.slice();
     this.chainCode = f.chainCode.slice();
     this.groupKey = f.groupKey.slice();
+    this.path = Object.freeze([...(f.path ?? [])]);
     this.#vshares = f.verificationShares.map((v) => v.slice());
     secrets.set(this, f.secret);
     pairwiseOf.set(this, new Map((f.pairwise ?? []).map((p) => [p.peer, p])));
@@ -164,7 +172,8 @@ export class KeyShare {
         enc(
           ...[...(pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>).values()].map(encodePairwise)
         ),
-        list(this.bannedPeers.map(u32be))
+        list(this.bannedPeers.map(u32be)),
+        list(this.path.map(u32be))
       )
     );
   }
@@ -181,13 +190,14 @@ export class KeyShare {
       }
       const body = bytes.subarray(4);
       const version = body.length >= 8 ? readU32be(body, 4) : 0;
-      if (version !== 1 && version !== FORMAT_VERSION) {
+      const fieldCount = FIELDS[version];
+      if (fieldCount === undefined) {
         throw new DecodeError(
           'MalformedMessage',
           `unsupported key share format version ${version}`
         );
       }
-      const f = decodeFields(body, version === 1 ? 11 : 13, 'key share');
+      const f = decodeFields(body, fieldCount, 'key share');
       const scheme = String.fromCharCode(...(f[1] as Uint8Array)) as Scheme;
       if (!SCHEMES.includes(scheme)) throw new DecodeError('MalformedMessage', 'unknown scheme');
       const g = groupOfScheme(scheme);
@@ -211,6 +221,7 @@ export class KeyShare {
         secret: g.decodeScalar(f[10] as Uint8Array, 'share', true),
         pairwise: version === 1 ? [] : decodePairwiseList(f[11] as Uint8Array),
         banned: version === 1 ? [] : decodeBanned(f[12] as Uint8Array),
+        path: version < 3 ? [] : decodePath(f[13] as Uint8Array),
       });
       share.validate();
       return share;
@@ -260,6 +271,11 @@ export class KeyShare {
       );
     }
     for (const b of this.bannedPeers) if (!peers.includes(b)) bad('a banned peer is not a party');
+    if (
+      this.path.length > MAX_DEPTH ||
+      this.path.some((i) => !Number.isInteger(i) || i < 0 || i >= HARDENED)
+    )
+      bad('the derivation path must be non-hardened and at most 255 deep');
     if (this.#vshares.length !== parties.length) bad('one verification share per party');
     const X = this.#vshares.map((b, k) => g.decodePoint(b, `verificationShares[${k}]`));
     const mine = X[parties.indexOf(this.partyId)] as GroupPoint;
@@ -286,6 +302,7 @@ export class KeyShare {
       parties: this.parties,
       keyId: bytesToHex(this.keyId),
       epoch: bytesToHex(this.epoch),
+      path: pathToString(this.path),
       publicKey: bytesToHex(this.publicKey),
     };
   }
@@ -294,6 +311,9 @@ export class KeyShare {
     return `KeyShare(${this.scheme} party ${this.partyId} of ${this.parties.length}, t=${this.threshold}, key ${bytesToHex(this.keyId).slice(0, 16)}…, secret redacted)`;
   }
 }
+
+/** `m/i_1/…/i_d` for a derivation path (`m` for the root). */
+export const pathToString = (path: readonly number[]): string => ['m', ...path].join('/');
 
 /** @internal The secret share of a `KeyShare` (protocol code only; not exported from the package). */
 export function shareSecret(share: KeyShare): bigint {
@@ -366,5 +386,54 @@ function decodePairwiseList(field: Uint8Array): PairwiseSetup[] {
 
 function decodeBanned(field: Uint8Array): PartyId[] {
   const n = field.length >= 4 ? readU32be(field) : -1;
-  return decodeList(field, 4, n, 'banned').map((b) => readU32be(b));
+  const ids = decodeList(field, 4, n, 'banned').map((b) => readU32be(b));
+  if (ids.some((id, k) => k > 0 && id <= (ids[k - 1] as number)))
+    throw new DecodeError('MalformedMessage', 'banned: ids must be ascending and distinct');
+  return ids;
+}
+
+function decodePath(field: Uint8Array): number[] {
+  const n = field.length >= 4 ? readU32be(field) : -1;
+  if (n > MAX_DEPTH) throw new DecodeError('MalformedMessage', 'path: too deep');
+  const path = decodeList(field, 4, n, 'path').map((b) => readU32be(b));
+  if (path.some((i) => i >= HARDENED))
+    throw new DecodeError('MalformedMessage', 'path: hardened index in a shared key');
+  return path;
+}
+
+/** First hardened index (2^31); shared keys only derive below it. */
+export const HARDENED = 0x80000000;
+/** BIP-32 depth limit (one byte). */
+export const MAX_DEPTH = 255;
+
+/**
+ * @internal A share of a child key: every field of `share` with the secret and verification
+ * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, protocol-spec §6). The pairwise setups
+ * and the ban list are the parent's own objects, so a ban recorded while signing under a child
+ * key holds for the parent and every other child too.
+ */
+export function childShare(
+  share: KeyShare,
+  child: { tweak: bigint; groupKey: Uint8Array; chainCode: Uint8Array; path: number[] }
+): KeyShare {
+  const g = groupOfScheme(share.scheme);
+  const shift = g.base(child.tweak);
+  const derived = new KeyShare({
+    scheme: share.scheme,
+    partyId: share.partyId,
+    threshold: share.threshold,
+    parties: [...share.parties],
+    keyId: share.keyId,
+    epoch: share.epoch,
+    chainCode: child.chainCode,
+    groupKey: child.groupKey,
+    verificationShares: share.parties.map((id) =>
+      g.encodePoint(g.decodeOwn(share.verificationShare(id)).add(shift))
+    ),
+    secret: g.mod(shareSecret(share) + child.tweak),
+    path: child.path,
+  });
+  pairwiseOf.set(derived, pairwiseOf.get(share) as Map<PartyId, PairwiseSetup>);
+  bansOf.set(derived, bansOf.get(share) as Set<PartyId>);
+  return derived;
 }

@@ -16,7 +16,8 @@ export const DS = 'tessera/v1';
 
 /**
  * Tag registry (protocol-spec §2.3). A tag is used for exactly one purpose; a unit test asserts
- * they are pairwise distinct. Tessera additions: `frost/*` for the FROST session layer;
+ * they are pairwise distinct. Tessera additions: `frost/*` for the FROST session layer,
+ * `hd/ed25519/*` for Ed25519 derivation (hd.ts);
  * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
  * (the digest each signer binds in round 3).
  */
@@ -66,6 +67,8 @@ export const TAGS = {
   rsPokx: 'rs/pokx',
   frostSid: 'frost/sid',
   frostEcho1: 'frost/echo1',
+  hdEd25519Tweak: 'hd/ed25519/tweak',
+  hdEd25519Chain: 'hd/ed25519/chain',
 } as const;
 
 /** A registered tag string. */

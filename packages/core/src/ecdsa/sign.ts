@@ -526,7 +526,7 @@ export function ecdsaSignStart(
   refuseBanned(share, signers);
   const rng = opts.rng ?? systemRng;
   const me = share.partyId;
-  const path: number[] = [];
+  const path = share.path;
   const pk = share.groupKey;
   const sidS = H256(
     'sign/psid',

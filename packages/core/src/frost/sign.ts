@@ -253,6 +253,7 @@ export function frostSignStartWithSuite(
     share.epoch,
     p.rid,
     list(signers.map(u32be)),
+    list(share.path.map(u32be)),
     p.message,
     share.groupKey
   );
