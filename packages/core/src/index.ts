@@ -6,6 +6,18 @@
  * check throws `ProtocolAbort` naming the culprit. `simulate` runs all parties in memory.
  * @module
  */
+export {
+  BACKUP_KDF_FLOOR,
+  type BackupInfo,
+  type BackupKdfParams,
+  type ExportShareOptions,
+  exportShare,
+  type ImportShareOptions,
+  importShare,
+  inspectBackup,
+  validatePassphrase,
+  validateShare,
+} from './backup.ts';
 export { ctEqual } from './bytes.ts';
 export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
 export {
