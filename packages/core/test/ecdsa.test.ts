@@ -616,9 +616,9 @@ describe('KeyShare formats for ecdsa keys', () => {
     await assertValidSignature((three[0] as KeyShare).publicKey, sig, digest, m);
   });
 
-  /** v1 bytes from v2 bytes: version field 1 and only the first 11 fields. */
+  /** v1 bytes from current (v3) bytes: version field 1 and only the first 11 fields. */
   function toV1(v2: Uint8Array): Uint8Array {
-    const fields = decodeFields(v2.subarray(4), 13, 'key share');
+    const fields = decodeFields(v2.subarray(4), 14, 'key share');
     fields[0] = new Uint8Array([0, 0, 0, 1]);
     return Buffer.concat([v2.subarray(0, 4), enc(...fields.slice(0, 11))]);
   }
