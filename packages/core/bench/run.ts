@@ -304,15 +304,7 @@ function drive<S extends { status: SessionStatus }, R>(
     const byRound = sent.get(origin) as Map<number, RoundBytes>;
     let r = byRound.get(env.round);
     if (!r) {
-      r = {
-        round: env.round,
-        raw: 0,
-        delivered: 0,
-        broadcastCount: 0,
-        broadcastBytes: 0,
-        p2pCount: 0,
-        p2pBytes: 0,
-      };
+      r = emptyRound(env.round);
       byRound.set(env.round, r);
     }
     const len = env.body.length;
@@ -352,6 +344,16 @@ function drive<S extends { status: SessionStatus }, R>(
   return { results, sent };
 }
 
+const emptyRound = (round: number): RoundBytes => ({
+  round,
+  raw: 0,
+  delivered: 0,
+  broadcastCount: 0,
+  broadcastBytes: 0,
+  p2pCount: 0,
+  p2pBytes: 0,
+});
+
 function summarise(
   sent: Map<PartyId, Map<number, RoundBytes>>,
   rounds: number
@@ -361,17 +363,7 @@ function summarise(
     .map(([party, byRound]) => {
       const list = Array.from({ length: rounds }, (_, k) => {
         const r = byRound.get(k + 1);
-        return (
-          r ?? {
-            round: k + 1,
-            raw: 0,
-            delivered: 0,
-            broadcastCount: 0,
-            broadcastBytes: 0,
-            p2pCount: 0,
-            p2pBytes: 0,
-          }
-        );
+        return r ?? emptyRound(k + 1);
       });
       const extra = [...byRound.keys()].filter((k) => k < 1 || k > rounds);
       if (extra.length > 0) throw new Error(`unexpected rounds ${extra.join(', ')}`);

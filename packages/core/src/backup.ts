@@ -16,7 +16,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { argon2id } from 'hash-wasm';
 import { concatBytes, ctEqual, readU32be, u32be, utf8ToBytes, wipe } from './bytes.ts';
-import { decodeFields, fixedBytes } from './codec.ts';
+import { decodeFields, type Fields, fixedBytes } from './codec.ts';
 import { DecodeError, InputError, type PartyId } from './errors.ts';
 import { KeyShare, pairwiseSetup, SCHEMES, type Scheme } from './keyshare.ts';
 import { OTE_BLOCKS, OTE_LEAVES, SEED_BYTES, seedOffset } from './ot/setup.ts';
@@ -140,17 +140,17 @@ function parse(blob: Uint8Array): Parsed {
   if (!(blob instanceof Uint8Array) || blob.length < 4 + 32 || !ctEqual(blob.subarray(0, 4), MAGIC))
     return fail('BackupMalformed', 'not a Tessera key-share backup');
   const body = blob.subarray(4, blob.length - 32);
-  let f: Uint8Array[];
-  let h: Uint8Array[];
+  let f: Fields<5>;
+  let h: Fields<9>;
   try {
     f = decodeFields(body, 5, 'backup');
-    h = decodeFields(f[0] as Uint8Array, 9, 'backup header');
+    h = decodeFields(f[0], 9, 'backup header');
   } catch (e) {
     if (e instanceof DecodeError)
       return fail('BackupMalformed', `the backup is truncated or malformed: ${e.message}`);
     throw e;
   }
-  const version = (h[0] as Uint8Array).length === 4 ? readU32be(h[0] as Uint8Array) : -1;
+  const version = h[0].length === 4 ? readU32be(h[0]) : -1;
   if (version !== VERSION)
     fail('BackupVersion', `unsupported backup format version ${version}`, [
       'a newer Tessera may read it',
@@ -160,29 +160,28 @@ function parse(blob: Uint8Array): Parsed {
       'restore from another copy',
     ]);
   try {
-    const scheme = String.fromCharCode(...(h[1] as Uint8Array)) as Scheme;
+    const scheme = String.fromCharCode(...h[1]) as Scheme;
     if (!SCHEMES.includes(scheme)) throw new DecodeError('MalformedMessage', 'unknown scheme');
-    const u32 = (b: Uint8Array | undefined, what: string) =>
-      readU32be(fixedBytes(b as Uint8Array, 4, what));
+    const u32 = (b: Uint8Array, what: string) => readU32be(fixedBytes(b, 4, what));
     return {
       info: {
         version,
         scheme,
-        keyId: fixedBytes(h[2] as Uint8Array, 32, 'keyId').slice(),
+        keyId: fixedBytes(h[2], 32, 'keyId').slice(),
         partyId: u32(h[3], 'partyId'),
-        epoch: fixedBytes(h[4] as Uint8Array, 32, 'epoch').slice(),
+        epoch: fixedBytes(h[4], 32, 'epoch').slice(),
         kdf: {
           memoryKiB: u32(h[5], 'memory'),
           iterations: u32(h[6], 'iterations'),
           parallelism: u32(h[7], 'parallelism'),
         },
       },
-      salt: fixedBytes(h[8] as Uint8Array, 16, 'salt'),
-      header: f[0] as Uint8Array,
-      verifier: fixedBytes(f[1] as Uint8Array, 32, 'verifier'),
-      headerMac: fixedBytes(f[2] as Uint8Array, 32, 'header MAC'),
-      nonce: fixedBytes(f[3] as Uint8Array, 12, 'nonce'),
-      ciphertext: f[4] as Uint8Array,
+      salt: fixedBytes(h[8], 16, 'salt'),
+      header: f[0],
+      verifier: fixedBytes(f[1], 32, 'verifier'),
+      headerMac: fixedBytes(f[2], 32, 'header MAC'),
+      nonce: fixedBytes(f[3], 12, 'nonce'),
+      ciphertext: f[4],
     };
   } catch (e) {
     if (e instanceof DecodeError) return fail('BackupMalformed', `malformed backup: ${e.message}`);

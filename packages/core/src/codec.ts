@@ -7,8 +7,26 @@ import { readU32be } from './bytes.ts';
 import { DecodeError } from './errors.ts';
 import type { Group, GroupPoint } from './group.ts';
 
+/**
+ * `N` byte strings as a tuple when `N` is a literal or a union of literals (so callers
+ * destructure without casts), else an array.
+ */
+export type Fields<N extends number> = number extends N
+  ? Uint8Array[]
+  : N extends unknown
+    ? Tuple<N, []>
+    : never;
+
+type Tuple<N extends number, Acc extends Uint8Array[]> = Acc['length'] extends N
+  ? Acc
+  : Tuple<N, [...Acc, Uint8Array]>;
+
 /** Splits `enc(f_1..f_count)` into its fields; rejects any other count or trailing bytes. */
-export function decodeFields(body: Uint8Array, count: number, what = 'message'): Uint8Array[] {
+export function decodeFields<N extends number>(
+  body: Uint8Array,
+  count: N,
+  what = 'message'
+): Fields<N> {
   const out: Uint8Array[] = [];
   let off = 0;
   while (off < body.length) {
@@ -27,7 +45,7 @@ export function decodeFields(body: Uint8Array, count: number, what = 'message'):
       `${what}: expected ${count} fields, got ${out.length}`
     );
   }
-  return out;
+  return out as Fields<N>;
 }
 
 /** Requires a field of exactly `len` bytes. */

@@ -355,15 +355,7 @@ function decodePairwiseList(field: Uint8Array): PairwiseSetup[] {
     const item = field.subarray(off + 4, off + 4 + len);
     if (item.length !== len) throw new DecodeError('MalformedMessage', 'pairwise: truncated');
     off += 4 + len;
-    const [peer, zeroSeed, sid, delta, sseeds, rid, rseeds] = decodeFields(item, 7, 'pairwise') as [
-      Uint8Array,
-      Uint8Array,
-      Uint8Array,
-      Uint8Array,
-      Uint8Array,
-      Uint8Array,
-      Uint8Array,
-    ];
+    const [peer, zeroSeed, sid, delta, sseeds, rid, rseeds] = decodeFields(item, 7, 'pairwise');
     const d = fixedBytes(delta, OTE_BLOCKS, 'delta');
     if (d.some((v) => v >= OTE_LEAVES))
       throw new DecodeError('MalformedMessage', 'pairwise: delta out of range');

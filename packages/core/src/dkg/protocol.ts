@@ -165,7 +165,7 @@ function handleRound1(
     }
     const [wj, Cj] = blame(id, () => {
       const f = decodeFields(msgs.get(id)?.broadcast as Uint8Array, 2, 'dkg round 1');
-      return [fixedBytes(f[0] as Uint8Array, 32, 'w'), fixedBytes(f[1] as Uint8Array, 32, 'C')];
+      return [fixedBytes(f[0], 32, 'w'), fixedBytes(f[1], 32, 'C')];
     });
     w.push(wj as Uint8Array);
     C.push(Cj as Uint8Array);
@@ -223,7 +223,7 @@ function handleRound2(
     const m = msgs.get(id) as PeerMessages;
     const { F, Fraw, cc, salt, proof, E1j, y, z, otMsg1 } = blame(id, () => {
       const f = decodeFields(m.broadcast as Uint8Array, 5, 'dkg round 2');
-      const F = decodePointList(g, f[0] as Uint8Array, s.t, 'F');
+      const F = decodePointList(g, f[0], s.t, 'F');
       const p2p = decodeFields(
         m.p2p as Uint8Array,
         s.scheme === 'ecdsa' ? 3 : 1,
@@ -231,13 +231,13 @@ function handleRound2(
       );
       return {
         F,
-        Fraw: f[0] as Uint8Array,
-        cc: fixedBytes(f[1] as Uint8Array, 32, 'cc'),
-        salt: fixedBytes(f[2] as Uint8Array, 32, 'salt'),
-        proof: f[3] as Uint8Array,
-        E1j: fixedBytes(f[4] as Uint8Array, 32, 'E1'),
-        y: g.decodeScalar(p2p[0] as Uint8Array, 'y'),
-        z: p2p.length === 3 ? fixedBytes(p2p[1] as Uint8Array, 32, 'z') : undefined,
+        Fraw: f[0],
+        cc: fixedBytes(f[1], 32, 'cc'),
+        salt: fixedBytes(f[2], 32, 'salt'),
+        proof: f[3],
+        E1j: fixedBytes(f[4], 32, 'E1'),
+        y: g.decodeScalar(p2p[0], 'y'),
+        z: p2p.length === 3 ? fixedBytes(p2p[1], 32, 'z') : undefined,
         otMsg1: p2p[2],
       };
     });
@@ -331,10 +331,7 @@ function finishOtReceivers(
     };
     const sidOT = baseOtSid(sid, s.me, id);
     senders[id] = blame(id, () => {
-      const [msg2, tree] = decodeFields(msgs.get(id)?.p2p as Uint8Array, 2, 'dkg round 3 OT') as [
-        Uint8Array,
-        Uint8Array,
-      ];
+      const [msg2, tree] = decodeFields(msgs.get(id)?.p2p as Uint8Array, 2, 'dkg round 3 OT');
       const chosen = baseOtReceiverFinish(sidOT, mine.state, msg2);
       const { delta, seeds } = pprfReceiverRecover(sidOT, mine.state.choices, chosen, tree);
       chosen.fill(0);
@@ -392,7 +389,7 @@ function handleRound4(
     if (id === s.me) continue;
     const { Xj, proof } = blame(id, () => {
       const f = decodeFields(msgs.get(id)?.broadcast as Uint8Array, 2, 'dkg round 4');
-      return { Xj: fixedBytes(f[0] as Uint8Array, g.pointLength, 'X'), proof: f[1] as Uint8Array };
+      return { Xj: fixedBytes(f[0], g.pointLength, 'X'), proof: f[1] };
     });
     // Comparing with our own canonical X_j validates the point without decoding it.
     const mine = X[s.ids.indexOf(id)] as Uint8Array;

@@ -277,15 +277,15 @@ function handleRound2(
     const f = blame(j, () => {
       const f = decodeFields(msgs.get(j)?.p2p as Uint8Array, 8, 'sign round 2');
       return {
-        m2: fixedBytes(f[0] as Uint8Array, M2_BYTES, 'M2'),
-        Rraw: f[1] as Uint8Array,
-        R: G.decodePoint(f[1] as Uint8Array, 'R'),
-        salt: fixedBytes(f[2] as Uint8Array, 32, 'salt'),
-        pk: G.decodePoint(f[3] as Uint8Array, 'pk'),
-        gk: G.decodePoint(f[4] as Uint8Array, 'Γk'),
-        gs: G.decodePoint(f[5] as Uint8Array, 'Γs'),
-        psi: G.decodeScalar(f[6] as Uint8Array, 'ψ'),
-        E1: fixedBytes(f[7] as Uint8Array, 32, 'E1'),
+        m2: fixedBytes(f[0], M2_BYTES, 'M2'),
+        Rraw: f[1],
+        R: G.decodePoint(f[1], 'R'),
+        salt: fixedBytes(f[2], 32, 'salt'),
+        pk: G.decodePoint(f[3], 'pk'),
+        gk: G.decodePoint(f[4], 'Γk'),
+        gs: G.decodePoint(f[5], 'Γs'),
+        psi: G.decodeScalar(f[6], 'ψ'),
+        E1: fixedBytes(f[7], 32, 'E1'),
       };
     });
     if (!ctEqual(f.E1, s.E1 as Uint8Array)) {
@@ -417,9 +417,9 @@ function handleRound3(
     const { uj, wj, dz } = blame(j, () => {
       const f = decodeFields(msgs.get(j)?.broadcast as Uint8Array, 3, 'sign round 3');
       return {
-        uj: G.decodeScalar(f[0] as Uint8Array, 'u'),
-        wj: G.decodeScalar(f[1] as Uint8Array, 'w'),
-        dz: fixedBytes(f[2] as Uint8Array, 32, 'digest hash'),
+        uj: G.decodeScalar(f[0], 'u'),
+        wj: G.decodeScalar(f[1], 'w'),
+        dz: fixedBytes(f[2], 32, 'digest hash'),
       };
     });
     if (!ctEqual(dz, s.digestHash as Uint8Array)) {

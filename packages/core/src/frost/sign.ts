@@ -122,8 +122,8 @@ function handleCommitments(
       const f = decodeFields(msgs.get(id)?.broadcast as Uint8Array, 2, 'frost round 1');
       // noble re-validates every commitment (subgroup included) inside signShare; the full check
       // here runs only if that fails, to name the sender (see below).
-      const D = group.encodePoint(group.decodePoint(f[0] as Uint8Array, 'D', { subgroup: false }));
-      const E = group.encodePoint(group.decodePoint(f[1] as Uint8Array, 'E', { subgroup: false }));
+      const D = group.encodePoint(group.decodePoint(f[0], 'D', { subgroup: false }));
+      const E = group.encodePoint(group.decodePoint(f[1], 'E', { subgroup: false }));
       return { id, D, E };
     });
   });
@@ -177,8 +177,8 @@ function handleShares(
     const { z, echo } = blame(id, () => {
       const f = decodeFields(msgs.get(id)?.broadcast as Uint8Array, 2, 'frost round 2');
       return {
-        z: group.encodeScalar(group.decodeScalar(f[0] as Uint8Array, 'z')),
-        echo: fixedBytes(f[1] as Uint8Array, 32, 'echo'),
+        z: group.encodeScalar(group.decodeScalar(f[0], 'z')),
+        echo: fixedBytes(f[1], 32, 'echo'),
       };
     });
     if (!ctEqual(echo, s.echo as Uint8Array)) {

@@ -168,7 +168,7 @@ export function pprfReceiverRecover(
     throw new InputError('PPRF receiver: choices must be 32 bytes');
   if (!(chosenKeys instanceof Uint8Array) || chosenKeys.length !== BASE_OT_COUNT * N)
     throw new InputError('PPRF receiver: expected 256 × 32 bytes of base-OT keys');
-  const [tField, pField] = decodeFields(msg, 2, 'PPRF message') as [Uint8Array, Uint8Array];
+  const [tField, pField] = decodeFields(msg, 2, 'PPRF message');
   const T = decodeList(tField, 2 * N, T_ITEMS, 'PPRF T');
   const TP = decodeList(pField, 2 * N, OTE_BLOCKS, 'PPRF tau/Pi');
   const sidP = pprfSid(sidOT);
@@ -249,7 +249,7 @@ export function otSetupId(
     throw new InputError('sidOT must be 32 bytes');
   decodeList(msg1, 66, BASE_OT_COUNT, 'base OT msg1');
   decodeList(msg2, 66, BASE_OT_COUNT, 'base OT msg2');
-  const [tField, pField] = decodeFields(pprfMsg, 2, 'PPRF message') as [Uint8Array, Uint8Array];
+  const [tField, pField] = decodeFields(pprfMsg, 2, 'PPRF message');
   decodeList(tField, 2 * N, T_ITEMS, 'PPRF T');
   decodeList(pField, 2 * N, OTE_BLOCKS, 'PPRF tau/Pi');
   return H256(TAGS.oteSetup, sidOT, msg1, msg2, tField, pField);

@@ -59,15 +59,7 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
 
 /** Parses and validates an envelope from a byte transport. */
 export function decodeEnvelope(b: Uint8Array): Envelope {
-  const [v, proto, sid, round, from, to, body] = decodeFields(b, 7, 'envelope') as [
-    Uint8Array,
-    Uint8Array,
-    Uint8Array,
-    Uint8Array,
-    Uint8Array,
-    Uint8Array,
-    Uint8Array,
-  ];
+  const [v, proto, sid, round, from, to, body] = decodeFields(b, 7, 'envelope');
   const int = (f: Uint8Array, what: string, min: number, max: number) => {
     if (f.length !== 4)
       throw new DecodeError('MalformedMessage', `envelope.${what}: expected 4 bytes`);
