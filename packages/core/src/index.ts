@@ -21,6 +21,14 @@ export {
 export { ctEqual } from './bytes.ts';
 export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
 export {
+  oldKeyOf,
+  type ReshareOldKey,
+  type ReshareParams,
+  type ReshareResult,
+  type ReshareSession,
+  reshare,
+} from './dkg/reshare.ts';
+export {
   type EcdsaSignature,
   type EcdsaSignParams,
   type EcdsaSignSession,
@@ -56,4 +64,9 @@ export {
   type Step,
   type Tamper,
 } from './session/envelope.ts';
-export { type SimulateKeygenOptions, type SimulateSignOptions, simulate } from './simulate.ts';
+export {
+  type SimulateKeygenOptions,
+  type SimulateReshareOptions,
+  type SimulateSignOptions,
+  simulate,
+} from './simulate.ts';

@@ -11,8 +11,15 @@
  * tampered with) raised; if nobody aborted but some party could not finish, `MessageMissing`.
  * @module
  */
-import { ctEqual } from './bytes.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, concatBytes, ctEqual, utf8ToBytes } from './bytes.ts';
 import { dkg, dkgProtocolFor } from './dkg/protocol.ts';
+import {
+  oldKeyOf,
+  type ReshareResult,
+  reshare as reshareProtocolApi,
+  reshareProtocolFor,
+} from './dkg/reshare.ts';
 import { type EcdsaSignature, ecdsaSign, ecdsaSignProtocol } from './ecdsa/sign.ts';
 import {
   InputError,
@@ -171,19 +178,17 @@ async function keygen(scheme: Scheme, opts: SimulateKeygenOptions): Promise<KeyS
   );
 }
 
-function checkSameKey(shares: KeyShare[], scheme: Scheme): void {
+function checkSameKey(shares: KeyShare[], scheme: Scheme, what = 'simulate.sign'): void {
   if (!Array.isArray(shares) || shares.length === 0)
-    throw new InputError('simulate.sign: no shares given');
+    throw new InputError(`${what}: no shares given`);
   const first = shares[0] as KeyShare;
   for (const s of shares) {
     if (s.scheme !== scheme)
-      throw new InputError(
-        `simulate.sign: party ${s.partyId} holds a ${s.scheme} key, not ${scheme}`
-      );
+      throw new InputError(`${what}: party ${s.partyId} holds a ${s.scheme} key, not ${scheme}`);
     if (!ctEqual(s.keyId, first.keyId))
-      throw new InputError(`simulate.sign: party ${s.partyId} holds a share of another key`);
+      throw new InputError(`${what}: party ${s.partyId} holds a share of another key`);
     if (!ctEqual(s.epoch, first.epoch)) {
-      throw new InputError(`simulate.sign: party ${s.partyId}'s share is from another epoch`, {
+      throw new InputError(`${what}: party ${s.partyId}'s share is from another epoch`, {
         check: 'EpochMismatch',
         culprit: s.partyId,
       });
@@ -252,5 +257,85 @@ function agreed<R>(sigs: R[], bytes: (r: R) => Uint8Array): R {
   return first;
 }
 
+/** Options of `simulate.reshare`. */
+export interface SimulateReshareOptions {
+  /** New threshold. */
+  threshold: number;
+  /** New party ids (may include ids whose share was lost, or new ids). */
+  parties: number[];
+  tamper?: Tamper;
+  rng?: Rng;
+}
+
+/**
+ * Reshare (protocol-spec §7) with `shares` as dealers (at least t current holders of one epoch):
+ * returns one share per new party, same public key and chain code, a new epoch. Two-phase: the
+ * new shares are returned only after every new holder proved knowledge of its share (round 4)
+ * and a test signature by t of them verified; until then the old shares are the key.
+ */
+async function reshare(shares: KeyShare[], opts: SimulateReshareOptions): Promise<KeyShare[]> {
+  const first = shares[0];
+  if (!first) throw new InputError('simulate.reshare: no shares given');
+  checkSameKey(shares, first.scheme, 'simulate.reshare');
+  const rng = opts.rng ?? systemRng;
+  const sid0 = rng(32);
+  const old = oldKeyOf(first);
+  const byId = new Map(shares.map((s) => [s.partyId, s]));
+  const dealers = [...byId.keys()];
+  if (dealers.length !== shares.length)
+    throw new InputError('simulate.reshare: two shares of the same party');
+  const participants = [...new Set([...dealers, ...(opts.parties ?? [])])];
+  const starts = participants.map((id) => {
+    const share = byId.get(id);
+    const params = { old, dealers, parties: opts.parties, threshold: opts.threshold, me: id, sid0 };
+    return {
+      id,
+      step: reshareProtocolApi.start(share ? { ...params, share } : params, { rng }) as Step<
+        Session<unknown>,
+        never
+      >,
+    };
+  });
+  const results = runParties<ReshareResult>(
+    reshareProtocolFor(first.scheme) as ProtocolDef<never, unknown>,
+    starts,
+    reshareProtocolApi.receive as unknown as Receive<ReshareResult>,
+    opts
+  );
+  const epochs = new Set(results.map((r) => bytesToHex(r.epoch)));
+  if (epochs.size !== 1)
+    throw new InternalError('simulate.reshare: participants disagree on the epoch');
+  const fresh = results
+    .map((r) => r.share)
+    .filter((s): s is KeyShare => s !== null)
+    .sort((a, b) => a.partyId - b.partyId);
+  await confirmByTestSignature(fresh, rng);
+  return fresh;
+}
+
+/** The confirmation step of the two-phase commit: t new shares must produce a valid signature. */
+async function confirmByTestSignature(fresh: KeyShare[], rng: Rng): Promise<void> {
+  const first = fresh[0] as KeyShare;
+  const signers = fresh.slice(0, first.threshold);
+  // Any message works; this one names what it is for and is unique to the epoch.
+  const probe = sha256(concatBytes(utf8ToBytes('tessera reshare confirmation '), first.epoch));
+  if (first.scheme === 'ecdsa') await sign('ecdsa', signers, probe, { rng });
+  else await sign(first.scheme, signers, probe, { rng });
+}
+
+/** Refresh: every current holder deals, same parties and threshold, next epoch. */
+async function refresh(
+  shares: KeyShare[],
+  opts: Omit<SimulateReshareOptions, 'threshold' | 'parties'> = {}
+): Promise<KeyShare[]> {
+  const first = shares[0];
+  if (!first) throw new InputError('simulate.refresh: no shares given');
+  if (shares.length !== first.parties.length)
+    throw new InputError('simulate.refresh: every current holder takes part in a refresh', {
+      hints: ['to replace a lost share, use simulate.reshare with the remaining holders'],
+    });
+  return reshare(shares, { ...opts, threshold: first.threshold, parties: [...first.parties] });
+}
+
 /** The in-memory driver (architecture.md, "The core contract"). */
-export const simulate = { keygen, sign } as const;
+export const simulate = { keygen, sign, reshare, refresh } as const;

@@ -1186,7 +1186,7 @@ const T_ITEM = T_NU * 3 + T_LEVEL - 1;
 
 /** The victim's choice bit for the T item above, in its base-OT receiver state for the pair. */
 function usedHalf(ctx: DkgCtx): 0 | 1 {
-  const ot = ctx.state.otOut?.[ctx.cheater];
+  const ot = ctx.state.offers?.[ctx.cheater];
   assert.ok(ot, 'test bug: no base-OT receiver state');
   const k = 4 * T_NU + T_LEVEL;
   return (((ot.state.choices[k >> 3] as number) >> (k & 7)) & 1) as 0 | 1;

@@ -23,16 +23,7 @@ import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
 import { groupOfScheme, KeyShare, type PairwiseSetup, type Scheme } from '../keyshare.ts';
 import { evalCommitment, evalPoly, sumCommitments } from '../math/polynomial.ts';
-import {
-  type BaseOtReceiverState,
-  baseOtReceiverFinish,
-  baseOtReceiverStart,
-  baseOtSenderRespond,
-  baseOtSid,
-} from '../ot/baseOt.ts';
-import { otSetupId, pprfReceiverRecover, pprfSenderExpand } from '../ot/pprf.ts';
 import type { OteReceiverSetup, OteSenderSetup } from '../ot/setup.ts';
-import { zeroSeed } from '../ot/zero.ts';
 import { fischlinProve, fischlinVerify } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
@@ -50,6 +41,7 @@ import {
 } from '../session/driver.ts';
 import type { Envelope, Step } from '../session/envelope.ts';
 import { commit, enc, H256, list, openCommitment, text } from '../transcript.ts';
+import { type PairwiseOffer, pairwiseAnswer, pairwiseFinish, pairwiseOffer } from './pairwise.ts';
 
 /** Parameters every party of one key generation must agree on. */
 export interface DkgParams {
@@ -90,10 +82,8 @@ export interface DkgState {
   X?: Uint8Array[];
   chainCode?: Uint8Array;
   E2?: Uint8Array;
-  /** ecdsa: per peer j, our base-OT receiver side of (me→j). */
-  otOut?: Record<string, { msg1: Uint8Array; state: BaseOtReceiverState }>;
-  /** ecdsa: per peer j, our zero-sharing contribution z_{me→j}. */
-  zOut?: Record<string, Uint8Array>;
+  /** ecdsa: per peer j, our offer (zero-seed contribution, base-OT receiver side of (me→j)). */
+  offers?: Record<string, PairwiseOffer>;
   /** ecdsa: per peer j, the finished parts of the pairwise setup. */
   zeroSeeds?: Record<string, Uint8Array>;
   receivers?: Record<string, OteReceiverSetup>;
@@ -182,8 +172,7 @@ function handleRound1(
   );
   const out: Outgoing[] = [{ to: 0, body: enc(list(s.F), s.cc, s.salt, pi0, E1) }];
   const ecdsa = s.scheme === 'ecdsa';
-  const otOut: NonNullable<DkgState['otOut']> = {};
-  const zOut: Record<string, Uint8Array> = {};
+  const offers: Record<string, PairwiseOffer> = {};
   for (const id of s.ids) {
     if (id === s.me) continue;
     const y = g.encodeScalar(evalPoly(g, s.coeffs, BigInt(id)));
@@ -192,14 +181,12 @@ function handleRound1(
       continue;
     }
     // Pairwise setup (§4 round 2): our zero-seed contribution and base-OT message 1 for (me→id).
-    const z = rng(32);
-    const ot = baseOtReceiverStart(baseOtSid(sid, s.me, id), rng);
-    zOut[id] = z;
-    otOut[id] = ot;
-    out.push({ to: id, body: enc(y, z, ot.msg1) });
+    const offer = pairwiseOffer(sid, s.me, id, rng);
+    offers[id] = offer;
+    out.push({ to: id, body: enc(y, offer.z, offer.msg1) });
   }
   const next: DkgState = { ...s, sid, E1, commits: C };
-  return { state: ecdsa ? { ...next, otOut, zOut } : next, out };
+  return { state: ecdsa ? { ...next, offers } : next, out };
 }
 
 function handleRound2(
@@ -300,17 +287,16 @@ function handleRound2(
   // Pairwise setup (§4 round 3): for each peer j we are the base-OT sender of (j→me).
   const zeroSeeds: Record<string, Uint8Array> = {};
   const receivers: Record<string, OteReceiverSetup> = {};
+  const offers = s.offers as Record<string, PairwiseOffer>;
   for (const { id, z, otMsg1 } of pairwiseIn) {
-    const mine = (s.zOut as Record<string, Uint8Array>)[id] as Uint8Array;
-    zeroSeeds[id] = s.me < id ? zeroSeed(sid, s.me, id, mine, z) : zeroSeed(sid, s.me, id, z, mine);
-    const sidOT = baseOtSid(sid, id, s.me);
-    const { msg2, keys } = blame(id, () => baseOtSenderRespond(sidOT, otMsg1, rng));
-    const tree = pprfSenderExpand(sidOT, keys);
-    keys.fill(0);
-    receivers[id] = { setupId: otSetupId(sidOT, otMsg1, msg2, tree.msg), seeds: tree.seeds };
-    out.push({ to: id, body: enc(msg2, tree.msg) });
+    const mine = (offers[id] as PairwiseOffer).z;
+    const r = blame(id, () => pairwiseAnswer(sid, s.me, id, mine, z, otMsg1, rng));
+    mine.fill(0);
+    zeroSeeds[id] = r.zeroSeed;
+    receivers[id] = r.receiver;
+    out.push({ to: id, body: r.answer });
   }
-  return { state: { ...next, zOut: {}, zeroSeeds, receivers }, out };
+  return { state: { ...next, zeroSeeds, receivers }, out };
 }
 
 /**
@@ -322,22 +308,18 @@ function finishOtReceivers(
   msgs: Map<PartyId, PeerMessages>
 ): Record<string, OteSenderSetup> {
   const senders: Record<string, OteSenderSetup> = {};
-  const sid = s.sid as Uint8Array;
+  const offers = s.offers as Record<string, PairwiseOffer>;
   for (const id of s.ids) {
     if (id === s.me) continue;
-    const mine = (s.otOut as NonNullable<DkgState['otOut']>)[id] as {
-      msg1: Uint8Array;
-      state: BaseOtReceiverState;
-    };
-    const sidOT = baseOtSid(sid, s.me, id);
-    senders[id] = blame(id, () => {
-      const [msg2, tree] = decodeFields(msgs.get(id)?.p2p as Uint8Array, 2, 'dkg round 3 OT');
-      const chosen = baseOtReceiverFinish(sidOT, mine.state, msg2);
-      const { delta, seeds } = pprfReceiverRecover(sidOT, mine.state.choices, chosen, tree);
-      chosen.fill(0);
-      return { setupId: otSetupId(sidOT, mine.msg1, msg2, tree), delta, seeds };
-    });
-    mine.state.m.fill(0n);
+    senders[id] = blame(id, () =>
+      pairwiseFinish(
+        s.sid as Uint8Array,
+        s.me,
+        id,
+        offers[id] as PairwiseOffer,
+        msgs.get(id)?.p2p as Uint8Array
+      )
+    );
   }
   return senders;
 }
@@ -374,7 +356,7 @@ function handleRound3(
     [text('dkg/pokx'), s.sid as Uint8Array, u32be(s.me), s.E2 as Uint8Array],
     rng
   );
-  const next: DkgState = senders ? { ...s, otOut: {}, senders } : s;
+  const next: DkgState = senders ? { ...s, offers: {}, senders } : s;
   return { state: next, out: [{ to: 0, body: enc(Xme, pix) }] };
 }
 

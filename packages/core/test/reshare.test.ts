@@ -1,0 +1,414 @@
+/**
+ * Reshare (protocol-spec §7; issue #4): refresh, recovery of a lost share, threshold and party-set
+ * changes, for FROST keys (Ed25519, BIP-340) and DKLs23 ECDSA keys; epochs never mix; per-round
+ * tampering aborts naming the cheater and leaves the old epoch working.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { before, describe, test } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import {
+  type Envelope,
+  InputError,
+  KeyShare,
+  type PartyId,
+  ProtocolAbort,
+  simulate,
+  type Tamper,
+} from '@tessera/core';
+import fc from 'fast-check';
+import { groupOfScheme, shareSecret } from '../src/keyshare.ts';
+import {
+  hex,
+  recoverEcdsaKeyWithViem,
+  utf8,
+  verifyBip340WithLibsecp,
+  verifyBip340WithNoble,
+  verifyEcdsaSha256WithNode,
+  verifyEd25519WithNode,
+} from './helpers.ts';
+import { joinFields, splitFields } from './wire.ts';
+
+type FrostScheme = 'ed25519' | 'bip340';
+
+/** All subsets of `items` of size `k`. */
+function subsets<T>(items: T[], k: number): T[][] {
+  if (k === 0) return [[]];
+  if (items.length < k) return [];
+  const [head, ...rest] = items as [T, ...T[]];
+  return [...subsets(rest, k - 1).map((s) => [head, ...s]), ...subsets(rest, k)];
+}
+
+async function signsUnder(scheme: FrostScheme, shares: KeyShare[], pk: Uint8Array): Promise<void> {
+  const msg = utf8(`reshare check ${hex(shares[0]?.epoch ?? new Uint8Array())}`);
+  const sig = await simulate.sign(scheme, shares, msg);
+  if (scheme === 'ed25519') assert.ok(verifyEd25519WithNode(pk, msg, sig));
+  else {
+    const m32 = createHash('sha256').update(msg).digest();
+    const sig32 = await simulate.sign(scheme, shares, m32);
+    assert.ok(verifyBip340WithNoble(pk, msg, sig));
+    assert.ok(verifyBip340WithLibsecp(pk, m32, sig32));
+  }
+}
+
+/** Every t-subset of `shares` signs a message that verifies under `pk` (chain's key form). */
+async function everySubsetSigns(scheme: FrostScheme, shares: KeyShare[], pk: Uint8Array) {
+  const t = (shares[0] as KeyShare).threshold;
+  for (const set of subsets(shares, t)) await signsUnder(scheme, set, pk);
+}
+
+function samePublicKey(a: KeyShare[], b: KeyShare[]): void {
+  for (const s of b) {
+    assert.equal(hex(s.groupKey), hex((a[0] as KeyShare).groupKey));
+    assert.equal(hex(s.keyId), hex((a[0] as KeyShare).keyId));
+    assert.equal(hex(s.chainCode), hex((a[0] as KeyShare).chainCode));
+    assert.notEqual(hex(s.epoch), hex((a[0] as KeyShare).epoch));
+    assert.equal(hex(s.epoch), hex((b[0] as KeyShare).epoch));
+    KeyShare.fromBytes(s.toBytes()).validate();
+  }
+}
+
+const mixRefused = (p: Promise<unknown>) =>
+  assert.rejects(p, (e: unknown) => e instanceof InputError && e.check === 'EpochMismatch');
+
+for (const scheme of ['ed25519', 'bip340'] as const) {
+  describe(`reshare of ${scheme} keys`, () => {
+    let shares: KeyShare[];
+    let pk: Uint8Array;
+    before(async () => {
+      shares = await simulate.keygen(scheme, { threshold: 2, parties: 3 });
+      pk = (shares[0] as KeyShare).publicKey;
+    });
+
+    test('refresh: same key, new epoch, new shares; every pair signs; old and new do not mix', async () => {
+      const fresh = await simulate.refresh(shares);
+      samePublicKey(shares, fresh);
+      for (const [k, s] of fresh.entries())
+        assert.notEqual(shareSecret(s), shareSecret(shares[k] as KeyShare));
+      await everySubsetSigns(scheme, fresh, pk);
+      await mixRefused(
+        simulate.sign(scheme, [shares[0] as KeyShare, fresh[1] as KeyShare], utf8('x'))
+      );
+      // A refresh needs every holder.
+      await assert.rejects(simulate.refresh([shares[0], shares[1]] as KeyShare[]), InputError);
+    });
+
+    test('recover a lost share: holders 1 and 3 issue a new share to party 2', async () => {
+      const fresh = await simulate.reshare([shares[0], shares[2]] as KeyShare[], {
+        threshold: 2,
+        parties: [1, 2, 3],
+      });
+      assert.deepEqual(
+        fresh.map((s) => s.partyId),
+        [1, 2, 3]
+      );
+      samePublicKey(shares, fresh);
+      await everySubsetSigns(scheme, fresh, pk);
+    });
+
+    test('change: 2-of-2 → 2-of-3 with a recovery party, then 2-of-3 → 3-of-5', async () => {
+      const two = await simulate.keygen(scheme, { threshold: 2, parties: 2 });
+      const key = (two[0] as KeyShare).publicKey;
+      const three = await simulate.reshare(two, { threshold: 2, parties: [1, 2, 3] });
+      samePublicKey(two, three);
+      await everySubsetSigns(scheme, three, key);
+      const five = await simulate.reshare([three[0], three[2]] as KeyShare[], {
+        threshold: 3,
+        parties: [1, 2, 3, 4, 5],
+      });
+      samePublicKey(two, five);
+      assert.equal((five[0] as KeyShare).threshold, 3);
+      await everySubsetSigns(scheme, five, key);
+      // Two holders of a 3-of-5 key cannot sign.
+      await assert.rejects(simulate.sign(scheme, five.slice(0, 2), utf8('x')), InputError);
+    });
+  });
+}
+
+test('property: random old and new configurations keep the key (Ed25519)', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc
+        .record({ n: fc.integer({ min: 2, max: 4 }), n2: fc.integer({ min: 2, max: 5 }) })
+        .chain(({ n, n2 }) =>
+          fc.record({
+            n: fc.constant(n),
+            t: fc.integer({ min: 2, max: n }),
+            newParties: fc.uniqueArray(fc.integer({ min: 1, max: 9 }), {
+              minLength: n2,
+              maxLength: n2,
+            }),
+            t2: fc.integer({ min: 2, max: n2 }),
+            pick: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+          })
+        ),
+      async ({ n, t, newParties, t2, pick }) => {
+        const shares = await simulate.keygen('ed25519', { threshold: t, parties: n });
+        let dealers = shares.filter((_, k) => pick[k]);
+        if (dealers.length < t) dealers = shares.slice(0, t);
+        const fresh = await simulate.reshare(dealers, { threshold: t2, parties: newParties });
+        assert.deepEqual(
+          fresh.map((s) => s.partyId),
+          [...newParties].sort((a, b) => a - b)
+        );
+        samePublicKey(shares, fresh);
+        await signsUnder('ed25519', fresh.slice(-t2), (shares[0] as KeyShare).publicKey);
+      }
+    ),
+    { numRuns: 12 }
+  );
+});
+
+describe('reshare input checks', () => {
+  test('too few dealers, a dealer of another epoch, bad thresholds are refused', async () => {
+    const shares = await simulate.keygen('bip340', { threshold: 2, parties: 3 });
+    await assert.rejects(
+      simulate.reshare([shares[0]] as KeyShare[], { threshold: 2, parties: [1, 2] }),
+      /at least 2 dealers/
+    );
+    await assert.rejects(
+      simulate.reshare(shares, { threshold: 4, parties: [1, 2, 3] }),
+      /threshold/
+    );
+    const fresh = await simulate.refresh(shares);
+    await mixRefused(
+      simulate.reshare([shares[0], fresh[1]] as KeyShare[], { threshold: 2, parties: [1, 2] })
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Tampering: one participant rewrites one field of one of its messages.
+
+interface Attack {
+  name: string;
+  cheater: PartyId;
+  round: number;
+  kind: 'broadcast' | 'p2p';
+  field: number;
+  edit: (f: Uint8Array) => Uint8Array;
+  check: string;
+  /** `null` when the check cannot single anyone out (echo among more than two participants). */
+  culprit: PartyId | null;
+}
+
+const flip = (f: Uint8Array, at = 0): Uint8Array => {
+  const b = f.slice();
+  b[at] = (b[at] as number) ^ 1;
+  return b;
+};
+
+function tamperWith(a: Attack): Tamper {
+  return (e: Envelope) => {
+    if (e.from !== a.cheater || e.round !== a.round || (e.to === 0) !== (a.kind === 'broadcast'))
+      return undefined;
+    const fields = splitFields(e.body);
+    fields[a.field] = a.edit(fields[a.field] as Uint8Array);
+    return { ...e, body: joinFields(fields) };
+  };
+}
+
+// Dealers 1 and 3 (holders of a 2-of-3 key), new holders 1..4 at threshold 3: party 1 is a dealer
+// and a new holder, party 3 a dealer only, party 4 a new holder only. A changed round-1 commitment
+// reaches everyone alike, but the cheater's own echo E1 was computed from its real one: the echo
+// check fires first, and with four participants it cannot say who lied (§2.8).
+const ATTACKS: Attack[] = [
+  {
+    name: 'dealer commitment C flipped (r1)',
+    cheater: 3,
+    round: 1,
+    kind: 'broadcast',
+    field: 1,
+    edit: flip,
+    check: 'EchoMismatch',
+    culprit: null,
+  },
+  {
+    name: 'non-dealer sends a commitment (r1)',
+    cheater: 4,
+    round: 1,
+    kind: 'broadcast',
+    field: 1,
+    edit: () => new Uint8Array(32),
+    check: 'MalformedMessage',
+    culprit: 4,
+  },
+  {
+    name: 'nonce w truncated (r1)',
+    cheater: 4,
+    round: 1,
+    kind: 'broadcast',
+    field: 0,
+    edit: (f) => f.slice(1),
+    check: 'MalformedMessage',
+    culprit: 4,
+  },
+  {
+    name: 'dealer H list edited after committing (r2)',
+    cheater: 1,
+    round: 2,
+    kind: 'broadcast',
+    field: 0,
+    edit: (f) => flip(f, 4 + 10),
+    check: 'CommitmentOpen',
+    culprit: 1,
+  },
+  {
+    name: 'dealer salt flipped (r2)',
+    cheater: 3,
+    round: 2,
+    kind: 'broadcast',
+    field: 1,
+    edit: flip,
+    check: 'CommitmentOpen',
+    culprit: 3,
+  },
+  {
+    name: 'echo E1 flipped (r2)',
+    cheater: 4,
+    round: 2,
+    kind: 'broadcast',
+    field: 0,
+    edit: flip,
+    check: 'EchoMismatch',
+    culprit: null,
+  },
+  {
+    name: 'dealer share y for a holder changed (r2)',
+    cheater: 3,
+    round: 2,
+    kind: 'p2p',
+    field: 0,
+    edit: (f) => flip(f, 31),
+    check: 'FeldmanShare',
+    culprit: 3,
+  },
+  {
+    name: 'dealer share y truncated (r2)',
+    cheater: 1,
+    round: 2,
+    kind: 'p2p',
+    field: 0,
+    edit: (f) => f.slice(1),
+    check: 'MalformedMessage',
+    culprit: 1,
+  },
+  {
+    name: 'echo E2 flipped (r3)',
+    cheater: 3,
+    round: 3,
+    kind: 'broadcast',
+    field: 0,
+    edit: flip,
+    check: 'EchoMismatch',
+    culprit: null,
+  },
+  {
+    name: 'new verification share X flipped (r4)',
+    cheater: 4,
+    round: 4,
+    kind: 'broadcast',
+    field: 0,
+    edit: (f) => flip(f, 5),
+    check: 'ShareConfirm',
+    culprit: 4,
+  },
+  {
+    name: 'proof of knowledge flipped (r4)',
+    cheater: 2,
+    round: 4,
+    kind: 'broadcast',
+    field: 1,
+    edit: (f) => flip(f, 40),
+    check: 'PoKInvalid',
+    culprit: 2,
+  },
+];
+
+describe('reshare under tampering (bip340; dealers 1, 3 → holders 1..4, t = 3)', () => {
+  let shares: KeyShare[];
+  before(async () => {
+    shares = await simulate.keygen('bip340', { threshold: 2, parties: 3 });
+  });
+
+  for (const a of ATTACKS) {
+    test(`${a.name}: aborts naming ${a.culprit ?? 'no one'}; the old epoch still signs`, async () => {
+      await assert.rejects(
+        simulate.reshare([shares[0], shares[2]] as KeyShare[], {
+          threshold: 3,
+          parties: [1, 2, 3, 4],
+          tamper: tamperWith(a),
+        }),
+        (e: unknown) => {
+          assert.ok(e instanceof ProtocolAbort, String(e));
+          assert.equal(e.check, a.check, e.message);
+          assert.equal(e.culprit, a.culprit);
+          return true;
+        }
+      );
+      await signsUnder(
+        'bip340',
+        [shares[1], shares[2]] as KeyShare[],
+        (shares[0] as KeyShare).publicKey
+      );
+    });
+  }
+
+  test('a dealer that deals something other than its own share is caught (DealerConstant)', async () => {
+    const honest = shares[2] as KeyShare;
+    const g = groupOfScheme('bip340');
+    // Party 3 with a wrong secret but its real public data: its H_0 cannot equal λ·X_3.
+    const forged = new KeyShare({
+      scheme: 'bip340',
+      partyId: 3,
+      threshold: honest.threshold,
+      parties: [...honest.parties],
+      keyId: honest.keyId,
+      epoch: honest.epoch,
+      chainCode: honest.chainCode,
+      groupKey: honest.groupKey,
+      verificationShares: honest.parties.map((id) => honest.verificationShare(id)),
+      secret: g.mod(shareSecret(honest) + 1n),
+    });
+    await assert.rejects(
+      simulate.reshare([shares[0] as KeyShare, forged], { threshold: 2, parties: [1, 2, 3] }),
+      (e: unknown) => e instanceof ProtocolAbort && e.check === 'DealerConstant' && e.culprit === 3
+    );
+  });
+});
+
+describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
+  test('refresh, add a recovery party, recover a lost share; every pair signs; epochs never mix', async () => {
+    const two = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+    const pk = (two[0] as KeyShare).groupKey;
+    const check = async (set: KeyShare[]) => {
+      const message = utf8(`pay ${hex(set[0]?.epoch ?? new Uint8Array())}`);
+      const digest = createHash('sha256').update(message).digest();
+      const sig = await simulate.sign('ecdsa', set, digest);
+      assert.ok(verifyEcdsaSha256WithNode(pk, message, sig.der));
+      assert.ok(secp256k1.verify(sig.compact, digest, pk, { prehash: false }));
+      assert.equal(hex(await recoverEcdsaKeyWithViem(digest, sig.compact, sig.recovery)), hex(pk));
+    };
+    const refreshed = await simulate.refresh(two);
+    samePublicKey(two, refreshed);
+    await check(refreshed);
+    // The OT setups were rebuilt: the setup ids differ from the old ones.
+    assert.notEqual(
+      hex((refreshed[0] as KeyShare).toBytes()).slice(-4000),
+      hex((two[0] as KeyShare).toBytes()).slice(-4000)
+    );
+    await mixRefused(
+      simulate.sign('ecdsa', [two[0], refreshed[1]] as KeyShare[], new Uint8Array(32))
+    );
+    const three = await simulate.reshare(refreshed, { threshold: 2, parties: [1, 2, 3] });
+    samePublicKey(two, three);
+    for (const set of subsets(three, 2)) await check(set);
+    // Party 1 loses its share; 2 and 3 issue it a new one.
+    const recovered = await simulate.reshare([three[1], three[2]] as KeyShare[], {
+      threshold: 2,
+      parties: [1, 2, 3],
+    });
+    samePublicKey(two, recovered);
+    await check([recovered[0], recovered[2]] as KeyShare[]);
+  });
+});
