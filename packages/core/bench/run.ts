@@ -29,6 +29,7 @@ import {
   systemRng,
 } from '@tessera/core';
 import { runEcdsaBench } from './ecdsa.ts';
+import { runLifecycleBench } from './lifecycle.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 const SCHEMES: readonly FrostScheme[] = ['ed25519', 'bip340'];
@@ -564,10 +565,13 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-/** BENCH_ONLY=frost or BENCH_ONLY=ecdsa runs one part. */
+/** BENCH_ONLY=frost, ecdsa or lifecycle runs one part. */
 const only = process.env.BENCH_ONLY;
-const timings = only === 'ecdsa' ? [] : await runTimings();
-const bytes = only === 'ecdsa' ? [] : runBytes();
+if (only !== undefined && !['frost', 'ecdsa', 'lifecycle'].includes(only))
+  throw new Error('BENCH_ONLY must be frost, ecdsa or lifecycle');
+const part = (name: string): boolean => only === undefined || only === name;
+const timings = part('frost') ? await runTimings() : [];
+const bytes = part('frost') ? runBytes() : [];
 const cpus = os.cpus();
 console.log(
   `Tessera core bench — Node ${process.version}, ${process.platform} ${process.arch}, ` +
@@ -577,12 +581,13 @@ console.log(
   `Timings (performance.now(), ms): ${RUNS} measured runs after ${WARMUP} warm-up runs per case; ` +
     `the single signature: ${RUNS * SINGLE_SIG_FACTOR} after ${WARMUP * SINGLE_SIG_FACTOR}.\n`
 );
-if (only !== 'ecdsa') {
+if (part('frost')) {
   printTimings(timings);
   console.log('\nBytes sent per party, per protocol run\n');
   printBytes(bytes);
 }
-const ecdsa = only === 'frost' ? null : await runEcdsaBench();
+const ecdsa = part('ecdsa') ? await runEcdsaBench() : null;
+const lifecycle = part('lifecycle') ? await runLifecycleBench() : null;
 
 const jsonPath = process.env.BENCH_JSON;
 if (jsonPath) {
@@ -600,7 +605,7 @@ if (jsonPath) {
   };
   writeFileSync(
     jsonPath,
-    `${JSON.stringify({ meta, timings, bytes, ecdsa }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
+    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
   );
   console.log(`\nWrote ${jsonPath}`);
 }

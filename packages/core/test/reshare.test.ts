@@ -17,7 +17,7 @@ import {
   type Tamper,
 } from '@tessera/core';
 import fc from 'fast-check';
-import { groupOfScheme, shareSecret } from '../src/keyshare.ts';
+import { groupOfScheme, pairwiseSetup, shareSecret } from '../src/keyshare.ts';
 import {
   hex,
   recoverEcdsaKeyWithViem,
@@ -392,11 +392,12 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
     const refreshed = await simulate.refresh(two);
     samePublicKey(two, refreshed);
     await check(refreshed);
-    // The OT setups were rebuilt: the setup ids differ from the old ones.
-    assert.notEqual(
-      hex((refreshed[0] as KeyShare).toBytes()).slice(-4000),
-      hex((two[0] as KeyShare).toBytes()).slice(-4000)
-    );
+    // The OT setups and zero-sharing seeds were rebuilt.
+    const before = pairwiseSetup(two[0] as KeyShare, 2);
+    const after = pairwiseSetup(refreshed[0] as KeyShare, 2);
+    assert.notEqual(hex(after.sender.setupId), hex(before.sender.setupId));
+    assert.notEqual(hex(after.receiver.setupId), hex(before.receiver.setupId));
+    assert.notEqual(hex(after.zeroSeed), hex(before.zeroSeed));
     await mixRefused(
       simulate.sign('ecdsa', [two[0], refreshed[1]] as KeyShare[], new Uint8Array(32))
     );
