@@ -1,12 +1,14 @@
 /**
  * `KeyShare`: one party's share of a threshold key, with a versioned byte format.
  *
- * Byte format v3: `"TSKS" ‖ enc(u32be(3), scheme, u32be(partyId), u32be(threshold),
- * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned, path)`,
+ * Byte format v4: `"TSKS" ‖ enc(u32be(4), scheme, u32be(partyId), u32be(threshold),
+ * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned, path,
+ * u32be(generation))`,
  * where `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and
  * both directed OT-extension setups, protocol-spec §3.6), `banned` the peers whose pair is banned
  * after a cheat (§5.6) and `path` the derivation path from the root key (empty for the root; see
- * hd.ts). Formats v1 (the first 11 fields) and v2 (13) still load. Every field is validated on
+ * hd.ts), `generation` the epoch counter (0 after key generation, +1 per reshare). Formats v1
+ * (the first 11 fields), v2 (13) and v3 (14) still load. Every field is validated on
  * load, and the share must match its public verification share.
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
@@ -38,9 +40,9 @@ export const groupOfScheme = (scheme: Scheme): Group =>
   groupOf(scheme === 'ed25519' ? 'ed25519' : 'secp256k1');
 
 const MAGIC = utf8ToBytes('TSKS');
-const FORMAT_VERSION = 3;
+const FORMAT_VERSION = 4;
 /** Fields per format version. */
-const FIELDS: Record<number, number> = { 1: 11, 2: 13, 3: 14 };
+const FIELDS: Record<number, number> = { 1: 11, 2: 13, 3: 14, 4: 15 };
 
 /** Fields that make up a key share (internal constructor input). */
 export interface KeyShareFields {
@@ -63,6 +65,8 @@ export interface KeyShareFields {
   banned?: PartyId[];
   /** Non-hardened derivation path from the root key (empty for the root; see hd.ts). */
   path?: number[];
+  /** Epoch counter: 0 after key generation, +1 per refresh or reshare. */
+  generation?: number;
 }
 
 /** DKLs23 pairwise state with one other party (protocol-spec §3.6). Secret. */
@@ -98,6 +102,11 @@ export class KeyShare {
   readonly groupKey: Uint8Array;
   /** Non-hardened derivation path from the root key (empty for the root). */
   readonly path: readonly number[];
+  /**
+   * Epoch counter: 0 after key generation, one more after each refresh or reshare. Public; it
+   * tells which of two epochs is the stale one.
+   */
+  readonly generation: number;
   readonly #vshares: Uint8Array[];
 
   /** @internal Use `KeyShare.fromBytes` or a key-generation protocol. */
@@ -111,6 +120,7 @@ export class KeyShare {
     this.chainCode = f.chainCode.slice();
     this.groupKey = f.groupKey.slice();
     this.path = Object.freeze([...(f.path ?? [])]);
+    this.generation = f.generation ?? 0;
     this.#vshares = f.verificationShares.map((v) => v.slice());
     secrets.set(this, f.secret);
     pairwiseOf.set(this, new Map((f.pairwise ?? []).map((p) => [p.peer, p])));
@@ -173,7 +183,8 @@ export class KeyShare {
           ...[...(pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>).values()].map(encodePairwise)
         ),
         list(this.bannedPeers.map(u32be)),
-        list(this.path.map(u32be))
+        list(this.path.map(u32be)),
+        u32be(this.generation)
       )
     );
   }
@@ -222,6 +233,7 @@ export class KeyShare {
         pairwise: version === 1 ? [] : decodePairwiseList(f[11] as Uint8Array),
         banned: version === 1 ? [] : decodeBanned(f[12] as Uint8Array),
         path: version < 3 ? [] : decodePath(f[13] as Uint8Array),
+        generation: version < 4 ? 0 : readU32be(fixedBytes(f[14] as Uint8Array, 4, 'generation')),
       });
       share.validate();
       return share;
@@ -303,6 +315,7 @@ export class KeyShare {
       keyId: bytesToHex(this.keyId),
       epoch: bytesToHex(this.epoch),
       path: pathToString(this.path),
+      generation: this.generation,
       publicKey: bytesToHex(this.publicKey),
     };
   }
@@ -424,6 +437,7 @@ export function childShare(
     ),
     secret: g.mod(shareSecret(share) + child.tweak),
     path: child.path,
+    generation: share.generation,
   });
   pairwiseOf.set(derived, pairwiseOf.get(share) as Map<PartyId, PairwiseSetup>);
   bansOf.set(derived, bansOf.get(share) as Set<PartyId>);

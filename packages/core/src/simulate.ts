@@ -188,10 +188,17 @@ function checkSameKey(shares: KeyShare[], scheme: Scheme, what = 'simulate.sign'
     if (!ctEqual(s.keyId, first.keyId))
       throw new InputError(`${what}: party ${s.partyId} holds a share of another key`);
     if (!ctEqual(s.epoch, first.epoch)) {
-      throw new InputError(`${what}: party ${s.partyId}'s share is from another epoch`, {
-        check: 'EpochMismatch',
-        culprit: s.partyId,
-      });
+      // The stale party is the one of the older generation (a refresh or reshare replaced it).
+      const stale = s.generation < first.generation ? s : first;
+      const other = stale === s ? first : s;
+      throw new InputError(
+        `${what}: party ${stale.partyId}'s share is of an older epoch (generation ${stale.generation}, party ${other.partyId} has ${other.generation}): it no longer combines`,
+        {
+          check: 'EpochMismatch',
+          culprit: stale.generation === other.generation ? null : stale.partyId,
+          hints: ['use the shares of the latest refresh or reshare'],
+        }
+      );
     }
   }
 }

@@ -86,8 +86,19 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
       for (const [k, s] of fresh.entries())
         assert.notEqual(shareSecret(s), shareSecret(shares[k] as KeyShare));
       await everySubsetSigns(scheme, fresh, pk);
-      await mixRefused(
-        simulate.sign(scheme, [shares[0] as KeyShare, fresh[1] as KeyShare], utf8('x'))
+      // Either order: the share of the older generation (party 1's) is the one named.
+      for (const mix of [
+        [shares[0], fresh[1]],
+        [fresh[1], shares[0]],
+      ] as KeyShare[][]) {
+        await assert.rejects(
+          simulate.sign(scheme, mix, utf8('x')),
+          (e: unknown) => e instanceof InputError && e.check === 'EpochMismatch' && e.culprit === 1
+        );
+      }
+      assert.deepEqual(
+        fresh.map((s) => s.generation),
+        [1, 1, 1]
       );
       // A refresh needs every holder.
       await assert.rejects(simulate.refresh([shares[0], shares[1]] as KeyShare[]), InputError);
@@ -118,6 +129,7 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
       });
       samePublicKey(two, five);
       assert.equal((five[0] as KeyShare).threshold, 3);
+      assert.equal((five[0] as KeyShare).generation, 2);
       await everySubsetSigns(scheme, five, key);
       // Two holders of a 3-of-5 key cannot sign.
       await assert.rejects(simulate.sign(scheme, five.slice(0, 2), utf8('x')), InputError);
@@ -157,6 +169,23 @@ test('property: random old and new configurations keep the key (Ed25519)', async
     ),
     { numRuns: 12 }
   );
+});
+
+test('generation is stored (format v4); v3 shares load as generation 0', async () => {
+  const [s] = await simulate.keygen('ed25519', { threshold: 2, parties: 2 });
+  const [fresh] = await simulate.refresh(
+    await simulate.keygen('ed25519', { threshold: 2, parties: 2 })
+  );
+  assert.equal(KeyShare.fromBytes((fresh as KeyShare).toBytes()).generation, 1);
+  const fields = splitFields((s as KeyShare).toBytes().subarray(4));
+  fields[0] = new Uint8Array([0, 0, 0, 3]);
+  const v3 = new Uint8Array([
+    ...(s as KeyShare).toBytes().subarray(0, 4),
+    ...joinFields(fields.slice(0, 14)),
+  ]);
+  const loaded = KeyShare.fromBytes(v3);
+  assert.equal(loaded.generation, 0);
+  assert.equal(hex(loaded.toBytes()), hex((s as KeyShare).toBytes()));
 });
 
 describe('reshare input checks', () => {

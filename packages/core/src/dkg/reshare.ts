@@ -65,6 +65,8 @@ export interface ReshareOldKey {
   chainCode: Uint8Array;
   threshold: number;
   parties: PartyId[];
+  /** The current epoch's counter (`KeyShare.generation`); new shares get one more. */
+  generation: number;
   /** `X_id^old`, in the order of `parties`. */
   verificationShares: Uint8Array[];
 }
@@ -79,6 +81,7 @@ export function oldKeyOf(share: KeyShare): ReshareOldKey {
     chainCode: share.chainCode,
     threshold: share.threshold,
     parties: [...share.parties],
+    generation: share.generation,
     verificationShares: share.parties.map((id) => share.verificationShare(id)),
   };
 }
@@ -122,6 +125,7 @@ export interface ReshareState {
   cc: Uint8Array;
   oldIds: PartyId[];
   oldX: Uint8Array[];
+  generation: number;
   rsCfg: Uint8Array;
   w: Uint8Array;
   /** Dealers: `h_i` (erased after round 2), its commitments `H_i`, commitment and salt. */
@@ -157,6 +161,7 @@ function reshareConfigHash(old: ReshareOldKey, p: ReshareParams): Uint8Array {
     old.chainCode,
     u32be(old.threshold),
     list(old.parties.map(u32be)),
+    u32be(old.generation),
     list(old.verificationShares)
   );
   const newCfg = enc(u32be(p.threshold), list(p.parties.map(u32be)));
@@ -188,6 +193,8 @@ function validate(p: ReshareParams): {
       bad('the share is not of the key and epoch being reshared', 'EpochMismatch');
     if (p.share.partyId !== p.me) bad('the share belongs to another party');
     if (p.share.path.length > 0) bad('reshare a root share, not a derived one');
+    if (p.share.generation !== old.generation)
+      bad('the share is of another generation', 'EpochMismatch');
   }
   if (!(p.sid0 instanceof Uint8Array) || p.sid0.length !== 32) bad('sid0 must be 32 bytes');
   const dealers = sortedIds(p.dealers, 'dealers');
@@ -197,6 +204,8 @@ function validate(p: ReshareParams): {
   for (const d of dealers) if (!has(old.parties, d)) bad(`dealer ${d} holds no share of this key`);
   if (!Number.isInteger(p.threshold) || p.threshold < 2 || p.threshold > holders.length)
     bad('the new threshold must satisfy 2 ≤ t ≤ number of parties');
+  if (!Number.isInteger(old.generation) || old.generation < 0 || old.generation >= 0xffffffff)
+    bad('the old generation must be an integer in 0 … 2^32 − 2');
   if (old.verificationShares.length !== old.parties.length)
     bad('one old verification share per old party');
   if (has(dealers, p.me) !== (p.share !== undefined))
@@ -241,6 +250,7 @@ export function reshareStart(
     cc: old.chainCode.slice(),
     oldIds: [...old.parties],
     oldX: old.verificationShares.map((x) => x.slice()),
+    generation: old.generation + 1,
     rsCfg,
     w,
     coeffs,
@@ -554,6 +564,7 @@ function handleRound4(
     verificationShares: X,
     secret: s.x as bigint,
     pairwise: s.scheme === 'ecdsa' ? pairwiseOf(s) : [],
+    generation: s.generation,
   });
   return { state: s, out: [], result: { share, epoch } };
 }
