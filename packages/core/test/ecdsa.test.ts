@@ -35,7 +35,6 @@ import {
 } from '@tessera/core';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
-import { decodeFields } from '../src/codec.ts';
 import { enc } from '../src/transcript.ts';
 import {
   hex,
