@@ -185,9 +185,10 @@ function checkSameKey(shares: KeyShare[], scheme: Scheme, what = 'simulate.sign'
   for (const s of shares) {
     if (s.scheme !== scheme)
       throw new InputError(`${what}: party ${s.partyId} holds a ${s.scheme} key, not ${scheme}`);
-    if (!ctEqual(s.keyId, first.keyId))
+    if (!ctEqual(s.groupKey, first.groupKey))
       throw new InputError(`${what}: party ${s.partyId} holds a share of another key`);
-    if (!ctEqual(s.epoch, first.epoch)) {
+    // Same key, another epoch (a recovery also changes the key id).
+    if (!ctEqual(s.epoch, first.epoch) || !ctEqual(s.keyId, first.keyId)) {
       // The stale party is the one of the older generation (a refresh or reshare replaced it).
       const stale = s.generation < first.generation ? s : first;
       const other = stale === s ? first : s;

@@ -17,7 +17,8 @@ export const DS = 'tessera/v1';
 /**
  * Tag registry (protocol-spec §2.3). A tag is used for exactly one purpose; a unit test asserts
  * they are pairwise distinct. Tessera additions: `frost/*` for the FROST session layer,
- * `hd/ed25519/*` for Ed25519 derivation (hd.ts);
+ * `hd/ed25519/*` for Ed25519 derivation (hd.ts); `rs/keyid` (the new key id after a lost share
+ * is re-issued, issue #4);
  * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
  * (the digest each signer binds in round 3).
  */
@@ -65,6 +66,7 @@ export const TAGS = {
   rsEcho1: 'rs/echo1',
   rsEcho2: 'rs/echo2',
   rsPokx: 'rs/pokx',
+  rsKeyid: 'rs/keyid',
   frostSid: 'frost/sid',
   frostEcho1: 'frost/echo1',
   hdEd25519Tweak: 'hd/ed25519/tweak',

@@ -57,10 +57,16 @@ async function everySubsetSigns(scheme: FrostScheme, shares: KeyShare[], pk: Uin
   for (const set of subsets(shares, t)) await signsUnder(scheme, set, pk);
 }
 
-function samePublicKey(a: KeyShare[], b: KeyShare[]): void {
+/**
+ * `b` holds the key of `a` in a new epoch. The key id changes only when a lost share was re-issued
+ * (a current holder got a new share without dealing, seed 002), else it stays.
+ */
+function samePublicKey(a: KeyShare[], b: KeyShare[], keyId: 'same' | 'new' = 'same'): void {
   for (const s of b) {
     assert.equal(hex(s.groupKey), hex((a[0] as KeyShare).groupKey));
-    assert.equal(hex(s.keyId), hex((a[0] as KeyShare).keyId));
+    if (keyId === 'same') assert.equal(hex(s.keyId), hex((a[0] as KeyShare).keyId));
+    else assert.notEqual(hex(s.keyId), hex((a[0] as KeyShare).keyId));
+    assert.equal(hex(s.keyId), hex((b[0] as KeyShare).keyId));
     assert.equal(hex(s.chainCode), hex((a[0] as KeyShare).chainCode));
     assert.notEqual(hex(s.epoch), hex((a[0] as KeyShare).epoch));
     assert.equal(hex(s.epoch), hex((b[0] as KeyShare).epoch));
@@ -113,7 +119,7 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
         fresh.map((s) => s.partyId),
         [1, 2, 3]
       );
-      samePublicKey(shares, fresh);
+      samePublicKey(shares, fresh, 'new');
       await everySubsetSigns(scheme, fresh, pk);
     });
 
@@ -127,7 +133,8 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
         threshold: 3,
         parties: [1, 2, 3, 4, 5],
       });
-      samePublicKey(two, five);
+      // Party 2 holds a share of the 2-of-3 key but does not deal: it is re-issued one.
+      samePublicKey(two, five, 'new');
       assert.equal((five[0] as KeyShare).threshold, 3);
       assert.equal((five[0] as KeyShare).generation, 2);
       await everySubsetSigns(scheme, five, key);
@@ -163,7 +170,9 @@ test('property: random old and new configurations keep the key (Ed25519)', async
           fresh.map((s) => s.partyId),
           [...newParties].sort((a, b) => a - b)
         );
-        samePublicKey(shares, fresh);
+        const dealt = dealers.map((d) => d.partyId);
+        const reissued = newParties.some((p) => p <= n && !dealt.includes(p));
+        samePublicKey(shares, fresh, reissued ? 'new' : 'same');
         await signsUnder('ed25519', fresh.slice(-t2), (shares[0] as KeyShare).publicKey);
       }
     ),
@@ -273,12 +282,19 @@ const ATTACKS: Attack[] = [
     culprit: 4,
   },
   {
-    name: 'dealer H list edited after committing (r2)',
+    name: 'dealer swaps H_0 and H_1 after committing (r2)',
     cheater: 1,
     round: 2,
     kind: 'broadcast',
     field: 0,
-    edit: (f) => flip(f, 4 + 10),
+    // Valid points in another order: only the commitment can tell (a flipped bit could also
+    // leave the curve, which aborts as BadPoint instead).
+    edit: (f) => {
+      const b = f.slice();
+      b.set(f.subarray(4 + 33, 4 + 66), 4);
+      b.set(f.subarray(4, 4 + 33), 4 + 33);
+      return b;
+    },
     check: 'CommitmentOpen',
     culprit: 1,
   },
@@ -331,6 +347,20 @@ const ATTACKS: Attack[] = [
     edit: flip,
     check: 'EchoMismatch',
     culprit: null,
+  },
+  {
+    name: 'dealer H_0 replaced by an off-curve x (r2)',
+    cheater: 3,
+    round: 2,
+    kind: 'broadcast',
+    field: 0,
+    edit: (f) => {
+      const b = f.slice();
+      b.fill(0xff, 5, 4 + 33); // x ≥ p: not a field element
+      return b;
+    },
+    check: 'BadPoint',
+    culprit: 3,
   },
   {
     name: 'new verification share X flipped (r4)',
@@ -438,7 +468,12 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
       threshold: 2,
       parties: [1, 2, 3],
     });
-    samePublicKey(two, recovered);
+    samePublicKey(two, recovered, 'new');
+    // A share from before the recovery names its holder as stale, whatever the order.
+    await assert.rejects(
+      simulate.sign('ecdsa', [recovered[0], three[2]] as KeyShare[], new Uint8Array(32)),
+      (e: unknown) => e instanceof InputError && e.check === 'EpochMismatch' && e.culprit === 3
+    );
     await check([recovered[0], recovered[2]] as KeyShare[]);
   });
 });

@@ -110,6 +110,8 @@ export interface ReshareResult {
   share: KeyShare | null;
   /** The new epoch id (every participant). */
   epoch: Uint8Array;
+  /** The key id from now on: new when a lost share was re-issued, else unchanged. */
+  keyId: Uint8Array;
 }
 
 /** Plain, serialisable state of one participant. */
@@ -551,13 +553,14 @@ function handleRound4(
   }
   const sid = s.sid as Uint8Array;
   const epoch = H256('key/epoch', sid, s.PK, list(X));
-  if (!has(s.holders, s.me)) return { state: s, out: [], result: { share: null, epoch } };
+  const keyId = reissues(s) ? H256('rs/keyid', sid, s.PK) : s.keyId;
+  if (!has(s.holders, s.me)) return { state: s, out: [], result: { share: null, epoch, keyId } };
   const share = new KeyShare({
     scheme: s.scheme,
     partyId: s.me,
     threshold: s.tNew,
     parties: s.holders,
-    keyId: s.keyId,
+    keyId,
     epoch,
     chainCode: s.cc,
     groupKey: s.PK,
@@ -566,8 +569,16 @@ function handleRound4(
     pairwise: s.scheme === 'ecdsa' ? pairwiseOf(s) : [],
     generation: s.generation,
   });
-  return { state: s, out: [], result: { share, epoch } };
+  return { state: s, out: [], result: { share, epoch, keyId } };
 }
+
+/**
+ * True when a current holder gets a new share without dealing: its share was lost (seed 002's
+ * recovery). The key then gets a new key id (issue #4: "the epoch and key id change"); a refresh
+ * or a change in which every continuing holder deals keeps the key id (protocol-spec §7).
+ */
+const reissues = (s: ReshareState): boolean =>
+  s.holders.some((h) => has(s.oldIds, h) && !has(s.dealers, h));
 
 function pairwiseOf(s: ReshareState): PairwiseSetup[] {
   return s.holders
