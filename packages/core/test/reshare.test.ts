@@ -477,3 +477,73 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
     for (const set of subsets(recovered, 2)) await check(set);
   });
 });
+
+describe('reshare of ecdsa keys under tampering with the pairwise setup (2-of-2 refresh)', () => {
+  let two: KeyShare[];
+  before(async () => {
+    two = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+  });
+  const offCurve = (f: Uint8Array): Uint8Array => {
+    const b = f.slice();
+    b.fill(0xff, 5, 4 + 33); // P_0^0 with x ≥ p
+    return b;
+  };
+  const pairwiseAttacks: Attack[] = [
+    {
+      name: 'base-OT message 1 with a point off the curve (r2)',
+      cheater: 2,
+      round: 2,
+      kind: 'p2p',
+      field: 2,
+      edit: offCurve,
+      check: 'BadPoint',
+      culprit: 2,
+    },
+    {
+      name: 'zero-seed contribution truncated (r2)',
+      cheater: 1,
+      round: 2,
+      kind: 'p2p',
+      field: 1,
+      edit: (f) => f.slice(1),
+      check: 'MalformedMessage',
+      culprit: 1,
+    },
+    // enc(msg2, enc(list(T), list(τ ‖ Π))): the last byte is inside Π_63.
+    {
+      name: 'PPRF proof Π flipped (r3)',
+      cheater: 1,
+      round: 3,
+      kind: 'p2p',
+      field: 1,
+      edit: (f) => flip(f, f.length - 1),
+      check: 'PprfProof',
+      culprit: 1,
+    },
+    {
+      name: 'base-OT message 2 with a point off the curve (r3)',
+      cheater: 2,
+      round: 3,
+      kind: 'p2p',
+      field: 0,
+      edit: offCurve,
+      check: 'BadPoint',
+      culprit: 2,
+    },
+  ];
+  for (const a of pairwiseAttacks) {
+    test(`${a.name}: aborts naming ${a.culprit}; the old epoch still signs`, async () => {
+      await assert.rejects(simulate.refresh(two, { tamper: tamperWith(a) }), (e: unknown) => {
+        assert.ok(e instanceof ProtocolAbort, String(e));
+        assert.equal(e.check, a.check, e.message);
+        assert.equal(e.culprit, a.culprit);
+        return true;
+      });
+      const digest = new Uint8Array(32).fill(3);
+      const sig = await simulate.sign('ecdsa', two, digest);
+      assert.ok(
+        secp256k1.verify(sig.compact, digest, (two[0] as KeyShare).groupKey, { prehash: false })
+      );
+    });
+  }
+});
