@@ -21,27 +21,31 @@ import { bytesToHex, concatBytes, ctEqual, u32be } from '../bytes.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
-import { groupOfScheme, KeyShare, type PairwiseSetup, type Scheme } from '../keyshare.ts';
+import { groupOfScheme, KeyShare, type Scheme } from '../keyshare.ts';
 import { evalCommitment, evalPoly, sumCommitments } from '../math/polynomial.ts';
 import type { OteReceiverSetup, OteSenderSetup } from '../ot/setup.ts';
 import { fischlinProve, fischlinVerify } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
-  decodeSession,
-  encodeSession,
   type HandlerResult,
   type Outgoing,
   openSession,
   type PeerMessages,
   type ProtocolDef,
   type ReceiveOptions,
-  receiveEnvelope,
   type Session,
 } from '../session/driver.ts';
 import type { Envelope, Step } from '../session/envelope.ts';
 import { commit, enc, H256, list, openCommitment, text } from '../transcript.ts';
 import { type PairwiseOffer, pairwiseAnswer, pairwiseFinish, pairwiseOffer } from './pairwise.ts';
+import {
+  checkConfirmation,
+  checkEcho2,
+  collectPairwise,
+  keyProtocol,
+  keyProtocolApi,
+} from './rounds.ts';
 
 /** Parameters every party of one key generation must agree on. */
 export interface DkgParams {
@@ -332,20 +336,7 @@ function handleRound3(
 ): HandlerResult<DkgState, KeyShare> {
   for (const id of s.ids) {
     if (id === s.me) continue;
-    const E2j = blame(id, () =>
-      fixedBytes(
-        decodeFields(msgs.get(id)?.broadcast as Uint8Array, 1, 'dkg round 3')[0] as Uint8Array,
-        32,
-        'E2'
-      )
-    );
-    if (!ctEqual(E2j, s.E2 as Uint8Array)) {
-      throw new ProtocolAbort(
-        'EchoMismatch',
-        echoCulprit(s, id),
-        `party ${id} saw a different round-2 transcript`
-      );
-    }
+    checkEcho2(id, msgs.get(id)?.broadcast, s.E2 as Uint8Array, echoCulprit(s, id), 'dkg round 3');
   }
   const senders = s.scheme === 'ecdsa' ? finishOtReceivers(s, msgs) : undefined;
   const Xme = (s.X as Uint8Array[])[s.ids.indexOf(s.me)] as Uint8Array;
@@ -369,33 +360,12 @@ function handleRound4(
   const X = s.X as Uint8Array[];
   for (const id of s.ids) {
     if (id === s.me) continue;
-    const { Xj, proof } = blame(id, () => {
-      const f = decodeFields(msgs.get(id)?.broadcast as Uint8Array, 2, 'dkg round 4');
-      return { Xj: fixedBytes(f[0], g.pointLength, 'X'), proof: f[1] };
+    checkConfirmation(g, id, msgs.get(id)?.broadcast, X[s.ids.indexOf(id)] as Uint8Array, {
+      tag: 'dkg/pokx',
+      sid: s.sid as Uint8Array,
+      E2: s.E2 as Uint8Array,
+      what: 'dkg round 4',
     });
-    // Comparing with our own canonical X_j validates the point without decoding it.
-    const mine = X[s.ids.indexOf(id)] as Uint8Array;
-    if (!ctEqual(Xj, mine)) {
-      throw new ProtocolAbort(
-        'ShareConfirm',
-        id,
-        `party ${id} confirmed a different verification share`
-      );
-    }
-    const ok = blame(id, () =>
-      fischlinVerify(
-        g,
-        g.decodeOwn(mine),
-        [text('dkg/pokx'), s.sid as Uint8Array, u32be(id), s.E2 as Uint8Array],
-        proof
-      )
-    );
-    if (!ok)
-      throw new ProtocolAbort(
-        'PoKInvalid',
-        id,
-        `party ${id}'s proof of knowledge of its share is invalid`
-      );
   }
   const sid = s.sid as Uint8Array;
   const PK = s.PK as Uint8Array;
@@ -410,41 +380,27 @@ function handleRound4(
     groupKey: PK,
     verificationShares: X,
     secret: s.x as bigint,
-    pairwise: s.scheme === 'ecdsa' ? pairwiseOf(s) : [],
+    pairwise:
+      s.scheme === 'ecdsa'
+        ? collectPairwise(
+            s,
+            s.ids.filter((id) => id !== s.me)
+          )
+        : [],
   });
   return { state: s, out: [], result: share };
 }
 
-function pairwiseOf(s: DkgState): PairwiseSetup[] {
-  return s.ids
-    .filter((id) => id !== s.me)
-    .map((peer) => ({
-      peer,
-      zeroSeed: (s.zeroSeeds as Record<string, Uint8Array>)[peer] as Uint8Array,
-      sender: (s.senders as Record<string, OteSenderSetup>)[peer] as OteSenderSetup,
-      receiver: (s.receivers as Record<string, OteReceiverSetup>)[peer] as OteReceiverSetup,
-    }));
-}
-
-const HANDLERS = [handleRound1, handleRound2, handleRound3, handleRound4];
-
-function dkgDef(name: string, pairwise: boolean): ProtocolDef<DkgState, KeyShare> {
-  return {
-    name,
-    rounds: 4,
-    expect: (round) => ({ broadcast: true, p2p: round === 2 || (pairwise && round === 3) }),
-    handle(round, state, msgs, ctx) {
-      const h = HANDLERS[round - 1];
-      if (!h) throw new InputError(`dkg has no round ${round}`);
-      return h(groupOfScheme(state.scheme), state, msgs, ctx.rng);
-    },
-  };
-}
+const ROUNDS = [handleRound1, handleRound2, handleRound3, handleRound4];
 
 /** The DKG of FROST keys (`ed25519`, `bip340`). */
-export const dkgProtocol: ProtocolDef<DkgState, KeyShare> = dkgDef('dkg', false);
+export const dkgProtocol: ProtocolDef<DkgState, KeyShare> = keyProtocol('dkg', false, ROUNDS);
 /** The DKG of `ecdsa` keys: adds the DKLs23 pairwise setup in rounds 2 and 3. */
-export const dkgEcdsaProtocol: ProtocolDef<DkgState, KeyShare> = dkgDef('dkg.ecdsa', true);
+export const dkgEcdsaProtocol: ProtocolDef<DkgState, KeyShare> = keyProtocol(
+  'dkg.ecdsa',
+  true,
+  ROUNDS
+);
 
 /** The protocol definition for a scheme. */
 export const dkgProtocolFor = (scheme: Scheme): ProtocolDef<DkgState, KeyShare> =>
@@ -482,30 +438,14 @@ export function dkgStart(params: DkgParams, opts: { rng?: Rng } = {}): Step<DkgS
   ]);
 }
 
+const api = keyProtocolApi(dkgProtocol, dkgEcdsaProtocol);
+
 /** Feeds one envelope to a key-generation session. The result is this party's `KeyShare`. */
-export function dkgReceive(
+export const dkgReceive: (
   session: DkgSession,
   env: Envelope,
   opts?: ReceiveOptions
-): Step<DkgSession, KeyShare> {
-  return receiveEnvelope(
-    session.proto === 'dkg.ecdsa' ? dkgEcdsaProtocol : dkgProtocol,
-    session,
-    env,
-    opts
-  );
-}
+) => Step<DkgSession, KeyShare> = api.receive;
 
 /** The DKG protocol: `start`, `receive`, and session (de)serialisation. */
-export const dkg = {
-  start: dkgStart,
-  receive: dkgReceive,
-  encodeSession: (s: DkgSession): Uint8Array => encodeSession(s as Session<unknown>),
-  decodeSession(b: Uint8Array): DkgSession {
-    try {
-      return decodeSession(dkgProtocol, b);
-    } catch {
-      return decodeSession(dkgEcdsaProtocol, b);
-    }
-  },
-} as const;
+export const dkg = { start: dkgStart, ...api } as const;

@@ -28,33 +28,31 @@ import { bytesToHex, ctEqual, u32be } from '../bytes.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
-import {
-  groupOfScheme,
-  KeyShare,
-  type PairwiseSetup,
-  type Scheme,
-  shareSecret,
-} from '../keyshare.ts';
+import { groupOfScheme, KeyShare, type Scheme, shareSecret } from '../keyshare.ts';
 import { evalCommitment, evalPoly, lagrange, sumCommitments } from '../math/polynomial.ts';
 import type { OteReceiverSetup, OteSenderSetup } from '../ot/setup.ts';
-import { fischlinProve, fischlinVerify } from '../proofs/fischlin.ts';
+import { fischlinProve } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
-  decodeSession,
-  encodeSession,
   type HandlerResult,
   type Outgoing,
   openSession,
   type PeerMessages,
   type ProtocolDef,
   type ReceiveOptions,
-  receiveEnvelope,
   type Session,
 } from '../session/driver.ts';
 import type { Envelope, Step } from '../session/envelope.ts';
 import { commit, enc, H256, list, openCommitment, text } from '../transcript.ts';
 import { type PairwiseOffer, pairwiseAnswer, pairwiseFinish, pairwiseOffer } from './pairwise.ts';
+import {
+  checkConfirmation,
+  checkEcho2,
+  collectPairwise,
+  keyProtocol,
+  keyProtocolApi,
+} from './rounds.ts';
 
 /** The public data of the current epoch, as every participant must know it (authenticated). */
 export interface ReshareOldKey {
@@ -475,20 +473,13 @@ function handleRound3(
   const senders: Record<string, OteSenderSetup> = {};
   for (const id of s.participants) {
     if (id === s.me) continue;
-    const E2j = blame(id, () =>
-      fixedBytes(
-        decodeFields(msgs.get(id)?.broadcast as Uint8Array, 1, 'reshare round 3')[0],
-        32,
-        'E2'
-      )
+    checkEcho2(
+      id,
+      msgs.get(id)?.broadcast,
+      s.E2 as Uint8Array,
+      echoCulprit(s, id),
+      'reshare round 3'
     );
-    if (!ctEqual(E2j, s.E2 as Uint8Array)) {
-      throw new ProtocolAbort(
-        'EchoMismatch',
-        echoCulprit(s, id),
-        `party ${id} saw a different round-2 transcript`
-      );
-    }
     if (s.scheme !== 'ecdsa') continue;
     const answer = msgs.get(id)?.p2p as Uint8Array;
     if (holder && has(s.holders, id)) {
@@ -524,32 +515,12 @@ function handleRound4(
       blame(id, () => decodeFields(body, 0, 'reshare round 4 (this role sends none)'));
       continue;
     }
-    const { Xj, proof } = blame(id, () => {
-      const f = decodeFields(body, 2, 'reshare round 4');
-      return { Xj: fixedBytes(f[0], g.pointLength, 'X'), proof: f[1] };
+    checkConfirmation(g, id, body, X[s.holders.indexOf(id)] as Uint8Array, {
+      tag: 'rs/pokx',
+      sid: s.sid as Uint8Array,
+      E2: s.E2 as Uint8Array,
+      what: 'reshare round 4',
     });
-    const mine = X[s.holders.indexOf(id)] as Uint8Array;
-    if (!ctEqual(Xj, mine)) {
-      throw new ProtocolAbort(
-        'ShareConfirm',
-        id,
-        `party ${id} confirmed a different verification share`
-      );
-    }
-    const ok = blame(id, () =>
-      fischlinVerify(
-        g,
-        g.decodeOwn(mine),
-        [text('rs/pokx'), s.sid as Uint8Array, u32be(id), s.E2 as Uint8Array],
-        proof
-      )
-    );
-    if (!ok)
-      throw new ProtocolAbort(
-        'PoKInvalid',
-        id,
-        `party ${id}'s proof of knowledge of its new share is invalid`
-      );
   }
   const sid = s.sid as Uint8Array;
   const epoch = H256('key/epoch', sid, s.PK, list(X));
@@ -566,7 +537,13 @@ function handleRound4(
     groupKey: s.PK,
     verificationShares: X,
     secret: s.x as bigint,
-    pairwise: s.scheme === 'ecdsa' ? pairwiseOf(s) : [],
+    pairwise:
+      s.scheme === 'ecdsa'
+        ? collectPairwise(
+            s,
+            s.holders.filter((id) => id !== s.me)
+          )
+        : [],
     generation: s.generation,
   });
   return { state: s, out: [], result: { share, epoch, keyId } };
@@ -580,65 +557,25 @@ function handleRound4(
 const reissues = (s: ReshareState): boolean =>
   s.holders.some((h) => has(s.oldIds, h) && !has(s.dealers, h));
 
-function pairwiseOf(s: ReshareState): PairwiseSetup[] {
-  return s.holders
-    .filter((id) => id !== s.me)
-    .map((peer) => ({
-      peer,
-      zeroSeed: (s.zeroSeeds as Record<string, Uint8Array>)[peer] as Uint8Array,
-      sender: (s.senders as Record<string, OteSenderSetup>)[peer] as OteSenderSetup,
-      receiver: (s.receivers as Record<string, OteReceiverSetup>)[peer] as OteReceiverSetup,
-    }));
-}
-
-const HANDLERS = [handleRound1, handleRound2, handleRound3, handleRound4];
-
-function reshareDef(name: string, pairwise: boolean): ProtocolDef<ReshareState, ReshareResult> {
-  return {
-    name,
-    rounds: 4,
-    expect: (round) => ({ broadcast: true, p2p: round === 2 || (pairwise && round === 3) }),
-    handle(round, state, msgs, ctx) {
-      const h = HANDLERS[round - 1];
-      if (!h) throw new InputError(`reshare has no round ${round}`);
-      return h(groupOfScheme(state.scheme), state, msgs, ctx.rng);
-    },
-  };
-}
+const ROUNDS = [handleRound1, handleRound2, handleRound3, handleRound4];
 
 /** Reshare of FROST keys (`ed25519`, `bip340`). */
-export const reshareProtocol = reshareDef('reshare', false);
+export const reshareProtocol = keyProtocol('reshare', false, ROUNDS);
 /** Reshare of `ecdsa` keys: new holders also build fresh DKLs23 pairwise setups. */
-export const reshareEcdsaProtocol = reshareDef('reshare.ecdsa', true);
+export const reshareEcdsaProtocol = keyProtocol('reshare.ecdsa', true, ROUNDS);
 
 /** The protocol definition for a scheme. */
 export const reshareProtocolFor = (scheme: Scheme): ProtocolDef<ReshareState, ReshareResult> =>
   scheme === 'ecdsa' ? reshareEcdsaProtocol : reshareProtocol;
 
+const api = keyProtocolApi(reshareProtocol, reshareEcdsaProtocol);
+
 /** Feeds one envelope to a reshare session. */
-export function reshareReceive(
+export const reshareReceive: (
   session: ReshareSession,
   env: Envelope,
   opts?: ReceiveOptions
-): Step<ReshareSession, ReshareResult> {
-  return receiveEnvelope(
-    session.proto === 'reshare.ecdsa' ? reshareEcdsaProtocol : reshareProtocol,
-    session,
-    env,
-    opts
-  );
-}
+) => Step<ReshareSession, ReshareResult> = api.receive;
 
 /** The reshare protocol: `start`, `receive`, and session (de)serialisation. */
-export const reshare = {
-  start: reshareStart,
-  receive: reshareReceive,
-  encodeSession: (s: ReshareSession): Uint8Array => encodeSession(s as Session<unknown>),
-  decodeSession(b: Uint8Array): ReshareSession {
-    try {
-      return decodeSession(reshareProtocol, b);
-    } catch {
-      return decodeSession(reshareEcdsaProtocol, b);
-    }
-  },
-} as const;
+export const reshare = { start: reshareStart, ...api } as const;
