@@ -171,21 +171,36 @@ export class PrefixedHash {
   readonly #out = new Uint8Array(32);
   readonly #wide = new Uint8Array(48);
 
-  constructor(tag: Tag, fixed: readonly Uint8Array[]) {
+  readonly #firstLength: number | undefined;
+
+  /**
+   * @param firstFieldLength - when every call's first field has this one length, its length
+   *   prefix is absorbed here too. For `enc(DS, "ote/out", sidY)` (61 bytes) that completes the
+   *   first 64-byte block, so each call skips one of its compressions.
+   */
+  constructor(tag: Tag, fixed: readonly Uint8Array[], firstFieldLength?: number) {
     this.#mid.update(encFields(fixed, prefixOf(tag)));
+    this.#firstLength = firstFieldLength;
+    if (firstFieldLength !== undefined) this.#mid.update(u32be(firstFieldLength));
   }
 
   /** `H256(tag, fixed…, fields…)` into the first 32 bytes of `#key`. */
   #h256(fields: readonly Uint8Array[]): void {
-    let len = 0;
+    const skip = this.#firstLength;
+    if (skip !== undefined && fields[0]?.length !== skip)
+      throw new Error(`PrefixedHash: the first field must be ${skip} bytes`);
+    let len = skip === undefined ? 0 : -4;
     for (const f of fields) len += 4 + f.length;
     if (len > this.#tail.length) this.#tail = new Uint8Array(len);
     const tail = this.#tail;
     let off = 0;
-    for (const f of fields) {
-      writeU32be(tail, off, f.length);
-      tail.set(f, off + 4);
-      off += 4 + f.length;
+    for (const [k, f] of fields.entries()) {
+      if (k > 0 || skip === undefined) {
+        writeU32be(tail, off, f.length);
+        off += 4;
+      }
+      tail.set(f, off);
+      off += f.length;
     }
     this.#mid._cloneInto(this.#work);
     this.#work.update(tail.subarray(0, len));

@@ -69,15 +69,23 @@ describe('transcript encoding', () => {
         fc.array(bytes, { maxLength: 4 }),
         fc.integer({ min: 1, max: 200 }),
         (fixed, rest, len) => {
-          const h = new PrefixedHash('ote/out', fixed);
-          // Twice each: the kept prefix state must not be disturbed by a previous call.
-          for (let k = 0; k < 2; k++) {
-            assert.equal(hex(h.digest(rest)), hex(H256('ote/out', ...fixed, ...rest)));
-            assert.equal(hex(h.xof(rest, len)), hex(XOF('ote/out', [...fixed, ...rest], len)));
-            for (const q of [secp256k1Group.order, ed25519Group.order])
-              assert.equal(h.scalar(rest, q), hashToScalar('ote/out', [...fixed, ...rest], q));
+          // Also with the first field's length absorbed up front (it must then always match).
+          const hs = [new PrefixedHash('ote/out', fixed)];
+          if (rest[0]) hs.push(new PrefixedHash('ote/out', fixed, rest[0].length));
+          for (const h of hs) {
+            // Twice each: the kept prefix state must not be disturbed by a previous call.
+            for (let k = 0; k < 2; k++) {
+              assert.equal(hex(h.digest(rest)), hex(H256('ote/out', ...fixed, ...rest)));
+              assert.equal(hex(h.xof(rest, len)), hex(XOF('ote/out', [...fixed, ...rest], len)));
+              for (const q of [secp256k1Group.order, ed25519Group.order])
+                assert.equal(h.scalar(rest, q), hashToScalar('ote/out', [...fixed, ...rest], q));
+            }
+            h.destroy();
           }
-          h.destroy();
+          if (rest[0]) {
+            const h = new PrefixedHash('ote/out', fixed, rest[0].length + 1);
+            assert.throws(() => h.digest(rest), /first field/);
+          }
         }
       ),
       { numRuns: 200 }

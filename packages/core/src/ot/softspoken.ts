@@ -47,7 +47,7 @@ export function oteSidX(
 /** `sidY = H256("ote/sidy", sidX, nA)`. */
 export const oteSidY = (sidX: Uint8Array, nA: Uint8Array): Uint8Array => H256('ote/sidy', sidX, nA);
 
-/** Leaf PRG output `r_{ν,y}` (80 bytes); `h` is `PrefixedHash("ote/prg", [sidX])`. */
+/** Leaf PRG output `r_{ν,y}` (80 bytes); `h` is `PrefixedHash("ote/prg", [sidX], 4)`. */
 function prg(h: PrefixedHash, nu: number, y: number, seeds: Uint8Array): Uint8Array {
   const off = seedOffset(nu, y);
   return h.xof([u32be(nu), u32be(y), seeds.subarray(off, off + SEED_BYTES)], ROW_BYTES);
@@ -118,7 +118,7 @@ export function oteReceiverStart(
   const betaBar = concatBytes(beta, rng(16));
   const u = new Uint8Array(OTE_BLOCKS * ROW_BYTES);
   const V = new Uint8Array(ROWS * ROW_BYTES);
-  const h = new PrefixedHash('ote/prg', [sidX]);
+  const h = new PrefixedHash('ote/prg', [sidX], 4);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const uOff = nu * ROW_BYTES;
     u.set(betaBar, uOff);
@@ -165,7 +165,7 @@ export function oteSenderProcess(
   const W = new Uint8Array(ROWS * ROW_BYTES);
   // Δ is this pair's long-term secret: every row update does the same work whatever its bits
   // are (masks, no branches). The punctured leaf is expanded too and masked out.
-  const h = new PrefixedHash('ote/prg', [sidX]);
+  const h = new PrefixedHash('ote/prg', [sidX], 4);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const d = setup.delta[nu] as number;
     for (let y = 0; y < OTE_LEAVES; y++) {
@@ -236,7 +236,7 @@ export class OtePads {
   readonly #m = new Uint8Array(4);
 
   constructor(sidY: Uint8Array) {
-    this.#h = new PrefixedHash('ote/out', [sidY]);
+    this.#h = new PrefixedHash('ote/out', [sidY], 4);
   }
 
   pad(i: number, m: number, col: Uint8Array, order: bigint): bigint {
