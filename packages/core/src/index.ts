@@ -33,6 +33,7 @@ export {
   type EcdsaSignParams,
   type EcdsaSignSession,
   ecdsaSign,
+  pairGuardKey,
 } from './ecdsa/sign.ts';
 export {
   DecodeError,
@@ -52,7 +53,10 @@ export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
 export {
   createMemoryLedger,
+  createMemoryPairGuard,
   type NonceLedger,
+  type PairGuard,
+  type PairGuardState,
   type ReceiveOptions,
   type Session,
   type SessionStatus,

@@ -34,6 +34,7 @@ import type { KeyShare, Scheme } from './keyshare.ts';
 import { type Rng, systemRng } from './rng.ts';
 import {
   createMemoryLedger,
+  type PairGuard,
   type ProtocolDef,
   pendingSenders,
   type ReceiveOptions,
@@ -55,6 +56,8 @@ export interface SimulateKeygenOptions {
 export interface SimulateSignOptions {
   tamper?: Tamper;
   rng?: Rng;
+  /** ECDSA: one pair guard per party (§15.1 markers), as each party's store would keep them. */
+  pairGuards?: Map<PartyId, PairGuard>;
 }
 
 /** A party in a simulated run. */
@@ -80,6 +83,7 @@ export function runParties<R>(
     tamper?: Tamper | undefined;
     rng?: Rng | undefined;
     shares?: Map<PartyId, KeyShare>;
+    pairGuards?: Map<PartyId, PairGuard> | undefined;
   } = {}
 ): R[] {
   const parties = new Map<PartyId, SimParty<R>>();
@@ -117,6 +121,8 @@ export function runParties<R>(
           if (opts.rng) rec.rng = opts.rng;
           const share = opts.shares?.get(r);
           if (share) rec.share = share;
+          const guard = opts.pairGuards?.get(r);
+          if (guard) rec.pairGuard = guard;
           const step = receive(party.session, env, rec);
           party.session = step.session;
           for (const out of step.out) next.push({ origin: r, env: out });

@@ -15,6 +15,7 @@ import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
   createMemoryLedger,
+  createMemoryPairGuard,
   type DkgSession,
   dkg,
   type EcdsaSignature,
@@ -28,6 +29,7 @@ import {
   NonceReuse,
   type PartyId,
   ProtocolAbort,
+  pairGuardKey,
   type ReceiveOptions,
   SessionClosed,
   type Step,
@@ -591,6 +593,84 @@ describe('pair bans after a detected OT cheat', () => {
     const { message: m, digest: d13 } = message('party 1 with party 3 after the ban');
     const sig = await simulate.sign('ecdsa', [restored, c], d13);
     await assertValidSignature(restored.publicKey, sig, d13, m);
+  });
+});
+
+describe('durable pair guard (protocol-spec §15.1)', () => {
+  let three: KeyShare[] = [];
+  before(async () => {
+    three = await key2of3();
+  });
+  const guardsFor = (...ids: PartyId[]) => new Map(ids.map((id) => [id, createMemoryPairGuard()]));
+
+  test('honest signing leaves no marker behind; signing again works', async () => {
+    const guards = guardsFor(1, 2);
+    const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
+    for (const text of ['first', 'second']) {
+      const { message: m, digest } = message(text);
+      const sig = await simulate.sign('ecdsa', [a, b], digest, { pairGuards: guards });
+      await assertValidSignature(a.publicKey, sig, digest, m);
+    }
+    for (const [id, g] of guards) {
+      const peer = id === 1 ? 2 : 1;
+      const key = pairGuardKey(id === 1 ? a : b, peer);
+      assert.equal(g.begin(key), 'ok', 'no marker was left pending');
+      g.end(key);
+    }
+  });
+
+  test('a marker left by a crash is a ban after the restart, even for a share that never recorded it', async () => {
+    const guards = guardsFor(1, 2);
+    const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
+    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    // Party 1 died while checking party 2's M1: its marker is still there.
+    assert.equal(g1.begin(pairGuardKey(a, 2)), 'ok');
+    g1.restart();
+    assert.equal(a.isBanned(2), false, 'the share object knows nothing of it');
+    await assert.rejects(
+      simulate.sign('ecdsa', [a, b], sha256(utf8('after the crash')), { pairGuards: guards }),
+      { name: 'InputError', check: 'PairBanned', culprit: 2 }
+    );
+    assert.equal(a.isBanned(2), true, 'the guard ban is copied onto the share');
+  });
+
+  test('a check of the same pair in progress elsewhere: the session aborts as PairBusy, no ban', async () => {
+    const guards = guardsFor(1, 2);
+    const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
+    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    assert.equal(g1.begin(pairGuardKey(a, 2)), 'ok');
+    await assert.rejects(
+      simulate.sign('ecdsa', [a, b], sha256(utf8('busy')), { pairGuards: guards }),
+      { name: 'InputError', check: 'PairBusy' }
+    );
+    assert.equal(a.isBanned(2), false);
+    g1.end(pairGuardKey(a, 2));
+    await simulate.sign('ecdsa', [a, b], sha256(utf8('after')), { pairGuards: guards });
+  });
+
+  test('a failed OT check bans the pair in the guard: a fresh copy of the unsaved share is refused too', async () => {
+    const guards = guardsFor(1, 2);
+    const bytes = (three[0] as KeyShare).toBytes();
+    const a = KeyShare.fromBytes(bytes);
+    const b = copyOf(three[1] as KeyShare);
+    const tamper = (e: Envelope): Envelope | undefined => {
+      if (e.proto !== 'ecdsa.sign' || e.round !== 1 || e.from !== 2 || e.to !== 1) return undefined;
+      e.body[4 + 32 + 99] = (e.body[4 + 32 + 99] ?? 0) ^ 1;
+      return e;
+    };
+    await assert.rejects(
+      simulate.sign('ecdsa', [a, b], sha256(utf8('cheat')), { tamper, pairGuards: guards }),
+      { name: 'ProtocolAbort', check: 'OteConsistency', culprit: 2 }
+    );
+    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    assert.equal(g1.isBanned(pairGuardKey(a, 2)), true);
+    // The caller lost the updated share (crash before persisting it): the guard still refuses.
+    const stale = KeyShare.fromBytes(bytes);
+    assert.equal(stale.isBanned(2), false);
+    await assert.rejects(
+      simulate.sign('ecdsa', [stale, b], sha256(utf8('again')), { pairGuards: guards }),
+      { name: 'InputError', check: 'PairBanned', culprit: 2 }
+    );
   });
 });
 

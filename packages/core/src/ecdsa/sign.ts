@@ -165,13 +165,41 @@ function requireShare(session: EcdsaSignSession, share: KeyShare | undefined): v
 }
 
 /** Runs a pairwise check; a failure of an OT or multiplication check bans the pair first. */
-function guarded<T>(share: KeyShare, peer: PartyId, fn: () => T): T {
+/** The name of the pair `{me, peer}` of one key epoch in a `PairGuard`. */
+export const pairGuardKey = (share: KeyShare, peer: PartyId): string =>
+  `ecdsa:${share.keyIdHex}:${bytesToHex(share.epoch)}:${share.partyId}:${peer}`;
+
+/**
+ * Runs a check that can leak secret bits through a selective abort (OT-extension consistency,
+ * RVOLE μ) under the §15.1 protocol: a durable marker before, cleared after a pass, a ban after a
+ * failure (also recorded on the share, §5.6 / §15.2).
+ */
+function guarded<T>(ctx: HandlerContext, share: KeyShare, peer: PartyId, fn: () => T): T {
+  const guard = ctx.pairGuard;
+  const key = pairGuardKey(share, peer);
+  const state = guard ? guard.begin(key) : 'ok';
+  if (state === 'banned') {
+    banPeer(share, peer);
+    refuseBanned(share, [peer]);
+  }
+  if (state === 'busy') {
+    throw new InputError(`ecdsa.sign: a check of the pair with party ${peer} is in progress`, {
+      check: 'PairBusy',
+      culprit: null,
+      hints: ['checks of one pair run one at a time; sign again with a new request id'],
+    });
+  }
   try {
-    return blame(peer, fn);
+    const out = blame(peer, fn);
+    guard?.end(key);
+    return out;
   } catch (e) {
     if (e instanceof ProtocolAbort && (e.check === 'OteConsistency' || e.check === 'RvoleCheck')) {
-      // §5.6 / §15.2: the pair is never used again; persisted with the share by the caller.
+      guard?.ban(key);
       banPeer(share, peer);
+    } else {
+      // The check itself did not fail (the message was malformed, or a later step): no ban.
+      guard?.end(key);
     }
     throw e;
   }
@@ -227,7 +255,7 @@ function handleRound1(
   for (const j of ctx.peers) {
     // §5.6: re-read the ban right before processing this pair's M1.
     refuseBanned(share, [j]);
-    const { m2, c } = guarded(share, j, () =>
+    const { m2, c } = guarded(ctx, share, j, () =>
       rvoleAliceRespond(
         pairwiseSetup(share, j).sender,
         sidS,
@@ -304,7 +332,7 @@ function handleRound2(
       );
     }
     const bob = s.bob[j] as RvoleBobState;
-    const [dk, ds] = guarded(share, j, () =>
+    const [dk, ds] = guarded(ctx, share, j, () =>
       rvoleBobFinish(pairwiseSetup(share, j).receiver.setupId, bob, f.m2)
     );
     checkGammas(f, bob.chi, dk, ds, j, ctx.rng);

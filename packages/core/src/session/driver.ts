@@ -67,6 +67,62 @@ export interface ReceiveOptions {
    * secrets (ECDSA signing). Bans detected during the call are recorded on it: persist it after.
    */
   share?: KeyShare;
+  /**
+   * Durable markers for the DKLs23 consistency checks (protocol-spec §15.1). A server MUST pass
+   * one backed by its store; without it, bans live only on the `KeyShare` object.
+   */
+  pairGuard?: PairGuard;
+}
+
+/** What `PairGuard.begin` found. */
+export type PairGuardState = 'ok' | 'banned' | 'busy';
+
+/**
+ * Durable per-pair state for the DKLs23 checks that can leak secret bits through a selective
+ * abort (OT-extension consistency, RVOLE μ; protocol-spec §5.6, §15.1, §15.2), kept by the
+ * caller's store. `pair` names one pair of one key epoch from this party's side.
+ *
+ * Protocol: `begin` before the check, atomically and durably; `end` after it passed; `ban` when
+ * it failed. A marker that was never ended (the process died during the check) MUST make
+ * `begin` answer `banned` after a restart: the check may have failed and been observed.
+ */
+export interface PairGuard {
+  /** `ok` after writing the marker; `banned`; or `busy` (another check of the pair is running). */
+  begin(pair: string): PairGuardState;
+  /** The check passed: clears the marker. */
+  end(pair: string): void;
+  /** The check failed: bans the pair (until a reshare gives it new setups). */
+  ban(pair: string): void;
+}
+
+/**
+ * An in-memory `PairGuard` (tests, `simulate`). `restart()` models a crash: markers still pending
+ * become bans, as §15.1 requires of a durable store.
+ */
+export function createMemoryPairGuard(): PairGuard & {
+  restart(): void;
+  isBanned(pair: string): boolean;
+} {
+  const pending = new Set<string>();
+  const banned = new Set<string>();
+  return {
+    begin(pair) {
+      if (banned.has(pair)) return 'banned';
+      if (pending.has(pair)) return 'busy';
+      pending.add(pair);
+      return 'ok';
+    },
+    end: (pair) => void pending.delete(pair),
+    ban(pair) {
+      pending.delete(pair);
+      banned.add(pair);
+    },
+    restart() {
+      for (const p of pending) banned.add(p);
+      pending.clear();
+    },
+    isBanned: (pair) => banned.has(pair),
+  };
 }
 
 /** What a round handler can use besides its state and messages. */
@@ -74,6 +130,7 @@ export interface HandlerContext {
   rng: Rng;
   ledger: NonceLedger;
   share: KeyShare | undefined;
+  pairGuard: PairGuard | undefined;
   sid: string;
   me: PartyId;
   peers: readonly PartyId[];
@@ -293,6 +350,7 @@ export function advanceSession<S, R>(
     rng: opts.rng ?? systemRng,
     ledger: opts.ledger ?? processLedger,
     share: opts.share,
+    pairGuard: opts.pairGuard,
     sid: next.sid,
     me: next.me,
     peers: next.peers,
