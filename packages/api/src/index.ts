@@ -1,0 +1,14 @@
+/**
+ * @tessera/api — the co-signing server's wire contract, shared by server and client: schemas,
+ * error codes, and what a signing payload signs.
+ * @module
+ */
+export { ERROR_STATUS, type ErrorBody, type ErrorCode, isErrorCode } from './errors.ts';
+export {
+  describeInput,
+  PayloadError,
+  type SchemeName,
+  type SigningInput,
+  signingInput,
+} from './payload.ts';
+export * from './schemas.ts';

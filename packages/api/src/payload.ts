@@ -1,0 +1,116 @@
+/**
+ * What a signing payload means: the bytes the parties sign and the parsed fields a policy checks.
+ * The server computes this itself from the typed payload (never trusting a client's digest for a
+ * transaction, security-tests T-POL-01), and the client computes the same to check what the
+ * server asks it to sign. Hashing and parsing come from viem and noble; none is written here.
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import {
+  type Hex,
+  hashMessage,
+  hashTypedData,
+  parseTransaction,
+  serializeTransaction,
+  type TypedDataDefinition,
+} from 'viem';
+import type { SignPayload } from './schemas.ts';
+
+export type SchemeName = 'ecdsa' | 'ed25519' | 'bip340';
+
+/** The bytes to sign and what a policy needs to know about them. */
+export interface SigningInput {
+  /** ECDSA: the 32-byte digest. Ed25519 / BIP-340: the message bytes. */
+  bytes: Uint8Array;
+  /** True when the server cannot know what the bytes authorise (raw digests, unprefixed ECDSA messages). */
+  blind: boolean;
+  /** Parsed fields of a transaction or typed data, for policy and the audit log. */
+  chainId?: number;
+  to?: string;
+  value?: bigint;
+}
+
+/** A payload that does not parse, or does not fit the key's scheme. */
+export class PayloadError extends Error {
+  override name = 'PayloadError';
+}
+
+const fail = (why: string): never => {
+  throw new PayloadError(why);
+};
+
+/** Computes what a payload signs under a key of `scheme`. Throws `PayloadError`. */
+export function signingInput(scheme: SchemeName, payload: SignPayload): SigningInput {
+  if (scheme !== 'ecdsa') {
+    if (payload.kind !== 'message')
+      fail(`${scheme} keys sign message bytes; "${payload.kind}" payloads are for ecdsa keys`);
+    return { bytes: hexToBytes((payload as { message: string }).message), blind: false };
+  }
+  switch (payload.kind) {
+    case 'digest':
+      return { bytes: hexToBytes(payload.digest), blind: true };
+    case 'message': {
+      // An unprefixed hash of arbitrary bytes could be a transaction's signing hash: blind.
+      const m = hexToBytes(payload.message);
+      return { bytes: payload.hash === 'keccak256' ? keccak_256(m) : sha256(m), blind: true };
+    }
+    case 'eip191':
+      return {
+        bytes: hexToBytes(hashMessage({ raw: `0x${payload.message}` }).slice(2)),
+        blind: false,
+      };
+    case 'eip712': {
+      let digest: Hex;
+      try {
+        digest = hashTypedData(payload.typedData as unknown as TypedDataDefinition);
+      } catch (e) {
+        return fail(`typed data: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const chainId = payload.typedData.domain.chainId;
+      const out: SigningInput = { bytes: hexToBytes(digest.slice(2)), blind: false };
+      if (chainId !== undefined) {
+        const n = Number(chainId);
+        if (!Number.isSafeInteger(n) || n < 1) fail('typed data: domain.chainId is not a chain id');
+        out.chainId = n;
+      }
+      return out;
+    }
+    case 'eip1559': {
+      const hex = `0x${payload.transaction}` as Hex;
+      let tx: ReturnType<typeof parseTransaction>;
+      try {
+        tx = parseTransaction(hex);
+      } catch (e) {
+        return fail(`transaction: ${(e as Error).message.split('\n')[0]}`);
+      }
+      if (tx.type !== 'eip1559')
+        fail(`transaction: expected an eip1559 transaction, got ${tx.type}`);
+      if (tx.r !== undefined || tx.s !== undefined || tx.yParity !== undefined)
+        fail('transaction: must be unsigned');
+      if (tx.chainId === undefined) fail('transaction: chainId is required');
+      // Only the canonical encoding is signed, so what the policy read is what the chain sees.
+      if (serializeTransaction(tx) !== hex) fail('transaction: not canonically encoded');
+      const out: SigningInput = {
+        bytes: keccak_256(hexToBytes(payload.transaction)),
+        blind: false,
+        chainId: tx.chainId as number,
+        value: tx.value ?? 0n,
+      };
+      if (tx.to) out.to = tx.to.toLowerCase();
+      return out;
+    }
+  }
+}
+
+/** A short, secret-free description of a signing input for the audit log. */
+export function describeInput(input: SigningInput): Record<string, string | number> {
+  const d: Record<string, string | number> = {
+    digest: input.bytes.length === 32 ? bytesToHex(input.bytes) : bytesToHex(sha256(input.bytes)),
+  };
+  if (input.chainId !== undefined) d.chainId = input.chainId;
+  if (input.to !== undefined) d.to = input.to;
+  if (input.value !== undefined) d.value = input.value.toString();
+  return d;
+}

@@ -1,0 +1,278 @@
+/**
+ * Request and response schemas of the co-signing server (JSON Schema via TypeBox). The server
+ * validates with them and publishes them in `/openapi.json`; their `Static` types are the wire
+ * types both sides compile against. Every object refuses unknown fields.
+ * @module
+ */
+import { type Static, type TSchema, Type } from 'typebox';
+
+const strict = { additionalProperties: false } as const;
+
+/** Lower-case hex of any even length up to `maxBytes`. */
+export const Hex = (maxBytes: number, description?: string) =>
+  Type.String({
+    pattern: '^(?:[0-9a-f]{2})*$',
+    maxLength: 2 * maxBytes,
+    ...(description ? { description } : {}),
+  });
+/** Lower-case hex of exactly `bytes` bytes. */
+export const HexN = (bytes: number, description?: string) =>
+  Type.String({
+    pattern: `^[0-9a-f]{${2 * bytes}}$`,
+    ...(description ? { description } : {}),
+  });
+
+/** Limits shared by both sides. */
+export const LIMITS = {
+  /** Largest signing message (bytes) for Ed25519/BIP-340 and hashed ECDSA messages. */
+  messageBytes: 64 * 1024,
+  /** Largest unsigned transaction (bytes). */
+  transactionBytes: 128 * 1024,
+  /** Largest protocol envelope (bytes): ECDSA key generation's pairwise setup is the biggest. */
+  envelopeBytes: 1024 * 1024,
+  /** Envelopes per step request. */
+  envelopesPerStep: 16,
+} as const;
+
+export const SchemeSchema = Type.Union(
+  [Type.Literal('ecdsa'), Type.Literal('ed25519'), Type.Literal('bip340')],
+  { description: 'ecdsa: DKLs23 on secp256k1; ed25519: FROST(Ed25519); bip340: FROST with BIP-340' }
+);
+
+/** Replay protection of every start request: a fresh client nonce and the client's clock. */
+const StartGuard = {
+  nonce: HexN(16, 'fresh random 16 bytes, never reused'),
+  timestamp: Type.Integer({ minimum: 0, description: 'client time, ms since the Unix epoch' }),
+};
+
+export const CreateKeyBody = Type.Object(
+  {
+    scheme: Type.String({ maxLength: 32, description: 'ecdsa, ed25519 or bip340' }),
+    label: Type.Optional(Type.String({ maxLength: 128 })),
+    ...StartGuard,
+  },
+  strict
+);
+
+export const SignPayloadSchema = Type.Union([
+  Type.Object(
+    {
+      kind: Type.Literal('digest'),
+      digest: HexN(32, 'raw 32-byte digest (ECDSA only; needs a blind-signing policy)'),
+    },
+    strict
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('message'),
+      message: Hex(LIMITS.messageBytes),
+      hash: Type.Optional(Type.Union([Type.Literal('sha256'), Type.Literal('keccak256')])),
+    },
+    strict
+  ),
+  Type.Object({ kind: Type.Literal('eip191'), message: Hex(LIMITS.messageBytes) }, strict),
+  Type.Object(
+    {
+      kind: Type.Literal('eip712'),
+      typedData: Type.Object(
+        {
+          domain: Type.Record(Type.String(), Type.Unknown()),
+          types: Type.Record(Type.String(), Type.Unknown()),
+          primaryType: Type.String({ maxLength: 256 }),
+          message: Type.Record(Type.String(), Type.Unknown()),
+        },
+        strict
+      ),
+    },
+    strict
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('eip1559'),
+      transaction: Hex(LIMITS.transactionBytes, 'unsigned serialised EIP-1559 transaction'),
+    },
+    strict
+  ),
+]);
+
+export const SignBody = Type.Object(
+  {
+    payload: SignPayloadSchema,
+    epoch: Type.Optional(HexN(32, 'the epoch of the client share (defaults to the current one)')),
+    ...StartGuard,
+  },
+  strict
+);
+
+export const RefreshBody = Type.Object(
+  { epoch: HexN(32, 'the epoch of the client share being refreshed'), ...StartGuard },
+  strict
+);
+
+export const KeyIdParams = Type.Object({ keyId: HexN(32) }, strict);
+export const SessionParams = Type.Object({ sid: HexN(16) }, strict);
+
+const Envelopes = Type.Array(
+  Type.String({
+    pattern: '^[A-Za-z0-9+/]*={0,2}$',
+    maxLength: Math.ceil(LIMITS.envelopeBytes / 3) * 4,
+    description: 'base64 of a core envelope (encodeEnvelope)',
+  }),
+  { maxItems: LIMITS.envelopesPerStep }
+);
+
+export const StepBody = Type.Object({ messages: Envelopes }, strict);
+
+export const ProtocolName = Type.Union([
+  Type.Literal('dkg'),
+  Type.Literal('ecdsa.sign'),
+  Type.Literal('frost.sign'),
+  Type.Literal('reshare'),
+]);
+
+/** What the client's core session must be started with (the server's choices). */
+export const SessionParamsInfo = Type.Object(
+  {
+    scheme: SchemeSchema,
+    threshold: Type.Integer(),
+    parties: Type.Array(Type.Integer()),
+    /** Key generation and refresh: the shared 32-byte coordinator nonce. */
+    sid0: Type.Optional(HexN(32)),
+    label: Type.Optional(Type.String()),
+    keyId: Type.Optional(HexN(32)),
+    epoch: Type.Optional(HexN(32)),
+    /** Signing: the request id and the signed bytes (digest for ECDSA, message otherwise). */
+    rid: Type.Optional(HexN(32)),
+    digest: Type.Optional(HexN(32)),
+    message: Type.Optional(Hex(LIMITS.messageBytes)),
+  },
+  strict
+);
+
+export const SessionStatusSchema = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('done'),
+  Type.Literal('aborted'),
+  Type.Literal('expired'),
+]);
+
+export const KeygenResult = Type.Object(
+  { keyId: HexN(32), scheme: SchemeSchema, publicKey: Hex(33), epoch: HexN(32) },
+  strict
+);
+export const SignResult = Type.Object(
+  {
+    signature: Hex(64, '64 bytes: r‖s for ECDSA, the Schnorr/EdDSA signature otherwise'),
+    r: Type.Optional(HexN(32)),
+    s: Type.Optional(HexN(32)),
+    recovery: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
+    der: Type.Optional(Hex(72)),
+  },
+  strict
+);
+export const RefreshResult = Type.Object({ keyId: HexN(32), epoch: HexN(32) }, strict);
+
+export const SessionStarted = Type.Object(
+  {
+    sessionId: HexN(16),
+    protocol: ProtocolName,
+    /** The client's party id and the server's. */
+    party: Type.Integer(),
+    serverParty: Type.Integer(),
+    totalRounds: Type.Integer(),
+    params: SessionParamsInfo,
+    /** The server's first-round envelopes (base64). */
+    messages: Envelopes,
+    expiresAt: Type.Integer({ description: 'ms since the Unix epoch' }),
+  },
+  strict
+);
+
+export const StepReply = Type.Object(
+  {
+    sessionId: HexN(16),
+    status: SessionStatusSchema,
+    /** The round the server is collecting next (or the last round when done). */
+    round: Type.Integer(),
+    messages: Envelopes,
+    result: Type.Optional(Type.Union([KeygenResult, SignResult, RefreshResult])),
+  },
+  strict
+);
+
+export const PolicySchema = Type.Object(
+  {
+    blindSigning: Type.Boolean({ description: 'raw digests and unprefixed ECDSA messages' }),
+    maxValueWei: Type.Optional(Type.String({ pattern: '^[0-9]{1,78}$' })),
+    allowedChainIds: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
+    allowedDestinations: Type.Optional(Type.Array(Type.String({ pattern: '^0x[0-9a-fA-F]{40}$' }))),
+    dailyLimit: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict
+);
+
+export const KeyInfo = Type.Object(
+  {
+    keyId: HexN(32),
+    scheme: SchemeSchema,
+    label: Type.String(),
+    publicKey: Hex(33),
+    threshold: Type.Integer(),
+    parties: Type.Array(Type.Integer()),
+    party: Type.Integer({ description: "the client's party id" }),
+    epoch: HexN(32),
+    /** An epoch being confirmed after a refresh (both epochs sign until the client uses the new one). */
+    pendingEpoch: Type.Optional(HexN(32)),
+    policy: PolicySchema,
+    createdAt: Type.Integer(),
+  },
+  strict
+);
+
+export const KeyList = Type.Object({ keys: Type.Array(KeyInfo) }, strict);
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  strict
+);
+
+export const Health = Type.Object({ status: Type.Literal('ok') }, strict);
+export const Status = Type.Object(
+  {
+    version: Type.String(),
+    uptimeSeconds: Type.Number(),
+    build: Type.Object({ node: Type.String(), store: Type.String() }),
+    activeSessions: Type.Integer(),
+  },
+  strict
+);
+
+export const WsTicket = Type.Object(
+  { ticket: HexN(32), expiresAt: Type.Integer() },
+  { additionalProperties: false }
+);
+
+export type CreateKeyRequest = Static<typeof CreateKeyBody>;
+export type SignPayload = Static<typeof SignPayloadSchema>;
+export type SignRequest = Static<typeof SignBody>;
+export type RefreshRequest = Static<typeof RefreshBody>;
+export type StepRequest = Static<typeof StepBody>;
+export type SessionStartedResponse = Static<typeof SessionStarted>;
+export type StepReplyResponse = Static<typeof StepReply>;
+export type KeyInfoResponse = Static<typeof KeyInfo>;
+export type KeyListResponse = Static<typeof KeyList>;
+export type Policy = Static<typeof PolicySchema>;
+export type KeygenResultBody = Static<typeof KeygenResult>;
+export type SignResultBody = Static<typeof SignResult>;
+export type RefreshResultBody = Static<typeof RefreshResult>;
+export type ProtocolNameValue = Static<typeof ProtocolName>;
+export type SessionStatusValue = Static<typeof SessionStatusSchema>;
+export type StatusResponse = Static<typeof Status>;
+export type WsTicketResponse = Static<typeof WsTicket>;
+export type { TSchema };

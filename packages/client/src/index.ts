@@ -1,0 +1,27 @@
+/**
+ * @tessera/client — the client SDK (Node and browser). Node-only pieces (the encrypted file
+ * store, the `ws` WebSocket) are in `@tessera/client/node`.
+ * @module
+ */
+export {
+  type CallOptions,
+  type ClientOptions,
+  type CreatedKey,
+  type Phase,
+  type Progress,
+  type Scheme,
+  type Signature,
+  type SignInput,
+  TesseraClient,
+  type TransportKind,
+} from './client.ts';
+export { ClientError, type ClientErrorCode, ServerError } from './errors.ts';
+export { MemoryShareStore, type ShareStore, type StoredKey } from './store.ts';
+export {
+  Http,
+  HttpStepTransport,
+  type StepTransport,
+  type WebSocketFactory,
+  type WebSocketLike,
+  WsStepTransport,
+} from './transport.ts';

@@ -1,0 +1,209 @@
+/**
+ * How step requests reach the server: HTTP start/step calls or a WebSocket per session. Both
+ * resend the identical request after a dropped connection, which the server answers with the
+ * identical cached reply, so a reconnect resumes the session from its last round.
+ * @module
+ */
+import {
+  ERROR_STATUS,
+  type ErrorBody,
+  isErrorCode,
+  type StepReplyResponse,
+  type WsTicketResponse,
+} from '@tessera/api';
+import { ClientError, ServerError } from './errors.ts';
+
+export interface HttpOptions {
+  server: string;
+  token: string | (() => Promise<string>);
+  fetch?: typeof fetch;
+}
+
+/** JSON over HTTP with the bearer token; non-2xx answers become `ServerError`. */
+export class Http {
+  readonly server: string;
+  readonly #token: HttpOptions['token'];
+  readonly #fetch: typeof fetch;
+
+  constructor(o: HttpOptions) {
+    this.server = o.server.replace(/\/+$/, '');
+    this.#token = o.token;
+    this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  async token(): Promise<string> {
+    return typeof this.#token === 'string' ? this.#token : this.#token();
+  }
+
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.server}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${await this.token()}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (e) {
+      throw new ClientError('TRANSPORT', `cannot reach ${this.server}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (!res.ok) {
+      const ra = res.headers.get('retry-after');
+      throw new ServerError(
+        res.status,
+        isErrorBody(json) ? json : null,
+        ra ? Number(ra) : undefined
+      );
+    }
+    return json as T;
+  }
+}
+
+const isErrorBody = (x: unknown): x is ErrorBody =>
+  typeof x === 'object' && x !== null && typeof (x as ErrorBody).error?.code === 'string';
+
+/** Sends one step (envelopes, base64) of a session and returns the server's reply. */
+export interface StepTransport {
+  step(sessionId: string, messages: string[]): Promise<StepReplyResponse>;
+  close(): void;
+}
+
+/** Attempts per step: with the backoff below, about 10 s to ride out a server restart. */
+const RESUME_ATTEMPTS = 9;
+
+/**
+ * Retries a step after a transport failure. The retry resends the identical request, which the
+ * server answers with its cached reply if it had already processed it.
+ */
+async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      // A dropped connection, or our own earlier copy of this request still being processed.
+      const retryable =
+        (e instanceof ClientError && e.code === 'TRANSPORT') ||
+        (e instanceof ServerError && e.code === 'SESSION_BUSY');
+      if (!retryable || attempt + 1 >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+export class HttpStepTransport implements StepTransport {
+  readonly #http: Http;
+  constructor(http: Http) {
+    this.#http = http;
+  }
+  step(sessionId: string, messages: string[]): Promise<StepReplyResponse> {
+    return withResume(RESUME_ATTEMPTS, () =>
+      this.#http.request<StepReplyResponse>('POST', `/v1/sessions/${sessionId}/messages`, {
+        messages,
+      })
+    );
+  }
+  close(): void {}
+}
+
+/** The WebSocket constructor shape both the browser's and `ws`'s satisfy. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onopen: ((ev: unknown) => void) | null;
+}
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+/**
+ * One WebSocket per session, opened with a one-time ticket (no token in the URL). A dropped
+ * socket is reopened with a new ticket and the pending request resent.
+ */
+export class WsStepTransport implements StepTransport {
+  readonly #http: Http;
+  readonly #factory: WebSocketFactory;
+  #socket: WebSocketLike | null = null;
+  #sessionId: string | null = null;
+  /** Test hook: called after each send, may close the socket to simulate a drop. */
+  afterSend: ((socket: WebSocketLike) => void) | null = null;
+
+  constructor(http: Http, factory: WebSocketFactory) {
+    this.#http = http;
+    this.#factory = factory;
+  }
+
+  async #open(sessionId: string): Promise<WebSocketLike> {
+    if (this.#socket && this.#sessionId === sessionId && this.#socket.readyState === 1)
+      return this.#socket;
+    this.close();
+    const { ticket } = await this.#http.request<WsTicketResponse>(
+      'POST',
+      `/v1/sessions/${sessionId}/ticket`
+    );
+    const url = `${this.#http.server.replace(/^http/, 'ws')}/v1/sessions/${sessionId}/ws?ticket=${ticket}`;
+    const socket = this.#factory(url);
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => reject(new ClientError('TRANSPORT', 'WebSocket connection failed'));
+      socket.onclose = (ev) => reject(new ClientError('TRANSPORT', `WebSocket closed: ${ev.code}`));
+    });
+    this.#socket = socket;
+    this.#sessionId = sessionId;
+    return socket;
+  }
+
+  step(sessionId: string, messages: string[]): Promise<StepReplyResponse> {
+    const request = JSON.stringify({ messages });
+    return withResume(RESUME_ATTEMPTS, async () => {
+      const socket = await this.#open(sessionId);
+      return new Promise<StepReplyResponse>((resolve, reject) => {
+        socket.onmessage = (ev) => {
+          let body: unknown;
+          try {
+            body = JSON.parse(String(ev.data));
+          } catch {
+            reject(new ClientError('TRANSPORT', 'the server sent a frame that is not JSON'));
+            return;
+          }
+          if (isErrorBody(body)) reject(new ServerError(statusOf(body.error.code), body));
+          else resolve(body as StepReplyResponse);
+        };
+        socket.onclose = (ev) =>
+          reject(new ClientError('TRANSPORT', `WebSocket closed: ${ev.code} ${ev.reason}`));
+        socket.onerror = () => reject(new ClientError('TRANSPORT', 'WebSocket error'));
+        if (socket.readyState !== 1) {
+          reject(new ClientError('TRANSPORT', 'WebSocket is not open'));
+          return;
+        }
+        socket.send(request);
+        this.afterSend?.(socket);
+      });
+    });
+  }
+
+  close(): void {
+    if (this.#socket) {
+      this.#socket.onclose = null;
+      this.#socket.onerror = null;
+      this.#socket.onmessage = null;
+      if (this.#socket.readyState <= 1) this.#socket.close(1000, 'done');
+    }
+    this.#socket = null;
+    this.#sessionId = null;
+  }
+}
+
+const statusOf = (code: string): number => (isErrorCode(code) ? ERROR_STATUS[code] : 400);

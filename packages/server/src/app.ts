@@ -1,0 +1,404 @@
+/**
+ * The HTTP and WebSocket surface (Fastify): authentication, schemas, rate limits, error mapping,
+ * OpenAPI. Every route delegates to the session engine or the store; none does cryptography.
+ * @module
+ */
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import fastifyWebsocket from '@fastify/websocket';
+import {
+  CreateKeyBody,
+  ErrorResponse,
+  Health,
+  KeyIdParams,
+  KeyInfo,
+  type KeyInfoResponse,
+  KeyList,
+  RefreshBody,
+  SessionParams,
+  SessionStarted,
+  SignBody,
+  Status,
+  StepBody,
+  StepReply,
+  WsTicket,
+} from '@tessera/api';
+import Fastify, { type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
+import type { WebSocket } from 'ws';
+import type { Authenticator } from './auth.ts';
+import type { ServerConfig } from './config.ts';
+import type { SessionEngine } from './engine.ts';
+import { ApiError, notFound } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { KeyRecord, Store } from './store/store.ts';
+
+export const VERSION = '0.1.0';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    subject: string;
+  }
+}
+
+export interface AppDeps {
+  config: ServerConfig;
+  store: Store;
+  engine: SessionEngine;
+  auth: Authenticator;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const errors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  429: ErrorResponse,
+};
+const START_BODY_LIMIT = 256 * 1024;
+const STEP_BODY_LIMIT = 24 * 1024 * 1024;
+
+export async function buildApp(d: AppDeps) {
+  const { config, store, engine, auth, metrics } = d;
+  const started = Date.now();
+  const app = Fastify({
+    loggerInstance: d.log,
+    bodyLimit: START_BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorateRequest('subject', '');
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toApiError(err);
+    metrics.httpErrors.inc({ code: e.code });
+    if (e.code === 'INTERNAL')
+      req.log.error(
+        { err: { type: (err as Error).name, message: (err as Error).message } },
+        'internal error'
+      );
+    if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter));
+    return reply.status(e.status).send(e.toBody());
+  });
+  app.setNotFoundHandler((_req, reply) => reply.status(404).send(notFound('route').toBody()));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Tessera co-signing server',
+        version: VERSION,
+        description:
+          'Threshold-signature co-signer: key generation, signing and refresh as a 2-of-2 party.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyRateLimit, {
+    global: true,
+    max: config.limits.requestsPerMinutePerIp,
+    timeWindow: '1 minute',
+    errorResponseBuilder: (_req, ctx) => {
+      metrics.rateLimited.inc({ scope: 'ip' });
+      return new ApiError(
+        'RATE_LIMITED',
+        `too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+        { retryAfter: Math.ceil(ctx.ttl / 1000) }
+      );
+    },
+  });
+  await app.register(fastifyWebsocket, { options: { maxPayload: STEP_BODY_LIMIT } });
+
+  const authenticate = async (req: FastifyRequest) => {
+    req.subject = await auth.verify(req.headers.authorization);
+  };
+  const perSubject = (max: number, scope: string) =>
+    app.rateLimit({
+      max,
+      timeWindow: '1 hour',
+      keyGenerator: (req) => `sub:${scope}:${req.subject}`,
+      errorResponseBuilder: (_req, ctx) => {
+        metrics.rateLimited.inc({ scope: 'subject' });
+        return new ApiError(
+          'RATE_LIMITED',
+          `${scope} limit of ${max} per hour reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+          { retryAfter: Math.ceil(ctx.ttl / 1000) }
+        );
+      },
+    });
+  const checkFresh = async (subject: string, nonce: string, timestamp: number) => {
+    const now = engine.now();
+    if (Math.abs(now - timestamp) > config.replayWindowMs)
+      throw new ApiError(
+        'STALE_REQUEST',
+        `timestamp is more than ${config.replayWindowMs / 1000} s from the server's clock`
+      );
+    if (!(await store.rememberRequestNonce(subject, nonce, now + 2 * config.replayWindowMs)))
+      throw new ApiError('REPLAYED_REQUEST', 'this request nonce was already used');
+  };
+  const secured = { security: [{ bearer: [] }] };
+
+  app.get('/v1/health', { schema: { response: { 200: Health } } }, async () => ({
+    status: 'ok' as const,
+  }));
+  app.get('/v1/status', { schema: { response: { 200: Status } } }, async () => ({
+    version: VERSION,
+    uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    build: { node: process.version, store: store.description.replace(/\/\/[^@]*@/, '//') },
+    activeSessions: await store.countActiveSessions(),
+  }));
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    metrics.activeSessions.set(await store.countActiveSessions());
+    return reply
+      .header('content-type', metrics.registry.contentType)
+      .send(await metrics.registry.metrics());
+  });
+
+  app.post(
+    '/v1/keys',
+    {
+      schema: { ...secured, body: CreateKeyBody, response: { 201: SessionStarted, ...errors } },
+      onRequest: authenticate,
+      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'keygen'),
+    },
+    async (req, reply) => {
+      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+      return reply
+        .status(201)
+        .send(await engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? ''));
+    }
+  );
+  app.get(
+    '/v1/keys',
+    { schema: { ...secured, response: { 200: KeyList, ...errors } }, onRequest: authenticate },
+    async (req) => ({
+      keys: (await store.listKeys(req.subject)).map(keyInfo),
+    })
+  );
+  app.get(
+    '/v1/keys/:keyId',
+    {
+      schema: { ...secured, params: KeyIdParams, response: { 200: KeyInfo, ...errors } },
+      onRequest: authenticate,
+    },
+    async (req) => {
+      const key = await store.getKey(req.params.keyId);
+      if (!key || key.subject !== req.subject) throw notFound('key');
+      return keyInfo(key);
+    }
+  );
+  app.post(
+    '/v1/keys/:keyId/sign',
+    {
+      schema: {
+        ...secured,
+        params: KeyIdParams,
+        body: SignBody,
+        response: { 201: SessionStarted, ...errors },
+      },
+      onRequest: authenticate,
+      preHandler: perSubject(config.limits.signsPerHourPerSubject, 'sign'),
+    },
+    async (req, reply) => {
+      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+      return reply
+        .status(201)
+        .send(
+          await engine.startSign(req.subject, req.params.keyId, req.body.payload, req.body.epoch)
+        );
+    }
+  );
+  app.post(
+    '/v1/keys/:keyId/refresh',
+    {
+      schema: {
+        ...secured,
+        params: KeyIdParams,
+        body: RefreshBody,
+        response: { 201: SessionStarted, ...errors },
+      },
+      onRequest: authenticate,
+      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'refresh'),
+    },
+    async (req, reply) => {
+      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+      return reply
+        .status(201)
+        .send(await engine.startRefresh(req.subject, req.params.keyId, req.body.epoch));
+    }
+  );
+  app.post(
+    '/v1/keys/:keyId/refresh/confirm',
+    {
+      schema: {
+        ...secured,
+        params: KeyIdParams,
+        body: Type.Object({ epoch: RefreshBody.properties.epoch }, { additionalProperties: false }),
+        response: { 200: KeyInfo, ...errors },
+      },
+      onRequest: authenticate,
+    },
+    async (req) => keyInfo(await engine.confirmEpoch(req.subject, req.params.keyId, req.body.epoch))
+  );
+  app.post(
+    '/v1/sessions/:sid/messages',
+    {
+      bodyLimit: STEP_BODY_LIMIT,
+      schema: {
+        ...secured,
+        params: SessionParams,
+        body: StepBody,
+        response: { 200: StepReply, ...errors },
+      },
+      onRequest: authenticate,
+    },
+    async (req, reply) => {
+      const text = await engine.step(req.subject, req.params.sid, req.body.messages);
+      // The stored reply text itself: a resend gets byte-identical bytes.
+      return reply
+        .header('content-type', 'application/json; charset=utf-8')
+        .serializer((x) => x as string)
+        .send(text as never);
+    }
+  );
+  app.post(
+    '/v1/sessions/:sid/ticket',
+    {
+      schema: { ...secured, params: SessionParams, response: { 200: WsTicket, ...errors } },
+      onRequest: authenticate,
+    },
+    async (req) => {
+      await engine.assertSessionOwner(req.subject, req.params.sid);
+      return auth.issueTicket(req.subject, req.params.sid, engine.now());
+    }
+  );
+
+  app.get(
+    '/v1/sessions/:sid/ws',
+    {
+      websocket: true,
+      schema: {
+        ...secured,
+        params: SessionParams,
+        querystring: Type.Object(
+          { ticket: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })) },
+          { additionalProperties: false }
+        ),
+      },
+      preValidation: async (req) => {
+        const origin = req.headers.origin;
+        if (origin !== undefined && !config.allowedOrigins.includes(origin))
+          throw new ApiError('FORBIDDEN', `origin ${origin} is not allowed`);
+        const { sid } = req.params as { sid: string };
+        const { ticket } = req.query as { ticket?: string };
+        req.subject = ticket
+          ? auth.redeemTicket(ticket, sid, engine.now())
+          : await auth.verify(req.headers.authorization);
+        await engine.assertSessionOwner(req.subject, sid);
+      },
+    },
+    (socket, req) => serveSocket(socket, req.subject, (req.params as { sid: string }).sid, d)
+  );
+
+  return app;
+}
+
+/** One session over a WebSocket: each text frame is a step request; the reply is the step's JSON. */
+function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: AppDeps): void {
+  const { engine, config, metrics } = d;
+  let queue = Promise.resolve();
+  let windowStart = Date.now();
+  let count = 0;
+  let idle = setTimeout(() => socket.close(1000, 'idle'), config.sessions.idleMs);
+  socket.on('message', (data, isBinary) => {
+    clearTimeout(idle);
+    idle = setTimeout(() => socket.close(1000, 'idle'), config.sessions.idleMs);
+    const now = Date.now();
+    if (now - windowStart > 60_000) {
+      windowStart = now;
+      count = 0;
+    }
+    if (++count > config.limits.wsMessagesPerMinute) {
+      metrics.rateLimited.inc({ scope: 'websocket' });
+      socket.close(1008, 'message budget exceeded');
+      return;
+    }
+    queue = queue.then(async () => {
+      try {
+        if (isBinary) throw new ApiError('SCHEMA', 'frames must be JSON text');
+        let body: unknown;
+        try {
+          body = JSON.parse(data.toString());
+        } catch {
+          throw new ApiError('SCHEMA', 'frame is not JSON');
+        }
+        if (!Value.Check(StepBody, body))
+          throw new ApiError('SCHEMA', 'frame does not match the step schema');
+        socket.send(await engine.step(subject, sessionId, body.messages));
+      } catch (err) {
+        const e = toApiError(err);
+        metrics.httpErrors.inc({ code: e.code });
+        socket.send(JSON.stringify(e.toBody()));
+        if (
+          [
+            'PROTOCOL_ABORT',
+            'PROTOCOL_VIOLATION',
+            'SESSION_EXPIRED',
+            'SESSION_CLOSED',
+            'NOT_FOUND',
+          ].includes(e.code)
+        )
+          socket.close(1000, e.code);
+      }
+    });
+  });
+  socket.on('close', () => clearTimeout(idle));
+}
+
+function keyInfo(k: KeyRecord): KeyInfoResponse {
+  return {
+    keyId: k.keyId,
+    scheme: k.scheme,
+    label: k.label,
+    publicKey: k.publicKey,
+    threshold: k.threshold,
+    parties: k.parties,
+    party: k.party,
+    epoch: k.epoch,
+    ...(k.pendingEpoch ? { pendingEpoch: k.pendingEpoch } : {}),
+    policy: k.policy,
+    createdAt: k.createdAt,
+  };
+}
+
+/** Maps anything thrown to an API error; unknown faults become INTERNAL with a generic message. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
+  if (e.validation)
+    return new ApiError('SCHEMA', `invalid request: ${e.message ?? 'schema mismatch'}`);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new ApiError('PAYLOAD_TOO_LARGE', 'the request body is too large');
+  if (typeof e.code === 'string' && e.code.startsWith('FST_ERR_CTP'))
+    return new ApiError('SCHEMA', `invalid request body: ${e.message}`);
+  if (e.statusCode === 429) return new ApiError('RATE_LIMITED', e.message ?? 'too many requests');
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
+    return new ApiError('SCHEMA', e.message ?? 'bad request');
+  return new ApiError('INTERNAL', 'internal error');
+}

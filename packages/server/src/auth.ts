@@ -1,0 +1,157 @@
+/**
+ * Bearer-token authentication (JWT, verified with `jose`) and one-time WebSocket tickets.
+ *
+ * The verifier pins issuer, audience, an explicit algorithm allow-list (never `none`, never an
+ * HMAC algorithm, so a public key cannot be used as an HMAC secret), and requires `sub` and
+ * `exp`. Keys come from a local JWKS file, a JWKS URL, or (dev mode) a key pair the server
+ * creates in its data directory. `jku`/`x5u` headers are never followed; `kid` only selects
+ * among the configured keys.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import type { ServerConfig } from './config.ts';
+import { ApiError } from './errors.ts';
+
+const DEV_KEY_FILE = 'dev-jwt-key.json';
+const ALLOWED = new Set(['EdDSA', 'ES256', 'ES384', 'ES256K', 'RS256', 'PS256']);
+
+type KeySet = JWTVerifyGetKey;
+
+export class Authenticator {
+  readonly #keys: KeySet;
+  readonly #config: ServerConfig['auth'];
+  /** One-time WebSocket tickets: ticket → (subject, session, expiry). */
+  readonly #tickets = new Map<string, { subject: string; sessionId: string; expiresAt: number }>();
+
+  private constructor(keys: KeySet, config: ServerConfig['auth']) {
+    this.#keys = keys;
+    this.#config = config;
+  }
+
+  static async create(config: ServerConfig): Promise<Authenticator> {
+    const algorithms = config.auth.algorithms.filter((a) => ALLOWED.has(a));
+    if (algorithms.length === 0)
+      throw new Error('auth.algorithms: no allowed algorithm configured');
+    const auth = { ...config.auth, algorithms };
+    if (auth.jwksUrl) return new Authenticator(createRemoteJWKSet(new URL(auth.jwksUrl)), auth);
+    if (auth.jwksFile) {
+      const jwks = JSON.parse(readFileSync(auth.jwksFile, 'utf8')) as JSONWebKeySet;
+      return new Authenticator(createLocalJWKSet(publicOnly(jwks)), auth);
+    }
+    const dev = await devKey(config.data);
+    return new Authenticator(createLocalJWKSet({ keys: [dev.publicJwk] }), auth);
+  }
+
+  /** Verifies `Authorization: Bearer …` and returns the subject. Every failure is 401. */
+  async verify(authorization: string | undefined): Promise<string> {
+    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization ?? '');
+    if (!m?.[1]) throw new ApiError('UNAUTHORIZED', 'a bearer token is required');
+    try {
+      const { payload } = await jwtVerify(m[1], this.#keys, {
+        issuer: this.#config.issuer,
+        audience: this.#config.audience,
+        algorithms: this.#config.algorithms,
+        requiredClaims: ['sub', 'exp'],
+        clockTolerance: 30,
+      });
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256)
+        throw new Error('bad subject');
+      return payload.sub;
+    } catch {
+      // One message for every cause: no oracle on which check failed.
+      throw new ApiError('UNAUTHORIZED', 'the bearer token is invalid or expired');
+    }
+  }
+
+  /** Issues a one-time ticket (30 s) that opens the WebSocket of one session. */
+  issueTicket(
+    subject: string,
+    sessionId: string,
+    now: number
+  ): { ticket: string; expiresAt: number } {
+    for (const [t, v] of this.#tickets) if (v.expiresAt < now) this.#tickets.delete(t);
+    const ticket = randomBytes(32).toString('hex');
+    const expiresAt = now + 30_000;
+    this.#tickets.set(ticket, { subject, sessionId, expiresAt });
+    return { ticket, expiresAt };
+  }
+
+  /** Redeems a ticket once; the subject it was issued to, or a 401. */
+  redeemTicket(ticket: string, sessionId: string, now: number): string {
+    const t = this.#tickets.get(ticket);
+    this.#tickets.delete(ticket);
+    if (!t || t.expiresAt < now || t.sessionId !== sessionId)
+      throw new ApiError('UNAUTHORIZED', 'the WebSocket ticket is invalid, used or expired');
+    return t.subject;
+  }
+}
+
+function publicOnly(jwks: JSONWebKeySet): JSONWebKeySet {
+  if (!Array.isArray(jwks.keys)) throw new Error('auth.jwksFile: not a JSON Web Key Set');
+  return {
+    keys: jwks.keys.map((k) => {
+      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: secret, ...pub } = k as JWK;
+      if (secret !== undefined) throw new Error('auth.jwksFile: symmetric keys are not accepted');
+      return pub;
+    }),
+  };
+}
+
+interface DevKey {
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+/** The dev-mode signing key pair (Ed25519), created in the data directory on first use. */
+export async function devKey(dataDir: string): Promise<DevKey> {
+  const file = join(dataDir, DEV_KEY_FILE);
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevKey;
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', {
+    crv: 'Ed25519',
+    extractable: true,
+  });
+  const kid = randomBytes(8).toString('hex');
+  const key: DevKey = {
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA' },
+  };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(key), { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/** A development token for `sub`, signed with the data directory's dev key (`tessera token`). */
+export async function devToken(
+  dataDir: string,
+  sub: string,
+  opts: { issuer?: string; audience?: string; ttlSeconds?: number } = {}
+): Promise<string> {
+  if (!existsSync(join(dataDir, DEV_KEY_FILE)))
+    throw new Error(
+      `no dev key in ${dataDir}: start the server with --dev --data ${dataDir} first`
+    );
+  const { privateJwk } = await devKey(dataDir);
+  const key = await importJWK(privateJwk, 'EdDSA');
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid: privateJwk.kid as string, typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuer(opts.issuer ?? 'tessera')
+    .setAudience(opts.audience ?? 'tessera')
+    .setIssuedAt()
+    .setExpirationTime(`${opts.ttlSeconds ?? 3600}s`)
+    .sign(key);
+}

@@ -1,0 +1,749 @@
+/**
+ * The session engine: starts core sessions as the server's party, feeds them the client's
+ * envelopes, and persists every step. Transport-agnostic: HTTP start/step and the WebSocket both
+ * call `step`, so a client may switch transports mid-session.
+ *
+ * Single use on every path (architecture invariant 3, security-tests §2.1–2.2):
+ * - A step commits with a compare-and-swap on the session version, together with the single-use
+ *   ids (nonces, presignatures) the core consumed; only a committed step's reply is released.
+ * - The exact last request and reply are stored: a byte-identical resend gets the byte-identical
+ *   reply without running the protocol again. Any other message for an answered round, or for a
+ *   future round, aborts the session and destroys its state (`PROTOCOL_VIOLATION`).
+ * - Expiry (idle or total lifetime) destroys the state.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import {
+  describeInput,
+  PayloadError,
+  type ProtocolNameValue,
+  type SessionStartedResponse,
+  type SigningInput,
+  type SignPayload,
+  type StepReplyResponse,
+  signingInput,
+} from '@tessera/api';
+import {
+  decodeEnvelope,
+  dkg,
+  type Envelope,
+  ecdsaSign,
+  encodeEnvelope,
+  frostSign,
+  KeyShare,
+  MessageRejected,
+  type NonceLedger,
+  type PairGuard,
+  ProtocolAbort,
+  pairGuardKey,
+  reshare,
+  SCHEMES,
+  type Scheme,
+  type Session,
+  TesseraError,
+} from '@tessera/core';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.ts';
+import type { Sealer } from './custody.ts';
+import { ApiError, notFound } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import {
+  type CoreResult,
+  isEcdsaSignature,
+  isKeyShare,
+  isReshareResult,
+  type ProtocolRunner,
+  RUNNERS,
+} from './protocols.ts';
+import type {
+  AuditEvent,
+  KeyEffect,
+  KeyRecord,
+  SessionRecord,
+  StepCommit,
+  Store,
+} from './store/store.ts';
+
+/** The client is party 1 and the server party 2 of a 2-of-2 key. */
+export const CLIENT_PARTY = 1;
+export const SERVER_PARTY = 2;
+const PARTIES = [CLIENT_PARTY, SERVER_PARTY];
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+const hex = bytesToHex;
+const rand32 = () => new Uint8Array(randomBytes(32));
+
+/** Collects the single-use ids a core call consumes; the store commits them with the step. */
+class StagedLedger implements NonceLedger {
+  readonly ids: string[] = [];
+  consume(id: string): boolean {
+    if (this.ids.includes(id)) return false;
+    this.ids.push(id);
+    return true;
+  }
+}
+
+export interface EngineDeps {
+  store: Store;
+  sealer: Sealer;
+  config: ServerConfig;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export class SessionEngine {
+  readonly #store: Store;
+  readonly #sealer: Sealer;
+  readonly #config: ServerConfig;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly now: () => number;
+  /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
+  readonly #busy = new Set<string>();
+  /** Test hook: called at named points so a test can crash the process there. */
+  faultPoint: (name: string) => void = () => {};
+
+  constructor(d: EngineDeps) {
+    this.#store = d.store;
+    this.#sealer = d.sealer;
+    this.#config = d.config;
+    this.#metrics = d.metrics;
+    this.#log = d.log;
+    this.now = d.now ?? Date.now;
+  }
+
+  // ---- starting sessions -------------------------------------------------------------------
+
+  async startKeygen(
+    subject: string,
+    scheme: string,
+    label: string
+  ): Promise<SessionStartedResponse> {
+    if (!(SCHEMES as readonly string[]).includes(scheme))
+      throw new ApiError(
+        'UNSUPPORTED_CURVE',
+        `scheme "${scheme}" is not supported (use ecdsa, ed25519 or bip340)`
+      );
+    const sid0 = rand32();
+    const step = dkg.start({
+      scheme: scheme as Scheme,
+      threshold: 2,
+      parties: 2,
+      me: SERVER_PARTY,
+      sid0,
+      label,
+    });
+    return this.#open({
+      subject,
+      runner: RUNNERS.dkg,
+      scheme: scheme as Scheme,
+      keyId: null,
+      epoch: null,
+      session: step.session as Session<unknown>,
+      out: step.out,
+      nonces: [],
+      params: { scheme: scheme as Scheme, threshold: 2, parties: PARTIES, sid0: hex(sid0), label },
+      exclusive: false,
+      audit: { action: 'keygen.start', details: { scheme } },
+    });
+  }
+
+  async startSign(
+    subject: string,
+    keyId: string,
+    payload: SignPayload,
+    epochHex: string | undefined
+  ): Promise<SessionStartedResponse> {
+    const key = await this.#ownedKey(subject, keyId);
+    const epoch = epochHex ?? key.pendingEpoch ?? key.epoch;
+    if (epoch !== key.epoch && epoch !== key.pendingEpoch)
+      throw new ApiError('EPOCH_STALE', `epoch ${epoch} of key ${keyId} is no longer current`);
+    let input: SigningInput;
+    try {
+      input = signingInput(key.scheme, payload);
+    } catch (e) {
+      if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
+      throw e;
+    }
+    await this.#checkPolicy(key, input, payload.kind);
+    const share = await this.#loadShare(key, epoch);
+    const rid = rand32();
+    const ledger = new StagedLedger();
+    const step =
+      key.scheme === 'ecdsa'
+        ? ecdsaSign.start({ share, signers: PARTIES, rid, digest: input.bytes }, { ledger })
+        : frostSign.start({ share, signers: PARTIES, message: input.bytes, rid }, { ledger });
+    return this.#open({
+      subject,
+      runner: key.scheme === 'ecdsa' ? RUNNERS['ecdsa.sign'] : RUNNERS['frost.sign'],
+      scheme: key.scheme,
+      keyId,
+      epoch,
+      session: step.session as Session<unknown>,
+      out: step.out,
+      nonces: ledger.ids,
+      params: {
+        scheme: key.scheme,
+        threshold: 2,
+        parties: PARTIES,
+        keyId,
+        epoch,
+        rid: hex(rid),
+        ...(key.scheme === 'ecdsa' ? { digest: hex(input.bytes) } : { message: hex(input.bytes) }),
+      },
+      exclusive: true,
+      audit: { action: 'sign.start', details: { kind: payload.kind, ...describeInput(input) } },
+    });
+  }
+
+  async startRefresh(
+    subject: string,
+    keyId: string,
+    epochHex: string
+  ): Promise<SessionStartedResponse> {
+    const key = await this.#ownedKey(subject, keyId);
+    const latest = key.pendingEpoch ?? key.epoch;
+    if (epochHex !== latest)
+      throw new ApiError(
+        'EPOCH_STALE',
+        `epoch ${epochHex} is not the latest epoch of key ${keyId}`,
+        {
+          details: { epoch: latest },
+        }
+      );
+    const share = await this.#loadShare(key, latest);
+    const sid0 = rand32();
+    const step = reshare.start({
+      share,
+      dealers: PARTIES,
+      parties: PARTIES,
+      threshold: 2,
+      me: SERVER_PARTY,
+      sid0,
+    });
+    return this.#open({
+      subject,
+      runner: RUNNERS.reshare,
+      scheme: key.scheme,
+      keyId,
+      epoch: latest,
+      session: step.session as Session<unknown>,
+      out: step.out,
+      nonces: [],
+      params: {
+        scheme: key.scheme,
+        threshold: 2,
+        parties: PARTIES,
+        keyId,
+        epoch: latest,
+        sid0: hex(sid0),
+      },
+      exclusive: true,
+      audit: { action: 'refresh.start' },
+    });
+  }
+
+  /** The client holds its share of the pending epoch: make it current and delete older shares. */
+  async confirmEpoch(subject: string, keyId: string, epoch: string): Promise<KeyRecord> {
+    const key = await this.#ownedKey(subject, keyId);
+    if (!(await this.#store.confirmEpoch(keyId, epoch)))
+      throw new ApiError('EPOCH_STALE', `epoch ${epoch} is not the pending epoch of key ${keyId}`);
+    await this.#store.audit(this.#event(subject, keyId, null, 'refresh.confirm', 'ok', { epoch }));
+    return (await this.#store.getKey(keyId)) ?? key;
+  }
+
+  async #open(o: {
+    subject: string;
+    runner: ProtocolRunner;
+    scheme: Scheme;
+    keyId: string | null;
+    epoch: string | null;
+    session: Session<unknown>;
+    out: Envelope[];
+    nonces: string[];
+    params: SessionStartedResponse['params'];
+    exclusive: boolean;
+    audit: { action: string; details?: Record<string, unknown> };
+  }): Promise<SessionStartedResponse> {
+    const now = this.now();
+    if (o.exclusive) await this.reap();
+    const id = hex(new Uint8Array(randomBytes(16)));
+    const rec: SessionRecord = {
+      id,
+      subject: o.subject,
+      kind: o.runner.kind,
+      protocol: o.runner.name,
+      scheme: o.scheme,
+      keyId: o.keyId,
+      epoch: o.epoch,
+      status: 'active',
+      version: 0,
+      state: this.#sealer.sealSession(id, 0, o.runner.encode(o.session)),
+      params: JSON.stringify(o.params),
+      round: o.session.round,
+      totalRounds: o.runner.totalRounds,
+      lastRequest: null,
+      lastReply: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const audit = [this.#event(o.subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
+    const created = await this.#store.createSession(rec, {
+      nonces: o.nonces,
+      exclusive: o.exclusive,
+      audit,
+    });
+    if (created === 'busy')
+      throw new ApiError(
+        'KEY_BUSY',
+        `another ${o.runner.kind} session of key ${o.keyId} is active`
+      );
+    if (created === 'nonce-reused') throw new ApiError('INTERNAL', 'a fresh request id collided');
+    this.#metrics.sessions.inc({ protocol: o.runner.name, outcome: 'started' });
+    this.#log.info({ sessionId: id, protocol: o.runner.name, keyId: o.keyId }, 'session started');
+    return {
+      sessionId: id,
+      protocol: o.runner.name,
+      party: CLIENT_PARTY,
+      serverParty: SERVER_PARTY,
+      totalRounds: o.runner.totalRounds,
+      params: o.params,
+      messages: o.out.map((e) => b64(encodeEnvelope(e))),
+      expiresAt: now + this.#config.sessions.idleMs,
+    };
+  }
+
+  // ---- steps -------------------------------------------------------------------------------
+
+  /**
+   * Delivers the client's envelopes (base64) and returns the reply as the exact JSON text sent,
+   * so that a resend gets the same bytes.
+   */
+  async step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+    if (this.#busy.has(sessionId))
+      throw new ApiError('SESSION_BUSY', 'another request for this session is being processed');
+    this.#busy.add(sessionId);
+    try {
+      return await this.#step(subject, sessionId, messages);
+    } finally {
+      this.#busy.delete(sessionId);
+    }
+  }
+
+  async #step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+    const started = performance.now();
+    const rec = await this.#store.getSession(sessionId);
+    if (!rec || rec.subject !== subject) throw notFound('session');
+    const raw = messages.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
+    const requestHash = hex(sha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r]))));
+    if (rec.lastRequest === requestHash && rec.lastReply !== null) return rec.lastReply;
+    if (rec.status === 'expired')
+      throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
+    if (rec.status !== 'active')
+      throw new ApiError('SESSION_CLOSED', `the session is ${rec.status}`);
+    const now = this.now();
+    if (
+      now - rec.updatedAt > this.#config.sessions.idleMs ||
+      now - rec.createdAt > this.#config.sessions.lifetimeMs
+    ) {
+      await this.reap();
+      throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
+    }
+    if (raw.length === 0) throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
+    const runner = RUNNERS[rec.protocol as ProtocolNameValue];
+    let envs: Envelope[];
+    try {
+      envs = raw.map((r) => decodeEnvelope(r));
+    } catch (e) {
+      return this.#violation(rec, `malformed envelope: ${(e as Error).message}`);
+    }
+    if (rec.state === null) throw new ApiError('SESSION_CLOSED', 'the session has no state');
+    let session = runner.decode(this.#sealer.openSession(rec.id, rec.version, rec.state));
+    const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
+    if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
+    const share =
+      rec.kind === 'sign' && rec.scheme === 'ecdsa'
+        ? await this.#loadShare(key as KeyRecord, rec.epoch as string)
+        : undefined;
+    const bansBefore = share?.bannedPeers.join(',');
+    const guard = share ? await this.#pairGuard(pairGuardKey(share, CLIENT_PARTY)) : undefined;
+    const ledger = new StagedLedger();
+    const out: Envelope[] = [];
+    let result: CoreResult | undefined;
+    try {
+      for (const env of envs) {
+        if (result !== undefined || env.round !== session.round)
+          return await this.#violation(
+            rec,
+            `round-${env.round} message while the session is in round ${session.round}`
+          );
+        const s = runner.receive(session, env, {
+          sender: CLIENT_PARTY,
+          ledger,
+          ...(share ? { share } : {}),
+          ...(guard ? { pairGuard: guard.guard } : {}),
+        });
+        session = s.session;
+        out.push(...s.out);
+        if (s.result !== undefined) result = s.result;
+      }
+    } catch (e) {
+      if (e instanceof ProtocolAbort) return this.#abort(rec, e, share, bansBefore);
+      if (e instanceof MessageRejected) return this.#violation(rec, e.message);
+      if (e instanceof TesseraError && (e.check === 'PairBanned' || e.check === 'PairBusy'))
+        throw new ApiError(e.check === 'PairBanned' ? 'KEY_LOCKED' : 'KEY_BUSY', e.message);
+      throw e;
+    } finally {
+      await guard?.settle();
+    }
+    this.faultPoint('step:computed');
+    const effects: KeyEffect[] = [];
+    const audit: AuditEvent[] = [];
+    let publicResult: StepReplyResponse['result'];
+    if (result !== undefined) {
+      publicResult = this.#finish(rec, key, result, effects, audit);
+    }
+    if (share && share.bannedPeers.join(',') !== bansBefore)
+      effects.push(this.#shareEffect(share, rec));
+    const reply: StepReplyResponse = {
+      sessionId: rec.id,
+      status: result !== undefined ? 'done' : 'active',
+      round: session.round,
+      messages: out.map((e) => b64(encodeEnvelope(e))),
+      ...(publicResult ? { result: publicResult } : {}),
+    };
+    const replyText = JSON.stringify(reply);
+    const commit: StepCommit = {
+      status: reply.status,
+      state:
+        result !== undefined
+          ? null
+          : this.#sealer.sealSession(rec.id, rec.version + 1, runner.encode(session)),
+      round: session.round,
+      lastRequest: requestHash,
+      lastReply: replyText,
+      updatedAt: now,
+      nonces: ledger.ids,
+      effects,
+      audit,
+    };
+    const outcome = await this.#store.commitStep(rec.id, rec.version, commit);
+    if (outcome === 'conflict')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'the session moved on concurrently; resend to get its reply'
+      );
+    if (outcome === 'nonce-reused') {
+      return this.#abortWith(
+        rec,
+        'NONCE_REUSE',
+        'a single-use nonce of this session was already used'
+      );
+    }
+    this.faultPoint('step:committed');
+    if (result !== undefined) {
+      this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
+      if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch)
+        await this.#store.confirmEpoch(key.keyId, rec.epoch);
+    }
+    this.#metrics.roundSeconds.observe(
+      { protocol: rec.protocol },
+      (performance.now() - started) / 1000
+    );
+    return replyText;
+  }
+
+  /** Turns a core result into the public reply and the durable effects of the last step. */
+  #finish(
+    rec: SessionRecord,
+    key: KeyRecord | null,
+    result: CoreResult,
+    effects: KeyEffect[],
+    audit: AuditEvent[]
+  ): StepReplyResponse['result'] {
+    if (rec.kind === 'keygen' && isKeyShare(result)) {
+      const params = JSON.parse(rec.params) as { label?: string };
+      const keyId = result.keyIdHex;
+      const epoch = hex(result.epoch);
+      const record: KeyRecord = {
+        keyId,
+        subject: rec.subject,
+        scheme: result.scheme,
+        label: params.label ?? '',
+        publicKey: hex(result.publicKey),
+        threshold: result.threshold,
+        parties: [...result.parties],
+        party: CLIENT_PARTY,
+        serverParty: SERVER_PARTY,
+        epoch,
+        pendingEpoch: null,
+        policy: this.#config.policy,
+        createdAt: this.now(),
+      };
+      effects.push({
+        kind: 'create',
+        key: record,
+        share: this.#sealer.sealShare(keyId, SERVER_PARTY, epoch, result.toBytes()),
+      });
+      audit.push(
+        this.#event(rec.subject, keyId, rec.id, 'keygen', 'ok', { scheme: result.scheme })
+      );
+      return { keyId, scheme: result.scheme, publicKey: record.publicKey, epoch };
+    }
+    if (rec.kind === 'refresh' && isReshareResult(result) && key && result.share) {
+      const epoch = hex(result.epoch);
+      if (hex(result.keyId) !== key.keyId)
+        throw new ApiError('INTERNAL', 'refresh changed the key id');
+      effects.push({
+        kind: 'refresh',
+        keyId: key.keyId,
+        epoch,
+        share: this.#sealer.sealShare(key.keyId, SERVER_PARTY, epoch, result.share.toBytes()),
+      });
+      audit.push(this.#event(rec.subject, key.keyId, rec.id, 'refresh', 'ok', { epoch }));
+      return { keyId: key.keyId, epoch };
+    }
+    if (rec.kind === 'sign' && key) {
+      const params = JSON.parse(rec.params) as { digest?: string; message?: string };
+      const pk = hexToBytes(key.publicKey);
+      if (isEcdsaSignature(result)) {
+        const digest = hexToBytes(params.digest as string);
+        // Invariant 4: checked again here, independently of the core, against the stored key.
+        if (!secp256k1.verify(result.compact, digest, pk, { prehash: false, lowS: true }))
+          throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
+        audit.push(
+          this.#event(rec.subject, key.keyId, rec.id, 'sign', 'ok', { digest: params.digest })
+        );
+        return {
+          signature: hex(result.compact),
+          r: hex(result.r),
+          s: hex(result.s),
+          recovery: result.recovery,
+          der: hex(result.der),
+        };
+      }
+      if (result instanceof Uint8Array) {
+        const msg = hexToBytes(params.message as string);
+        const ok =
+          key.scheme === 'ed25519'
+            ? ed25519.verify(result, msg, pk)
+            : schnorr.verify(result, msg, pk);
+        if (!ok)
+          throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
+        audit.push(
+          this.#event(rec.subject, key.keyId, rec.id, 'sign', 'ok', { digest: hex(sha256(msg)) })
+        );
+        return { signature: hex(result) };
+      }
+    }
+    throw new ApiError('INTERNAL', `unexpected result for a ${rec.kind} session`);
+  }
+
+  // ---- aborts ------------------------------------------------------------------------------
+
+  /** A check on the client's message failed: terminal, culprit named, state destroyed. */
+  async #abort(
+    rec: SessionRecord,
+    e: ProtocolAbort,
+    share: KeyShare | undefined,
+    bansBefore: string | undefined
+  ): Promise<never> {
+    this.#metrics.cheatAborts.inc({ protocol: rec.protocol, check: e.check ?? 'unknown' });
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'aborted' });
+    const details = { check: e.check, culprit: e.culprit };
+    const effects =
+      share && share.bannedPeers.join(',') !== bansBefore ? [this.#shareEffect(share, rec)] : [];
+    await this.#closeAborted(rec, 'abort', details, effects);
+    this.#log.warn(
+      { sessionId: rec.id, protocol: rec.protocol, keyId: rec.keyId, ...details },
+      'protocol abort'
+    );
+    throw new ApiError(
+      'PROTOCOL_ABORT',
+      `protocol aborted: check ${e.check} failed on party ${e.culprit ?? 'unknown'}'s message`,
+      { details }
+    );
+  }
+
+  /** A message that breaks the session's sequence (wrong round, changed resend, garbage). */
+  async #violation(rec: SessionRecord, why: string): Promise<never> {
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'violation' });
+    await this.#closeAborted(rec, 'violation', { reason: why }, []);
+    throw new ApiError('PROTOCOL_VIOLATION', `${why}; the session is aborted`);
+  }
+
+  async #abortWith(rec: SessionRecord, reason: string, message: string): Promise<never> {
+    await this.#closeAborted(rec, 'abort', { reason }, []);
+    throw new ApiError('PROTOCOL_VIOLATION', message);
+  }
+
+  async #closeAborted(
+    rec: SessionRecord,
+    outcome: string,
+    details: Record<string, unknown>,
+    effects: KeyEffect[]
+  ): Promise<void> {
+    await this.#store.commitStep(rec.id, rec.version, {
+      status: 'aborted',
+      state: null,
+      round: rec.round,
+      lastRequest: null,
+      lastReply: null,
+      updatedAt: this.now(),
+      nonces: [],
+      effects,
+      audit: [this.#event(rec.subject, rec.keyId, rec.id, rec.kind, outcome, details)],
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  /** 404 unless the session exists and belongs to `subject`. */
+  async assertSessionOwner(subject: string, sessionId: string): Promise<void> {
+    const rec = await this.#store.getSession(sessionId);
+    if (!rec || rec.subject !== subject) throw notFound('session');
+  }
+
+  /** Expires idle and over-age sessions, destroying their state. */
+  async reap(): Promise<number> {
+    const now = this.now();
+    const n = await this.#store.expireSessions(
+      now - this.#config.sessions.idleMs,
+      now - this.#config.sessions.lifetimeMs
+    );
+    if (n > 0) this.#metrics.sessions.inc({ protocol: 'any', outcome: 'expired' }, n);
+    this.#metrics.activeSessions.set(await this.#store.countActiveSessions());
+    return n;
+  }
+
+  async #ownedKey(subject: string, keyId: string): Promise<KeyRecord> {
+    const key = await this.#store.getKey(keyId);
+    // Another subject's key is indistinguishable from a missing one (no existence oracle).
+    if (!key || key.subject !== subject) throw notFound('key');
+    return key;
+  }
+
+  async #loadShare(key: KeyRecord, epoch: string): Promise<KeyShare> {
+    const blob = await this.#store.getShare(key.keyId, epoch);
+    if (!blob) throw new ApiError('EPOCH_STALE', `no share of epoch ${epoch} for key ${key.keyId}`);
+    const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
+    let share: KeyShare;
+    try {
+      share = KeyShare.fromBytes(bytes);
+    } catch {
+      throw new ApiError('KEY_CORRUPTED', `the stored share of key ${key.keyId} does not decode`);
+    } finally {
+      bytes.fill(0);
+    }
+    if (
+      share.keyIdHex !== key.keyId ||
+      hex(share.epoch) !== epoch ||
+      share.partyId !== SERVER_PARTY
+    )
+      throw new ApiError(
+        'KEY_CORRUPTED',
+        `the stored share of key ${key.keyId} is not the one its record names`
+      );
+    return share;
+  }
+
+  #shareEffect(share: KeyShare, rec: SessionRecord): KeyEffect {
+    const epoch = rec.epoch as string;
+    const keyId = rec.keyId as string;
+    return {
+      kind: 'share',
+      keyId,
+      epoch,
+      share: this.#sealer.sealShare(keyId, SERVER_PARTY, epoch, share.toBytes()),
+    };
+  }
+
+  /**
+   * The §15.1 marker, written durably before the step and settled after it: the core's checks
+   * then see the stored state synchronously. A marker left by a crash reads as a ban.
+   */
+  async #pairGuard(pair: string): Promise<{ guard: PairGuard; settle(): Promise<void> }> {
+    const state = await this.#store.pairBegin(pair);
+    let banned = false;
+    const guard: PairGuard = {
+      begin: () => state,
+      end: () => {},
+      ban: () => {
+        banned = true;
+      },
+    };
+    return {
+      guard,
+      settle: async () => {
+        if (state !== 'ok') return;
+        if (banned) await this.#store.pairBan(pair);
+        else await this.#store.pairEnd(pair);
+      },
+    };
+  }
+
+  async #checkPolicy(key: KeyRecord, input: SigningInput, kind: string): Promise<void> {
+    const p = key.policy;
+    const deny = (why: string): never => {
+      throw new ApiError('POLICY_DENIED', `the key's policy refuses this request: ${why}`);
+    };
+    if (input.blind && !p.blindSigning)
+      deny(
+        `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`
+      );
+    if (
+      p.allowedChainIds &&
+      input.chainId !== undefined &&
+      !p.allowedChainIds.includes(input.chainId)
+    )
+      deny(`chain id ${input.chainId} is not allowed`);
+    if (p.allowedChainIds && kind === 'eip1559' && input.chainId === undefined)
+      deny('the chain id is missing');
+    if (p.allowedDestinations && kind === 'eip1559') {
+      const allowed = p.allowedDestinations.map((a) => a.toLowerCase());
+      if (!input.to || !allowed.includes(input.to))
+        deny(`destination ${input.to ?? '(contract creation)'} is not allowed`);
+    }
+    if (
+      p.maxValueWei !== undefined &&
+      input.value !== undefined &&
+      input.value > BigInt(p.maxValueWei)
+    )
+      deny(`value ${input.value} wei is above the limit of ${p.maxValueWei}`);
+    if (p.dailyLimit !== undefined) {
+      const since = this.now() - 24 * 3600 * 1000;
+      if ((await this.#store.countSignSessions(key.keyId, since)) >= p.dailyLimit)
+        deny(`the daily limit of ${p.dailyLimit} signatures is reached`);
+    }
+  }
+
+  #event(
+    subject: string,
+    keyId: string | null,
+    sessionId: string | null,
+    action: string,
+    outcome: string,
+    details?: Record<string, unknown>
+  ): AuditEvent {
+    return {
+      at: this.now(),
+      subject,
+      keyId,
+      sessionId,
+      action,
+      outcome,
+      ...(details ? { details } : {}),
+    };
+  }
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}

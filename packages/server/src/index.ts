@@ -1,0 +1,21 @@
+/**
+ * @tessera/server — the co-signing server: Fastify REST + WebSocket around core sessions.
+ * @module
+ */
+export { buildApp, VERSION } from './app.ts';
+export { Authenticator, devKey, devToken } from './auth.ts';
+export {
+  ConfigError,
+  loadConfig,
+  type ServerConfig,
+  ServerConfigFile,
+  type ServerConfigInput,
+} from './config.ts';
+export { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
+export { CLIENT_PARTY, SERVER_PARTY, SessionEngine } from './engine.ts';
+export { ApiError } from './errors.ts';
+export { createLogger } from './log.ts';
+export { Metrics } from './metrics.ts';
+export { type RunningServer, type StartOptions, startServer } from './server.ts';
+export { openSqliteStore, SqliteStore } from './store/sqlite.ts';
+export type * from './store/store.ts';

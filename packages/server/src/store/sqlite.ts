@@ -1,0 +1,471 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3), WAL journal, `synchronous=FULL` so a
+ * committed step survives a power cut. Every multi-row write is one transaction; single use is a
+ * primary key (nonce ledger, request nonces) or a version compare-and-swap (sessions).
+ * @module
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Policy } from '@tessera/api';
+import Database from 'better-sqlite3';
+import type {
+  AuditEvent,
+  CommitOutcome,
+  KeyEffect,
+  KeyRecord,
+  PairMarker,
+  SessionRecord,
+  StepCommit,
+  Store,
+} from './store.ts';
+
+/** Schema migrations, applied in order once each. Never edit a landed one: append. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+   CREATE TABLE keys (
+     key_id TEXT PRIMARY KEY, subject TEXT NOT NULL, scheme TEXT NOT NULL, label TEXT NOT NULL,
+     public_key TEXT NOT NULL, threshold INTEGER NOT NULL, parties TEXT NOT NULL,
+     party INTEGER NOT NULL, server_party INTEGER NOT NULL, epoch TEXT NOT NULL,
+     pending_epoch TEXT, policy TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE INDEX keys_subject ON keys(subject, created_at);
+   CREATE TABLE shares (
+     key_id TEXT NOT NULL REFERENCES keys(key_id), epoch TEXT NOT NULL, sealed BLOB NOT NULL,
+     PRIMARY KEY (key_id, epoch));
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, protocol TEXT NOT NULL,
+     scheme TEXT NOT NULL, key_id TEXT, epoch TEXT, status TEXT NOT NULL, version INTEGER NOT NULL,
+     state BLOB, params TEXT NOT NULL, round INTEGER NOT NULL, total_rounds INTEGER NOT NULL,
+     last_request TEXT, last_reply TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE UNIQUE INDEX sessions_one_active_sign ON sessions(key_id)
+     WHERE kind = 'sign' AND status = 'active';
+   CREATE INDEX sessions_active ON sessions(status, updated_at);
+   CREATE INDEX sessions_key ON sessions(key_id, kind, created_at);
+   CREATE TABLE nonce_ledger (id TEXT PRIMARY KEY, used_at INTEGER NOT NULL);
+   CREATE TABLE request_nonces (subject TEXT NOT NULL, nonce TEXT NOT NULL,
+     expires_at INTEGER NOT NULL, PRIMARY KEY (subject, nonce));
+   CREATE TABLE pair_guard (pair TEXT PRIMARY KEY, state TEXT NOT NULL);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, subject TEXT NOT NULL,
+     key_id TEXT, session_id TEXT, action TEXT NOT NULL, outcome TEXT NOT NULL, details TEXT);
+   CREATE INDEX audit_key ON audit(key_id, at);`,
+];
+
+interface KeyRow {
+  key_id: string;
+  subject: string;
+  scheme: KeyRecord['scheme'];
+  label: string;
+  public_key: string;
+  threshold: number;
+  parties: string;
+  party: number;
+  server_party: number;
+  epoch: string;
+  pending_epoch: string | null;
+  policy: string;
+  created_at: number;
+}
+
+interface SessionRow {
+  id: string;
+  subject: string;
+  kind: SessionRecord['kind'];
+  protocol: string;
+  scheme: SessionRecord['scheme'];
+  key_id: string | null;
+  epoch: string | null;
+  status: SessionRecord['status'];
+  version: number;
+  state: Buffer | null;
+  params: string;
+  round: number;
+  total_rounds: number;
+  last_request: string | null;
+  last_reply: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const keyOf = (r: KeyRow): KeyRecord => ({
+  keyId: r.key_id,
+  subject: r.subject,
+  scheme: r.scheme,
+  label: r.label,
+  publicKey: r.public_key,
+  threshold: r.threshold,
+  parties: JSON.parse(r.parties) as number[],
+  party: r.party,
+  serverParty: r.server_party,
+  epoch: r.epoch,
+  pendingEpoch: r.pending_epoch,
+  policy: JSON.parse(r.policy) as Policy,
+  createdAt: r.created_at,
+});
+
+const sessionOf = (r: SessionRow): SessionRecord => ({
+  id: r.id,
+  subject: r.subject,
+  kind: r.kind,
+  protocol: r.protocol,
+  scheme: r.scheme,
+  keyId: r.key_id,
+  epoch: r.epoch,
+  status: r.status,
+  version: r.version,
+  state: r.state ? new Uint8Array(r.state) : null,
+  params: r.params,
+  round: r.round,
+  totalRounds: r.total_rounds,
+  lastRequest: r.last_request,
+  lastReply: r.last_reply,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** Opens (creating if needed) the SQLite store at a `sqlite:PATH` URL. */
+export function openSqliteStore(url: string): SqliteStore {
+  const path = url.replace(/^sqlite:/, '');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  return new SqliteStore(path);
+}
+
+export class SqliteStore implements Store {
+  readonly description: string;
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.description = `sqlite:${path}`;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)');
+    const done = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+        (r) => r.version
+      )
+    );
+    MIGRATIONS.forEach((sql, i) => {
+      if (done.has(i + 1)) return;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.prepare('INSERT INTO schema_migrations (version) VALUES (?)').run(i + 1);
+      })();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async getWrappedDataKey(): Promise<Uint8Array | null> {
+    const r = this.db.prepare("SELECT value FROM meta WHERE name = 'data_key'").get() as
+      | { value: Buffer }
+      | undefined;
+    return r ? new Uint8Array(r.value) : null;
+  }
+
+  async putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
+    this.db
+      .prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('data_key', ?)")
+      .run(Buffer.from(wrapped));
+    return (await this.getWrappedDataKey()) as Uint8Array;
+  }
+
+  async getKey(keyId: string): Promise<KeyRecord | null> {
+    const r = this.db.prepare('SELECT * FROM keys WHERE key_id = ?').get(keyId) as
+      | KeyRow
+      | undefined;
+    return r ? keyOf(r) : null;
+  }
+
+  async listKeys(subject: string): Promise<KeyRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM keys WHERE subject = ? ORDER BY created_at, key_id')
+      .all(subject) as KeyRow[];
+    return rows.map(keyOf);
+  }
+
+  async getShare(keyId: string, epoch: string): Promise<Uint8Array | null> {
+    const r = this.db
+      .prepare('SELECT sealed FROM shares WHERE key_id = ? AND epoch = ?')
+      .get(keyId, epoch) as { sealed: Buffer } | undefined;
+    return r ? new Uint8Array(r.sealed) : null;
+  }
+
+  async confirmEpoch(keyId: string, epoch: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const k = this.db
+        .prepare('SELECT epoch, pending_epoch FROM keys WHERE key_id = ?')
+        .get(keyId) as { epoch: string; pending_epoch: string | null } | undefined;
+      if (!k) return false;
+      if (k.epoch === epoch && k.pending_epoch === null) return true;
+      if (k.pending_epoch !== epoch) return false;
+      this.db
+        .prepare('UPDATE keys SET epoch = ?, pending_epoch = NULL WHERE key_id = ?')
+        .run(epoch, keyId);
+      this.db.prepare('DELETE FROM shares WHERE key_id = ? AND epoch <> ?').run(keyId, epoch);
+      return true;
+    })();
+  }
+
+  #consume(ids: string[], at: number): boolean {
+    const ins = this.db.prepare('INSERT OR IGNORE INTO nonce_ledger (id, used_at) VALUES (?, ?)');
+    for (const id of ids) if (ins.run(id, at).changes !== 1) return false;
+    return true;
+  }
+
+  #audit(e: AuditEvent): void {
+    this.db
+      .prepare(
+        'INSERT INTO audit (at, subject, key_id, session_id, action, outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?)'
+      )
+      .run(
+        e.at,
+        e.subject,
+        e.keyId,
+        e.sessionId,
+        e.action,
+        e.outcome,
+        e.details ? JSON.stringify(e.details) : null
+      );
+  }
+
+  #effect(e: KeyEffect): void {
+    if (e.kind === 'create') {
+      const k = e.key;
+      this.db
+        .prepare(
+          `INSERT INTO keys (key_id, subject, scheme, label, public_key, threshold, parties, party,
+             server_party, epoch, pending_epoch, policy, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`
+        )
+        .run(
+          k.keyId,
+          k.subject,
+          k.scheme,
+          k.label,
+          k.publicKey,
+          k.threshold,
+          JSON.stringify(k.parties),
+          k.party,
+          k.serverParty,
+          k.epoch,
+          JSON.stringify(k.policy),
+          k.createdAt
+        );
+      this.db
+        .prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)')
+        .run(k.keyId, k.epoch, Buffer.from(e.share));
+    } else if (e.kind === 'refresh') {
+      this.db
+        .prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)')
+        .run(e.keyId, e.epoch, Buffer.from(e.share));
+      this.db.prepare('UPDATE keys SET pending_epoch = ? WHERE key_id = ?').run(e.epoch, e.keyId);
+    } else {
+      this.db
+        .prepare('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?')
+        .run(Buffer.from(e.share), e.keyId, e.epoch);
+    }
+  }
+
+  async createSession(
+    rec: SessionRecord,
+    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
+  ): Promise<'ok' | 'busy' | 'nonce-reused'> {
+    const run = this.db.transaction((): 'ok' | 'busy' | 'nonce-reused' => {
+      if (opts.exclusive && rec.keyId) {
+        const busy = this.db
+          .prepare(
+            "SELECT 1 FROM sessions WHERE key_id = ? AND kind = ? AND status = 'active' LIMIT 1"
+          )
+          .get(rec.keyId, rec.kind);
+        if (busy) return 'busy';
+      }
+      if (!this.#consume(opts.nonces, rec.createdAt)) throw new NonceReused();
+      this.db
+        .prepare(
+          `INSERT INTO sessions (id, subject, kind, protocol, scheme, key_id, epoch, status, version,
+             state, params, round, total_rounds, last_request, last_reply, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+        )
+        .run(
+          rec.id,
+          rec.subject,
+          rec.kind,
+          rec.protocol,
+          rec.scheme,
+          rec.keyId,
+          rec.epoch,
+          rec.status,
+          rec.version,
+          rec.state ? Buffer.from(rec.state) : null,
+          rec.params,
+          rec.round,
+          rec.totalRounds,
+          rec.lastRequest,
+          rec.lastReply,
+          rec.createdAt,
+          rec.updatedAt
+        );
+      for (const a of opts.audit) this.#audit(a);
+      return 'ok';
+    });
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof NonceReused) return 'nonce-reused';
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return 'busy';
+      throw e;
+    }
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
+      | SessionRow
+      | undefined;
+    return r ? sessionOf(r) : null;
+  }
+
+  async commitStep(id: string, version: number, c: StepCommit): Promise<CommitOutcome> {
+    const run = this.db.transaction((): CommitOutcome => {
+      const upd = this.db
+        .prepare(
+          `UPDATE sessions SET status = ?, state = ?, round = ?, last_request = ?, last_reply = ?,
+             updated_at = ?, version = version + 1
+           WHERE id = ? AND version = ? AND status = 'active'`
+        )
+        .run(
+          c.status,
+          c.state ? Buffer.from(c.state) : null,
+          c.round,
+          c.lastRequest,
+          c.lastReply,
+          c.updatedAt,
+          id,
+          version
+        );
+      if (upd.changes !== 1) return 'conflict';
+      if (!this.#consume(c.nonces, c.updatedAt)) throw new NonceReused();
+      for (const e of c.effects) this.#effect(e);
+      for (const a of c.audit) this.#audit(a);
+      return 'ok';
+    });
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof NonceReused) return 'nonce-reused';
+      throw e;
+    }
+  }
+
+  async expireSessions(idleBefore: number, createdBefore: number): Promise<number> {
+    return this.db
+      .prepare(
+        `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
+         WHERE status = 'active' AND (updated_at < ? OR created_at < ?)`
+      )
+      .run(idleBefore, createdBefore).changes;
+  }
+
+  async countActiveSessions(): Promise<number> {
+    return (
+      this.db.prepare("SELECT COUNT(*) AS n FROM sessions WHERE status = 'active'").get() as {
+        n: number;
+      }
+    ).n;
+  }
+
+  async countSignSessions(keyId: string, since: number): Promise<number> {
+    return (
+      this.db
+        .prepare(
+          "SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND kind = 'sign' AND created_at >= ?"
+        )
+        .get(keyId, since) as { n: number }
+    ).n;
+  }
+
+  async rememberRequestNonce(subject: string, nonce: string, expiresAt: number): Promise<boolean> {
+    const now = Date.now();
+    this.db.prepare('DELETE FROM request_nonces WHERE expires_at < ?').run(now);
+    return (
+      this.db
+        .prepare(
+          'INSERT OR IGNORE INTO request_nonces (subject, nonce, expires_at) VALUES (?, ?, ?)'
+        )
+        .run(subject, nonce, expiresAt).changes === 1
+    );
+  }
+
+  async isNonceUsed(id: string): Promise<boolean> {
+    return this.db.prepare('SELECT 1 FROM nonce_ledger WHERE id = ?').get(id) !== undefined;
+  }
+
+  async pairBegin(pair: string): Promise<PairMarker> {
+    return this.db.transaction((): PairMarker => {
+      const r = this.db.prepare('SELECT state FROM pair_guard WHERE pair = ?').get(pair) as
+        | { state: string }
+        | undefined;
+      if (r?.state === 'banned') return 'banned';
+      if (r?.state === 'pending') return 'busy';
+      this.db.prepare("INSERT INTO pair_guard (pair, state) VALUES (?, 'pending')").run(pair);
+      return 'ok';
+    })();
+  }
+
+  async pairEnd(pair: string): Promise<void> {
+    this.db.prepare("DELETE FROM pair_guard WHERE pair = ? AND state = 'pending'").run(pair);
+  }
+
+  async pairBan(pair: string): Promise<void> {
+    this.db
+      .prepare(
+        "INSERT INTO pair_guard (pair, state) VALUES (?, 'banned') ON CONFLICT(pair) DO UPDATE SET state = 'banned'"
+      )
+      .run(pair);
+  }
+
+  /** Crash recovery (protocol-spec §15.1): a marker still pending at start-up becomes a ban. */
+  async recoverPairMarkers(): Promise<number> {
+    return this.db.prepare("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'").run()
+      .changes;
+  }
+
+  async audit(e: AuditEvent): Promise<void> {
+    this.#audit(e);
+  }
+
+  async listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]> {
+    const rows = (
+      filter.keyId
+        ? this.db
+            .prepare('SELECT * FROM audit WHERE key_id = ? ORDER BY id DESC LIMIT ?')
+            .all(filter.keyId, filter.limit)
+        : this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(filter.limit)
+    ) as {
+      at: number;
+      subject: string;
+      key_id: string | null;
+      session_id: string | null;
+      action: string;
+      outcome: string;
+      details: string | null;
+    }[];
+    return rows.map((r) => ({
+      at: r.at,
+      subject: r.subject,
+      keyId: r.key_id,
+      sessionId: r.session_id,
+      action: r.action,
+      outcome: r.outcome,
+      ...(r.details ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}),
+    }));
+  }
+}
+
+class NonceReused extends Error {}

@@ -1,0 +1,140 @@
+/**
+ * The store interface: everything the server keeps durably. SQLite implements it for the embedded
+ * default; the scale-out issue implements it again on PostgreSQL and runs the same compliance
+ * suite. Methods are async so a networked store fits; single-use guarantees are expressed as
+ * compare-and-swap (session versions) and unique inserts (nonce ledger, request nonces).
+ * @module
+ */
+import type { Policy } from '@tessera/api';
+
+export type SchemeName = 'ecdsa' | 'ed25519' | 'bip340';
+export type SessionKind = 'keygen' | 'sign' | 'refresh';
+export type SessionState = 'active' | 'done' | 'aborted' | 'expired';
+
+export interface KeyRecord {
+  keyId: string;
+  subject: string;
+  scheme: SchemeName;
+  label: string;
+  publicKey: string;
+  threshold: number;
+  parties: number[];
+  /** The client's party id and the server's. */
+  party: number;
+  serverParty: number;
+  epoch: string;
+  /** After a refresh, the new epoch until the client confirms it holds its new share. */
+  pendingEpoch: string | null;
+  policy: Policy;
+  createdAt: number;
+}
+
+export interface SessionRecord {
+  id: string;
+  subject: string;
+  kind: SessionKind;
+  protocol: string;
+  scheme: SchemeName;
+  keyId: string | null;
+  /** The key epoch the session runs on (sign, refresh). */
+  epoch: string | null;
+  status: SessionState;
+  /** Incremented by every committed step: the compare-and-swap token. */
+  version: number;
+  /** Sealed core session (null once finished, aborted or expired). */
+  state: Uint8Array | null;
+  /** What the client starts its own session with (JSON, public). */
+  params: string;
+  round: number;
+  totalRounds: number;
+  /** Hash of the last step request and the exact reply it got (resends get the same bytes). */
+  lastRequest: string | null;
+  lastReply: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A key generation or refresh that finished: written atomically with the session's last step. */
+export type KeyEffect =
+  | { kind: 'create'; key: KeyRecord; share: Uint8Array }
+  | { kind: 'refresh'; keyId: string; epoch: string; share: Uint8Array }
+  | { kind: 'share'; keyId: string; epoch: string; share: Uint8Array };
+
+export interface AuditEvent {
+  at: number;
+  subject: string;
+  keyId: string | null;
+  sessionId: string | null;
+  action: string;
+  outcome: string;
+  /** Public facts only: digest, culprit, check, parsed transaction fields. */
+  details?: Record<string, unknown>;
+}
+
+export interface StepCommit {
+  status: SessionState;
+  state: Uint8Array | null;
+  round: number;
+  lastRequest: string | null;
+  lastReply: string | null;
+  updatedAt: number;
+  /** Single-use ids consumed by this step (nonces, presignatures): must all be new. */
+  nonces: string[];
+  effects: KeyEffect[];
+  audit: AuditEvent[];
+}
+
+export type CommitOutcome = 'ok' | 'conflict' | 'nonce-reused';
+
+export type PairMarker = 'ok' | 'banned' | 'busy';
+
+export interface Store {
+  /** What and where (for `status` and the start-up line); no credentials. */
+  readonly description: string;
+  /** Creates or migrates the schema. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  /** The wrapped data key, written once. */
+  getWrappedDataKey(): Promise<Uint8Array | null>;
+  putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array>;
+
+  getKey(keyId: string): Promise<KeyRecord | null>;
+  listKeys(subject: string): Promise<KeyRecord[]>;
+  getShare(keyId: string, epoch: string): Promise<Uint8Array | null>;
+  /** Makes the pending epoch current and deletes every other epoch's share. */
+  confirmEpoch(keyId: string, epoch: string): Promise<boolean>;
+
+  /**
+   * Inserts a session with its first state. Refused with `busy` when `exclusiveKey` is set and
+   * another active session of that kind exists for the key, and with `nonce-reused` if a nonce
+   * id was consumed before.
+   */
+  createSession(
+    rec: SessionRecord,
+    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
+  ): Promise<'ok' | 'busy' | 'nonce-reused'>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  /** Applies a step if the session is still at `version`, atomically with its effects. */
+  commitStep(id: string, version: number, c: StepCommit): Promise<CommitOutcome>;
+  /** Marks active sessions idle since `idleBefore` or created before `createdBefore` expired, wiping their state. */
+  expireSessions(idleBefore: number, createdBefore: number): Promise<number>;
+  countActiveSessions(): Promise<number>;
+  /** Sign sessions of a key started since `since` (the policy's daily count). */
+  countSignSessions(keyId: string, since: number): Promise<number>;
+
+  /** Records a start request's nonce; false if it was seen (replay). */
+  rememberRequestNonce(subject: string, nonce: string, expiresAt: number): Promise<boolean>;
+  /** True if the nonce id was consumed. */
+  isNonceUsed(id: string): Promise<boolean>;
+
+  /** protocol-spec §15.1 markers, one per (key epoch, pair). */
+  pairBegin(pair: string): Promise<PairMarker>;
+  pairEnd(pair: string): Promise<void>;
+  pairBan(pair: string): Promise<void>;
+  /** At start-up: markers a crash left pending become bans (protocol-spec §15.1). */
+  recoverPairMarkers(): Promise<number>;
+
+  audit(e: AuditEvent): Promise<void>;
+  listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]>;
+}
