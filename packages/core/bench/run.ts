@@ -565,10 +565,11 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-/** BENCH_ONLY=frost, ecdsa or lifecycle runs one part. */
+/** BENCH_ONLY=frost, ecdsa or lifecycle runs one part; `server` is packages/server/bench. */
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !['frost', 'ecdsa', 'lifecycle'].includes(only))
-  throw new Error('BENCH_ONLY must be frost, ecdsa or lifecycle');
+if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'server'].includes(only))
+  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle or server');
+if (only === 'server') process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];
 const bytes = part('frost') ? runBytes() : [];

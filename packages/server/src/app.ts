@@ -128,20 +128,25 @@ export async function buildApp(d: AppDeps) {
   const authenticate = async (req: FastifyRequest) => {
     req.subject = await auth.verify(req.headers.authorization);
   };
-  const perSubject = (max: number, scope: string) =>
-    app.rateLimit({
+  // Per-subject limits are counted separately from the per-IP one (the plugin runs one
+  // route handler per request), through the plugin's limiter API.
+  const perSubject = (max: number, scope: string) => {
+    const limiter = app.createRateLimit({
       max,
       timeWindow: '1 hour',
       keyGenerator: (req) => `sub:${scope}:${req.subject}`,
-      errorResponseBuilder: (_req, ctx) => {
-        metrics.rateLimited.inc({ scope: 'subject' });
-        return new ApiError(
-          'RATE_LIMITED',
-          `${scope} limit of ${max} per hour reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-          { retryAfter: Math.ceil(ctx.ttl / 1000) }
-        );
-      },
     });
+    return async (req: FastifyRequest) => {
+      const r = await limiter(req);
+      if (r.isAllowed || !r.isExceeded) return;
+      metrics.rateLimited.inc({ scope: 'subject' });
+      throw new ApiError(
+        'RATE_LIMITED',
+        `${scope} limit of ${max} per hour reached; retry in ${r.ttlInSeconds} s`,
+        { retryAfter: r.ttlInSeconds }
+      );
+    };
+  };
   const checkFresh = async (subject: string, nonce: string, timestamp: number) => {
     const now = engine.now();
     if (Math.abs(now - timestamp) > config.replayWindowMs)
@@ -302,6 +307,11 @@ export async function buildApp(d: AppDeps) {
         ),
       },
       preValidation: async (req) => {
+        if (/[?&](token|access_token|jwt)=/.test(req.url))
+          throw new ApiError(
+            'SCHEMA',
+            'tokens are not accepted in URLs: use a ticket or the Authorization header'
+          );
         const origin = req.headers.origin;
         if (origin !== undefined && !config.allowedOrigins.includes(origin))
           throw new ApiError('FORBIDDEN', `origin ${origin} is not allowed`);

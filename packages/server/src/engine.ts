@@ -105,7 +105,10 @@ export class SessionEngine {
   readonly now: () => number;
   /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
   readonly #busy = new Set<string>();
-  /** Test hook: called at named points so a test can crash the process there. */
+  /**
+   * Test hook: called at named points (`<protocol>:computed|committed:round|final`) so a test can
+   * kill the process there (security-tests §3, SRV-F-01..03).
+   */
   faultPoint: (name: string) => void = () => {};
 
   constructor(d: EngineDeps) {
@@ -401,7 +404,8 @@ export class SessionEngine {
     } finally {
       await guard?.settle();
     }
-    this.faultPoint('step:computed');
+    const stage = result !== undefined ? 'final' : 'round';
+    this.faultPoint(`${rec.protocol}:computed:${stage}`);
     const effects: KeyEffect[] = [];
     const audit: AuditEvent[] = [];
     let publicResult: StepReplyResponse['result'];
@@ -445,7 +449,7 @@ export class SessionEngine {
         'a single-use nonce of this session was already used'
       );
     }
-    this.faultPoint('step:committed');
+    this.faultPoint(`${rec.protocol}:committed:${stage}`);
     if (result !== undefined) {
       this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
       if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch)

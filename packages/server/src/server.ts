@@ -32,6 +32,8 @@ export interface StartOptions {
   keyWrapper?: KeyWrapper;
   /** Clock (tests). */
   now?: () => number;
+  /** Crash tests: the engine fault point at which this process kills itself with SIGKILL. */
+  killAt?: string;
 }
 
 export async function startServer(
@@ -62,6 +64,12 @@ export async function startServer(
     log,
     ...(opts.now ? { now: opts.now } : {}),
   });
+  if (opts.killAt) {
+    const point = opts.killAt;
+    engine.faultPoint = (name) => {
+      if (name === point) process.kill(process.pid, 'SIGKILL');
+    };
+  }
   await engine.reap();
   const app = await buildApp({ config, store, engine, auth, metrics, log });
   const address = await app.listen({ host: config.host, port: config.port });

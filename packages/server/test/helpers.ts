@@ -108,3 +108,45 @@ export const nobleVerify = {
   bip340: (pk: string, msg: Uint8Array, sig: string) =>
     schnorr.verify(fromHex(sig), msg, fromHex(pk)),
 };
+
+export interface RawResponse {
+  status: number;
+  text: string;
+  json: { error?: { code: string; message: string; details?: Record<string, unknown> } } & Record<
+    string,
+    unknown
+  >;
+  headers: Headers;
+}
+
+/** A raw HTTP call (no SDK), for adversarial tests. */
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  o: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}
+): Promise<RawResponse> {
+  const headers: Record<string, string> = { ...(o.headers ?? {}) };
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  let body: string | undefined;
+  if (o.raw !== undefined) body = o.raw;
+  else if (o.body !== undefined) body = JSON.stringify(o.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+  const text = await res.text();
+  let json: RawResponse['json'] = {};
+  try {
+    json = JSON.parse(text) as RawResponse['json'];
+  } catch {}
+  return { status: res.status, text, json, headers: res.headers };
+}
+
+/** A fresh start-request guard (nonce + timestamp). */
+export const fresh = () => ({
+  nonce: toHex(crypto.getRandomValues(new Uint8Array(16))),
+  timestamp: Date.now(),
+});

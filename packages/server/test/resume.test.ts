@@ -1,0 +1,128 @@
+/**
+ * Resume (security-tests §2.1): the WebSocket dropped after each step in turn, a switch between
+ * transports mid-session, and a server restart mid-session. Every signature verifies, and the
+ * server's used-nonce ledger shows each nonce consumed exactly once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { MemoryShareStore, TesseraClient } from '@tessera/client';
+import { nodeWebSocket } from '@tessera/client/node';
+import type { SqliteStore } from '@tessera/server';
+import {
+  nobleVerify,
+  opensslVerifyEd25519,
+  type TestServer,
+  testServer,
+  toHex,
+} from './helpers.ts';
+
+const digest = new Uint8Array(32).fill(7);
+const message = new TextEncoder().encode('resume me');
+
+/** The server's ledger rows of one signing session (party 2's nonce ids). */
+function ledgerRows(t: TestServer): string[] {
+  const db = (t.srv.store as SqliteStore).db;
+  return (db.prepare('SELECT id FROM nonce_ledger').all() as { id: string }[]).map((r) => r.id);
+}
+
+describe('resume', () => {
+  let t: TestServer;
+  let ecdsaKey: { keyId: string; publicKey: string };
+  let edKey: { keyId: string; publicKey: string };
+  const store = new MemoryShareStore();
+  before(async () => {
+    t = await testServer();
+    const c = await t.client('resumer', { store });
+    ecdsaKey = await c.createKey({ scheme: 'ecdsa' });
+    edKey = await c.createKey({ scheme: 'ed25519' });
+  });
+  after(() => t.close());
+
+  test('the WebSocket dropped right after each step request in turn: the resend gets the cached reply', async () => {
+    for (const [scheme, key] of [
+      ['ecdsa', () => ecdsaKey],
+      ['ed25519', () => edKey],
+    ] as const) {
+      for (let drop = 0; drop < 3; drop++) {
+        const c = await t.client('resumer', { store, transport: 'ws' });
+        let sends = 0;
+        c.onWsTransport = (ws) => {
+          ws.afterSend = (socket) => {
+            if (sends++ === drop) socket.close(4000, 'test drop');
+          };
+        };
+        const before = ledgerRows(t).length;
+        const sig = await c.sign(
+          key().keyId,
+          scheme === 'ecdsa' ? { digest: toHex(digest) } : { message: toHex(message) }
+        );
+        if (scheme === 'ecdsa')
+          assert.ok(nobleVerify.ecdsa(key().publicKey, digest, sig.signature));
+        else assert.ok(opensslVerifyEd25519(key().publicKey, message, sig.signature));
+        // ecdsa: rid, signing session id and presignature; ed25519: session id and nonce pair.
+        assert.equal(
+          ledgerRows(t).length - before,
+          scheme === 'ecdsa' ? 3 : 2,
+          `${scheme} drop ${drop}`
+        );
+      }
+    }
+  });
+
+  test('switching between HTTP and WebSocket mid-session', async () => {
+    const c = await t.client('resumer', { store });
+    for (const pattern of [
+      (s: number) => (s % 2 ? 'ws' : 'http'),
+      (s: number) => (s % 2 ? 'http' : 'ws'),
+    ] as const) {
+      const sig = await c.sign(ecdsaKey.keyId, { digest: toHex(digest) }, { transport: pattern });
+      assert.ok(nobleVerify.ecdsa(ecdsaKey.publicKey, digest, sig.signature));
+      const ed = await c.sign(edKey.keyId, { message: toHex(message) }, { transport: pattern });
+      assert.ok(opensslVerifyEd25519(edKey.publicKey, message, ed.signature));
+    }
+  });
+
+  test('a server restart before each step: sessions resume from the store, no nonce used twice', async () => {
+    for (let at = 0; at < 2; at++) {
+      let steps = 0;
+      const restartingFetch: typeof fetch = async (input, init) => {
+        if (String(input).endsWith('/messages') && steps++ === at) await t.restart();
+        return fetch(input, init);
+      };
+      const c = new TesseraClient({
+        server: t.url,
+        token: await t.token('resumer'),
+        store,
+        fetch: restartingFetch,
+        webSocket: nodeWebSocket,
+      });
+      const rows = ledgerRows(t).length;
+      const sig = await c.sign(ecdsaKey.keyId, { digest: toHex(digest) });
+      assert.ok(nobleVerify.ecdsa(ecdsaKey.publicKey, digest, sig.signature));
+      const ids = ledgerRows(t);
+      assert.equal(ids.length - rows, 3);
+      assert.equal(new Set(ids).size, ids.length);
+    }
+  });
+
+  test('a session the server restarted in the middle of, resumed over another transport, signs once', async () => {
+    let steps = 0;
+    const restartingFetch: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/messages') && steps++ === 1) await t.restart();
+      return fetch(input, init);
+    };
+    const c = new TesseraClient({
+      server: t.url,
+      token: await t.token('resumer'),
+      store,
+      fetch: restartingFetch,
+      webSocket: nodeWebSocket,
+    });
+    const sig = await c.sign(
+      edKey.keyId,
+      { message: toHex(message) },
+      { transport: (s) => (s === 0 ? 'ws' : 'http') }
+    );
+    assert.ok(opensslVerifyEd25519(edKey.publicKey, message, sig.signature));
+  });
+});
