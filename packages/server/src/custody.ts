@@ -6,15 +6,15 @@
  * tampered, swapped or truncated blob fails authentication: `KEY_CORRUPTED`, never a protocol run.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { gcm } from '@noble/ciphers/aes.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { ApiError } from './errors.ts';
 
 const VERSION = 1;
 const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
 const WRAP_AAD = utf8ToBytes('tessera/data-key/v1');
 
 /** Something that wraps and unwraps data keys: a KEK in memory, a PKCS#11 token, a cloud KMS. */
@@ -24,19 +24,30 @@ export interface KeyWrapper {
   unwrap(wrapped: Uint8Array): Promise<Uint8Array>;
 }
 
+// AES-256-GCM from node:crypto (OpenSSL, AES-NI): sealing runs on every protocol step.
 function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
-  return concatBytes(new Uint8Array([VERSION]), nonce, gcm(key, nonce, aad).encrypt(plaintext));
+  const nonce = randomBytes(NONCE_BYTES);
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  c.setAAD(aad);
+  const body = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+  return concatBytes(new Uint8Array([VERSION]), nonce, body);
 }
 
 function open(key: Uint8Array, blob: Uint8Array, aad: Uint8Array, what: string): Uint8Array {
-  if (blob.length < 1 + NONCE_BYTES + 16 || blob[0] !== VERSION)
+  if (blob.length < 1 + NONCE_BYTES + TAG_BYTES || blob[0] !== VERSION)
     throw new ApiError(
       'KEY_CORRUPTED',
       `${what}: stored blob is truncated or of an unknown version`
     );
   try {
-    return gcm(key, blob.subarray(1, 1 + NONCE_BYTES), aad).decrypt(blob.subarray(1 + NONCE_BYTES));
+    const d = createDecipheriv('aes-256-gcm', key, blob.subarray(1, 1 + NONCE_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
+    d.setAAD(aad);
+    d.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
+    return new Uint8Array(
+      Buffer.concat([d.update(blob.subarray(1 + NONCE_BYTES, blob.length - TAG_BYTES)), d.final()])
+    );
   } catch {
     throw new ApiError('KEY_CORRUPTED', `${what}: stored blob failed authentication`);
   }

@@ -72,6 +72,7 @@ import type {
 export const CLIENT_PARTY = 1;
 export const SERVER_PARTY = 2;
 const PARTIES = [CLIENT_PARTY, SERVER_PARTY];
+const SHARE_CACHE_SIZE = 256;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
@@ -103,6 +104,11 @@ export class SessionEngine {
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly now: () => number;
+  /**
+   * Decoded shares by key id, epoch and sealed blob: decoding and validating a share costs more
+   * than a signing round's bookkeeping. Bounded; an entry whose blob changed is not used.
+   */
+  readonly #shares = new Map<string, { blob: string; share: KeyShare }>();
   /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
   readonly #busy = new Set<string>();
   /**
@@ -635,6 +641,10 @@ export class SessionEngine {
   async #loadShare(key: KeyRecord, epoch: string): Promise<KeyShare> {
     const blob = await this.#store.getShare(key.keyId, epoch);
     if (!blob) throw new ApiError('EPOCH_STALE', `no share of epoch ${epoch} for key ${key.keyId}`);
+    const cacheKey = `${key.keyId}:${epoch}`;
+    const digest = hex(sha256(blob));
+    const cached = this.#shares.get(cacheKey);
+    if (cached?.blob === digest) return cached.share;
     const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
     let share: KeyShare;
     try {
@@ -653,6 +663,9 @@ export class SessionEngine {
         'KEY_CORRUPTED',
         `the stored share of key ${key.keyId} is not the one its record names`
       );
+    if (this.#shares.size >= SHARE_CACHE_SIZE)
+      this.#shares.delete(this.#shares.keys().next().value as string);
+    this.#shares.set(cacheKey, { blob: digest, share });
     return share;
   }
 
