@@ -168,6 +168,7 @@ export async function buildApp(d: AppDeps) {
     build: { node: process.version, store: store.description.replace(/\/\/[^@]*@/, '//') },
     activeSessions: await store.countActiveSessions(),
   }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     metrics.activeSessions.set(await store.countActiveSessions());
     return reply
@@ -408,6 +409,11 @@ export function toApiError(err: unknown): ApiError {
   if (typeof e.code === 'string' && e.code.startsWith('FST_ERR_CTP'))
     return new ApiError('SCHEMA', `invalid request body: ${e.message}`);
   if (e.statusCode === 429) return new ApiError('RATE_LIMITED', e.message ?? 'too many requests');
+  // The store is locked, full or unreachable: transient, nothing was half-written (transactions).
+  if (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(e.code))
+    return new ApiError('UNAVAILABLE', 'the store is unavailable; retry shortly', {
+      retryAfter: 1,
+    });
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
     return new ApiError('SCHEMA', e.message ?? 'bad request');
   return new ApiError('INTERNAL', 'internal error');

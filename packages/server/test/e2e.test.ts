@@ -95,6 +95,28 @@ describe('client ↔ server end to end', () => {
     }
   }
 
+  test('OpenAPI 3 at /openapi.json and Swagger UI at /docs; health and status without a token', async () => {
+    const spec = (await (await fetch(`${t.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    assert.match(spec.openapi, /^3\./);
+    for (const p of [
+      '/v1/keys',
+      '/v1/keys/{keyId}/sign',
+      '/v1/sessions/{sid}/messages',
+      '/v1/health',
+    ])
+      assert.ok(spec.paths[p], `${p} documented`);
+    const ui = await fetch(`${t.url}/docs`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /swagger/i);
+    const css = await fetch(`${t.url}/docs/static/swagger-ui.css`);
+    assert.equal(css.status, 200);
+    const status = (await (await fetch(`${t.url}/v1/status`)).json()) as { version: string };
+    assert.equal(status.version, '0.1.0');
+  });
+
   test('a signature from a backup restored into a fresh client store verifies', async () => {
     const c = await t.client('backup-user');
     const key = await c.createKey({ scheme: 'ed25519' });

@@ -1,0 +1,98 @@
+/**
+ * Key lifecycle: `keygen` (a 2-of-2 key with the server; our share goes to the local store),
+ * `keys list` / `keys show` (the server's record), and `refresh` (new shares, same public key).
+ * @module
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { type ClientFlags, clientOptions, connect, keyIdArg } from '../connect.ts';
+import { type CliIo, Output, table } from '../output.ts';
+
+interface KeygenFlags extends ClientFlags {
+  scheme: 'ecdsa' | 'ed25519' | 'bip340';
+  label?: string;
+}
+
+interface KeyFlags extends ClientFlags {
+  key: string;
+}
+
+export function register(program: Command, io: CliIo): void {
+  clientOptions(
+    program
+      .command('keygen')
+      .description('create a 2-of-2 key with the server')
+      .addOption(
+        new Option('--scheme <scheme>', 'signature scheme')
+          .choices(['ecdsa', 'ed25519', 'bip340'])
+          .makeOptionMandatory()
+      )
+      .option('--label <label>', 'a name for the key')
+  ).action(async (f: KeygenFlags) => {
+    const out = new Output(io, f);
+    const client = await connect(f, io.env);
+    const k = await client.createKey({
+      scheme: f.scheme,
+      ...(f.label === undefined ? {} : { label: f.label }),
+      onProgress: out.progress(),
+    });
+    const { keyId, scheme, publicKey } = k;
+    out.result(
+      { keyId, scheme, publicKey },
+      table([
+        ['key', keyId],
+        ['scheme', scheme],
+        ['public key', publicKey],
+      ])
+    );
+  });
+
+  const keys = program.command('keys').description("the server's keys for this token");
+  clientOptions(keys.command('list').description('list the keys')).action(
+    async (f: ClientFlags) => {
+      const list = await (await connect(f, io.env, { store: false })).listKeys();
+      const human = list.map(
+        (k) => `${k.keyId}  ${k.scheme.padEnd(7)}  epoch ${k.epoch.slice(0, 8)}  ${k.label}`
+      );
+      new Output(io, f).result({ keys: list }, list.length ? human : ['no keys']);
+    }
+  );
+  clientOptions(
+    keys
+      .command('show')
+      .description('show one key')
+      .requiredOption('--key <id>', 'key id', keyIdArg)
+  ).action(async (f: KeyFlags) => {
+    const k = await (await connect(f, io.env, { store: false })).getKey(f.key);
+    new Output(io, f).result(
+      k,
+      table([
+        ['key', k.keyId],
+        ['scheme', k.scheme],
+        ['label', k.label],
+        ['public key', k.publicKey],
+        ['epoch', k.epoch + (k.pendingEpoch ? ` (pending ${k.pendingEpoch})` : '')],
+        ['parties', `${k.threshold}-of-${k.parties.length}, client is party ${k.party}`],
+        ['created', new Date(k.createdAt).toISOString()],
+        ['policy', JSON.stringify(k.policy)],
+      ])
+    );
+  });
+
+  clientOptions(
+    program
+      .command('refresh')
+      .description('refresh both shares of a key (same public key, new epoch)')
+      .requiredOption('--key <id>', 'key id', keyIdArg)
+  ).action(async (f: KeyFlags) => {
+    const out = new Output(io, f);
+    const r = await (await connect(f, io.env)).refresh(f.key, { onProgress: out.progress() });
+    out.result(
+      r,
+      table([
+        ['key', r.keyId],
+        ['epoch', r.epoch],
+      ])
+    );
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * The flags every client command shares, and the client they configure. Flags win over the
+ * environment so a one-off call can point elsewhere without unsetting variables.
+ * @module
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryShareStore, TesseraClient } from '@tessera/client';
+import { FileShareStore, nodeWebSocket } from '@tessera/client/node';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type OutputFlags, UsageError } from './output.ts';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:7420';
+
+export interface ClientFlags extends OutputFlags {
+  server?: string;
+  token?: string;
+  home?: string;
+  transport?: 'http' | 'ws';
+}
+
+/** `--json` and `--quiet`, on every command. */
+export function outputOptions(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print the result as one JSON object on stdout')
+    .option('-q, --quiet', 'no progress or notes on stderr');
+}
+
+export function serverOption(cmd: Command): Command {
+  return cmd.option(
+    '--server <url>',
+    `co-signing server (env TESSERA_SERVER, default ${DEFAULT_SERVER})`
+  );
+}
+
+export function clientOptions(cmd: Command): Command {
+  return outputOptions(
+    serverOption(cmd)
+      .option('--token <jwt>', 'bearer token (env TESSERA_TOKEN)')
+      .option('--home <dir>', 'client share store (env TESSERA_HOME, default ~/.tessera)')
+      .addOption(
+        new Option('--transport <kind>', 'session transport')
+          .choices(['http', 'ws'])
+          .default('http')
+      )
+  );
+}
+
+export function serverUrl(f: ClientFlags, env: NodeJS.ProcessEnv): string {
+  return f.server ?? (env.TESSERA_SERVER || DEFAULT_SERVER);
+}
+
+/**
+ * A client for the flags. Commands that only ask the server (`keys list`) pass `store: false`,
+ * so they neither create nor unlock the local store.
+ */
+export async function connect(
+  f: ClientFlags,
+  env: NodeJS.ProcessEnv,
+  opts: { store?: boolean } = {}
+): Promise<TesseraClient> {
+  const token = f.token ?? env.TESSERA_TOKEN;
+  if (!token) throw new UsageError('no token: pass --token or set TESSERA_TOKEN');
+  const home = f.home ?? (env.TESSERA_HOME || join(homedir(), '.tessera'));
+  const passphrase = env.TESSERA_PASSPHRASE;
+  const store =
+    opts.store === false
+      ? new MemoryShareStore()
+      : await FileShareStore.open(home, passphrase ? { passphrase } : {});
+  return new TesseraClient({
+    server: serverUrl(f, env),
+    token,
+    store,
+    transport: f.transport ?? 'http',
+    webSocket: nodeWebSocket,
+  });
+}
+
+/** Option parser for a key id as the store names it: 64 hex digits, lower case. */
+export function keyIdArg(value: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError('a key id is 64 hex digits');
+  return value.toLowerCase();
+}

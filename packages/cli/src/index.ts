@@ -1,0 +1,54 @@
+/**
+ * `runCli`: the whole CLI as a function from arguments to an exit code, so tests run it
+ * in-process and only `main.ts` touches `process.exitCode`. Commander never exits the process
+ * (`exitOverride`) and writes through the given streams, so every error takes one path.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import * as backup from './commands/backup.ts';
+import * as keys from './commands/keys.ts';
+import * as server from './commands/server.ts';
+import * as sign from './commands/sign.ts';
+import * as status from './commands/status.ts';
+import * as token from './commands/token.ts';
+import { type CliIo, type Io, reportError } from './output.ts';
+
+export { type Io, UsageError } from './output.ts';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8')
+) as {
+  version: string;
+};
+
+/** Runs `tessera ARGS…` and resolves with the exit code (for `server start`: once it has closed). */
+export async function runCli(
+  argv: string[],
+  given: Io = { stdout: process.stdout, stderr: process.stderr }
+): Promise<number> {
+  const io: CliIo = { ...given, env: given.env ?? process.env };
+  const program = new Command('tessera')
+    .description('Tessera: 2-of-2 threshold keys shared with a co-signing server')
+    .version(version)
+    // Before any subcommand exists: subcommands copy these settings when created.
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: () => {}, // reportError prints it, in the same format as every other error
+    });
+  for (const c of [server, token, keys, sign, backup, status]) c.register(program, io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    return reportError(e, io, wantsJson(argv));
+  }
+}
+
+/** Read from argv, not the parsed options: a usage error can stop parsing before `--json`. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}

@@ -1,0 +1,8 @@
+/**
+ * The `tessera` executable (started by bin/tessera.js through tsx). Exit through
+ * `process.exitCode` so pending output is flushed before Node exits.
+ * @module
+ */
+import { runCli } from './index.ts';
+
+process.exitCode = await runCli(process.argv.slice(2));

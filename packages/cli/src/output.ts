@@ -1,0 +1,123 @@
+/**
+ * What the CLI prints and how it exits. Scripts read stdout (one JSON object with `--json`) and
+ * the exit code; people read stderr (progress, notes, errors). Expected failures become one
+ * `error CODE: message` line, never a stack trace.
+ *
+ * Exit codes:
+ *
+ * | code | meaning                                                                             |
+ * |------|-------------------------------------------------------------------------------------|
+ * | 0    | success                                                                             |
+ * | 1    | the server refused (ServerError: its code is printed), the protocol failed (session |
+ * |      | incomplete, digest mismatch, bad signature), or an unexpected error                 |
+ * | 2    | usage or bad input: unknown command or option, missing flag, bad hex, bad backup    |
+ * |      | passphrase or file, invalid server configuration (ConfigError)                      |
+ * | 3    | the server cannot be reached (ClientError TRANSPORT)                                |
+ * | 4    | the local share store: no share of the key, wrong or short TESSERA_PASSPHRASE,      |
+ * |      | tampered store; or a backup that is of another key or an older epoch (BAD_INPUT)    |
+ * @module
+ */
+import { ClientError, type Progress, ServerError } from '@tessera/client';
+import { TesseraError } from '@tessera/core';
+import { CommanderError } from 'commander';
+
+export interface Writer {
+  write(chunk: string): unknown;
+}
+
+/** Where the CLI reads and writes; tests pass their own. `env` defaults to `process.env`. */
+export interface Io {
+  stdout: Writer;
+  stderr: Writer;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `Io` with the environment resolved, as commands get it. */
+export type CliIo = Required<Io>;
+
+export interface OutputFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** A mistake in how the CLI was called: exit code 2, nothing sent anywhere. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export class Output {
+  readonly #io: Io;
+  readonly #flags: OutputFlags;
+
+  constructor(io: Io, flags: OutputFlags) {
+    this.#io = io;
+    this.#flags = flags;
+  }
+
+  /** The command's result: the object as JSON with `--json`, else the human lines. */
+  result(value: object, human: string[]): void {
+    this.#io.stdout.write(
+      this.#flags.json ? `${JSON.stringify(value)}\n` : `${human.join('\n')}\n`
+    );
+  }
+
+  /** A note for people (stderr), silenced by `--quiet`. */
+  note(line: string): void {
+    if (!this.#flags.quiet) this.#io.stderr.write(`${line}\n`);
+  }
+
+  /** An `onProgress` callback printing `keygen: round 2/4` once per round. */
+  progress(): (p: Progress) => void {
+    let last = '';
+    return (p) => {
+      const line = `${p.phase}: round ${p.round}/${p.totalRounds}`;
+      if (line !== last) this.note(line);
+      last = line;
+    };
+  }
+}
+
+/** `key   value` lines, aligned. */
+export function table(rows: [string, string | number][]): string[] {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+}
+
+/** Prints an error (stderr, plus a JSON object on stdout with `--json`) and returns the exit code. */
+export function reportError(e: unknown, io: Io, json: boolean): number {
+  if (e instanceof CommanderError && e.exitCode === 0) return 0; // --help, --version, help CMD
+  const { exit, code, message } = classify(e);
+  io.stderr.write(code === 'USAGE' ? `error: ${message}\n` : `error ${code}: ${message}\n`);
+  if (json) io.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  return exit;
+}
+
+function classify(e: unknown): { exit: number; code: string; message: string } {
+  if (e instanceof CommanderError) {
+    // `tessera` or `tessera keys` alone print the help (to stderr) and land here.
+    const message = e.code === 'commander.help' ? 'a command is required' : e.message;
+    return { exit: 2, code: 'USAGE', message: message.replace(/^error: /, '') };
+  }
+  if (e instanceof UsageError) return { exit: 2, code: 'USAGE', message: e.message };
+  if (e instanceof ServerError) return { exit: 1, code: e.code, message: e.message };
+  if (e instanceof ClientError) {
+    if (e.code === 'TRANSPORT') return { exit: 3, code: e.code, message: e.message + rootCause(e) };
+    const exit = e.code === 'NO_SHARE' || e.code === 'BAD_INPUT' ? 4 : 1;
+    return { exit, code: e.code, message: e.message };
+  }
+  if (e instanceof TesseraError)
+    return { exit: e.code === 'INVALID_INPUT' ? 2 : 1, code: e.code, message: e.message };
+  // Matched by name: importing @tessera/server here would load it for every command.
+  if (e instanceof Error && e.name === 'ConfigError')
+    return { exit: 2, code: 'CONFIG', message: e.message };
+  const message = e instanceof Error ? e.message : String(e);
+  return { exit: 1, code: 'UNEXPECTED', message: message.split('\n')[0] ?? '' };
+}
+
+/** ` (ECONNREFUSED)`: fetch's own message ("fetch failed") hides why. */
+function rootCause(e: Error): string {
+  let root: unknown = e;
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  if (root === e || !(root instanceof Error)) return '';
+  return ` (${(root as NodeJS.ErrnoException).code ?? root.message})`;
+}
