@@ -19,6 +19,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   describeInput,
+  type ErrorCode,
   PayloadError,
   type ProtocolNameValue,
   type SessionStartedResponse,
@@ -375,10 +376,22 @@ export class SessionEngine {
     let session = runner.decode(this.#sealer.openSession(rec.id, rec.version, rec.state));
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
-    const share =
-      rec.kind === 'sign' && rec.scheme === 'ecdsa'
-        ? await this.#loadShare(key as KeyRecord, rec.epoch as string)
-        : undefined;
+    let share: KeyShare | undefined;
+    if (rec.kind === 'sign' && rec.scheme === 'ecdsa') {
+      try {
+        share = await this.#loadShare(key as KeyRecord, rec.epoch as string);
+      } catch (e) {
+        // A refresh was confirmed meanwhile and the epoch's share is gone: end the session.
+        if (e instanceof ApiError && e.code === 'EPOCH_STALE')
+          return this.#abortWith(
+            rec,
+            'EPOCH_CHANGED',
+            'the key was refreshed during this session; start a new one',
+            'SESSION_CLOSED'
+          );
+        throw e;
+      }
+    }
     const bansBefore = share?.bannedPeers.join(',');
     const guard = share ? await this.#pairGuard(pairGuardKey(share, CLIENT_PARTY)) : undefined;
     const ledger = new StagedLedger();
@@ -587,9 +600,14 @@ export class SessionEngine {
     throw new ApiError('PROTOCOL_VIOLATION', `${why}; the session is aborted`);
   }
 
-  async #abortWith(rec: SessionRecord, reason: string, message: string): Promise<never> {
+  async #abortWith(
+    rec: SessionRecord,
+    reason: string,
+    message: string,
+    code: ErrorCode = 'PROTOCOL_VIOLATION'
+  ): Promise<never> {
     await this.#closeAborted(rec, 'abort', { reason }, []);
-    throw new ApiError('PROTOCOL_VIOLATION', message);
+    throw new ApiError(code, message);
   }
 
   async #closeAborted(

@@ -9,6 +9,8 @@ import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import type { SqliteStore } from '@tessera/server';
 import {
+  call,
+  fresh,
   nobleVerify,
   opensslVerifyEd25519,
   type TestServer,
@@ -124,5 +126,45 @@ describe('resume', () => {
       { transport: (s) => (s === 0 ? 'ws' : 'http') }
     );
     assert.ok(opensslVerifyEd25519(edKey.publicKey, message, sig.signature));
+  });
+});
+
+describe('expiry (fake clock)', () => {
+  test('T-RES-04: a session idle past 5 minutes is expired, its state wiped at expiry, and refused', async () => {
+    let offset = 0;
+    const t = await testServer({}, { now: () => Date.now() + offset });
+    try {
+      const token = await t.token('sleepy');
+      const c = await t.client('sleepy');
+      const key = await c.createKey({ scheme: 'ed25519' });
+      const started = await call(t.url, 'POST', `/v1/keys/${key.keyId}/sign`, {
+        token,
+        body: { payload: { kind: 'message', message: 'aa' }, ...fresh() },
+      });
+      assert.equal(started.status, 201, started.text);
+      const sid = started.json.sessionId as string;
+      offset = 4 * 60_000;
+      assert.equal(await t.srv.engine.reap(), 0, 'not idle long enough yet');
+      offset = 5 * 60_000 + 1000;
+      assert.equal(await t.srv.engine.reap(), 1);
+      const rec = await t.srv.store.getSession(sid);
+      assert.equal(rec?.status, 'expired');
+      assert.equal(rec?.state, null, 'state wiped at expiry, not at the resume attempt');
+      const late = await call(t.url, 'POST', `/v1/sessions/${sid}/messages`, {
+        token,
+        body: { messages: ['AAAA'] },
+      });
+      assert.equal(late.status, 410);
+      assert.equal(late.json.error?.code, 'SESSION_EXPIRED');
+      // The key is free again for a new session.
+      offset = 0;
+      const again = await call(t.url, 'POST', `/v1/keys/${key.keyId}/sign`, {
+        token,
+        body: { payload: { kind: 'message', message: 'aa' }, ...fresh() },
+      });
+      assert.equal(again.status, 201, again.text);
+    } finally {
+      await t.close();
+    }
   });
 });

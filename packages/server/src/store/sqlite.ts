@@ -132,6 +132,17 @@ export function openSqliteStore(url: string): SqliteStore {
 export class SqliteStore implements Store {
   readonly description: string;
   readonly db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, compiled once per SQL text. */
+  #q(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(path: string) {
     this.description = `sqlite:${path}`;
@@ -145,7 +156,7 @@ export class SqliteStore implements Store {
   async init(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)');
     const done = new Set(
-      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+      (this.#q('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
         (r) => r.version
       )
     );
@@ -153,7 +164,7 @@ export class SqliteStore implements Store {
       if (done.has(i + 1)) return;
       this.db.transaction(() => {
         this.db.exec(sql);
-        this.db.prepare('INSERT INTO schema_migrations (version) VALUES (?)').run(i + 1);
+        this.#q('INSERT INTO schema_migrations (version) VALUES (?)').run(i + 1);
       })();
     });
   }
@@ -163,113 +174,112 @@ export class SqliteStore implements Store {
   }
 
   async getWrappedDataKey(): Promise<Uint8Array | null> {
-    const r = this.db.prepare("SELECT value FROM meta WHERE name = 'data_key'").get() as
+    const r = this.#q("SELECT value FROM meta WHERE name = 'data_key'").get() as
       | { value: Buffer }
       | undefined;
     return r ? new Uint8Array(r.value) : null;
   }
 
   async putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
-    this.db
-      .prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('data_key', ?)")
-      .run(Buffer.from(wrapped));
+    this.#q("INSERT OR IGNORE INTO meta (name, value) VALUES ('data_key', ?)").run(
+      Buffer.from(wrapped)
+    );
     return (await this.getWrappedDataKey()) as Uint8Array;
   }
 
   async getKey(keyId: string): Promise<KeyRecord | null> {
-    const r = this.db.prepare('SELECT * FROM keys WHERE key_id = ?').get(keyId) as
-      | KeyRow
-      | undefined;
+    const r = this.#q('SELECT * FROM keys WHERE key_id = ?').get(keyId) as KeyRow | undefined;
     return r ? keyOf(r) : null;
   }
 
   async listKeys(subject: string): Promise<KeyRecord[]> {
-    const rows = this.db
-      .prepare('SELECT * FROM keys WHERE subject = ? ORDER BY created_at, key_id')
-      .all(subject) as KeyRow[];
+    const rows = this.#q('SELECT * FROM keys WHERE subject = ? ORDER BY created_at, key_id').all(
+      subject
+    ) as KeyRow[];
     return rows.map(keyOf);
   }
 
   async getShare(keyId: string, epoch: string): Promise<Uint8Array | null> {
-    const r = this.db
-      .prepare('SELECT sealed FROM shares WHERE key_id = ? AND epoch = ?')
-      .get(keyId, epoch) as { sealed: Buffer } | undefined;
+    const r = this.#q('SELECT sealed FROM shares WHERE key_id = ? AND epoch = ?').get(
+      keyId,
+      epoch
+    ) as { sealed: Buffer } | undefined;
     return r ? new Uint8Array(r.sealed) : null;
   }
 
   async confirmEpoch(keyId: string, epoch: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const k = this.db
-        .prepare('SELECT epoch, pending_epoch FROM keys WHERE key_id = ?')
-        .get(keyId) as { epoch: string; pending_epoch: string | null } | undefined;
+      const k = this.#q('SELECT epoch, pending_epoch FROM keys WHERE key_id = ?').get(keyId) as
+        | { epoch: string; pending_epoch: string | null }
+        | undefined;
       if (!k) return false;
       if (k.epoch === epoch && k.pending_epoch === null) return true;
       if (k.pending_epoch !== epoch) return false;
-      this.db
-        .prepare('UPDATE keys SET epoch = ?, pending_epoch = NULL WHERE key_id = ?')
-        .run(epoch, keyId);
-      this.db.prepare('DELETE FROM shares WHERE key_id = ? AND epoch <> ?').run(keyId, epoch);
+      this.#q('UPDATE keys SET epoch = ?, pending_epoch = NULL WHERE key_id = ?').run(epoch, keyId);
+      this.#q('DELETE FROM shares WHERE key_id = ? AND epoch <> ?').run(keyId, epoch);
       return true;
     })();
   }
 
   #consume(ids: string[], at: number): boolean {
-    const ins = this.db.prepare('INSERT OR IGNORE INTO nonce_ledger (id, used_at) VALUES (?, ?)');
+    const ins = this.#q('INSERT OR IGNORE INTO nonce_ledger (id, used_at) VALUES (?, ?)');
     for (const id of ids) if (ins.run(id, at).changes !== 1) return false;
     return true;
   }
 
   #audit(e: AuditEvent): void {
-    this.db
-      .prepare(
-        'INSERT INTO audit (at, subject, key_id, session_id, action, outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?)'
-      )
-      .run(
-        e.at,
-        e.subject,
-        e.keyId,
-        e.sessionId,
-        e.action,
-        e.outcome,
-        e.details ? JSON.stringify(e.details) : null
-      );
+    this.#q(
+      'INSERT INTO audit (at, subject, key_id, session_id, action, outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?)'
+    ).run(
+      e.at,
+      e.subject,
+      e.keyId,
+      e.sessionId,
+      e.action,
+      e.outcome,
+      e.details ? JSON.stringify(e.details) : null
+    );
   }
 
   #effect(e: KeyEffect): void {
     if (e.kind === 'create') {
       const k = e.key;
-      this.db
-        .prepare(
-          `INSERT INTO keys (key_id, subject, scheme, label, public_key, threshold, parties, party,
+      this.#q(
+        `INSERT INTO keys (key_id, subject, scheme, label, public_key, threshold, parties, party,
              server_party, epoch, pending_epoch, policy, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`
-        )
-        .run(
-          k.keyId,
-          k.subject,
-          k.scheme,
-          k.label,
-          k.publicKey,
-          k.threshold,
-          JSON.stringify(k.parties),
-          k.party,
-          k.serverParty,
-          k.epoch,
-          JSON.stringify(k.policy),
-          k.createdAt
-        );
-      this.db
-        .prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)')
-        .run(k.keyId, k.epoch, Buffer.from(e.share));
+      ).run(
+        k.keyId,
+        k.subject,
+        k.scheme,
+        k.label,
+        k.publicKey,
+        k.threshold,
+        JSON.stringify(k.parties),
+        k.party,
+        k.serverParty,
+        k.epoch,
+        JSON.stringify(k.policy),
+        k.createdAt
+      );
+      this.#q('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
+        k.keyId,
+        k.epoch,
+        Buffer.from(e.share)
+      );
     } else if (e.kind === 'refresh') {
-      this.db
-        .prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)')
-        .run(e.keyId, e.epoch, Buffer.from(e.share));
-      this.db.prepare('UPDATE keys SET pending_epoch = ? WHERE key_id = ?').run(e.epoch, e.keyId);
+      this.#q('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
+        e.keyId,
+        e.epoch,
+        Buffer.from(e.share)
+      );
+      this.#q('UPDATE keys SET pending_epoch = ? WHERE key_id = ?').run(e.epoch, e.keyId);
     } else {
-      this.db
-        .prepare('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?')
-        .run(Buffer.from(e.share), e.keyId, e.epoch);
+      this.#q('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?').run(
+        Buffer.from(e.share),
+        e.keyId,
+        e.epoch
+      );
     }
   }
 
@@ -279,39 +289,35 @@ export class SqliteStore implements Store {
   ): Promise<'ok' | 'busy' | 'nonce-reused'> {
     const run = this.db.transaction((): 'ok' | 'busy' | 'nonce-reused' => {
       if (opts.exclusive && rec.keyId) {
-        const busy = this.db
-          .prepare(
-            "SELECT 1 FROM sessions WHERE key_id = ? AND kind = ? AND status = 'active' LIMIT 1"
-          )
-          .get(rec.keyId, rec.kind);
+        const busy = this.#q(
+          "SELECT 1 FROM sessions WHERE key_id = ? AND kind = ? AND status = 'active' LIMIT 1"
+        ).get(rec.keyId, rec.kind);
         if (busy) return 'busy';
       }
       if (!this.#consume(opts.nonces, rec.createdAt)) throw new NonceReused();
-      this.db
-        .prepare(
-          `INSERT INTO sessions (id, subject, kind, protocol, scheme, key_id, epoch, status, version,
+      this.#q(
+        `INSERT INTO sessions (id, subject, kind, protocol, scheme, key_id, epoch, status, version,
              state, params, round, total_rounds, last_request, last_reply, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-        )
-        .run(
-          rec.id,
-          rec.subject,
-          rec.kind,
-          rec.protocol,
-          rec.scheme,
-          rec.keyId,
-          rec.epoch,
-          rec.status,
-          rec.version,
-          rec.state ? Buffer.from(rec.state) : null,
-          rec.params,
-          rec.round,
-          rec.totalRounds,
-          rec.lastRequest,
-          rec.lastReply,
-          rec.createdAt,
-          rec.updatedAt
-        );
+      ).run(
+        rec.id,
+        rec.subject,
+        rec.kind,
+        rec.protocol,
+        rec.scheme,
+        rec.keyId,
+        rec.epoch,
+        rec.status,
+        rec.version,
+        rec.state ? Buffer.from(rec.state) : null,
+        rec.params,
+        rec.round,
+        rec.totalRounds,
+        rec.lastRequest,
+        rec.lastReply,
+        rec.createdAt,
+        rec.updatedAt
+      );
       for (const a of opts.audit) this.#audit(a);
       return 'ok';
     });
@@ -325,30 +331,26 @@ export class SqliteStore implements Store {
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
-    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
-      | SessionRow
-      | undefined;
+    const r = this.#q('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return r ? sessionOf(r) : null;
   }
 
   async commitStep(id: string, version: number, c: StepCommit): Promise<CommitOutcome> {
     const run = this.db.transaction((): CommitOutcome => {
-      const upd = this.db
-        .prepare(
-          `UPDATE sessions SET status = ?, state = ?, round = ?, last_request = ?, last_reply = ?,
+      const upd = this.#q(
+        `UPDATE sessions SET status = ?, state = ?, round = ?, last_request = ?, last_reply = ?,
              updated_at = ?, version = version + 1
            WHERE id = ? AND version = ? AND status = 'active'`
-        )
-        .run(
-          c.status,
-          c.state ? Buffer.from(c.state) : null,
-          c.round,
-          c.lastRequest,
-          c.lastReply,
-          c.updatedAt,
-          id,
-          version
-        );
+      ).run(
+        c.status,
+        c.state ? Buffer.from(c.state) : null,
+        c.round,
+        c.lastRequest,
+        c.lastReply,
+        c.updatedAt,
+        id,
+        version
+      );
       if (upd.changes !== 1) return 'conflict';
       if (!this.#consume(c.nonces, c.updatedAt)) throw new NonceReused();
       for (const e of c.effects) this.#effect(e);
@@ -364,17 +366,16 @@ export class SqliteStore implements Store {
   }
 
   async expireSessions(idleBefore: number, createdBefore: number): Promise<number> {
-    return this.db
-      .prepare(
-        `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
+    this.#q('DELETE FROM request_nonces WHERE expires_at < ?').run(Date.now());
+    return this.#q(
+      `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
          WHERE status = 'active' AND (updated_at < ? OR created_at < ?)`
-      )
-      .run(idleBefore, createdBefore).changes;
+    ).run(idleBefore, createdBefore).changes;
   }
 
   async countActiveSessions(): Promise<number> {
     return (
-      this.db.prepare("SELECT COUNT(*) AS n FROM sessions WHERE status = 'active'").get() as {
+      this.#q("SELECT COUNT(*) AS n FROM sessions WHERE status = 'active'").get() as {
         n: number;
       }
     ).n;
@@ -382,58 +383,49 @@ export class SqliteStore implements Store {
 
   async countSignSessions(keyId: string, since: number): Promise<number> {
     return (
-      this.db
-        .prepare(
-          "SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND kind = 'sign' AND created_at >= ?"
-        )
-        .get(keyId, since) as { n: number }
+      this.#q(
+        "SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND kind = 'sign' AND created_at >= ?"
+      ).get(keyId, since) as { n: number }
     ).n;
   }
 
   async rememberRequestNonce(subject: string, nonce: string, expiresAt: number): Promise<boolean> {
-    const now = Date.now();
-    this.db.prepare('DELETE FROM request_nonces WHERE expires_at < ?').run(now);
     return (
-      this.db
-        .prepare(
-          'INSERT OR IGNORE INTO request_nonces (subject, nonce, expires_at) VALUES (?, ?, ?)'
-        )
-        .run(subject, nonce, expiresAt).changes === 1
+      this.#q(
+        'INSERT OR IGNORE INTO request_nonces (subject, nonce, expires_at) VALUES (?, ?, ?)'
+      ).run(subject, nonce, expiresAt).changes === 1
     );
   }
 
   async isNonceUsed(id: string): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM nonce_ledger WHERE id = ?').get(id) !== undefined;
+    return this.#q('SELECT 1 FROM nonce_ledger WHERE id = ?').get(id) !== undefined;
   }
 
   async pairBegin(pair: string): Promise<PairMarker> {
     return this.db.transaction((): PairMarker => {
-      const r = this.db.prepare('SELECT state FROM pair_guard WHERE pair = ?').get(pair) as
+      const r = this.#q('SELECT state FROM pair_guard WHERE pair = ?').get(pair) as
         | { state: string }
         | undefined;
       if (r?.state === 'banned') return 'banned';
       if (r?.state === 'pending') return 'busy';
-      this.db.prepare("INSERT INTO pair_guard (pair, state) VALUES (?, 'pending')").run(pair);
+      this.#q("INSERT INTO pair_guard (pair, state) VALUES (?, 'pending')").run(pair);
       return 'ok';
     })();
   }
 
   async pairEnd(pair: string): Promise<void> {
-    this.db.prepare("DELETE FROM pair_guard WHERE pair = ? AND state = 'pending'").run(pair);
+    this.#q("DELETE FROM pair_guard WHERE pair = ? AND state = 'pending'").run(pair);
   }
 
   async pairBan(pair: string): Promise<void> {
-    this.db
-      .prepare(
-        "INSERT INTO pair_guard (pair, state) VALUES (?, 'banned') ON CONFLICT(pair) DO UPDATE SET state = 'banned'"
-      )
-      .run(pair);
+    this.#q(
+      "INSERT INTO pair_guard (pair, state) VALUES (?, 'banned') ON CONFLICT(pair) DO UPDATE SET state = 'banned'"
+    ).run(pair);
   }
 
   /** Crash recovery (protocol-spec §15.1): a marker still pending at start-up becomes a ban. */
   async recoverPairMarkers(): Promise<number> {
-    return this.db.prepare("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'").run()
-      .changes;
+    return this.#q("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'").run().changes;
   }
 
   async audit(e: AuditEvent): Promise<void> {
@@ -443,10 +435,11 @@ export class SqliteStore implements Store {
   async listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]> {
     const rows = (
       filter.keyId
-        ? this.db
-            .prepare('SELECT * FROM audit WHERE key_id = ? ORDER BY id DESC LIMIT ?')
-            .all(filter.keyId, filter.limit)
-        : this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(filter.limit)
+        ? this.#q('SELECT * FROM audit WHERE key_id = ? ORDER BY id DESC LIMIT ?').all(
+            filter.keyId,
+            filter.limit
+          )
+        : this.#q('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(filter.limit)
     ) as {
       at: number;
       subject: string;
