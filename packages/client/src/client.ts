@@ -257,11 +257,27 @@ export class TesseraClient {
 
   /** Refreshes both shares (same public key, new epoch); the old share is deleted once the server confirms. */
   async refresh(keyId: string, o: CallOptions = {}): Promise<{ keyId: string; epoch: string }> {
+    return this.#refresh(keyId, 'refresh', o);
+  }
+
+  /**
+   * After `importBackup`: proves to the server that this client holds the restored share (a
+   * refresh the restored client starts), and replaces both shares, so the backup is retired.
+   */
+  async recover(keyId: string, o: CallOptions = {}): Promise<{ keyId: string; epoch: string }> {
+    return this.#refresh(keyId, 'recover', o);
+  }
+
+  async #refresh(
+    keyId: string,
+    route: 'refresh' | 'recover',
+    o: CallOptions
+  ): Promise<{ keyId: string; epoch: string }> {
     const stored = await this.#storedKey(keyId);
     const share = await this.#share(stored, stored.epoch);
     const started = await this.http.request<SessionStartedResponse>(
       'POST',
-      `/v1/keys/${keyId}/refresh`,
+      `/v1/keys/${keyId}/${route}`,
       {
         epoch: stored.epoch,
         ...fresh(),

@@ -250,6 +250,27 @@ export async function buildApp(d: AppDeps) {
     }
   );
   app.post(
+    '/v1/keys/:keyId/recover',
+    {
+      schema: {
+        ...secured,
+        description:
+          'Prove possession of a share restored from a backup: a refresh started by the restored client (2-of-2), which also replaces both shares.',
+        params: KeyIdParams,
+        body: RefreshBody,
+        response: { 201: SessionStarted, ...errors },
+      },
+      onRequest: authenticate,
+      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'refresh'),
+    },
+    async (req, reply) => {
+      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+      return reply
+        .status(201)
+        .send(await engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, 'recover'));
+    }
+  );
+  app.post(
     '/v1/keys/:keyId/refresh/confirm',
     {
       schema: {

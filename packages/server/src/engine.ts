@@ -211,10 +211,15 @@ export class SessionEngine {
     });
   }
 
+  /**
+   * A refresh; as `recover`, the same protocol started by a client that restored its share from
+   * a backup: the round-4 proofs show it holds the share, and both shares are replaced.
+   */
   async startRefresh(
     subject: string,
     keyId: string,
-    epochHex: string
+    epochHex: string,
+    purpose: 'refresh' | 'recover' = 'refresh'
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
     const latest = key.pendingEpoch ?? key.epoch;
@@ -254,7 +259,7 @@ export class SessionEngine {
         sid0: hex(sid0),
       },
       exclusive: true,
-      audit: { action: 'refresh.start' },
+      audit: { action: `${purpose}.start` },
     });
   }
 

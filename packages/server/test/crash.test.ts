@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import { devToken, openSqliteStore } from '@tessera/server';
-import { opensslVerifyEd25519, toHex } from './helpers.ts';
+import { nobleVerify, opensslVerifyEd25519, toHex } from './helpers.ts';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'server-process.ts');
 
@@ -81,6 +81,60 @@ for (const [killAt, expectKeyAfterCrash] of [
         second.child.kill('SIGTERM');
         await new Promise((r) => second.child.once('exit', r));
       }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const killAt of [
+  'frost.sign:computed:final',
+  'frost.sign:committed:final',
+  'ecdsa.sign:committed:round',
+]) {
+  test(`kill -9 at ${killAt} mid-signature: the client resumes on the restarted process, each nonce used once`, async () => {
+    const data = mkdtempSync(join(tmpdir(), 'tessera-crash-'));
+    const scheme = killAt.startsWith('ecdsa') ? 'ecdsa' : 'ed25519';
+    try {
+      const a = await spawnServer(data, 0);
+      const port = Number(new URL(a.url).port);
+      const client = new TesseraClient({
+        server: a.url,
+        token: await devToken(data, 'crash'),
+        store: new MemoryShareStore(),
+        webSocket: nodeWebSocket,
+      });
+      const key = await client.createKey({ scheme });
+      a.child.kill('SIGTERM');
+      await new Promise((r) => a.child.once('exit', r));
+      const b = await spawnServer(data, port, killAt);
+      const exited = new Promise<NodeJS.Signals | null>((r) =>
+        b.child.once('exit', (_c, sig) => r(sig))
+      );
+      const msg = new TextEncoder().encode('signed across a crash');
+      const digest = new Uint8Array(32).fill(9);
+      const signing = client.sign(
+        key.keyId,
+        scheme === 'ecdsa' ? { digest: toHex(digest) } : { message: toHex(msg) }
+      );
+      assert.equal(await exited, 'SIGKILL');
+      const c = await spawnServer(data, port);
+      try {
+        const sig = await signing;
+        if (scheme === 'ecdsa') assert.ok(nobleVerify.ecdsa(key.publicKey, digest, sig.signature));
+        else assert.ok(opensslVerifyEd25519(key.publicKey, msg, sig.signature));
+      } finally {
+        c.child.kill('SIGTERM');
+        await new Promise((r) => c.child.once('exit', r));
+      }
+      // The ledger (a primary key) holds each of this signature's nonce ids exactly once.
+      const store = openSqliteStore(`sqlite:${join(data, 'tessera.db')}`);
+      await store.init();
+      const ids = (store.db.prepare('SELECT id FROM nonce_ledger').all() as { id: string }[]).map(
+        (r) => r.id
+      );
+      await store.close();
+      assert.equal(ids.length, scheme === 'ecdsa' ? 3 : 2, ids.join('\n'));
     } finally {
       rmSync(data, { recursive: true, force: true });
     }

@@ -117,7 +117,7 @@ describe('client ↔ server end to end', () => {
     assert.equal(status.version, '0.1.0');
   });
 
-  test('a signature from a backup restored into a fresh client store verifies', async () => {
+  test('a backup restored into a fresh client store signs, then recover retires it', async () => {
     const c = await t.client('backup-user');
     const key = await c.createKey({ scheme: 'ed25519' });
     const blob = await c.exportBackup(key.keyId, 'correct horse battery');
@@ -125,6 +125,13 @@ describe('client ↔ server end to end', () => {
     await restored.importBackup(blob, 'correct horse battery');
     const sig = await restored.sign(key.keyId, { message: msgHex });
     assert.ok(opensslVerifyEd25519(key.publicKey, message, sig.signature));
+    // Recover: the restored client proves possession and both shares are replaced.
+    const before = await restored.getKey(key.keyId);
+    const r = await restored.recover(key.keyId);
+    assert.notEqual(r.epoch, before.epoch);
+    const sig2 = await restored.sign(key.keyId, { message: msgHex });
+    assert.ok(opensslVerifyEd25519(key.publicKey, message, sig2.signature));
+    await assert.rejects(restored.importBackup(blob, 'correct horse battery'), /refreshed since/);
   });
 
   test('typed payloads: EIP-191 and an EIP-1559 transaction are hashed by the server', async () => {
