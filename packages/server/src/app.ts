@@ -230,46 +230,34 @@ export async function buildApp(d: AppDeps) {
         );
     }
   );
-  app.post(
-    '/v1/keys/:keyId/refresh',
-    {
-      schema: {
-        ...secured,
-        params: KeyIdParams,
-        body: RefreshBody,
-        response: { 201: SessionStarted, ...errors },
+  // Refresh, and recover: the same protocol, started by a client restored from a backup.
+  const refreshLimit = perSubject(config.limits.keygensPerHourPerSubject, 'refresh');
+  for (const purpose of ['refresh', 'recover'] as const) {
+    app.post(
+      `/v1/keys/:keyId/${purpose}`,
+      {
+        schema: {
+          ...secured,
+          description:
+            purpose === 'refresh'
+              ? 'Proactive refresh: same public key, new shares on both sides.'
+              : 'Prove possession of a share restored from a backup; both shares are replaced.',
+          params: KeyIdParams,
+          body: RefreshBody,
+          response: { 201: SessionStarted, ...errors },
+        },
+        onRequest: authenticate,
+        preHandler: refreshLimit,
       },
-      onRequest: authenticate,
-      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'refresh'),
-    },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(await engine.startRefresh(req.subject, req.params.keyId, req.body.epoch));
-    }
-  );
-  app.post(
-    '/v1/keys/:keyId/recover',
-    {
-      schema: {
-        ...secured,
-        description:
-          'Prove possession of a share restored from a backup: a refresh started by the restored client (2-of-2), which also replaces both shares.',
-        params: KeyIdParams,
-        body: RefreshBody,
-        response: { 201: SessionStarted, ...errors },
-      },
-      onRequest: authenticate,
-      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'refresh'),
-    },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(await engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, 'recover'));
-    }
-  );
+      async (req, reply) => {
+        await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+        const { keyId } = req.params;
+        return reply
+          .status(201)
+          .send(await engine.startRefresh(req.subject, keyId, req.body.epoch, purpose));
+      }
+    );
+  }
   app.post(
     '/v1/keys/:keyId/refresh/confirm',
     {
