@@ -12,3 +12,4 @@ export {
   signingInput,
 } from './payload.ts';
 export * from './schemas.ts';
+export { checkedSignature, type EcdsaSignatureParts } from './signature.ts';

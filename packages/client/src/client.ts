@@ -1,14 +1,6 @@
-/**
- * `TesseraClient`: the client party (party 1) of 2-of-2 keys held with a co-signing server.
- * Each verb starts a session on the server, starts the matching core session locally with the
- * server's parameters (after checking them), and exchanges envelopes until both sides finish.
- * Shares never leave the client except inside a passphrase-encrypted backup.
- * @module
- */
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import {
+  checkedSignature,
   type KeyInfoResponse,
   type KeyListResponse,
   type SessionStartedResponse,
@@ -20,14 +12,13 @@ import {
 import {
   decodeEnvelope,
   dkg,
-  type EcdsaSignature,
+  type Envelope,
   ecdsaSign,
   encodeEnvelope,
   exportShare,
   frostSign,
   importShare,
   KeyShare,
-  type ReshareResult,
   reshare,
   type Session,
   type Step,
@@ -147,12 +138,12 @@ export class TesseraClient {
     });
     const { result, reply } = await this.#run(
       started,
-      first as Step<Session<unknown>, never>,
-      (s, e) => dkg.receive(s as never, e),
+      first,
+      (s, e) => dkg.receive(s, e),
       'keygen',
       o
     );
-    const share = result as KeyShare;
+    const share = result;
     const server = reply.result as CreatedKey | undefined;
     if (
       !server ||
@@ -203,56 +194,33 @@ export class TesseraClient {
       );
     const rid = hexToBytes(p.rid);
     const signers = [CLIENT_PARTY, SERVER_PARTY];
-    let sig: Signature;
-    if (stored.scheme === 'ecdsa') {
-      const first = ecdsaSign.start({ share, signers, rid, digest: signed });
-      const { result } = await this.#run(
-        started,
-        first as Step<Session<unknown>, never>,
-        (s, e) => ecdsaSign.receive(s as never, e, { share }),
-        'sign',
-        o
+    const result =
+      stored.scheme === 'ecdsa'
+        ? (
+            await this.#run(
+              started,
+              ecdsaSign.start({ share, signers, rid, digest: signed }),
+              (s, e) => ecdsaSign.receive(s, e, { share }),
+              'sign',
+              o
+            )
+          ).result
+        : (
+            await this.#run(
+              started,
+              frostSign.start({ share, signers, message: signed, rid }),
+              (s, e) => frostSign.receive(s, e),
+              'sign',
+              o
+            )
+          ).result;
+    const body = checkedSignature(stored.scheme, stored.publicKey, signed, result);
+    if (!body)
+      throw new ClientError(
+        'BAD_SIGNATURE',
+        'the signature does not verify under the stored public key'
       );
-      const r = result as EcdsaSignature;
-      if (
-        !secp256k1.verify(r.compact, signed, hexToBytes(stored.publicKey), {
-          prehash: false,
-          lowS: true,
-        })
-      )
-        throw new ClientError(
-          'BAD_SIGNATURE',
-          'the signature does not verify under the stored public key'
-        );
-      sig = {
-        keyId,
-        signature: bytesToHex(r.compact),
-        r: bytesToHex(r.r),
-        s: bytesToHex(r.s),
-        recovery: r.recovery,
-        der: bytesToHex(r.der),
-      };
-    } else {
-      const first = frostSign.start({ share, signers, message: signed, rid });
-      const { result } = await this.#run(
-        started,
-        first as Step<Session<unknown>, never>,
-        (s, e) => frostSign.receive(s as never, e),
-        'sign',
-        o
-      );
-      const r = result as Uint8Array;
-      const pk = hexToBytes(stored.publicKey);
-      const ok =
-        stored.scheme === 'ed25519' ? ed25519.verify(r, signed, pk) : schnorr.verify(r, signed, pk);
-      if (!ok)
-        throw new ClientError(
-          'BAD_SIGNATURE',
-          'the signature does not verify under the stored public key'
-        );
-      sig = { keyId, signature: bytesToHex(r) };
-    }
-    return sig;
+    return { keyId, ...body };
   }
 
   /** Refreshes both shares (same public key, new epoch); the old share is deleted once the server confirms. */
@@ -301,12 +269,12 @@ export class TesseraClient {
     });
     const { result } = await this.#run(
       started,
-      first as Step<Session<unknown>, never>,
-      (s, e) => reshare.receive(s as never, e),
+      first,
+      (s, e) => reshare.receive(s, e),
       'refresh',
       o
     );
-    const r = result as ReshareResult;
+    const r = result;
     if (!r.share)
       throw new ClientError('SESSION_INCOMPLETE', 'the refresh gave this party no share');
     const epoch = bytesToHex(r.epoch);
@@ -379,16 +347,13 @@ export class TesseraClient {
    * Drives the client's session against the server until both have finished: feeds the server's
    * envelopes, sends ours in one step request per batch, and reports each round.
    */
-  async #run(
+  async #run<S extends Session<unknown>, R>(
     started: SessionStartedResponse,
-    first: Step<Session<unknown>, never>,
-    receive: (
-      s: Session<unknown>,
-      e: ReturnType<typeof decodeEnvelope>
-    ) => Step<Session<unknown>, unknown>,
+    first: Step<S, never>,
+    receive: (s: S, e: Envelope) => Step<S, R>,
     phase: Phase,
     o: CallOptions
-  ): Promise<{ result: unknown; reply: StepReplyResponse }> {
+  ): Promise<{ result: R; reply: StepReplyResponse }> {
     const choose = o.transport ?? this.#transport;
     const transports = new Map<TransportKind, StepTransport>();
     const transportFor = (step: number): StepTransport => {
@@ -401,7 +366,7 @@ export class TesseraClient {
     let session = first.session;
     let outbox = first.out.map((e) => toB64(encodeEnvelope(e)));
     let inbox = started.messages;
-    let result: unknown;
+    let result: R | undefined;
     let reply: StepReplyResponse | null = null;
     const progress = () =>
       o.onProgress?.({

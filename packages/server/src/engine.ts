@@ -13,11 +13,10 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
+  checkedSignature,
   describeInput,
   type ErrorCode,
   PayloadError,
@@ -536,38 +535,16 @@ export class SessionEngine {
       audit.push(this.#event(rec.subject, key.keyId, rec.id, 'refresh', 'ok', { epoch }));
       return { keyId: key.keyId, epoch };
     }
-    if (rec.kind === 'sign' && key) {
+    if (rec.kind === 'sign' && key && (isEcdsaSignature(result) || result instanceof Uint8Array)) {
       const params = JSON.parse(rec.params) as { digest?: string; message?: string };
-      const pk = hexToBytes(key.publicKey);
-      if (isEcdsaSignature(result)) {
-        const digest = hexToBytes(params.digest as string);
-        // Invariant 4: checked again here, independently of the core, against the stored key.
-        if (!secp256k1.verify(result.compact, digest, pk, { prehash: false, lowS: true }))
-          throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
-        audit.push(
-          this.#event(rec.subject, key.keyId, rec.id, 'sign', 'ok', { digest: params.digest })
-        );
-        return {
-          signature: hex(result.compact),
-          r: hex(result.r),
-          s: hex(result.s),
-          recovery: result.recovery,
-          der: hex(result.der),
-        };
-      }
-      if (result instanceof Uint8Array) {
-        const msg = hexToBytes(params.message as string);
-        const ok =
-          key.scheme === 'ed25519'
-            ? ed25519.verify(result, msg, pk)
-            : schnorr.verify(result, msg, pk);
-        if (!ok)
-          throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
-        audit.push(
-          this.#event(rec.subject, key.keyId, rec.id, 'sign', 'ok', { digest: hex(sha256(msg)) })
-        );
-        return { signature: hex(result) };
-      }
+      const signed = hexToBytes((key.scheme === 'ecdsa' ? params.digest : params.message) ?? '');
+      // Invariant 4: checked again here, independently of the core, against the stored key.
+      const body = checkedSignature(key.scheme, key.publicKey, signed, result);
+      if (!body)
+        throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
+      const digest = signed.length === 32 ? hex(signed) : hex(sha256(signed));
+      audit.push(this.#event(rec.subject, key.keyId, rec.id, 'sign', 'ok', { digest }));
+      return body;
     }
     throw new ApiError('INTERNAL', `unexpected result for a ${rec.kind} session`);
   }

@@ -9,6 +9,7 @@ import type { ProtocolNameValue } from '@tessera/api';
 import {
   dkg,
   type EcdsaSignature,
+  type Envelope,
   ecdsaSign,
   frostSign,
   KeyShare,
@@ -28,52 +29,43 @@ export interface ProtocolRunner {
   totalRounds: number;
   receive(
     s: Session<unknown>,
-    env: Parameters<typeof dkg.receive>[1],
+    env: Envelope,
     o: ReceiveOptions
   ): Step<Session<unknown>, CoreResult>;
   encode(s: Session<unknown>): Uint8Array;
   decode(b: Uint8Array): Session<unknown>;
 }
 
-type AnyReceive = (
-  s: Session<unknown>,
-  e: Parameters<typeof dkg.receive>[1],
-  o: ReceiveOptions
-) => Step<Session<unknown>, CoreResult>;
+/** The part of a core protocol's API the server drives, whatever its state and result types. */
+interface CoreProtocol<S> {
+  receive(s: S, env: Envelope, o: ReceiveOptions): Step<S, CoreResult>;
+  encodeSession(s: S): Uint8Array;
+  decodeSession(b: Uint8Array): S;
+}
+
+/** Erases a protocol's session type: the engine only stores, decodes and feeds sessions. */
+function runner<S>(
+  name: ProtocolNameValue,
+  kind: SessionKind,
+  totalRounds: number,
+  api: CoreProtocol<S>
+): ProtocolRunner {
+  return {
+    name,
+    kind,
+    totalRounds,
+    receive: (s, env, o) =>
+      api.receive(s as S, env, o) as unknown as Step<Session<unknown>, CoreResult>,
+    encode: (s) => api.encodeSession(s as S),
+    decode: (b) => api.decodeSession(b) as Session<unknown>,
+  };
+}
 
 export const RUNNERS: Record<ProtocolNameValue, ProtocolRunner> = {
-  dkg: {
-    name: 'dkg',
-    kind: 'keygen',
-    totalRounds: 4,
-    receive: dkg.receive as unknown as AnyReceive,
-    encode: (s) => dkg.encodeSession(s as Parameters<typeof dkg.encodeSession>[0]),
-    decode: (b) => dkg.decodeSession(b) as Session<unknown>,
-  },
-  reshare: {
-    name: 'reshare',
-    kind: 'refresh',
-    totalRounds: 4,
-    receive: reshare.receive as unknown as AnyReceive,
-    encode: (s) => reshare.encodeSession(s as Parameters<typeof reshare.encodeSession>[0]),
-    decode: (b) => reshare.decodeSession(b) as Session<unknown>,
-  },
-  'ecdsa.sign': {
-    name: 'ecdsa.sign',
-    kind: 'sign',
-    totalRounds: 3,
-    receive: ecdsaSign.receive as unknown as AnyReceive,
-    encode: (s) => ecdsaSign.encodeSession(s as Parameters<typeof ecdsaSign.encodeSession>[0]),
-    decode: (b) => ecdsaSign.decodeSession(b) as Session<unknown>,
-  },
-  'frost.sign': {
-    name: 'frost.sign',
-    kind: 'sign',
-    totalRounds: 2,
-    receive: frostSign.receive as unknown as AnyReceive,
-    encode: (s) => frostSign.encodeSession(s as Parameters<typeof frostSign.encodeSession>[0]),
-    decode: (b) => frostSign.decodeSession(b) as Session<unknown>,
-  },
+  dkg: runner('dkg', 'keygen', 4, dkg),
+  reshare: runner('reshare', 'refresh', 4, reshare),
+  'ecdsa.sign': runner('ecdsa.sign', 'sign', 3, ecdsaSign),
+  'frost.sign': runner('frost.sign', 'sign', 2, frostSign),
 };
 
 export const isKeyShare = (r: CoreResult): r is KeyShare => r instanceof KeyShare;

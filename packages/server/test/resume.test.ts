@@ -84,20 +84,25 @@ describe('resume', () => {
     }
   });
 
+  /** A client whose HTTP step request number `at` (0, 1, …) first restarts the server. */
+  const restartingClient = async (at: number) => {
+    let steps = 0;
+    const restartingFetch: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/messages') && steps++ === at) await t.restart();
+      return fetch(input, init);
+    };
+    return new TesseraClient({
+      server: t.url,
+      token: await t.token('resumer'),
+      store,
+      fetch: restartingFetch,
+      webSocket: nodeWebSocket,
+    });
+  };
+
   test('a server restart before each step: sessions resume from the store, no nonce used twice', async () => {
     for (let at = 0; at < 2; at++) {
-      let steps = 0;
-      const restartingFetch: typeof fetch = async (input, init) => {
-        if (String(input).endsWith('/messages') && steps++ === at) await t.restart();
-        return fetch(input, init);
-      };
-      const c = new TesseraClient({
-        server: t.url,
-        token: await t.token('resumer'),
-        store,
-        fetch: restartingFetch,
-        webSocket: nodeWebSocket,
-      });
+      const c = await restartingClient(at);
       const rows = ledgerRows(t).length;
       const sig = await c.sign(ecdsaKey.keyId, { digest: toHex(digest) });
       assert.ok(nobleVerify.ecdsa(ecdsaKey.publicKey, digest, sig.signature));
@@ -108,18 +113,7 @@ describe('resume', () => {
   });
 
   test('a session the server restarted in the middle of, resumed over another transport, signs once', async () => {
-    let steps = 0;
-    const restartingFetch: typeof fetch = async (input, init) => {
-      if (String(input).endsWith('/messages') && steps++ === 1) await t.restart();
-      return fetch(input, init);
-    };
-    const c = new TesseraClient({
-      server: t.url,
-      token: await t.token('resumer'),
-      store,
-      fetch: restartingFetch,
-      webSocket: nodeWebSocket,
-    });
+    const c = await restartingClient(1);
     const sig = await c.sign(
       edKey.keyId,
       { message: toHex(message) },
