@@ -242,7 +242,18 @@ export const ErrorResponse = Type.Object(
   strict
 );
 
-export const Health = Type.Object({ status: Type.Literal('ok') }, strict);
+/**
+ * Liveness for load balancers: `ok`; `degraded` while Redis (shared rate limits, session events)
+ * is unreachable but signing goes on; `down` (HTTP 503) while the store is unreachable.
+ */
+export const Health = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down')]),
+    store: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
+    redis: Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('off')]),
+  },
+  strict
+);
 export const Status = Type.Object(
   {
     version: Type.String(),

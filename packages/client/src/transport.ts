@@ -91,12 +91,15 @@ async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<
     try {
       return await fn(attempt);
     } catch (e) {
-      // A dropped connection, or our own earlier copy of this request still being processed.
+      // A dropped connection, our own earlier copy of this request still being processed, or the
+      // server's store briefly unreachable (503: nothing uncommitted was kept).
       const retryable =
         (e instanceof ClientError && e.code === 'TRANSPORT') ||
-        (e instanceof ServerError && e.code === 'SESSION_BUSY');
+        (e instanceof ServerError && (e.code === 'SESSION_BUSY' || e.code === 'UNAVAILABLE'));
       if (!retryable || attempt + 1 >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      const asked = e instanceof ServerError && e.retryAfter ? e.retryAfter * 1000 : 0;
+      const wait = Math.min(5_000, Math.max(asked, Math.min(2_000, 100 * 2 ** attempt)));
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 }

@@ -35,7 +35,8 @@ import type { ServerConfig } from './config.ts';
 import type { SessionEngine } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { Metrics } from './metrics.ts';
-import type { KeyRecord, Store } from './store/store.ts';
+import type { RedisLink, SessionEvents } from './redis.ts';
+import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
 
 export const VERSION = '0.1.0';
 
@@ -52,6 +53,9 @@ export interface AppDeps {
   auth: Authenticator;
   metrics: Metrics;
   log: Logger;
+  /** Shared rate-limit counters across instances (null: counted in this process). */
+  redis: RedisLink | null;
+  events: SessionEvents;
 }
 
 const errors = {
@@ -62,6 +66,8 @@ const errors = {
   429: ErrorResponse,
 };
 const START_BODY_LIMIT = 256 * 1024;
+/** Routes for probes and scrapers: never rate limited, never refused for a Redis outage. */
+const OPEN_ROUTES = new Set(['/v1/health', '/v1/status', '/metrics']);
 const STEP_BODY_LIMIT = 24 * 1024 * 1024;
 
 export async function buildApp(d: AppDeps) {
@@ -110,7 +116,21 @@ export async function buildApp(d: AppDeps) {
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  // Without Redis, shared counters are unknowable: refuse (closed) or let through (open, the
+  // plugin's skipOnError), as configured. Health and metrics stay reachable either way.
+  const redis = d.redis;
+  if (redis && config.rateLimitOnRedisDown === 'closed')
+    app.addHook('onRequest', async (req) => {
+      if (redis.up || OPEN_ROUTES.has(req.routeOptions.url ?? '')) return;
+      throw new ApiError(
+        'UNAVAILABLE',
+        'rate limiting is unavailable (Redis is unreachable) and configured to fail closed',
+        { retryAfter: 2 }
+      );
+    });
   await app.register(fastifyRateLimit, {
+    ...(redis ? { redis: redis.client, nameSpace: 'tessera:rl:', skipOnError: true } : {}),
+    allowList: (req) => OPEN_ROUTES.has(req.routeOptions.url ?? ''),
     global: true,
     max: config.limits.requestsPerMinutePerIp,
     timeWindow: '1 minute',
@@ -159,9 +179,21 @@ export async function buildApp(d: AppDeps) {
   };
   const secured = { security: [{ bearer: [] }] };
 
-  app.get('/v1/health', { schema: { response: { 200: Health } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/v1/health',
+    { schema: { response: { 200: Health, 503: Health } } },
+    async (_req, reply) => {
+      const storeUp = await store.ping().then(
+        () => true,
+        () => false
+      );
+      const redisState = !redis ? 'off' : redis.up ? 'ok' : 'down';
+      const status = !storeUp ? 'down' : redisState === 'down' ? 'degraded' : 'ok';
+      return reply
+        .status(storeUp ? 200 : 503)
+        .send({ status, store: storeUp ? 'ok' : 'down', redis: redisState } as const);
+    }
+  );
   app.get('/v1/status', { schema: { response: { 200: Status } } }, async () => ({
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - started) / 1000),
@@ -328,7 +360,7 @@ export async function buildApp(d: AppDeps) {
         const { sid } = req.params as { sid: string };
         const { ticket } = req.query as { ticket?: string };
         req.subject = ticket
-          ? auth.redeemTicket(ticket, sid, engine.now())
+          ? await auth.redeemTicket(ticket, sid, engine.now())
           : await auth.verify(req.headers.authorization);
         await engine.assertSessionOwner(req.subject, sid);
       },
@@ -343,6 +375,21 @@ export async function buildApp(d: AppDeps) {
 function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: AppDeps): void {
   const { engine, config, metrics } = d;
   let queue = Promise.resolve();
+  let inFlight = 0;
+  // A session aborted through another connection (another instance, or HTTP): tell this client
+  // now rather than at its next frame. This socket's own requests report their own outcome.
+  const unsubscribe = d.events.subscribe((e) => {
+    if (e.sessionId !== sessionId || e.status !== 'aborted' || inFlight > 0) return;
+    socket.send(
+      JSON.stringify(
+        new ApiError(
+          'SESSION_CLOSED',
+          'the session was aborted by a request on another connection'
+        ).toBody()
+      )
+    );
+    socket.close(1000, 'SESSION_CLOSED');
+  });
   let windowStart = Date.now();
   let count = 0;
   let idle = setTimeout(() => socket.close(1000, 'idle'), config.sessions.idleMs);
@@ -359,6 +406,7 @@ function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: A
       socket.close(1008, 'message budget exceeded');
       return;
     }
+    inFlight++;
     queue = queue.then(async () => {
       try {
         if (isBinary) throw new ApiError('SCHEMA', 'frames must be JSON text');
@@ -385,10 +433,15 @@ function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: A
           ].includes(e.code)
         )
           socket.close(1000, e.code);
+      } finally {
+        inFlight--;
       }
     });
   });
-  socket.on('close', () => clearTimeout(idle));
+  socket.on('close', () => {
+    clearTimeout(idle);
+    unsubscribe();
+  });
 }
 
 function keyInfo(k: KeyRecord): KeyInfoResponse {
@@ -419,7 +472,10 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError('SCHEMA', `invalid request body: ${e.message}`);
   if (e.statusCode === 429) return new ApiError('RATE_LIMITED', e.message ?? 'too many requests');
   // The store is locked, full or unreachable: transient, nothing was half-written (transactions).
-  if (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(e.code))
+  if (
+    err instanceof StoreUnavailable ||
+    (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(e.code))
+  )
     return new ApiError('UNAVAILABLE', 'the store is unavailable; retry shortly', {
       retryAfter: 1,
     });

@@ -8,7 +8,7 @@
  * among the configured keys.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -25,6 +25,7 @@ import {
 } from 'jose';
 import type { ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
+import type { Store } from './store/store.ts';
 
 const DEV_KEY_FILE = 'dev-jwt-key.json';
 const ALLOWED = new Set(['EdDSA', 'ES256', 'ES384', 'ES256K', 'RS256', 'PS256']);
@@ -34,26 +35,28 @@ type KeySet = JWTVerifyGetKey;
 export class Authenticator {
   readonly #keys: KeySet;
   readonly #config: ServerConfig['auth'];
-  /** One-time WebSocket tickets: ticket → (subject, session, expiry). */
-  readonly #tickets = new Map<string, { subject: string; sessionId: string; expiresAt: number }>();
+  /** One-time WebSocket tickets, kept in the store by hash: any instance redeems them. */
+  readonly #tickets: TicketStore;
 
-  private constructor(keys: KeySet, config: ServerConfig['auth']) {
+  private constructor(keys: KeySet, config: ServerConfig['auth'], tickets: TicketStore) {
     this.#keys = keys;
     this.#config = config;
+    this.#tickets = tickets;
   }
 
-  static async create(config: ServerConfig): Promise<Authenticator> {
+  static async create(config: ServerConfig, tickets: TicketStore): Promise<Authenticator> {
     const algorithms = config.auth.algorithms.filter((a) => ALLOWED.has(a));
     if (algorithms.length === 0)
       throw new Error('auth.algorithms: no allowed algorithm configured');
     const auth = { ...config.auth, algorithms };
-    if (auth.jwksUrl) return new Authenticator(createRemoteJWKSet(new URL(auth.jwksUrl)), auth);
+    if (auth.jwksUrl)
+      return new Authenticator(createRemoteJWKSet(new URL(auth.jwksUrl)), auth, tickets);
     if (auth.jwksFile) {
       const jwks = JSON.parse(readFileSync(auth.jwksFile, 'utf8')) as JSONWebKeySet;
-      return new Authenticator(createLocalJWKSet(publicOnly(jwks)), auth);
+      return new Authenticator(createLocalJWKSet(publicOnly(jwks)), auth, tickets);
     }
     const dev = await devKey(config.data);
-    return new Authenticator(createLocalJWKSet({ keys: [dev.publicJwk] }), auth);
+    return new Authenticator(createLocalJWKSet({ keys: [dev.publicJwk] }), auth, tickets);
   }
 
   /** Verifies `Authorization: Bearer …` and returns the subject. Every failure is 401. */
@@ -78,27 +81,30 @@ export class Authenticator {
   }
 
   /** Issues a one-time ticket (30 s) that opens the WebSocket of one session. */
-  issueTicket(
+  async issueTicket(
     subject: string,
     sessionId: string,
     now: number
-  ): { ticket: string; expiresAt: number } {
-    for (const [t, v] of this.#tickets) if (v.expiresAt < now) this.#tickets.delete(t);
+  ): Promise<{ ticket: string; expiresAt: number }> {
     const ticket = randomBytes(32).toString('hex');
     const expiresAt = now + 30_000;
-    this.#tickets.set(ticket, { subject, sessionId, expiresAt });
+    await this.#tickets.putTicket(ticketHash(ticket), { subject, sessionId, expiresAt });
     return { ticket, expiresAt };
   }
 
   /** Redeems a ticket once; the subject it was issued to, or a 401. */
-  redeemTicket(ticket: string, sessionId: string, now: number): string {
-    const t = this.#tickets.get(ticket);
-    this.#tickets.delete(ticket);
-    if (!t || t.expiresAt < now || t.sessionId !== sessionId)
+  async redeemTicket(ticket: string, sessionId: string, now: number): Promise<string> {
+    const t = await this.#tickets.takeTicket(ticketHash(ticket), now);
+    if (!t || t.sessionId !== sessionId)
       throw new ApiError('UNAUTHORIZED', 'the WebSocket ticket is invalid, used or expired');
     return t.subject;
   }
 }
+
+type TicketStore = Pick<Store, 'putTicket' | 'takeTicket'>;
+
+// The store keeps hashes: a reader of the database cannot open sockets with what it finds.
+const ticketHash = (ticket: string) => createHash('sha256').update(ticket).digest('hex');
 
 function publicOnly(jwks: JSONWebKeySet): JSONWebKeySet {
   if (!Array.isArray(jwks.keys)) throw new Error('auth.jwksFile: not a JSON Web Key Set');

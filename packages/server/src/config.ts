@@ -20,9 +20,44 @@ export const ServerConfigFile = Type.Object(
     data: Type.Optional(
       Type.String({ description: 'data directory (SQLite file, dev keys, KEK)' })
     ),
-    store: Type.Optional(Type.String({ description: 'store URL: sqlite:PATH' })),
+    store: Type.Optional(
+      Type.String({ description: 'store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB' })
+    ),
+    storePoolSize: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description: 'PostgreSQL connections per instance',
+      })
+    ),
     redis: Type.Optional(
-      Type.String({ description: 'Redis URL (scale-out; unused by the embedded default)' })
+      Type.String({
+        description: 'Redis URL: shared rate limits and session events across instances',
+      })
+    ),
+    rateLimitOnRedisDown: Type.Optional(
+      Type.Union([Type.Literal('open'), Type.Literal('closed')], {
+        description:
+          'when Redis is unreachable: let requests through (open) or refuse them (closed)',
+      })
+    ),
+    pkcs11: Type.Optional(
+      Type.Object(
+        {
+          module: Type.String({ description: 'path of the PKCS#11 library (.so)' }),
+          token: Type.String({ description: 'label of the token holding the key-encryption key' }),
+          keyLabel: Type.Optional(
+            Type.String({ description: 'label of the AES key (default tessera-kek)' })
+          ),
+          pinFile: Type.Optional(
+            Type.String({ description: 'file holding the user PIN (else env TESSERA_PKCS11_PIN)' })
+          ),
+          createKey: Type.Optional(
+            Type.Boolean({ description: 'generate the key inside the token if it is missing' })
+          ),
+        },
+        strict
+      )
     ),
     kekFile: Type.Optional(
       Type.String({ description: 'file holding the 32-byte key-encryption key (hex)' })
@@ -101,8 +136,18 @@ export interface ServerConfig {
   port: number;
   data: string;
   store: string;
+  storePoolSize: number;
   redis: string | null;
+  rateLimitOnRedisDown: 'open' | 'closed';
   kekFile: string;
+  /** Key-encryption key in a PKCS#11 token instead of `kekFile` (null: the local KEK). */
+  pkcs11: {
+    module: string;
+    token: string;
+    keyLabel: string;
+    pin: string;
+    createKey: boolean;
+  } | null;
   dev: boolean;
   auth: {
     issuer: string;
@@ -137,6 +182,8 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_STORE_URL: 'store',
   TESSERA_REDIS_URL: 'redis',
   TESSERA_KEK_FILE: 'kekFile',
+  TESSERA_STORE_POOL_SIZE: 'storePoolSize',
+  TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
   TESSERA_DEV: 'dev',
   TESSERA_LOG_LEVEL: 'logLevel',
 };
@@ -146,14 +193,20 @@ function fromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'port') {
-      if (!/^\d{1,5}$/.test(v))
-        throw new ConfigError(`${name}: expected a port number, got "${v}"`);
+    if (key === 'port' || key === 'storePoolSize') {
+      if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a number, got "${v}"`);
       out[key] = Number(v);
     } else if (key === 'dev') {
       out[key] = v === '1' || v === 'true';
     } else out[key] = v;
   }
+  // The HSM: module and token by environment, the rest from the file's defaults.
+  if (env.TESSERA_PKCS11_MODULE || env.TESSERA_PKCS11_TOKEN)
+    out.pkcs11 = {
+      module: env.TESSERA_PKCS11_MODULE ?? '',
+      token: env.TESSERA_PKCS11_TOKEN ?? '',
+      ...(env.TESSERA_PKCS11_KEY ? { keyLabel: env.TESSERA_PKCS11_KEY } : {}),
+    };
   return out as ServerConfigInput;
 }
 
@@ -198,12 +251,23 @@ export function loadConfig(
   const { config: file, ...flags } = overrides;
   const path = file ?? env.TESSERA_CONFIG;
   const fromFile = path ? readFile(path) : {};
-  const merged = { ...fromFile, ...fromEnv(env), ...check(stripUndefined(flags), 'options') };
+  const envIn = fromEnv(env);
+  // The HSM section merges field by field: the environment names the token, the file the rest.
+  if (fromFile.pkcs11 && envIn.pkcs11) envIn.pkcs11 = { ...fromFile.pkcs11, ...envIn.pkcs11 };
+  const merged = check(
+    { ...fromFile, ...envIn, ...stripUndefined(flags) },
+    'configuration (file, environment and options)'
+  );
   const dev = merged.dev ?? false;
   const data = resolve(merged.data ?? './data');
   const store = merged.store ?? `sqlite:${resolve(data, 'tessera.db')}`;
-  if (!store.startsWith('sqlite:'))
-    throw new ConfigError(`store ${store}: only sqlite:PATH is supported by this build`);
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(store))
+    throw new ConfigError(
+      `store ${redactUrl(store)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`
+    );
+  const redis = merged.redis ?? null;
+  if (redis !== null && !/^rediss?:\/\//.test(redis))
+    throw new ConfigError(`redis ${redactUrl(redis)}: expected redis://HOST:PORT`);
   const auth = merged.auth ?? {};
   if (!dev && !auth.jwksUrl && !auth.jwksFile)
     throw new ConfigError(
@@ -215,8 +279,11 @@ export function loadConfig(
     port: merged.port ?? 7420,
     data,
     store,
-    redis: merged.redis ?? null,
+    storePoolSize: merged.storePoolSize ?? 10,
+    redis,
+    rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',
     kekFile: resolve(merged.kekFile ?? resolve(data, 'kek.hex')),
+    pkcs11: merged.pkcs11 ? pkcs11Config(merged.pkcs11, env) : null,
     dev,
     auth: {
       issuer: auth.issuer ?? 'tessera',
@@ -241,6 +308,39 @@ export function loadConfig(
     policy: merged.policy ?? { blindSigning: dev },
     logLevel: merged.logLevel ?? 'info',
   };
+}
+
+function pkcs11Config(
+  p: NonNullable<ServerConfigInput['pkcs11']>,
+  env: NodeJS.ProcessEnv
+): NonNullable<ServerConfig['pkcs11']> {
+  if (!p.module || !p.token)
+    throw new ConfigError(
+      'pkcs11: both the module path and the token label are needed (TESSERA_PKCS11_MODULE, TESSERA_PKCS11_TOKEN)'
+    );
+  let pin = env.TESSERA_PKCS11_PIN ?? '';
+  if (p.pinFile) {
+    try {
+      pin = readFileSync(p.pinFile, 'utf8').trim();
+    } catch (e) {
+      throw new ConfigError(
+        `pkcs11.pinFile ${p.pinFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`
+      );
+    }
+  }
+  if (!pin) throw new ConfigError('pkcs11: no PIN; set pkcs11.pinFile or TESSERA_PKCS11_PIN');
+  return {
+    module: p.module,
+    token: p.token,
+    keyLabel: p.keyLabel ?? 'tessera-kek',
+    pin,
+    createKey: p.createKey ?? false,
+  };
+}
+
+/** A URL with its password replaced, fit for errors and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -59,13 +59,15 @@ import {
   type ProtocolRunner,
   RUNNERS,
 } from './protocols.ts';
-import type {
-  AuditEvent,
-  KeyEffect,
-  KeyRecord,
-  SessionRecord,
-  StepCommit,
-  Store,
+import type { SessionEvents } from './redis.ts';
+import {
+  type AuditEvent,
+  type KeyEffect,
+  type KeyRecord,
+  type SessionRecord,
+  type StepCommit,
+  type Store,
+  StoreUnavailable,
 } from './store/store.ts';
 
 /** The client is party 1 and the server party 2 of a 2-of-2 key. */
@@ -73,6 +75,8 @@ export const CLIENT_PARTY = 1;
 export const SERVER_PARTY = 2;
 const PARTIES = [CLIENT_PARTY, SERVER_PARTY];
 const SHARE_CACHE_SIZE = 256;
+/** The longest a signing step may hold its pair marker before the marker counts as a crash's. */
+const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
@@ -94,6 +98,8 @@ export interface EngineDeps {
   config: ServerConfig;
   metrics: Metrics;
   log: Logger;
+  /** Where terminal session states are announced (other instances' WebSockets listen). */
+  events?: SessionEvents;
   now?: () => number;
 }
 
@@ -103,6 +109,7 @@ export class SessionEngine {
   readonly #config: ServerConfig;
   readonly #metrics: Metrics;
   readonly #log: Logger;
+  readonly #events: SessionEvents | undefined;
   readonly now: () => number;
   /**
    * Decoded shares by key id, epoch and sealed blob: decoding and validating a share costs more
@@ -123,6 +130,7 @@ export class SessionEngine {
     this.#config = d.config;
     this.#metrics = d.metrics;
     this.#log = d.log;
+    this.#events = d.events;
     this.now = d.now ?? Date.now;
   }
 
@@ -421,8 +429,14 @@ export class SessionEngine {
     } catch (e) {
       if (e instanceof ProtocolAbort) return this.#abort(rec, e, share, bansBefore);
       if (e instanceof MessageRejected) return this.#violation(rec, e.message);
-      if (e instanceof TesseraError && (e.check === 'PairBanned' || e.check === 'PairBusy'))
-        throw new ApiError(e.check === 'PairBanned' ? 'KEY_LOCKED' : 'KEY_BUSY', e.message);
+      if (e instanceof TesseraError && e.check === 'PairBanned')
+        throw new ApiError('KEY_LOCKED', e.message);
+      // The key's one signing session has a step in flight (on another instance): retryable.
+      if (e instanceof TesseraError && e.check === 'PairBusy')
+        throw new ApiError(
+          'SESSION_BUSY',
+          'another request for this session is being processed; resend to get its reply'
+        );
       throw e;
     } finally {
       await guard?.settle();
@@ -460,11 +474,16 @@ export class SessionEngine {
       audit,
     };
     const outcome = await this.#store.commitStep(rec.id, rec.version, commit);
-    if (outcome === 'conflict')
+    if (outcome === 'conflict') {
+      // Another instance (or request) committed this very step first: its reply is the answer,
+      // and what was computed here is dropped unreleased.
+      const now = await this.#store.getSession(rec.id);
+      if (now?.lastRequest === requestHash && now.lastReply !== null) return now.lastReply;
       throw new ApiError(
         'SESSION_BUSY',
         'the session moved on concurrently; resend to get its reply'
       );
+    }
     if (outcome === 'nonce-reused') {
       return this.#abortWith(
         rec,
@@ -475,6 +494,7 @@ export class SessionEngine {
     this.faultPoint(`${rec.protocol}:committed:${stage}`);
     if (result !== undefined) {
       this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
+      this.#events?.publish({ sessionId: rec.id, status: 'done' });
       if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch)
         await this.#store.confirmEpoch(key.keyId, rec.epoch);
     }
@@ -609,6 +629,7 @@ export class SessionEngine {
       effects,
       audit: [this.#event(rec.subject, rec.keyId, rec.id, rec.kind, outcome, details)],
     });
+    this.#events?.publish({ sessionId: rec.id, status: 'aborted' });
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -627,7 +648,26 @@ export class SessionEngine {
       now - this.#config.sessions.lifetimeMs
     );
     if (n > 0) this.#metrics.sessions.inc({ protocol: 'any', outcome: 'expired' }, n);
+    // With several instances, one that died mid-step never restarts to clean up after itself.
+    if (this.#store.shared) await this.recoverPairMarkers();
     this.#metrics.activeSessions.set(await this.#store.countActiveSessions());
+    return n;
+  }
+
+  /**
+   * Turns the pair markers of crashed steps into bans (protocol-spec §15.1). Alone on its store,
+   * this process's start-up sees only markers of its own crashed past; on a shared store, only
+   * markers older than the lease can be a dead instance's.
+   */
+  async recoverPairMarkers(): Promise<number> {
+    const n = await this.#store.recoverPairMarkers(
+      this.#store.shared ? this.now() - PAIR_MARKER_LEASE_MS : Number.MAX_SAFE_INTEGER
+    );
+    if (n > 0)
+      this.#log.warn(
+        { pairs: n },
+        'pair markers left by a crash are now bans (protocol-spec §15.1)'
+      );
     return n;
   }
 
@@ -685,7 +725,16 @@ export class SessionEngine {
    * then see the stored state synchronously. A marker left by a crash reads as a ban.
    */
   async #pairGuard(pair: string): Promise<{ guard: PairGuard; settle(): Promise<void> }> {
-    const state = await this.#store.pairBegin(pair);
+    const owner = hex(new Uint8Array(randomBytes(16)));
+    let state: Awaited<ReturnType<Store['pairBegin']>>;
+    try {
+      state = await this.#store.pairBegin(pair, this.now(), owner);
+    } catch (e) {
+      // The insert may have committed without our hearing: end the marker once the store is
+      // back, or it would read as a crash's and ban the pair.
+      this.#settleLater(() => this.#store.pairEnd(pair, owner));
+      throw e;
+    }
     let banned = false;
     const guard: PairGuard = {
       begin: () => state,
@@ -698,10 +747,31 @@ export class SessionEngine {
       guard,
       settle: async () => {
         if (state !== 'ok') return;
-        if (banned) await this.#store.pairBan(pair);
-        else await this.#store.pairEnd(pair);
+        const write = () => (banned ? this.#store.pairBan(pair) : this.#store.pairEnd(pair, owner));
+        try {
+          await write();
+        } catch (e) {
+          if (!(e instanceof StoreUnavailable)) throw e;
+          this.#settleLater(write);
+        }
       },
     };
+  }
+
+  /**
+   * Retries a marker write while the store is unreachable, for less than the marker lease: a
+   * marker still pending after the lease becomes a ban, the safe side.
+   */
+  #settleLater(write: () => Promise<void>): void {
+    const deadline = this.now() + PAIR_MARKER_LEASE_MS / 2;
+    const attempt = (delay: number) =>
+      setTimeout(() => {
+        write().catch((e: Error) => {
+          if (this.now() < deadline) attempt(Math.min(delay * 2, 5_000));
+          else this.#log.error({ err: e.message }, 'could not settle a pair marker');
+        });
+      }, delay).unref();
+    attempt(250);
   }
 
   async #checkPolicy(key: KeyRecord, input: SigningInput, kind: string): Promise<void> {

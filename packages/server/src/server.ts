@@ -12,6 +12,9 @@ import { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
 import { SessionEngine } from './engine.ts';
 import { createLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { Pkcs11KeyWrapper } from './pkcs11.ts';
+import { LocalSessionEvents, RedisLink, RedisSessionEvents } from './redis.ts';
+import { openPostgresStore } from './store/postgres.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
 
@@ -36,27 +39,43 @@ export interface StartOptions {
   killAt?: string;
 }
 
+/** The store a configuration names: `sqlite:PATH` (embedded) or `postgres://…` (scale-out). */
+export function openStore(config: Pick<ServerConfig, 'store' | 'storePoolSize'>): Store {
+  return config.store.startsWith('sqlite:')
+    ? openSqliteStore(config.store)
+    : openPostgresStore(config.store, { poolSize: config.storePoolSize });
+}
+
 export async function startServer(
   config: ServerConfig,
   opts: StartOptions = {}
 ): Promise<RunningServer> {
   const log = createLogger(config.logLevel, opts.logDestination);
-  const store = openSqliteStore(config.store);
-  await store.init();
-  const recovered = await store.recoverPairMarkers();
-  if (recovered > 0)
-    log.warn(
-      { pairs: recovered },
-      'pair markers left by a crash are now bans (protocol-spec §15.1)'
-    );
-  const wrapper = opts.keyWrapper ?? LocalKek.load(config.kekFile, { create: true });
-  const sealer = await Sealer.open(wrapper, {
-    get: () => store.getWrappedDataKey(),
-    putIfAbsent: (w) => store.putWrappedDataKeyIfAbsent(w),
-  });
-  const auth = await Authenticator.create(config);
+  const store = openStore(config);
+  // A wrapper opened here is closed here (a PKCS#11 session); one passed in belongs to the caller.
+  let owned: Pkcs11KeyWrapper | null = null;
+  let sealer: Sealer;
+  let wrapper: KeyWrapper;
+  try {
+    await store.init();
+    if (opts.keyWrapper) wrapper = opts.keyWrapper;
+    else if (config.pkcs11) wrapper = owned = Pkcs11KeyWrapper.open(config.pkcs11);
+    else wrapper = LocalKek.load(config.kekFile, { create: true });
+    sealer = await Sealer.open(wrapper, {
+      get: () => store.getWrappedDataKey(),
+      putIfAbsent: (w) => store.putWrappedDataKeyIfAbsent(w),
+    });
+  } catch (e) {
+    owned?.close();
+    await store.close().catch(() => {});
+    throw e;
+  }
+  const auth = await Authenticator.create(config, store);
   const metrics = new Metrics();
+  const redis = config.redis ? new RedisLink(config.redis, log) : null;
+  const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
   const engine = new SessionEngine({
+    events,
     store,
     sealer,
     config,
@@ -70,8 +89,9 @@ export async function startServer(
       if (name === point) process.kill(process.pid, 'SIGKILL');
     };
   }
+  await engine.recoverPairMarkers();
   await engine.reap();
-  const app = await buildApp({ config, store, engine, auth, metrics, log });
+  const app = await buildApp({ config, store, engine, auth, metrics, log, redis, events });
   const address = await app.listen({ host: config.host, port: config.port });
   const reaper = setInterval(
     () => void engine.reap().catch((e: Error) => log.error({ err: e.message }, 'reaper failed')),
@@ -79,7 +99,13 @@ export async function startServer(
   );
   reaper.unref();
   log.info(
-    { address, store: store.description, keyWrapper: wrapper.description, dev: config.dev },
+    {
+      address,
+      store: store.description,
+      redis: redis?.description ?? 'off',
+      keyWrapper: wrapper.description,
+      dev: config.dev,
+    },
     'tessera server listening'
   );
   let closing: Promise<void> | null = null;
@@ -94,7 +120,10 @@ export async function startServer(
       closing ??= (async () => {
         clearInterval(reaper);
         await app.close();
+        await events.close();
+        await redis?.close();
         await store.close();
+        owned?.close();
       })();
       return closing;
     },

@@ -4,37 +4,15 @@
  * absent, never half; the client's retry then finishes and the key signs.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import { devToken, openSqliteStore } from '@tessera/server';
+import { spawnServer } from './fixtures/spawn.ts';
 import { nobleVerify, opensslVerifyEd25519, toHex } from './helpers.ts';
-
-const fixture = join(import.meta.dirname, 'fixtures', 'server-process.ts');
-
-function spawnServer(
-  data: string,
-  port: number,
-  killAt?: string
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-    env: { ...process.env, DATA: data, PORT: String(port), ...(killAt ? { KILL_AT: killAt } : {}) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (l) => {
-      const m = /^listening on (\S+)/.exec(l);
-      if (m?.[1]) resolve({ child, url: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-  });
-}
 
 for (const [killAt, expectKeyAfterCrash] of [
   ['dkg:computed:final', false],
@@ -43,7 +21,7 @@ for (const [killAt, expectKeyAfterCrash] of [
   test(`kill -9 at ${killAt}: the key is whole or absent, and the retry completes`, async () => {
     const data = mkdtempSync(join(tmpdir(), 'tessera-crash-'));
     try {
-      const first = await spawnServer(data, 0, killAt);
+      const first = await spawnServer(data, { killAt });
       const port = Number(new URL(first.url).port);
       const client = new TesseraClient({
         server: first.url,
@@ -67,7 +45,7 @@ for (const [killAt, expectKeyAfterCrash] of [
           'a key record never exists without its share'
         );
       await store.close();
-      const second = await spawnServer(data, port);
+      const second = await spawnServer(data, { port });
       try {
         const key = await created;
         const msg = new TextEncoder().encode('after the crash');
@@ -96,7 +74,7 @@ for (const killAt of [
     const data = mkdtempSync(join(tmpdir(), 'tessera-crash-'));
     const scheme = killAt.startsWith('ecdsa') ? 'ecdsa' : 'ed25519';
     try {
-      const a = await spawnServer(data, 0);
+      const a = await spawnServer(data);
       const port = Number(new URL(a.url).port);
       const client = new TesseraClient({
         server: a.url,
@@ -107,7 +85,7 @@ for (const killAt of [
       const key = await client.createKey({ scheme });
       a.child.kill('SIGTERM');
       await new Promise((r) => a.child.once('exit', r));
-      const b = await spawnServer(data, port, killAt);
+      const b = await spawnServer(data, { port, killAt });
       const exited = new Promise<NodeJS.Signals | null>((r) =>
         b.child.once('exit', (_c, sig) => r(sig))
       );
@@ -118,7 +96,7 @@ for (const killAt of [
         scheme === 'ecdsa' ? { digest: toHex(digest) } : { message: toHex(msg) }
       );
       assert.equal(await exited, 'SIGKILL');
-      const c = await spawnServer(data, port);
+      const c = await spawnServer(data, { port });
       try {
         const sig = await signing;
         if (scheme === 'ecdsa') assert.ok(nobleVerify.ecdsa(key.publicKey, digest, sig.signature));

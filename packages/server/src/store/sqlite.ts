@@ -6,17 +6,31 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Policy } from '@tessera/api';
 import Database from 'better-sqlite3';
-import type {
-  AuditEvent,
-  CommitOutcome,
-  KeyEffect,
-  KeyRecord,
-  PairMarker,
-  SessionRecord,
-  StepCommit,
-  Store,
+import {
+  AUDIT_COLUMNS,
+  type AuditRow,
+  auditOf,
+  auditValues,
+  KEY_COLUMNS,
+  type KeyRow,
+  keyOf,
+  keyValues,
+  SESSION_COLUMNS,
+  type SessionRow,
+  sessionOf,
+  sessionValues,
+} from './rows.ts';
+import {
+  type AuditEvent,
+  type CommitOutcome,
+  type KeyEffect,
+  type KeyRecord,
+  type PairMarker,
+  type SessionRecord,
+  type StepCommit,
+  type Store,
+  StoreUnavailable,
 } from './store.ts';
 
 /** Schema migrations, applied in order once each. Never edit a landed one: append. */
@@ -48,79 +62,15 @@ const MIGRATIONS: string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, subject TEXT NOT NULL,
      key_id TEXT, session_id TEXT, action TEXT NOT NULL, outcome TEXT NOT NULL, details TEXT);
    CREATE INDEX audit_key ON audit(key_id, at);`,
+  // Pair markers are dated so several instances can tell a crash's marker from a live one;
+  // WebSocket tickets live in the store so any instance redeems them.
+  `ALTER TABLE pair_guard ADD COLUMN since INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE pair_guard ADD COLUMN owner TEXT;
+   CREATE TABLE ws_tickets (hash TEXT PRIMARY KEY, subject TEXT NOT NULL,
+     session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
 ];
 
-interface KeyRow {
-  key_id: string;
-  subject: string;
-  scheme: KeyRecord['scheme'];
-  label: string;
-  public_key: string;
-  threshold: number;
-  parties: string;
-  party: number;
-  server_party: number;
-  epoch: string;
-  pending_epoch: string | null;
-  policy: string;
-  created_at: number;
-}
-
-interface SessionRow {
-  id: string;
-  subject: string;
-  kind: SessionRecord['kind'];
-  protocol: string;
-  scheme: SessionRecord['scheme'];
-  key_id: string | null;
-  epoch: string | null;
-  status: SessionRecord['status'];
-  version: number;
-  state: Buffer | null;
-  params: string;
-  round: number;
-  total_rounds: number;
-  last_request: string | null;
-  last_reply: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-const keyOf = (r: KeyRow): KeyRecord => ({
-  keyId: r.key_id,
-  subject: r.subject,
-  scheme: r.scheme,
-  label: r.label,
-  publicKey: r.public_key,
-  threshold: r.threshold,
-  parties: JSON.parse(r.parties) as number[],
-  party: r.party,
-  serverParty: r.server_party,
-  epoch: r.epoch,
-  pendingEpoch: r.pending_epoch,
-  policy: JSON.parse(r.policy) as Policy,
-  createdAt: r.created_at,
-});
-
-const sessionOf = (r: SessionRow): SessionRecord => ({
-  id: r.id,
-  subject: r.subject,
-  kind: r.kind,
-  protocol: r.protocol,
-  scheme: r.scheme,
-  keyId: r.key_id,
-  epoch: r.epoch,
-  status: r.status,
-  version: r.version,
-  state: r.state ? new Uint8Array(r.state) : null,
-  params: r.params,
-  round: r.round,
-  totalRounds: r.total_rounds,
-  lastRequest: r.last_request,
-  lastReply: r.last_reply,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
+const ph = (n: number) => Array(n).fill('?').join(', ');
 
 /** Opens (creating if needed) the SQLite store at a `sqlite:PATH` URL. */
 export function openSqliteStore(url: string): SqliteStore {
@@ -131,6 +81,7 @@ export function openSqliteStore(url: string): SqliteStore {
 
 export class SqliteStore implements Store {
   readonly description: string;
+  readonly shared = false;
   readonly db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
 
@@ -228,43 +179,15 @@ export class SqliteStore implements Store {
   }
 
   #audit(e: AuditEvent): void {
-    this.#q(
-      'INSERT INTO audit (at, subject, key_id, session_id, action, outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?)'
-    ).run(
-      e.at,
-      e.subject,
-      e.keyId,
-      e.sessionId,
-      e.action,
-      e.outcome,
-      e.details ? JSON.stringify(e.details) : null
-    );
+    this.#q(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${ph(7)})`).run(...auditValues(e));
   }
 
   #effect(e: KeyEffect): void {
     if (e.kind === 'create') {
-      const k = e.key;
-      this.#q(
-        `INSERT INTO keys (key_id, subject, scheme, label, public_key, threshold, parties, party,
-             server_party, epoch, pending_epoch, policy, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`
-      ).run(
-        k.keyId,
-        k.subject,
-        k.scheme,
-        k.label,
-        k.publicKey,
-        k.threshold,
-        JSON.stringify(k.parties),
-        k.party,
-        k.serverParty,
-        k.epoch,
-        JSON.stringify(k.policy),
-        k.createdAt
-      );
+      this.#q(`INSERT INTO keys (${KEY_COLUMNS}) VALUES (${ph(13)})`).run(...keyValues(e.key));
       this.#q('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
-        k.keyId,
-        k.epoch,
+        e.key.keyId,
+        e.key.epoch,
         Buffer.from(e.share)
       );
     } else if (e.kind === 'refresh') {
@@ -295,28 +218,8 @@ export class SqliteStore implements Store {
         if (busy) return 'busy';
       }
       if (!this.#consume(opts.nonces, rec.createdAt)) throw new NonceReused();
-      this.#q(
-        `INSERT INTO sessions (id, subject, kind, protocol, scheme, key_id, epoch, status, version,
-             state, params, round, total_rounds, last_request, last_reply, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-      ).run(
-        rec.id,
-        rec.subject,
-        rec.kind,
-        rec.protocol,
-        rec.scheme,
-        rec.keyId,
-        rec.epoch,
-        rec.status,
-        rec.version,
-        rec.state ? Buffer.from(rec.state) : null,
-        rec.params,
-        rec.round,
-        rec.totalRounds,
-        rec.lastRequest,
-        rec.lastReply,
-        rec.createdAt,
-        rec.updatedAt
+      this.#q(`INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (${ph(17)})`).run(
+        ...sessionValues(rec)
       );
       for (const a of opts.audit) this.#audit(a);
       return 'ok';
@@ -367,6 +270,7 @@ export class SqliteStore implements Store {
 
   async expireSessions(idleBefore: number, createdBefore: number): Promise<number> {
     this.#q('DELETE FROM request_nonces WHERE expires_at < ?').run(Date.now());
+    this.#q('DELETE FROM ws_tickets WHERE expires_at < ?').run(Date.now());
     return this.#q(
       `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
          WHERE status = 'active' AND (updated_at < ? OR created_at < ?)`
@@ -401,31 +305,66 @@ export class SqliteStore implements Store {
     return this.#q('SELECT 1 FROM nonce_ledger WHERE id = ?').get(id) !== undefined;
   }
 
-  async pairBegin(pair: string): Promise<PairMarker> {
+  async pairBegin(pair: string, at: number, owner: string): Promise<PairMarker> {
     return this.db.transaction((): PairMarker => {
       const r = this.#q('SELECT state FROM pair_guard WHERE pair = ?').get(pair) as
         | { state: string }
         | undefined;
       if (r?.state === 'banned') return 'banned';
       if (r?.state === 'pending') return 'busy';
-      this.#q("INSERT INTO pair_guard (pair, state) VALUES (?, 'pending')").run(pair);
+      this.#q("INSERT INTO pair_guard (pair, state, since, owner) VALUES (?, 'pending', ?, ?)").run(
+        pair,
+        at,
+        owner
+      );
       return 'ok';
     })();
   }
 
-  async pairEnd(pair: string): Promise<void> {
-    this.#q("DELETE FROM pair_guard WHERE pair = ? AND state = 'pending'").run(pair);
+  async pairEnd(pair: string, owner: string): Promise<void> {
+    this.#q("DELETE FROM pair_guard WHERE pair = ? AND state = 'pending' AND owner = ?").run(
+      pair,
+      owner
+    );
   }
 
   async pairBan(pair: string): Promise<void> {
     this.#q(
-      "INSERT INTO pair_guard (pair, state) VALUES (?, 'banned') ON CONFLICT(pair) DO UPDATE SET state = 'banned'"
+      "INSERT INTO pair_guard (pair, state, since) VALUES (?, 'banned', 0) ON CONFLICT(pair) DO UPDATE SET state = 'banned'"
     ).run(pair);
   }
 
-  /** Crash recovery (protocol-spec §15.1): a marker still pending at start-up becomes a ban. */
-  async recoverPairMarkers(): Promise<number> {
-    return this.#q("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'").run().changes;
+  async recoverPairMarkers(begunBefore: number): Promise<number> {
+    return this.#q(
+      "UPDATE pair_guard SET state = 'banned' WHERE state = 'pending' AND since < ?"
+    ).run(begunBefore).changes;
+  }
+
+  async putTicket(
+    hash: string,
+    t: { subject: string; sessionId: string; expiresAt: number }
+  ): Promise<void> {
+    this.#q(
+      'INSERT INTO ws_tickets (hash, subject, session_id, expires_at) VALUES (?, ?, ?, ?)'
+    ).run(hash, t.subject, t.sessionId, t.expiresAt);
+  }
+
+  async takeTicket(
+    hash: string,
+    now: number
+  ): Promise<{ subject: string; sessionId: string } | null> {
+    const r = this.#q(
+      'DELETE FROM ws_tickets WHERE hash = ? RETURNING subject, session_id, expires_at'
+    ).get(hash) as { subject: string; session_id: string; expires_at: number } | undefined;
+    return r && r.expires_at >= now ? { subject: r.subject, sessionId: r.session_id } : null;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.#q('SELECT 1').get();
+    } catch (e) {
+      throw new StoreUnavailable(`sqlite: ${(e as Error).message}`);
+    }
   }
 
   async audit(e: AuditEvent): Promise<void> {
@@ -440,24 +379,8 @@ export class SqliteStore implements Store {
             filter.limit
           )
         : this.#q('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(filter.limit)
-    ) as {
-      at: number;
-      subject: string;
-      key_id: string | null;
-      session_id: string | null;
-      action: string;
-      outcome: string;
-      details: string | null;
-    }[];
-    return rows.map((r) => ({
-      at: r.at,
-      subject: r.subject,
-      keyId: r.key_id,
-      sessionId: r.session_id,
-      action: r.action,
-      outcome: r.outcome,
-      ...(r.details ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}),
-    }));
+    ) as AuditRow[];
+    return rows.map(auditOf);
   }
 }
 

@@ -88,9 +88,20 @@ export type CommitOutcome = 'ok' | 'conflict' | 'nonce-reused';
 
 export type PairMarker = 'ok' | 'banned' | 'busy';
 
+/**
+ * The store cannot be reached or answered too slowly (connection refused or lost, timeout, the
+ * database shutting down). Transient: the request changed nothing it did not commit, and the
+ * caller may retry (the API answers 503 with a retry hint).
+ */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable';
+}
+
 export interface Store {
   /** What and where (for `status` and the start-up line); no credentials. */
   readonly description: string;
+  /** True when several server instances may share this store (PostgreSQL), false for SQLite. */
+  readonly shared: boolean;
   /** Creates or migrates the schema. */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -128,12 +139,33 @@ export interface Store {
   /** True if the nonce id was consumed. */
   isNonceUsed(id: string): Promise<boolean>;
 
-  /** protocol-spec §15.1 markers, one per (key epoch, pair). */
-  pairBegin(pair: string): Promise<PairMarker>;
-  pairEnd(pair: string): Promise<void>;
+  /**
+   * protocol-spec §15.1 markers, one per (key epoch, pair). A pending marker is dated (`at`) and
+   * owned by the step that began it (`owner`, random per step), which alone may end it.
+   */
+  pairBegin(pair: string, at: number, owner: string): Promise<PairMarker>;
+  pairEnd(pair: string, owner: string): Promise<void>;
   pairBan(pair: string): Promise<void>;
-  /** At start-up: markers a crash left pending become bans (protocol-spec §15.1). */
-  recoverPairMarkers(): Promise<number>;
+  /**
+   * Markers still pending that were begun before `begunBefore` become bans (protocol-spec
+   * §15.1): their step's process died mid-computation. One instance passes its start time; with
+   * several instances on one store, each passes now minus the longest a step may take, so a
+   * live instance's marker is never taken for a crash's.
+   */
+  recoverPairMarkers(begunBefore: number): Promise<number>;
+
+  /**
+   * One-time WebSocket tickets, stored by hash so that any instance can redeem one another
+   * issued. `takeTicket` deletes and returns it (null if unknown, used or expired).
+   */
+  putTicket(
+    hash: string,
+    t: { subject: string; sessionId: string; expiresAt: number }
+  ): Promise<void>;
+  takeTicket(hash: string, now: number): Promise<{ subject: string; sessionId: string } | null>;
+
+  /** A cheap round trip (health checks); throws StoreUnavailable when the store is down. */
+  ping(): Promise<void>;
 
   audit(e: AuditEvent): Promise<void>;
   listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]>;
