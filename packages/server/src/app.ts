@@ -129,7 +129,7 @@ export async function buildApp(d: AppDeps) {
       );
     });
   await app.register(fastifyRateLimit, {
-    ...(redis ? { redis: redis.client, nameSpace: 'tessera:rl:', skipOnError: true } : {}),
+    ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:`, skipOnError: true } : {}),
     allowList: (req) => OPEN_ROUTES.has(req.routeOptions.url ?? ''),
     global: true,
     max: config.limits.requestsPerMinutePerIp,

@@ -35,6 +35,12 @@ export const ServerConfigFile = Type.Object(
         description: 'Redis URL: shared rate limits and session events across instances',
       })
     ),
+    redisPrefix: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9:_-]{1,64}$',
+        description: 'prefix of every Redis key and channel (deployments sharing one Redis)',
+      })
+    ),
     rateLimitOnRedisDown: Type.Optional(
       Type.Union([Type.Literal('open'), Type.Literal('closed')], {
         description:
@@ -138,6 +144,7 @@ export interface ServerConfig {
   store: string;
   storePoolSize: number;
   redis: string | null;
+  redisPrefix: string;
   rateLimitOnRedisDown: 'open' | 'closed';
   kekFile: string;
   /** Key-encryption key in a PKCS#11 token instead of `kekFile` (null: the local KEK). */
@@ -184,6 +191,7 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_KEK_FILE: 'kekFile',
   TESSERA_STORE_POOL_SIZE: 'storePoolSize',
   TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
+  TESSERA_REDIS_PREFIX: 'redisPrefix',
   TESSERA_DEV: 'dev',
   TESSERA_LOG_LEVEL: 'logLevel',
 };
@@ -281,6 +289,7 @@ export function loadConfig(
     store,
     storePoolSize: merged.storePoolSize ?? 10,
     redis,
+    redisPrefix: merged.redisPrefix ?? 'tessera:',
     rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',
     kekFile: resolve(merged.kekFile ?? resolve(data, 'kek.hex')),
     pkcs11: merged.pkcs11 ? pkcs11Config(merged.pkcs11, env) : null,

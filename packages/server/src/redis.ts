@@ -13,8 +13,6 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactUrl } from './config.ts';
 
-const CHANNEL = 'tessera:session-events';
-
 /** A session reached a terminal state (on any instance). */
 export interface SessionEnded {
   sessionId: string;
@@ -50,11 +48,14 @@ export class RedisLink {
   readonly client: Redis;
   readonly subscriber: Redis;
   readonly description: string;
+  /** Prefix of every key and channel (several deployments may share one Redis). */
+  readonly prefix: string;
   #lastPong = Date.now();
   readonly #monitor: NodeJS.Timeout;
 
-  constructor(url: string, log: Logger) {
+  constructor(url: string, prefix: string, log: Logger) {
     this.description = redactUrl(url);
+    this.prefix = prefix;
     const options = {
       // Fail a command at once while disconnected instead of queueing it behind the outage.
       enableOfflineQueue: false,
@@ -104,13 +105,15 @@ export class RedisLink {
 export class RedisSessionEvents extends LocalSessionEvents {
   readonly #link: RedisLink;
   readonly #origin = randomBytes(8).toString('hex');
+  readonly #channel: string;
 
   constructor(link: RedisLink) {
     super();
     this.#link = link;
-    void link.subscriber.subscribe(CHANNEL).catch(() => {});
+    this.#channel = `${link.prefix}session-events`;
+    void link.subscriber.subscribe(this.#channel).catch(() => {});
     link.subscriber.on('message', (channel: string, text: string) => {
-      if (channel !== CHANNEL) return;
+      if (channel !== this.#channel) return;
       const m = parse(text);
       if (m && m.origin !== this.#origin) this.emitter.emit('ended', m.event);
     });
@@ -120,7 +123,7 @@ export class RedisSessionEvents extends LocalSessionEvents {
     super.publish(e);
     // Best effort: a missed event only leaves a socket open until its next request or idle end.
     this.#link.client
-      .publish(CHANNEL, JSON.stringify({ origin: this.#origin, event: e }))
+      .publish(this.#channel, JSON.stringify({ origin: this.#origin, event: e }))
       .catch(() => {});
   }
 }

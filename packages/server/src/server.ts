@@ -72,7 +72,7 @@ export async function startServer(
   }
   const auth = await Authenticator.create(config, store);
   const metrics = new Metrics();
-  const redis = config.redis ? new RedisLink(config.redis, log) : null;
+  const redis = config.redis ? new RedisLink(config.redis, config.redisPrefix, log) : null;
   const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
   const engine = new SessionEngine({
     events,

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -266,6 +266,32 @@ describe('scale-out: instances sharing PostgreSQL and Redis', { skip: skip ?? fa
     } finally {
       await proxy.close();
     }
+  });
+
+  test('rate limits are counted across instances (Redis)', async () => {
+    const config = join(data, 'limited.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        limits: { requestsPerMinutePerIp: 6 },
+        redisPrefix: `t${randomBytes(4).toString('hex')}:`,
+      })
+    );
+    const [a, b] = await Promise.all([spawn({ config }), spawn({ config })]);
+    const token = await devToken(data, 'frank');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++)
+      for (const inst of [a, b])
+        statuses.push((await call(inst.url, 'GET', '/v1/keys', { token })).status);
+    assert.equal(statuses.filter((s) => s === 200).length, 6, `${statuses}`);
+    assert.equal(
+      statuses.filter((s) => s === 429).length,
+      4,
+      'the seventh request on either is refused'
+    );
+    const refused = await call(a.url, 'GET', '/v1/keys', { token });
+    assert.equal(refused.json.error?.code, 'RATE_LIMITED');
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
   });
 
   test('Redis lost: signing goes on (fail open), or is refused (fail closed); health says so', async () => {
