@@ -77,7 +77,9 @@ export function signingInput(scheme: SchemeName, payload: SignPayload): SigningI
       }
       return out;
     }
-    case 'eip1559': {
+    case 'eip1559':
+    case 'eip2930':
+    case 'legacy': {
       const hex = `0x${payload.transaction}` as Hex;
       let tx: ReturnType<typeof parseTransaction>;
       try {
@@ -85,10 +87,11 @@ export function signingInput(scheme: SchemeName, payload: SignPayload): SigningI
       } catch (e) {
         return fail(`transaction: ${(e as Error).message.split('\n')[0]}`);
       }
-      if (tx.type !== 'eip1559')
-        fail(`transaction: expected an eip1559 transaction, got ${tx.type}`);
+      if (tx.type !== payload.kind)
+        fail(`transaction: expected an ${payload.kind} transaction, got ${tx.type}`);
       if (tx.r !== undefined || tx.s !== undefined || tx.yParity !== undefined)
         fail('transaction: must be unsigned');
+      // Legacy: only the EIP-155 form, whose signature cannot be replayed on another chain.
       if (tx.chainId === undefined) fail('transaction: chainId is required');
       // Only the canonical encoding is signed, so what the policy read is what the chain sees.
       if (serializeTransaction(tx) !== hex) fail('transaction: not canonically encoded');

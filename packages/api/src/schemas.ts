@@ -93,6 +93,23 @@ export const SignPayloadSchema = Type.Union([
     },
     strict
   ),
+  Type.Object(
+    {
+      kind: Type.Literal('eip2930'),
+      transaction: Hex(LIMITS.transactionBytes, 'unsigned serialised EIP-2930 transaction'),
+    },
+    strict
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('legacy'),
+      transaction: Hex(
+        LIMITS.transactionBytes,
+        'unsigned serialised legacy transaction with its EIP-155 chain id'
+      ),
+    },
+    strict
+  ),
 ]);
 
 export const SignBody = Type.Object(

@@ -107,6 +107,8 @@ function classify(e: unknown): { exit: number; code: string; message: string } {
   }
   if (e instanceof TesseraError)
     return { exit: e.code === 'INVALID_INPUT' ? 2 : 1, code: e.code, message: e.message };
+  if (e instanceof Error && e.name === 'ChainError')
+    return { exit: 1, code: (e as Error & { code: string }).code, message: e.message };
   // Matched by name: importing @tessera/server here would load it for every command.
   if (e instanceof Error && e.name === 'ConfigError')
     return { exit: 2, code: 'CONFIG', message: e.message };

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { type ClientFlags, clientOptions, connect, keyIdArg } from '../connect.ts';
 import { type CliIo, Output, table } from '../output.ts';
+import { createLocalKey } from './chainkey.ts';
 
 interface KeygenFlags extends ClientFlags {
   scheme: 'ecdsa' | 'ed25519' | 'bip340';
@@ -28,8 +29,25 @@ export function register(program: Command, io: CliIo): void {
           .makeOptionMandatory()
       )
       .option('--label <label>', 'a name for the key')
-  ).action(async (f: KeygenFlags) => {
+      .option(
+        '--local <file>',
+        'no server: a 2-of-2 key with both shares sealed in FILE (passphrase: TESSERA_PASSPHRASE)'
+      )
+  ).action(async (f: KeygenFlags & { local?: string }) => {
     const out = new Output(io, f);
+    if (f.local !== undefined) {
+      const share = await createLocalKey(f.local, f.scheme, io.env);
+      const publicKey = Buffer.from(share.publicKey).toString('hex');
+      out.result(
+        { file: f.local, scheme: f.scheme, publicKey },
+        table([
+          ['file', f.local],
+          ['scheme', f.scheme],
+          ['public key', publicKey],
+        ])
+      );
+      return;
+    }
     const client = await connect(f, io.env);
     const k = await client.createKey({
       scheme: f.scheme,
