@@ -11,6 +11,7 @@ import * as eth from './commands/eth.ts';
 import * as keys from './commands/keys.ts';
 import * as server from './commands/server.ts';
 import * as sign from './commands/sign.ts';
+import * as sol from './commands/sol.ts';
 import * as status from './commands/status.ts';
 import * as token from './commands/token.ts';
 import { type CliIo, type Io, reportError } from './output.ts';
@@ -39,7 +40,7 @@ export async function runCli(
       writeErr: (s) => io.stderr.write(s),
       outputError: () => {}, // reportError prints it, in the same format as every other error
     });
-  for (const c of [server, token, keys, sign, backup, status, eth]) c.register(program, io);
+  for (const c of [server, token, keys, sign, backup, status, eth, sol]) c.register(program, io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -48,10 +48,17 @@ async function freePort(): Promise<number> {
 async function cli(
   args: string[],
   env: NodeJS.ProcessEnv
-): Promise<{ code: number; json: Record<string, unknown> & { error?: { code: string } } }> {
+): Promise<{
+  code: number;
+  json: Record<string, unknown> & { error?: { code: string; message: string } };
+}> {
   let out = '';
   const code = await runCli([...args, '--json', '--quiet'], {
-    stdout: { write: (s: string) => void (out += s) },
+    stdout: {
+      write: (s: string) => {
+        out += s;
+      },
+    },
     stderr: { write: () => {} },
     env,
   });
@@ -131,7 +138,7 @@ describe('tessera eth against a local Ethereum node', () => {
   const fund = async (to: Address, ether: string) => {
     const transport = http(rpc);
     const pub = createPublicClient({ transport });
-    const [funder] = (await pub.request({ method: 'eth_accounts' })) as Address[];
+    const [funder] = await createWalletClient({ transport }).getAddresses();
     const wallet = createWalletClient({ account: funder as Address, transport });
     const hash = await wallet.sendTransaction({ to, value: parseEther(ether), chain: null });
     await pub.waitForTransactionReceipt({ hash });
@@ -208,7 +215,7 @@ describe('tessera eth against a local Ethereum node', () => {
       );
       assert.equal(r.code, 1);
       assert.equal(r.json.error?.code, 'POLICY_DENIED');
-      assert.match((r.json.error as { message: string }).message, why);
+      assert.match((r.json.error as unknown as { message: string }).message, why);
     }
     assert.equal(
       await srv.store.countSignSessions(k.json.keyId as string, 0),
