@@ -8,6 +8,19 @@ export {
   RemoteBackend,
   type SigningBackend,
 } from './backend.ts';
+export {
+  type BtcNetwork,
+  type BtcNetworkName,
+  btcNetwork,
+  type PsbtSigners,
+  p2trAddress,
+  p2wpkhAddress,
+  type SignedPsbtInput,
+  type SignPsbtOptions,
+  type SignPsbtResult,
+  signPsbt,
+  taprootBackend,
+} from './btc.ts';
 export { ChainError, type ChainErrorCode } from './errors.ts';
 export { EthereumKey, ethereumAddress, TesseraEthersSigner } from './eth.ts';
 export {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import * as backup from './commands/backup.ts';
+import * as btc from './commands/btc.ts';
 import * as eth from './commands/eth.ts';
 import * as keys from './commands/keys.ts';
 import * as server from './commands/server.ts';
@@ -40,7 +41,8 @@ export async function runCli(
       writeErr: (s) => io.stderr.write(s),
       outputError: () => {}, // reportError prints it, in the same format as every other error
     });
-  for (const c of [server, token, keys, sign, backup, status, eth, sol]) c.register(program, io);
+  for (const c of [server, token, keys, sign, backup, status, eth, sol, btc])
+    c.register(program, io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -25,7 +25,7 @@ import {
   parseEther,
   verifyTypedData,
 } from 'viem';
-import { runCli } from '../src/index.ts';
+import { runJson } from './run-json.ts';
 
 const HARDHAT = fileURLToPath(
   new URL('../../../node_modules/hardhat/internal/cli/bootstrap.js', import.meta.url)
@@ -44,26 +44,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Runs the CLI in-process; the parsed `--json` object, or the error object and exit code. */
-async function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv
-): Promise<{
-  code: number;
-  json: Record<string, unknown> & { error?: { code: string; message: string } };
-}> {
-  let out = '';
-  const code = await runCli([...args, '--json', '--quiet'], {
-    stdout: {
-      write: (s: string) => {
-        out += s;
-      },
-    },
-    stderr: { write: () => {} },
-    env,
-  });
-  return { code, json: JSON.parse(out.trim().split('\n').pop() ?? '{}') };
-}
+const cli = runJson;
 
 describe('tessera eth against a local Ethereum node', () => {
   let node: ChildProcess;
@@ -169,6 +150,13 @@ describe('tessera eth against a local Ethereum node', () => {
     assert.equal((await pub.getBalance({ address: RECIPIENT })) - before, parseEther('1.5'));
     const left = await pub.getBalance({ address });
     assert.equal(left, parseEther('8.5') - receipt.gasUsed * receipt.effectiveGasPrice);
+
+    // The server parsed the transaction itself: its fields are in the audit log.
+    const audit = await srv.store.listAudit({ keyId, limit: 20 });
+    const start = audit.find((e) => e.action === 'sign.start' && e.details?.kind === 'eip1559');
+    assert.equal(start?.details?.to, RECIPIENT.toLowerCase());
+    assert.equal(start?.details?.value, parseEther('1.5').toString());
+    assert.equal(start?.details?.chainId, 31337);
 
     // EIP-191 through the server, checked by ethers.
     const m = await cli(

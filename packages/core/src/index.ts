@@ -48,6 +48,7 @@ export {
   TesseraError,
 } from './errors.ts';
 export { type FrostSignParams, type FrostSignSession, frostSign } from './frost/sign.ts';
+export { taprootTweak } from './frost/taproot.ts';
 export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';

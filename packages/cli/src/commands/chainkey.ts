@@ -71,13 +71,29 @@ async function openLocal(file: string, env: NodeJS.ProcessEnv): Promise<KeyShare
   );
 }
 
-/** The backend for the flags: exactly one of `--key` and `--local`. */
+/**
+ * The key for the flags (exactly one of `--key` and `--local`): its backend, and for a local key
+ * its shares (a Taproot key signs with tweaked shares).
+ */
+export async function chainKey(
+  f: ChainKeyFlags,
+  env: NodeJS.ProcessEnv
+): Promise<{ backend: SigningBackend; shares: KeyShare[] | null }> {
+  if ((f.key === undefined) === (f.local === undefined))
+    throw new UsageError('give exactly one of --key ID and --local FILE');
+  if (f.local !== undefined) {
+    const shares = await openLocal(f.local, env);
+    return { backend: new LocalBackend(shares), shares };
+  }
+  return {
+    backend: await RemoteBackend.open(await connect(f, env), f.key as string),
+    shares: null,
+  };
+}
+
 export async function chainBackend(
   f: ChainKeyFlags,
   env: NodeJS.ProcessEnv
 ): Promise<SigningBackend> {
-  if ((f.key === undefined) === (f.local === undefined))
-    throw new UsageError('give exactly one of --key ID and --local FILE');
-  if (f.local !== undefined) return new LocalBackend(await openLocal(f.local, env));
-  return RemoteBackend.open(await connect(f, env), f.key as string);
+  return (await chainKey(f, env)).backend;
 }
