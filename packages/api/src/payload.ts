@@ -26,6 +26,11 @@ export interface SigningInput {
   bytes: Uint8Array;
   /** True when the server cannot know what the bytes authorise (raw digests, unprefixed ECDSA messages). */
   blind: boolean;
+  /**
+   * BIP-341: both parties sign with their shares tweaked to the Taproot output key (merkle root
+   * absent: key path only). Set only for `taproot` payloads of bip340 keys.
+   */
+  taproot?: { merkleRoot?: Uint8Array };
   /** Parsed fields of a transaction or typed data, for policy and the audit log. */
   chainId?: number;
   to?: string;
@@ -44,11 +49,22 @@ const fail = (why: string): never => {
 /** Computes what a payload signs under a key of `scheme`. Throws `PayloadError`. */
 export function signingInput(scheme: SchemeName, payload: SignPayload): SigningInput {
   if (scheme !== 'ecdsa') {
+    if (payload.kind === 'taproot') {
+      if (scheme !== 'bip340') fail('"taproot" payloads are for bip340 keys');
+      // A sighash commits to the whole transaction but the server cannot read it: blind.
+      return {
+        bytes: hexToBytes(payload.sighash),
+        blind: true,
+        taproot: payload.merkleRoot ? { merkleRoot: hexToBytes(payload.merkleRoot) } : {},
+      };
+    }
     if (payload.kind !== 'message')
       fail(`${scheme} keys sign message bytes; "${payload.kind}" payloads are for ecdsa keys`);
     return { bytes: hexToBytes((payload as { message: string }).message), blind: false };
   }
   switch (payload.kind) {
+    case 'taproot':
+      return fail('"taproot" payloads are for bip340 keys');
     case 'digest':
       return { bytes: hexToBytes(payload.digest), blind: true };
     case 'message': {

@@ -73,6 +73,16 @@ export const SignPayloadSchema = Type.Union([
   Type.Object({ kind: Type.Literal('eip191'), message: Hex(LIMITS.messageBytes) }, strict),
   Type.Object(
     {
+      kind: Type.Literal('taproot'),
+      sighash: HexN(32, 'BIP-341 sighash of a key-path spend (bip340 keys)'),
+      merkleRoot: Type.Optional(
+        HexN(32, 'script tree root; absent: key path only (BIP-86), the usual case')
+      ),
+    },
+    strict
+  ),
+  Type.Object(
+    {
       kind: Type.Literal('eip712'),
       typedData: Type.Object(
         {
@@ -162,6 +172,8 @@ export const SessionParamsInfo = Type.Object(
     rid: Type.Optional(HexN(32)),
     digest: Type.Optional(HexN(32)),
     message: Type.Optional(Hex(LIMITS.messageBytes)),
+    /** Taproot signing: the x-only output key both parties' tweaked shares sign for. */
+    outputKey: Type.Optional(HexN(32)),
   },
   strict
 );

@@ -118,8 +118,7 @@ export function p2trAddress(internalKey: Uint8Array, network: BtcNetworkName | B
  * output key, the one in `p2trAddress(share.publicKey, …)`. Pass at least a signing quorum of
  * shares of one key. Throws `ChainError` `UNSUPPORTED_SCHEME` for non-`bip340` shares.
  *
- * Remote keys: there is no remote equivalent yet; the co-signing server would have to apply the
- * same tweak to its share (server support, not in this change).
+ * Remote keys: `taprootRemoteBackend`.
  */
 export function taprootBackend(shares: KeyShare[]): LocalBackend {
   if (!Array.isArray(shares) || shares.length === 0)
@@ -132,6 +131,27 @@ export function taprootBackend(shares: KeyShare[]): LocalBackend {
       );
   }
   return new LocalBackend(shares.map((s) => taprootTweak(s)));
+}
+
+/**
+ * A `bip340` key shared with the co-signing server, for Taproot key-path spending: its
+ * `publicKey` is the x-only output key, and each sighash goes as a `taproot` payload, so that
+ * both the server and the client tweak their shares (BIP-341, no script tree) before signing.
+ * The server treats a sighash as blind signing: the key's policy must allow it.
+ */
+export function taprootRemoteBackend(remote: SigningBackend): SigningBackend {
+  if (remote.scheme !== 'bip340')
+    throw new ChainError('UNSUPPORTED_SCHEME', `Taproot needs a bip340 key, not ${remote.scheme}`);
+  const outputKey = p2tr(remote.publicKey).tweakedPubkey;
+  return {
+    scheme: 'bip340',
+    publicKey: outputKey,
+    async sign(payload) {
+      if (payload.kind !== 'message' || payload.message.length !== 64)
+        throw new ChainError('INVALID_PARAMS', 'a Taproot key signs 32-byte sighashes only');
+      return remote.sign({ kind: 'taproot', sighash: payload.message });
+    },
+  };
 }
 
 /** The keys `signPsbt` signs with: either or both. */

@@ -20,6 +20,7 @@ export {
   type SignPsbtResult,
   signPsbt,
   taprootBackend,
+  taprootRemoteBackend,
 } from './btc.ts';
 export { ChainError, type ChainErrorCode } from './errors.ts';
 export { EthereumKey, ethereumAddress, TesseraEthersSigner } from './eth.ts';

@@ -152,15 +152,27 @@ test('btc: P2WPKH with a server ECDSA key, P2TR with a local BIP-340 key', async
   const trSighash = ttx.preimageWitnessV1(0, [trScript], SigHash.DEFAULT, [50_000n]);
   assert.ok(schnorr.verify((sig as Uint8Array).subarray(0, 64), trSighash, trScript.subarray(2)));
 
-  // A BIP-340 key shared with the server cannot sign P2TR yet: a clear usage error.
-  const remote = await cli(['keygen', '--scheme', 'bip340']);
-  const r = await cli([
+  // A BIP-340 key shared with the server: both sides tweak their shares (a taproot payload).
+  const remote = (await cli(['keygen', '--scheme', 'bip340'])).json.keyId as string;
+  const ra = await cli(['btc', 'address', '--key', remote, '--network', 'regtest']);
+  const rScript = OutScript.encode(Address(REGTEST).decode(ra.json.address as string));
+  const rs = await cli([
     'btc',
     'sign-psbt',
     '--key',
-    remote.json.keyId as string,
+    remote,
     '--psbt',
-    psbtSpending(trScript),
+    psbtSpending(rScript),
+    '--network',
+    'regtest',
   ]);
-  assert.equal(r.code, 2);
+  assert.equal(rs.code, 0, JSON.stringify(rs.json));
+  const rtx = Transaction.fromRaw(Buffer.from(rs.json.tx as string, 'hex'), {
+    allowUnknownOutputs: true,
+  });
+  const [rsig] = rtx.getInput(0).finalScriptWitness as Uint8Array[];
+  const rSighash = rtx.preimageWitnessV1(0, [rScript], SigHash.DEFAULT, [50_000n]);
+  assert.ok(schnorr.verify((rsig as Uint8Array).subarray(0, 64), rSighash, rScript.subarray(2)));
+  const audit = await srv.store.listAudit({ keyId: remote, limit: 5 });
+  assert.ok(audit.some((e) => e.action === 'sign.start' && e.details?.kind === 'taproot'));
 });

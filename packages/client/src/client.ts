@@ -22,6 +22,7 @@ import {
   reshare,
   type Session,
   type Step,
+  taprootTweak,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
 import { ClientError } from './errors.ts';
@@ -169,7 +170,10 @@ export class TesseraClient {
     const stored = await this.#storedKey(keyId);
     const payload = toPayload(input);
     const expected = signingInput(stored.scheme, payload);
-    const share = await this.#share(stored, stored.epoch);
+    const own = await this.#share(stored, stored.epoch);
+    // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
+    const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;
+    const publicKey = expected.taproot ? bytesToHex(share.publicKey) : stored.publicKey;
     const started = await this.http.request<SessionStartedResponse>(
       'POST',
       `/v1/keys/${keyId}/sign`,
@@ -186,6 +190,7 @@ export class TesseraClient {
       p.keyId !== keyId ||
       p.epoch !== stored.epoch ||
       bytesToHex(signed) !== bytesToHex(expected.bytes) ||
+      (expected.taproot !== undefined && p.outputKey !== publicKey) ||
       !p.rid
     )
       throw new ClientError(
@@ -214,7 +219,7 @@ export class TesseraClient {
               o
             )
           ).result;
-    const body = checkedSignature(stored.scheme, stored.publicKey, signed, result);
+    const body = checkedSignature(stored.scheme, publicKey, signed, result);
     if (!body)
       throw new ClientError(
         'BAD_SIGNATURE',

@@ -45,6 +45,7 @@ import {
   type Scheme,
   type Session,
   TesseraError,
+  taprootTweak,
 } from '@tessera/core';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.ts';
@@ -188,7 +189,9 @@ export class SessionEngine {
       throw e;
     }
     await this.#checkPolicy(key, input, payload.kind);
-    const share = await this.#loadShare(key, epoch);
+    const stored = await this.#loadShare(key, epoch);
+    // BIP-341: both parties sign with shares of the tweaked output key; the client does the same.
+    const share = input.taproot ? taprootTweak(stored, input.taproot.merkleRoot) : stored;
     const rid = rand32();
     const ledger = new StagedLedger();
     const step =
@@ -212,6 +215,7 @@ export class SessionEngine {
         epoch,
         rid: hex(rid),
         ...(key.scheme === 'ecdsa' ? { digest: hex(input.bytes) } : { message: hex(input.bytes) }),
+        ...(input.taproot ? { outputKey: hex(share.publicKey) } : {}),
       },
       exclusive: true,
       audit: { action: 'sign.start', details: { kind: payload.kind, ...describeInput(input) } },
@@ -556,10 +560,15 @@ export class SessionEngine {
       return { keyId: key.keyId, epoch };
     }
     if (rec.kind === 'sign' && key && (isEcdsaSignature(result) || result instanceof Uint8Array)) {
-      const params = JSON.parse(rec.params) as { digest?: string; message?: string };
+      const params = JSON.parse(rec.params) as {
+        digest?: string;
+        message?: string;
+        outputKey?: string;
+      };
       const signed = hexToBytes((key.scheme === 'ecdsa' ? params.digest : params.message) ?? '');
-      // Invariant 4: checked again here, independently of the core, against the stored key.
-      const body = checkedSignature(key.scheme, key.publicKey, signed, result);
+      // Invariant 4: checked again here, independently of the core, against the stored key (or
+      // the Taproot output key the start tweaked it to).
+      const body = checkedSignature(key.scheme, params.outputKey ?? key.publicKey, signed, result);
       if (!body)
         throw new ApiError('INTERNAL', 'the signature does not verify under the stored key');
       const digest = signed.length === 32 ? hex(signed) : hex(sha256(signed));

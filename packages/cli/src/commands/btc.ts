@@ -11,6 +11,7 @@ import {
   p2wpkhAddress,
   signPsbt,
   taprootBackend,
+  taprootRemoteBackend,
 } from '@tessera/chains';
 import { type Command, Option } from 'commander';
 import { type CliIo, Output, table, UsageError } from '../output.ts';
@@ -68,12 +69,9 @@ export function register(program: Command, io: CliIo): void {
     let signers: Parameters<typeof signPsbt>[1];
     if (backend.scheme === 'ecdsa') signers = { ecdsa: backend };
     else if (backend.scheme === 'bip340') {
-      // The output key is the tweaked one: only a key whose shares are here can be tweaked now.
-      if (!shares)
-        throw new UsageError(
-          'P2TR signing with a server key needs the Taproot tweak on the server too, which it does not apply yet; use --local'
-        );
-      signers = { taproot: taprootBackend(shares) };
+      // The output key is the tweaked one: local shares are tweaked here, a server key's on
+      // both sides (a `taproot` payload).
+      signers = { taproot: shares ? taprootBackend(shares) : taprootRemoteBackend(backend) };
     } else throw new UsageError('Bitcoin needs an ecdsa (P2WPKH) or bip340 (P2TR) key');
     const r = await signPsbt(psbt, signers, { network: f.network });
     const out = {

@@ -1,0 +1,93 @@
+/**
+ * Ethereum with a key shared with the co-signing server (RemoteBackend over the client SDK): the
+ * ethers signer and the viem account sign every transaction type and typed data; the server
+ * parses each transaction itself and its policy refuses a transfer above the key's limit before
+ * round 1.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EthereumKey, RemoteBackend } from '@tessera/chains';
+import { MemoryShareStore, ServerError, TesseraClient } from '@tessera/client';
+import { devToken, loadConfig, type RunningServer, startServer } from '@tessera/server';
+import { Transaction, verifyMessage } from 'ethers';
+import { parseEther, parseGwei, verifyTypedData } from 'viem';
+
+const to = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as const;
+
+describe('Ethereum with a key shared with the co-signing server', () => {
+  let srv: RunningServer;
+  let data: string;
+  let key: EthereumKey;
+
+  before(async () => {
+    data = mkdtempSync(join(tmpdir(), 'tessera-chains-remote-'));
+    srv = await startServer(
+      loadConfig(
+        {
+          data,
+          port: 0,
+          dev: true,
+          logLevel: 'silent',
+          policy: { blindSigning: false, maxValueWei: parseEther('1').toString() },
+        },
+        {}
+      )
+    );
+    const client = new TesseraClient({
+      server: srv.url,
+      token: await devToken(data, 'remote-eth'),
+      store: new MemoryShareStore(),
+    });
+    const k = await client.createKey({ scheme: 'ecdsa' });
+    key = new EthereumKey(await RemoteBackend.open(client, k.keyId));
+  });
+  after(async () => {
+    await srv.close();
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  test('ethers signer: legacy (EIP-155), EIP-2930 and EIP-1559 transactions and a message', async () => {
+    const signer = key.toEthersSigner();
+    const base = { to, value: 1000n, nonce: 4, gasLimit: 21_000n };
+    for (const tx of [
+      { ...base, type: 0, chainId: 56, gasPrice: parseGwei('5') },
+      { ...base, type: 1, chainId: 1, gasPrice: parseGwei('5'), accessList: [] },
+      { ...base, type: 2, chainId: 10, maxFeePerGas: parseGwei('3'), maxPriorityFeePerGas: 1n },
+    ]) {
+      const parsed = Transaction.from(await signer.signTransaction(tx));
+      assert.equal(parsed.from, key.address, `type ${tx.type}`);
+      assert.equal(parsed.type, tx.type);
+      assert.equal(Number(parsed.chainId), tx.chainId);
+    }
+    assert.equal(verifyMessage('remote gm', await signer.signMessage('remote gm')), key.address);
+  });
+
+  test('viem account: typed data verifies with verifyTypedData', async () => {
+    const typedData = {
+      domain: { name: 'Remote', version: '1', chainId: 1 },
+      types: { Ping: [{ name: 'n', type: 'uint256' }] },
+      primaryType: 'Ping',
+      message: { n: 7n },
+    } as const;
+    const signature = await key.toViemAccount().signTypedData(typedData);
+    assert.ok(await verifyTypedData({ address: key.address, ...typedData, signature }));
+  });
+
+  test("the server's policy refuses a transfer above the key's limit before round 1", async () => {
+    await assert.rejects(
+      key.toViemAccount().signTransaction({
+        type: 'eip1559',
+        chainId: 1,
+        to,
+        value: parseEther('2'),
+        gas: 21_000n,
+        maxFeePerGas: 1n,
+        maxPriorityFeePerGas: 1n,
+      }),
+      (e: unknown) => e instanceof ServerError && e.code === 'POLICY_DENIED'
+    );
+  });
+});
