@@ -8,6 +8,7 @@
 import { type SignPayload, signingInput } from '@tessera/api';
 import type { TesseraClient } from '@tessera/client';
 import { type KeyShare, type Scheme, simulate } from '@tessera/core';
+import { ChainError } from './errors.ts';
 
 /** A signature as the protocols produce it. ECDSA: `r ‖ s` (low s) and the recovery id. */
 export interface RawSignature {
@@ -66,14 +67,24 @@ export class RemoteBackend implements SigningBackend {
     this.publicKey = publicKey;
   }
 
-  /** Reads the key's scheme and public key from the server. */
+  /**
+   * The key as the client stored it at key generation. Addresses come from this record, never
+   * from the server's answer: a server that lied about the public key would otherwise show the
+   * user an address it alone controls. A server record that differs is refused.
+   */
   static async open(client: TesseraClient, keyId: string): Promise<RemoteBackend> {
-    const k = await client.getKey(keyId);
+    const local = await client.localKey(keyId);
+    const remote = await client.getKey(keyId);
+    if (remote.publicKey !== local.publicKey || remote.scheme !== local.scheme)
+      throw new ChainError(
+        'KEY_MISMATCH',
+        `the server's record of key ${keyId} does not match this client's: refusing to use it`
+      );
     return new RemoteBackend(
       client,
       keyId,
-      k.scheme as Scheme,
-      new Uint8Array(Buffer.from(k.publicKey, 'hex'))
+      local.scheme,
+      new Uint8Array(Buffer.from(local.publicKey, 'hex'))
     );
   }
 

@@ -13,15 +13,15 @@
  * btc-signer itself signs with) before it is added to the PSBT.
  *
  * Remote keys: @tessera/api has no PSBT payload, so a P2WPKH sighash reaches the server as a blind
- * digest (its key needs a blind-signing policy), and a Taproot sighash as message bytes the server
- * cannot interpret either. Amounts of P2WPKH inputs come from `witnessUtxo` (or `nonWitnessUtxo`
+ * digest (its key needs a blind-signing policy), and a Taproot sighash as a `taproot` payload,
+ * blind as well. Amounts of P2WPKH inputs come from `witnessUtxo` (or `nonWitnessUtxo`
  * when present, which the library checks against the txid): BIP-143 signs the amount, but a
  * witnessUtxo-only PSBT is trusted for the fee.
  *
- * Remote Taproot keys: the co-signing server signs with the untweaked shares, so a `RemoteBackend`
- * reports and signs under the internal key, which cannot spend a Taproot output. Remote Taproot
- * signing needs the server to apply the tweak (not part of this change); `signPsbt` recognises
- * such a backend and refuses with `TAPROOT_KEY_UNTWEAKED`.
+ * Remote Taproot keys: wrap the `RemoteBackend` in `taprootRemoteBackend`, whose `taproot`
+ * payloads make the server and the client tweak their shares before signing. A bare
+ * `RemoteBackend` of a bip340 key reports the internal key, which cannot spend a Taproot output:
+ * `signPsbt` recognises it and refuses with `TAPROOT_KEY_UNTWEAKED`.
  * @module
  */
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';

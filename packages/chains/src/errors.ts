@@ -12,6 +12,7 @@
  * | `SIGHASH_NOT_ALLOWED`     | a PSBT input asks for a sighash type the adapter refuses to sign      |
  * | `TAPROOT_KEY_UNTWEAKED`   | a Taproot backend holds the internal key, not the tweaked output key  |
  * | `NOTHING_TO_SIGN`         | no PSBT input belongs to the keys given                               |
+ * | `KEY_MISMATCH`            | the server's record of a key differs from the client's stored one     |
  * @module
  */
 import { TesseraError } from '@tessera/core';
@@ -25,7 +26,8 @@ export type ChainErrorCode =
   | 'INVALID_PSBT'
   | 'SIGHASH_NOT_ALLOWED'
   | 'TAPROOT_KEY_UNTWEAKED'
-  | 'NOTHING_TO_SIGN';
+  | 'NOTHING_TO_SIGN'
+  | 'KEY_MISMATCH';
 
 export interface ChainErrorOptions {
   cause?: unknown;

@@ -7,8 +7,9 @@
  * assembled here from kit's codecs: `u32 LE 2` (the Transfer index) then `u64 LE lamports`, with
  * the accounts `[from: writable signer, to: writable]`.
  *
- * The backend signs the compiled message bytes (payload `{ kind: 'message' }`), so a co-signing
- * server sees the whole transaction. Before a signed transaction is handed back, its signature is
+ * The backend signs the compiled message bytes (payload `{ kind: 'message' }`): a co-signing
+ * server receives the whole transaction but does not parse Solana messages yet, so a key's value
+ * and destination policy does not apply to them (the audit log records their hash). Before a signed transaction is handed back, its signature is
  * checked with node:crypto's Ed25519 against the key's public key.
  * @module
  */

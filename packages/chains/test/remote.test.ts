@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { EthereumKey, RemoteBackend } from '@tessera/chains';
-import { MemoryShareStore, ServerError, TesseraClient } from '@tessera/client';
+import { ChainError, EthereumKey, RemoteBackend } from '@tessera/chains';
+import { MemoryShareStore, ServerError, type StoredKey, TesseraClient } from '@tessera/client';
 import { devToken, loadConfig, type RunningServer, startServer } from '@tessera/server';
 import { Transaction, verifyMessage } from 'ethers';
 import { parseEther, parseGwei, verifyTypedData } from 'viem';
@@ -21,6 +21,10 @@ describe('Ethereum with a key shared with the co-signing server', () => {
   let srv: RunningServer;
   let data: string;
   let key: EthereumKey;
+  let keyId: string;
+  let record: StoredKey;
+  let share: Uint8Array;
+  const store = new MemoryShareStore();
 
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'tessera-chains-remote-'));
@@ -39,10 +43,13 @@ describe('Ethereum with a key shared with the co-signing server', () => {
     const client = new TesseraClient({
       server: srv.url,
       token: await devToken(data, 'remote-eth'),
-      store: new MemoryShareStore(),
+      store,
     });
     const k = await client.createKey({ scheme: 'ecdsa' });
     key = new EthereumKey(await RemoteBackend.open(client, k.keyId));
+    keyId = k.keyId;
+    record = await client.localKey(k.keyId);
+    share = (await store.get(k.keyId, record.epoch)) as Uint8Array;
   });
   after(async () => {
     await srv.close();
@@ -74,6 +81,21 @@ describe('Ethereum with a key shared with the co-signing server', () => {
     } as const;
     const signature = await key.toViemAccount().signTypedData(typedData);
     assert.ok(await verifyTypedData({ address: key.address, ...typedData, signature }));
+  });
+
+  test("addresses come from the client's own record; a server record that differs is refused", async () => {
+    const other = new MemoryShareStore();
+    const { epochs: _, ...rest } = record;
+    await other.put({ ...rest, publicKey: `03${'11'.repeat(32)}` }, share);
+    const client = new TesseraClient({
+      server: srv.url,
+      token: await devToken(data, 'remote-eth'),
+      store: other,
+    });
+    await assert.rejects(
+      RemoteBackend.open(client, keyId),
+      (e: unknown) => e instanceof ChainError && e.code === 'KEY_MISMATCH'
+    );
   });
 
   test("the server's policy refuses a transfer above the key's limit before round 1", async () => {

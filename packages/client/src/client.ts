@@ -331,6 +331,14 @@ export class TesseraClient {
     return created;
   }
 
+  /**
+   * The key as this client stored it when it was created (scheme, public key, epoch): what to
+   * derive addresses from, rather than what a server says. Throws `NO_SHARE` if absent.
+   */
+  localKey(keyId: string): Promise<StoredKey> {
+    return this.#storedKey(keyId);
+  }
+
   async #storedKey(keyId: string): Promise<StoredKey> {
     const k = await this.#store.getKey(keyId);
     if (!k) throw new ClientError('NO_SHARE', `no share of key ${keyId} in this client's store`);

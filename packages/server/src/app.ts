@@ -66,7 +66,7 @@ const errors = {
   429: ErrorResponse,
 };
 const START_BODY_LIMIT = 256 * 1024;
-/** Routes for probes and scrapers: never rate limited, never refused for a Redis outage. */
+/** Routes for probes and scrapers: never refused for a Redis outage (still rate limited per IP). */
 const OPEN_ROUTES = new Set(['/v1/health', '/v1/status', '/metrics']);
 const STEP_BODY_LIMIT = 24 * 1024 * 1024;
 
@@ -130,7 +130,6 @@ export async function buildApp(d: AppDeps) {
     });
   await app.register(fastifyRateLimit, {
     ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:`, skipOnError: true } : {}),
-    allowList: (req) => OPEN_ROUTES.has(req.routeOptions.url ?? ''),
     global: true,
     max: config.limits.requestsPerMinutePerIp,
     timeWindow: '1 minute',

@@ -328,6 +328,9 @@ function pkcs11Config(
       'pkcs11: both the module path and the token label are needed (TESSERA_PKCS11_MODULE, TESSERA_PKCS11_TOKEN)'
     );
   let pin = env.TESSERA_PKCS11_PIN ?? '';
+  // Read once, then gone from process.env: child processes and later readers do not see it
+  // (the initial environment block of the process is beyond reach).
+  if (env === process.env) delete process.env.TESSERA_PKCS11_PIN;
   if (p.pinFile) {
     try {
       pin = readFileSync(p.pinFile, 'utf8').trim();

@@ -76,6 +76,7 @@ export const CLIENT_PARTY = 1;
 export const SERVER_PARTY = 2;
 const PARTIES = [CLIENT_PARTY, SERVER_PARTY];
 const SHARE_CACHE_SIZE = 256;
+const TRANSACTION_KINDS = new Set(['eip1559', 'eip2930', 'legacy']);
 /** The longest a signing step may hold its pair marker before the marker counts as a crash's. */
 const PAIR_MARKER_LEASE_MS = 120_000;
 
@@ -218,7 +219,14 @@ export class SessionEngine {
         ...(input.taproot ? { outputKey: hex(share.publicKey) } : {}),
       },
       exclusive: true,
-      audit: { action: 'sign.start', details: { kind: payload.kind, ...describeInput(input) } },
+      audit: {
+        action: 'sign.start',
+        details: {
+          kind: payload.kind,
+          ...describeInput(input),
+          ...(input.taproot ? { outputKey: hex(share.publicKey) } : {}),
+        },
+      },
     });
   }
 
@@ -627,7 +635,7 @@ export class SessionEngine {
     details: Record<string, unknown>,
     effects: KeyEffect[]
   ): Promise<void> {
-    await this.#store.commitStep(rec.id, rec.version, {
+    const written = await this.#store.commitStep(rec.id, rec.version, {
       status: 'aborted',
       state: null,
       round: rec.round,
@@ -638,7 +646,8 @@ export class SessionEngine {
       effects,
       audit: [this.#event(rec.subject, rec.keyId, rec.id, rec.kind, outcome, details)],
     });
-    this.#events?.publish({ sessionId: rec.id, status: 'aborted' });
+    // Announced only when written: a stale record (another instance moved on) aborted nothing.
+    if (written === 'ok') this.#events?.publish({ sessionId: rec.id, status: 'aborted' });
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -798,9 +807,11 @@ export class SessionEngine {
       !p.allowedChainIds.includes(input.chainId)
     )
       deny(`chain id ${input.chainId} is not allowed`);
-    if (p.allowedChainIds && kind === 'eip1559' && input.chainId === undefined)
+    // Every transaction kind (eip1559, eip2930, legacy) is checked alike.
+    const transaction = TRANSACTION_KINDS.has(kind);
+    if (p.allowedChainIds && transaction && input.chainId === undefined)
       deny('the chain id is missing');
-    if (p.allowedDestinations && kind === 'eip1559') {
+    if (p.allowedDestinations && transaction) {
       const allowed = p.allowedDestinations.map((a) => a.toLowerCase());
       if (!input.to || !allowed.includes(input.to))
         deny(`destination ${input.to ?? '(contract creation)'} is not allowed`);

@@ -387,7 +387,13 @@ describe('limits and policy', () => {
     t = await testServer({
       dev: true,
       limits: { keygensPerHourPerSubject: 2 },
-      policy: { blindSigning: false, maxValueWei: '1000', allowedChainIds: [1], dailyLimit: 3 },
+      policy: {
+        blindSigning: false,
+        maxValueWei: '1000',
+        allowedChainIds: [1],
+        dailyLimit: 3,
+        allowedDestinations: ['0x000000000000000000000000000000000000dEaD'],
+      },
     });
   });
   after(() => t.close());
@@ -434,6 +440,38 @@ describe('limits and policy', () => {
       const r = await start(payload);
       assert.equal(r.status, 403, `${name}: ${r.text}`);
       assert.equal(r.json.error?.code, 'POLICY_DENIED', name);
+    }
+    // Every transaction kind meets the same destination, value and chain checks.
+    const other = '0x1111111111111111111111111111111111111111' as const;
+    const common = { chainId: 1, nonce: 0, gas: 21000n, gasPrice: 2n } as const;
+    for (const [kind, transaction] of [
+      [
+        'eip1559',
+        serializeTransaction({
+          ...common,
+          type: 'eip1559',
+          to: other,
+          value: 1n,
+          gasPrice: undefined,
+          maxFeePerGas: 2n,
+          maxPriorityFeePerGas: 1n,
+        }),
+      ],
+      ['eip2930', serializeTransaction({ ...common, type: 'eip2930', to: other, value: 1n })],
+      ['legacy', serializeTransaction({ ...common, type: 'legacy', to: other, value: 1n })],
+      ['legacy', serializeTransaction({ ...common, type: 'legacy', to: undefined, value: 1n })],
+      [
+        'eip2930',
+        serializeTransaction({
+          ...common,
+          type: 'eip2930',
+          to: '0x000000000000000000000000000000000000dEaD',
+          value: 5000n,
+        }),
+      ],
+    ] as const) {
+      const r = await start({ kind, transaction: transaction.replace(/^0x/, '') });
+      assert.equal(r.json.error?.code, 'POLICY_DENIED', `${kind}: ${r.text}`);
     }
     const malformed = await start({ kind: 'eip1559', transaction: 'deadbeef' });
     assert.equal(malformed.json.error?.code, 'BAD_PAYLOAD');

@@ -205,6 +205,17 @@ function compliance(open: () => Promise<{ store: Store; dispose(): Promise<void>
     assert.equal(racing.filter((o) => o === 'busy').length, 5);
   });
 
+  test('one active refresh per key, also when two instances start one at once', async () => {
+    const keyId = id();
+    const racing = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        store.createSession(session({ keyId, kind: 'refresh' }), { ...opts, exclusive: true })
+      )
+    );
+    assert.equal(racing.filter((o) => o === 'ok').length, 1);
+    assert.equal(racing.filter((o) => o === 'busy').length, 5);
+  });
+
   test('a finished key generation writes key, share and audit with the step, atomically', async () => {
     const rec = session({ kind: 'keygen' });
     await store.createSession(rec, opts);

@@ -69,6 +69,13 @@ const MIGRATIONS: string[] = [
      id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, subject TEXT NOT NULL,
      key_id TEXT, session_id TEXT, action TEXT NOT NULL, outcome TEXT NOT NULL, details TEXT);
    CREATE INDEX audit_key ON audit(key_id, at);`,
+  // One active refresh per key, enforced by the database as for signing (several instances can
+  // pass a check-then-insert at once). Duplicates left from before are expired first.
+  `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
+     WHERE kind = 'refresh' AND status = 'active' AND id NOT IN (
+       SELECT MIN(id) FROM sessions WHERE kind = 'refresh' AND status = 'active' GROUP BY key_id);
+   CREATE UNIQUE INDEX sessions_one_active_refresh ON sessions(key_id)
+     WHERE kind = 'refresh' AND status = 'active';`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -125,6 +132,8 @@ export class PostgresStore implements Store {
       max: o.poolSize ?? 10,
       connectionTimeoutMillis: o.connectTimeoutMs ?? 3_000,
       query_timeout: o.queryTimeoutMs ?? 5_000,
+      // The server gives up first: a statement the client stopped waiting for cannot commit later.
+      statement_timeout: Math.max(1, (o.queryTimeoutMs ?? 5_000) - 1_000),
       idleTimeoutMillis: 30_000,
       application_name: 'tessera-server',
       types,
@@ -328,8 +337,13 @@ export class PostgresStore implements Store {
       });
     } catch (e) {
       if (e instanceof NonceReused) return 'nonce-reused';
-      // Two instances starting a signature on one key at once: the partial unique index decides.
-      if (isUniqueViolation(e, 'sessions_one_active_sign')) return 'busy';
+      // Two instances starting a signature (or a refresh) on one key at once: the partial unique
+      // index decides.
+      if (
+        isUniqueViolation(e, 'sessions_one_active_sign') ||
+        isUniqueViolation(e, 'sessions_one_active_refresh')
+      )
+        return 'busy';
       throw e;
     }
   }

@@ -68,6 +68,13 @@ const MIGRATIONS: string[] = [
    ALTER TABLE pair_guard ADD COLUMN owner TEXT;
    CREATE TABLE ws_tickets (hash TEXT PRIMARY KEY, subject TEXT NOT NULL,
      session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
+  // One active refresh per key, enforced by the database as for signing (several instances can
+  // pass a check-then-insert at once). Duplicates left from before are expired first.
+  `UPDATE sessions SET status = 'expired', state = NULL, version = version + 1
+     WHERE kind = 'refresh' AND status = 'active' AND id NOT IN (
+       SELECT MIN(id) FROM sessions WHERE kind = 'refresh' AND status = 'active' GROUP BY key_id);
+   CREATE UNIQUE INDEX sessions_one_active_refresh ON sessions(key_id)
+     WHERE kind = 'refresh' AND status = 'active';`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
