@@ -679,7 +679,7 @@ export class SessionEngine {
    */
   async recoverPairMarkers(): Promise<number> {
     const n = await this.#store.recoverPairMarkers(
-      this.#store.shared ? this.now() - PAIR_MARKER_LEASE_MS : Number.MAX_SAFE_INTEGER
+      this.#store.shared ? PAIR_MARKER_LEASE_MS : null
     );
     if (n > 0)
       this.#log.warn(

@@ -90,6 +90,9 @@ const types = {
       : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/** The database's clock in milliseconds (pair markers are dated by it, not by an instance's). */
+const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
 /** `$1, $2, …, $n`, starting after `from`. */
 const ph = (n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => `$${from + i + 1}`).join(', ');
@@ -426,10 +429,12 @@ export class PostgresStore implements Store {
     );
   }
 
-  async pairBegin(pair: string, at: number, owner: string): Promise<PairMarker> {
+  async pairBegin(pair: string, _at: number, owner: string): Promise<PairMarker> {
+    // Dated by the database's clock: every instance then agrees on a marker's age.
     const ins = await this.#query(
-      "INSERT INTO pair_guard (pair, state, since, owner) VALUES ($1, 'pending', $2, $3) ON CONFLICT (pair) DO NOTHING",
-      [pair, at, owner]
+      `INSERT INTO pair_guard (pair, state, since, owner) VALUES ($1, 'pending', ${DB_NOW_MS}, $2)
+         ON CONFLICT (pair) DO NOTHING`,
+      [pair, owner]
     );
     if (ins.rowCount === 1) return 'ok';
     const r = await this.#query<{ state: string }>('SELECT state FROM pair_guard WHERE pair = $1', [
@@ -453,11 +458,14 @@ export class PostgresStore implements Store {
     );
   }
 
-  async recoverPairMarkers(begunBefore: number): Promise<number> {
-    const r = await this.#query(
-      "UPDATE pair_guard SET state = 'banned' WHERE state = 'pending' AND since < $1",
-      [begunBefore]
-    );
+  async recoverPairMarkers(olderThanMs: number | null): Promise<number> {
+    const r =
+      olderThanMs === null
+        ? await this.#query("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'")
+        : await this.#query(
+            `UPDATE pair_guard SET state = 'banned' WHERE state = 'pending' AND since < ${DB_NOW_MS} - $1`,
+            [olderThanMs]
+          );
     return r.rowCount ?? 0;
   }
 

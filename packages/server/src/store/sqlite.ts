@@ -341,10 +341,13 @@ export class SqliteStore implements Store {
     ).run(pair);
   }
 
-  async recoverPairMarkers(begunBefore: number): Promise<number> {
+  async recoverPairMarkers(olderThanMs: number | null): Promise<number> {
+    if (olderThanMs === null)
+      return this.#q("UPDATE pair_guard SET state = 'banned' WHERE state = 'pending'").run()
+        .changes;
     return this.#q(
       "UPDATE pair_guard SET state = 'banned' WHERE state = 'pending' AND since < ?"
-    ).run(begunBefore).changes;
+    ).run(Date.now() - olderThanMs).changes;
   }
 
   async putTicket(

@@ -140,19 +140,21 @@ export interface Store {
   isNonceUsed(id: string): Promise<boolean>;
 
   /**
-   * protocol-spec §15.1 markers, one per (key epoch, pair). A pending marker is dated (`at`) and
-   * owned by the step that began it (`owner`, random per step), which alone may end it.
+   * protocol-spec §15.1 markers, one per (key epoch, pair). A pending marker is dated and owned by
+   * the step that began it (`owner`, random per step), which alone may end it. `at` is the
+   * caller's clock; a shared store dates markers by the database's clock instead, so that
+   * instances with skewed clocks agree on a marker's age.
    */
   pairBegin(pair: string, at: number, owner: string): Promise<PairMarker>;
   pairEnd(pair: string, owner: string): Promise<void>;
   pairBan(pair: string): Promise<void>;
   /**
-   * Markers still pending that were begun before `begunBefore` become bans (protocol-spec
-   * §15.1): their step's process died mid-computation. One instance passes its start time; with
-   * several instances on one store, each passes now minus the longest a step may take, so a
-   * live instance's marker is never taken for a crash's.
+   * Pending markers become bans (protocol-spec §15.1): their step's process died mid-computation.
+   * `null`: every pending marker (one process alone on its store, at start-up). A number: markers
+   * older than that many milliseconds, by the store's clock (several instances: a live instance's
+   * marker is younger than the lease).
    */
-  recoverPairMarkers(begunBefore: number): Promise<number>;
+  recoverPairMarkers(olderThanMs: number | null): Promise<number>;
 
   /**
    * One-time WebSocket tickets, stored by hash so that any instance can redeem one another
