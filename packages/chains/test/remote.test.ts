@@ -5,21 +5,17 @@
  * round 1.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChainError, EthereumKey, RemoteBackend } from '@tessera/chains';
-import { MemoryShareStore, ServerError, type StoredKey, TesseraClient } from '@tessera/client';
-import { devToken, loadConfig, type RunningServer, startServer } from '@tessera/server';
+import { MemoryShareStore, ServerError, type StoredKey } from '@tessera/client';
 import { Transaction, verifyMessage } from 'ethers';
 import { parseEther, parseGwei, verifyTypedData } from 'viem';
+import { type TestServer, testServer } from '../../server/test/helpers.ts';
 
 const to = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as const;
 
 describe('Ethereum with a key shared with the co-signing server', () => {
-  let srv: RunningServer;
-  let data: string;
+  let t: TestServer;
   let key: EthereumKey;
   let keyId: string;
   let record: StoredKey;
@@ -27,24 +23,10 @@ describe('Ethereum with a key shared with the co-signing server', () => {
   const store = new MemoryShareStore();
 
   before(async () => {
-    data = mkdtempSync(join(tmpdir(), 'tessera-chains-remote-'));
-    srv = await startServer(
-      loadConfig(
-        {
-          data,
-          port: 0,
-          dev: true,
-          logLevel: 'silent',
-          policy: { blindSigning: false, maxValueWei: parseEther('1').toString() },
-        },
-        {}
-      )
-    );
-    const client = new TesseraClient({
-      server: srv.url,
-      token: await devToken(data, 'remote-eth'),
-      store,
+    t = await testServer({
+      policy: { blindSigning: false, maxValueWei: parseEther('1').toString() },
     });
+    const client = await t.client('remote-eth', { store });
     const k = await client.createKey({ scheme: 'ecdsa' });
     key = new EthereumKey(await RemoteBackend.open(client, k.keyId));
     keyId = k.keyId;
@@ -52,8 +34,7 @@ describe('Ethereum with a key shared with the co-signing server', () => {
     share = (await store.get(k.keyId, record.epoch)) as Uint8Array;
   });
   after(async () => {
-    await srv.close();
-    rmSync(data, { recursive: true, force: true });
+    await t.close();
   });
 
   test('ethers signer: legacy (EIP-155), EIP-2930 and EIP-1559 transactions and a message', async () => {
@@ -87,11 +68,7 @@ describe('Ethereum with a key shared with the co-signing server', () => {
     const other = new MemoryShareStore();
     const { epochs: _, ...rest } = record;
     await other.put({ ...rest, publicKey: `03${'11'.repeat(32)}` }, share);
-    const client = new TesseraClient({
-      server: srv.url,
-      token: await devToken(data, 'remote-eth'),
-      store: other,
-    });
+    const client = await t.client('remote-eth', { store: other });
     await assert.rejects(
       RemoteBackend.open(client, keyId),
       (e: unknown) => e instanceof ChainError && e.code === 'KEY_MISMATCH'

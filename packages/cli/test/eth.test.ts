@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { devToken, loadConfig, type RunningServer, startServer } from '@tessera/server';
 import { verifyMessage as ethersVerifyMessage } from 'ethers';
 import {
   type Address,
@@ -25,6 +24,7 @@ import {
   parseEther,
   verifyTypedData,
 } from 'viem';
+import { type TestServer, testServer } from '../../server/test/helpers.ts';
 import { runJson } from './run-json.ts';
 
 const HARDHAT = fileURLToPath(
@@ -49,7 +49,7 @@ const cli = runJson;
 describe('tessera eth against a local Ethereum node', () => {
   let node: ChildProcess;
   let rpc: string;
-  let srv: RunningServer;
+  let server: TestServer;
   const dirs: string[] = [];
   const tmp = (n: string) => {
     const d = mkdtempSync(join(tmpdir(), `tessera-eth-${n}-`));
@@ -84,27 +84,17 @@ describe('tessera eth against a local Ethereum node', () => {
       node.once('exit', (c) => reject(new Error(`hardhat node exited (${c})`)));
     });
     rpc = `http://127.0.0.1:${port}`;
-    const data = tmp('data');
     // Keys get a policy: at most 2 ether per transaction, only to RECIPIENT, no blind signing.
-    srv = await startServer(
-      loadConfig(
-        {
-          data,
-          port: 0,
-          dev: true,
-          logLevel: 'silent',
-          policy: {
-            blindSigning: false,
-            maxValueWei: parseEther('2').toString(),
-            allowedDestinations: [RECIPIENT],
-          },
-        },
-        {}
-      )
-    );
+    server = await testServer({
+      policy: {
+        blindSigning: false,
+        maxValueWei: parseEther('2').toString(),
+        allowedDestinations: [RECIPIENT],
+      },
+    });
     env = {
-      TESSERA_SERVER: srv.url,
-      TESSERA_TOKEN: await devToken(data, 'eth-user'),
+      TESSERA_SERVER: server.url,
+      TESSERA_TOKEN: await server.token('eth-user'),
       TESSERA_HOME: tmp('home'),
       TESSERA_PASSPHRASE: PASSPHRASE,
     };
@@ -112,7 +102,7 @@ describe('tessera eth against a local Ethereum node', () => {
 
   after(async () => {
     node?.kill('SIGTERM');
-    await srv?.close();
+    await server?.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -152,7 +142,7 @@ describe('tessera eth against a local Ethereum node', () => {
     assert.equal(left, parseEther('8.5') - receipt.gasUsed * receipt.effectiveGasPrice);
 
     // The server parsed the transaction itself: its fields are in the audit log.
-    const audit = await srv.store.listAudit({ keyId, limit: 20 });
+    const audit = await server.srv.store.listAudit({ keyId, limit: 20 });
     const start = audit.find((e) => e.action === 'sign.start' && e.details?.kind === 'eip1559');
     assert.equal(start?.details?.to, RECIPIENT.toLowerCase());
     assert.equal(start?.details?.value, parseEther('1.5').toString());
@@ -192,7 +182,7 @@ describe('tessera eth against a local Ethereum node', () => {
     );
 
     // The policy refuses before round 1: too much value, or another destination.
-    const sessionsBefore = await srv.store.countSignSessions(k.json.keyId as string, 0);
+    const sessionsBefore = await server.srv.store.countSignSessions(k.json.keyId as string, 0);
     for (const [to, value, why] of [
       [RECIPIENT, '3', /above the limit/],
       ['0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', '0.1', /destination/i],
@@ -206,7 +196,7 @@ describe('tessera eth against a local Ethereum node', () => {
       assert.match((r.json.error as unknown as { message: string }).message, why);
     }
     assert.equal(
-      await srv.store.countSignSessions(k.json.keyId as string, 0),
+      await server.srv.store.countSignSessions(k.json.keyId as string, 0),
       sessionsBefore,
       'no session started for a refused transfer'
     );

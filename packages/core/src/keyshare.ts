@@ -412,6 +412,30 @@ export const HARDENED = 0x80000000;
 export const MAX_DEPTH = 255;
 
 /**
+ * @internal The same holder's share of a related key (a BIP-32 child, a Taproot output key): the
+ * identity of `share` (scheme, party, signer set, key id, epoch, generation) with new key
+ * material. Pairwise setups are not copied; callers that keep them say so.
+ */
+export function withKeyMaterial(
+  share: KeyShare,
+  m: Pick<
+    KeyShareFields,
+    'chainCode' | 'groupKey' | 'verificationShares' | 'secret' | 'path' | 'banned'
+  >
+): KeyShare {
+  return new KeyShare({
+    scheme: share.scheme,
+    partyId: share.partyId,
+    threshold: share.threshold,
+    parties: [...share.parties],
+    keyId: share.keyId,
+    epoch: share.epoch,
+    generation: share.generation,
+    ...m,
+  });
+}
+
+/**
  * @internal A share of a child key: every field of `share` with the secret and verification
  * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, protocol-spec §6). The pairwise setups
  * and the ban list are the parent's own objects, so a ban recorded while signing under a child
@@ -423,13 +447,7 @@ export function childShare(
 ): KeyShare {
   const g = groupOfScheme(share.scheme);
   const shift = g.base(child.tweak);
-  const derived = new KeyShare({
-    scheme: share.scheme,
-    partyId: share.partyId,
-    threshold: share.threshold,
-    parties: [...share.parties],
-    keyId: share.keyId,
-    epoch: share.epoch,
+  const derived = withKeyMaterial(share, {
     chainCode: child.chainCode,
     groupKey: child.groupKey,
     verificationShares: share.parties.map((id) =>
@@ -437,7 +455,6 @@ export function childShare(
     ),
     secret: g.mod(shareSecret(share) + child.tweak),
     path: child.path,
-    generation: share.generation,
   });
   pairwiseOf.set(derived, pairwiseOf.get(share) as Map<PartyId, PairwiseSetup>);
   bansOf.set(derived, bansOf.get(share) as Set<PartyId>);

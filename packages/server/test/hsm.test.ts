@@ -95,9 +95,19 @@ function hsmError(code: string, check?: (e: HsmError) => void) {
   };
 }
 
-/** Reads the KEK's attributes through pkcs11js directly, with no wrapper open. */
-function inspectKek(token: string, pin: string, label: string) {
-  const p = createRequire(import.meta.url)('pkcs11js') as typeof import('pkcs11js');
+type Pkcs11Lib = typeof import('pkcs11js');
+
+/**
+ * Opens a logged-in session on `token` through pkcs11js directly (no wrapper open), runs `fn`,
+ * and finalises the module whatever happens.
+ */
+function withTokenSession<T>(
+  token: string,
+  pin: string,
+  rw: boolean,
+  fn: (p: Pkcs11Lib, p11: InstanceType<Pkcs11Lib['PKCS11']>, session: Buffer) => T
+): T {
+  const p = createRequire(import.meta.url)('pkcs11js') as Pkcs11Lib;
   const p11 = new p.PKCS11();
   p11.load(MODULE as string);
   p11.C_Initialize();
@@ -106,8 +116,22 @@ function inspectKek(token: string, pin: string, label: string) {
       .C_GetSlotList(true)
       .find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === token);
     assert.ok(slot, `token ${token}`);
-    const session = p11.C_OpenSession(slot, p.CKF_SERIAL_SESSION);
+    const session = p11.C_OpenSession(slot, p.CKF_SERIAL_SESSION | (rw ? p.CKF_RW_SESSION : 0));
     p11.C_Login(session, p.CKU_USER, pin);
+    try {
+      return fn(p, p11, session);
+    } finally {
+      p11.C_Logout(session);
+      p11.C_CloseSession(session);
+    }
+  } finally {
+    p11.C_Finalize();
+  }
+}
+
+/** Reads the KEK's attributes through pkcs11js directly, with no wrapper open. */
+function inspectKek(token: string, pin: string, label: string) {
+  return withTokenSession(token, pin, false, (p, p11, session) => {
     p11.C_FindObjectsInit(session, [
       { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
       { type: p.CKA_LABEL, value: label },
@@ -132,8 +156,6 @@ function inspectKek(token: string, pin: string, label: string) {
     } catch (e) {
       valueError = e;
     }
-    p11.C_Logout(session);
-    p11.C_CloseSession(session);
     return {
       token: flag(p.CKA_TOKEN),
       sensitive: flag(p.CKA_SENSITIVE),
@@ -143,24 +165,12 @@ function inspectKek(token: string, pin: string, label: string) {
       local: flag(p.CKA_LOCAL),
       valueError: valueError instanceof Error ? valueError.message : String(valueError),
     };
-  } finally {
-    p11.C_Finalize();
-  }
+  });
 }
 
 /** Plants an AES key the wrapper must refuse: its value is readable (CKA_SENSITIVE false). */
 function plantReadableKey(token: string, pin: string, label: string): void {
-  const p = createRequire(import.meta.url)('pkcs11js') as typeof import('pkcs11js');
-  const p11 = new p.PKCS11();
-  p11.load(MODULE as string);
-  p11.C_Initialize();
-  try {
-    const slot = p11
-      .C_GetSlotList(true)
-      .find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === token);
-    assert.ok(slot, `token ${token}`);
-    const session = p11.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
-    p11.C_Login(session, p.CKU_USER, pin);
+  withTokenSession(token, pin, true, (p, p11, session) => {
     p11.C_GenerateKey(session, { mechanism: p.CKM_AES_KEY_GEN }, [
       { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
       { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
@@ -173,11 +183,7 @@ function plantReadableKey(token: string, pin: string, label: string): void {
       { type: p.CKA_UNWRAP, value: true },
       { type: p.CKA_LABEL, value: label },
     ]);
-    p11.C_Logout(session);
-    p11.C_CloseSession(session);
-  } finally {
-    p11.C_Finalize();
-  }
+  });
 }
 
 if (!AVAILABLE && process.env.CI === 'true')

@@ -21,7 +21,7 @@
  */
 import { __TEST as nobleSecp256k1, schnorr_FROST } from '@noble/curves/secp256k1.js';
 import { InputError } from '../errors.ts';
-import { groupOfScheme, KeyShare, shareSecret } from '../keyshare.ts';
+import { groupOfScheme, KeyShare, shareSecret, withKeyMaterial } from '../keyshare.ts';
 
 /** noble's tweak helpers (injectable for the tests of the failure path). */
 export type TaprootTweakHelpers = Pick<
@@ -118,13 +118,7 @@ export function taprootTweakWith(
   } finally {
     secretBytes.fill(0);
   }
-  const result = new KeyShare({
-    scheme: share.scheme,
-    partyId: share.partyId,
-    threshold: share.threshold,
-    parties: [...share.parties],
-    keyId: share.keyId,
-    epoch: share.epoch,
+  const result = withKeyMaterial(share, {
     chainCode: share.chainCode,
     groupKey: g.encodePoint(g.decodePoint(groupKey, 'tweaked group key')),
     verificationShares: share.parties.map((id) => {
@@ -136,7 +130,6 @@ export function taprootTweakWith(
     // bip340 keys have no pairwise setups; FROST records no bans, but keep any on record.
     banned: share.bannedPeers,
     path: [...share.path],
-    generation: share.generation,
   });
   // Cheap (n small) and catches any disagreement between the secret and public tweaks.
   result.validate();
