@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { decodeFields, decodeList } from '../src/codec.ts';
 import { DecodeError } from '../src/errors.ts';
 import { ed25519Group, secp256k1Group } from '../src/group.ts';
+import { paddedLength, Sha256Blocks, stateToBytes, writePadding } from '../src/sha256blocks.ts';
 import {
   commit,
   enc,
@@ -59,6 +60,32 @@ describe('transcript encoding', () => {
       h2s: '167b88794b7ca5a7f6a5f1bb290a1663cec4f4fbdf1ddd413a54b1a165a016f5',
       com: '0bf04def866c39c17fc3732dca65474bd4f81a4ef6226943e63b76327a630b03',
     });
+  });
+
+  test('Sha256Blocks with our padding equals SHA-256 (OpenSSL), whatever the length and split', () => {
+    const engine = new Sha256Blocks();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 4 }), (msg, wholeBlocks) => {
+        // The first `cut` bytes go through compress() as whole blocks (a kept prefix state),
+        // the rest is padded by writePadding: both ways the caller splits a message.
+        const cut = Math.min(wholeBlocks * 64, msg.length - (msg.length % 64));
+        const state = Sha256Blocks.IV.slice();
+        const head = new DataView(msg.buffer, msg.byteOffset);
+        engine.compressAll(state, head, cut, state);
+        const rest = msg.length - cut;
+        const buf = new Uint8Array(paddedLength(rest));
+        buf.set(msg.subarray(cut));
+        const view = new DataView(buf.buffer);
+        const end = writePadding(buf, view, rest, msg.length);
+        assert.equal(end, buf.length);
+        engine.compressAll(state, view, end, state);
+        const out = new Uint8Array(32);
+        stateToBytes(state, new DataView(out.buffer), 0);
+        assert.equal(hex(out), createHash('sha256').update(msg).digest('hex'));
+      }),
+      { numRuns: 500 }
+    );
+    engine.wipe();
   });
 
   test('PrefixedHash gives the same bytes as H256, XOF and HashToScalar', () => {
