@@ -64,6 +64,8 @@ export interface Group {
   /** Decodes a point this party encoded itself (from its own session state): no re-validation. */
   decodeOwn(b: Uint8Array): GroupPoint;
   encodeScalar(s: bigint): Uint8Array;
+  /** `encodeScalar(s)` written into `out` at byte `off` (hot loops: no allocation). */
+  encodeScalarInto(s: bigint, out: Uint8Array, off: number): void;
   /** Strict decoding: exactly 32 bytes and `< q`; with `nonzero`, rejects 0. */
   decodeScalar(b: Uint8Array, what?: string, nonzero?: boolean): bigint;
   /** Uniform scalar in Z_q* from 48 random bytes (protocol-spec §2.4). */
@@ -97,12 +99,15 @@ const MASK64 = (1n << 64n) - 1n;
  */
 function scalarToBytes(s: bigint, littleEndian: boolean): Uint8Array {
   const out = new Uint8Array(32);
-  const v = new DataView(out.buffer);
+  writeScalar(s, new DataView(out.buffer), 0, littleEndian);
+  return out;
+}
+
+function writeScalar(s: bigint, v: DataView, off: number, littleEndian: boolean): void {
   for (let k = 0; k < 4; k++) {
     const word = (s >> BigInt(64 * k)) & MASK64;
-    v.setBigUint64(littleEndian ? 8 * k : 24 - 8 * k, word, littleEndian);
+    v.setBigUint64(off + (littleEndian ? 8 * k : 24 - 8 * k), word, littleEndian);
   }
-  return out;
 }
 
 /** Inverse of `scalarToBytes` (any 32 bytes; the caller range-checks). */
@@ -170,6 +175,10 @@ function makeGroup(
       return p;
     },
     encodeScalar: (s) => scalarToBytes(mod(s), scalarLE),
+    encodeScalarInto(s, out, off) {
+      if (off < 0 || off + 32 > out.length) throw new RangeError('encodeScalarInto: out of bounds');
+      writeScalar(mod(s), new DataView(out.buffer, out.byteOffset, out.length), off, scalarLE);
+    },
     decodeScalar(b, what = 'scalar', nonzero = false) {
       if (!(b instanceof Uint8Array) || b.length !== 32) {
         throw new DecodeError('BadScalar', `${what}: expected 32 bytes`);

@@ -265,14 +265,25 @@ export class PrefixedHash {
 
   /** `XOF(tag, fixed…, fields…; length)`. */
   xof(fields: readonly Uint8Array[], length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    this.xofInto(fields, out);
+    return out;
+  }
+
+  /** `XOF(tag, fixed…, fields…; out.length)`, written into `out`. */
+  xofInto(fields: readonly Uint8Array[], out: Uint8Array): void {
     this.#h256(fields);
-    const full = new Uint8Array(Math.ceil(length / 32) * 32);
-    const view = new DataView(full.buffer);
-    for (let j = 0; j * 32 < length; j++) {
+    const view = new DataView(out.buffer, out.byteOffset, out.length);
+    const whole = out.length >> 5;
+    for (let j = 0; j < whole; j++) {
       this.#block(j);
       stateToBytes(this.#out, view, 32 * j);
     }
-    return length === full.length ? full : full.slice(0, length);
+    const rest = out.length & 31;
+    if (rest === 0) return;
+    this.#block(whole);
+    for (let k = 0; k < rest; k++)
+      out[32 * whole + k] = ((this.#out[k >> 2] as number) >>> (24 - 8 * (k & 3))) & 0xff;
   }
 
   /** `HashToScalar(tag, fixed…, fields…)`. */

@@ -117,7 +117,7 @@ export function rvoleAliceRespond(
       const q0 = pads.pad(i, m, col0, G.order);
       const q1 = pads.pad(i, m, col1, G.order);
       p0[i * M + m] = q0;
-      aTilde.set(G.encodeScalar(q0 - q1 + (inputs[m] as bigint)), (i * M + m) * 32);
+      G.encodeScalarInto(q0 - q1 + (inputs[m] as bigint), aTilde, (i * M + m) * 32);
     }
     c0 += (g[i] as bigint) * (p0[i * M] as bigint);
     c1 += (g[i] as bigint) * (p0[i * M + 1] as bigint);
@@ -135,7 +135,7 @@ export function rvoleAliceRespond(
       (p0[i * M + 2] as bigint) +
       theta0 * (p0[i * M] as bigint) +
       theta1 * (p0[i * M + 1] as bigint);
-    muItems.set(G.encodeScalar(v), i * 32);
+    G.encodeScalarInto(v, muItems, i * 32);
   }
   p0.fill(0n);
   const mu = H256('rvole/mu', sidY, flatList(OTE_XI, muItems));
@@ -180,7 +180,7 @@ export function rvoleBobFinish(
     for (let m = 0; m < M; m++)
       dh.push(pads.pad(i, m, col, G.order) + b * (aTilde[i * M + m] as bigint));
     const [h0, h1, h2] = dh as [bigint, bigint, bigint];
-    muItems.set(G.encodeScalar(h2 + theta0 * h0 + theta1 * h1 - b * eta), i * 32);
+    G.encodeScalarInto(h2 + theta0 * h0 + theta1 * h1 - b * eta, muItems, i * 32);
     d0 += (g[i] as bigint) * h0;
     d1 += (g[i] as bigint) * h1;
   }

@@ -47,10 +47,33 @@ export function oteSidX(
 /** `sidY = H256("ote/sidy", sidX, nA)`. */
 export const oteSidY = (sidX: Uint8Array, nA: Uint8Array): Uint8Array => H256('ote/sidy', sidX, nA);
 
-/** Leaf PRG output `r_{ν,y}` (80 bytes); `h` is `PrefixedHash("ote/prg", [sidX], 4)`. */
-function prg(h: PrefixedHash, nu: number, y: number, seeds: Uint8Array): Uint8Array {
-  const off = seedOffset(nu, y);
-  return h.xof([u32be(nu), u32be(y), seeds.subarray(off, off + SEED_BYTES)], ROW_BYTES);
+/**
+ * Leaf PRG `r_{ν,y} = XOF("ote/prg", sidX, u32be(ν), u32be(y), seed_{ν,y}; 80)`, written into one
+ * reused 80-byte buffer (the caller consumes it before the next leaf and wipes it at the end).
+ */
+class LeafPrg {
+  readonly #h: PrefixedHash;
+  readonly #nu = new Uint8Array(4);
+  readonly #y = new Uint8Array(4);
+  readonly row = new Uint8Array(ROW_BYTES);
+
+  constructor(sidX: Uint8Array) {
+    this.#h = new PrefixedHash('ote/prg', [sidX], 4);
+  }
+
+  /** Fills `row` with `r_{ν,y}` and returns it. */
+  leaf(nu: number, y: number, seeds: Uint8Array): Uint8Array {
+    const off = seedOffset(nu, y);
+    writeU32be(this.#nu, 0, nu);
+    writeU32be(this.#y, 0, y);
+    this.#h.xofInto([this.#nu, this.#y, seeds.subarray(off, off + SEED_BYTES)], this.row);
+    return this.row;
+  }
+
+  destroy(): void {
+    this.#h.destroy();
+    this.row.fill(0);
+  }
 }
 
 function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, len: number): void {
@@ -118,19 +141,18 @@ export function oteReceiverStart(
   const betaBar = concatBytes(beta, rng(16));
   const u = new Uint8Array(OTE_BLOCKS * ROW_BYTES);
   const V = new Uint8Array(ROWS * ROW_BYTES);
-  const h = new PrefixedHash('ote/prg', [sidX], 4);
+  const prg = new LeafPrg(sidX);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const uOff = nu * ROW_BYTES;
     u.set(betaBar, uOff);
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg(h, nu, y, setup.seeds);
+      const r = prg.leaf(nu, y, setup.seeds);
       xorInto(u, uOff, r, 0, ROW_BYTES);
       for (let l = 0; l < 4; l++)
         if ((y >> l) & 1) xorInto(V, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
-      r.fill(0);
     }
   }
-  h.destroy();
+  prg.destroy();
   const omega = challenges(sidX, u);
   const betaTilde = compress(omega, betaBar, 0);
   const tTilde = new Uint8Array(ROWS * 16);
@@ -165,24 +187,23 @@ export function oteSenderProcess(
   const W = new Uint8Array(ROWS * ROW_BYTES);
   // Δ is this pair's long-term secret: every row update does the same work whatever its bits
   // are (masks, no branches). The punctured leaf is expanded too and masked out.
-  const h = new PrefixedHash('ote/prg', [sidX], 4);
+  const prg = new LeafPrg(sidX);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const d = setup.delta[nu] as number;
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg(h, nu, y, setup.seeds);
+      const r = prg.leaf(nu, y, setup.seeds);
       // 0x00 for the punctured leaf y = Δ_ν (its r counts as zero), 0xff otherwise.
       const keep = ((((y ^ d) - 1) >> 31) ^ -1) & 0xff;
       const x = d ^ y;
       for (let l = 0; l < 4; l++) {
         xorMasked(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES, bitMask(x, l) & keep);
       }
-      r.fill(0);
     }
     for (let l = 0; l < 4; l++) {
       xorMasked(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES, bitMask(d, l));
     }
   }
-  h.destroy();
+  prg.destroy();
   const omega = challenges(sidX, u);
   let ok = true;
   const expected = new Uint8Array(16);
