@@ -1,3 +1,4 @@
+import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import {
   checkedSignature,
@@ -78,6 +79,8 @@ export interface CallOptions {
 
 const CLIENT_PARTY = 1;
 const SERVER_PARTY = 2;
+/** Parsed shares kept per client (see `#parsed`). */
+const PARSED_SHARES = 64;
 const fromB64 = (s: string) => decodeEnvelope(fromBase64(s));
 const toB64 = toBase64;
 
@@ -90,6 +93,12 @@ export type SignInput =
 export class TesseraClient {
   readonly http: Http;
   readonly #store: ShareStore;
+  /**
+   * Parsed shares by `keyId:epoch`, each with the SHA-256 of the stored bytes it came from:
+   * parsing validates the share (point decoding, a base multiplication, interpolation), ~2 ms
+   * that every signature would otherwise pay; a share whose stored bytes changed is parsed again.
+   */
+  readonly #parsed = new Map<string, { digest: string; share: KeyShare }>();
   readonly #transport: TransportKind;
   readonly #webSocket: WebSocketFactory | undefined;
   /** Test hook: gets each WebSocket transport before use. */
@@ -350,7 +359,15 @@ export class TesseraClient {
     if (!bytes)
       throw new ClientError('NO_SHARE', `no share of key ${k.keyId} epoch ${epoch} in the store`);
     try {
-      return KeyShare.fromBytes(bytes);
+      const id = `${k.keyId}:${epoch}`;
+      const digest = bytesToHex(sha256(bytes));
+      const hit = this.#parsed.get(id);
+      if (hit?.digest === digest) return hit.share;
+      const share = KeyShare.fromBytes(bytes);
+      if (this.#parsed.size >= PARSED_SHARES)
+        this.#parsed.delete(this.#parsed.keys().next().value as string);
+      this.#parsed.set(id, { digest, share });
+      return share;
     } finally {
       bytes.fill(0);
     }

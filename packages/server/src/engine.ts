@@ -12,7 +12,7 @@
  * - Expiry (idle or total lifetime) destroys the state.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
@@ -82,6 +82,8 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
+/** SHA-256 in hex through OpenSSL: the request and share digests cover up to ~80 KiB per step. */
+const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const rand32 = () => new Uint8Array(randomBytes(32));
 
 /** Collects the single-use ids a core call consumes; the store commits them with the step. */
@@ -374,7 +376,7 @@ export class SessionEngine {
     const rec = await this.#store.getSession(sessionId);
     if (!rec || rec.subject !== subject) throw notFound('session');
     const raw = messages.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
-    const requestHash = hex(sha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r]))));
+    const requestHash = nodeSha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r])));
     if (rec.lastRequest === requestHash && rec.lastReply !== null) return rec.lastReply;
     if (rec.status === 'expired')
       throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
@@ -700,7 +702,7 @@ export class SessionEngine {
     const blob = await this.#store.getShare(key.keyId, epoch);
     if (!blob) throw new ApiError('EPOCH_STALE', `no share of epoch ${epoch} for key ${key.keyId}`);
     const cacheKey = `${key.keyId}:${epoch}`;
-    const digest = hex(sha256(blob));
+    const digest = nodeSha256(blob);
     const cached = this.#shares.get(cacheKey);
     if (cached?.blob === digest) return cached.share;
     const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
