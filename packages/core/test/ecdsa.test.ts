@@ -619,6 +619,41 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
     }
   });
 
+  test('the guard is consulted in exactly ecdsaSign.guardedRounds (the server marks only those steps)', () => {
+    const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
+    const byId = new Map([a, b].map((s) => [s.partyId, s]));
+    const rid = new Uint8Array(randomBytes(32));
+    const digest = message('guarded rounds').digest;
+    const { net, out } = openNet<EcdsaSignSession, EcdsaSignature>(
+      [a, b].map((share) => ({
+        id: share.partyId,
+        step: ecdsaSign.start({ share, signers: [1, 2], rid, digest }),
+      }))
+    );
+    // Each party's guard records the round of the message being received when it is consulted.
+    const consulted = new Set<number>();
+    let round = 0;
+    const inner = createMemoryPairGuard();
+    const recording = {
+      begin: (key: string) => {
+        consulted.add(round);
+        return inner.begin(key);
+      },
+      end: (key: string) => inner.end(key),
+      ban: (key: string) => inner.ban(key),
+    };
+    const receive: Receive<EcdsaSignSession, EcdsaSignature> = (session, env, opts) => {
+      round = env.round;
+      return ecdsaSign.receive(session, env, opts);
+    };
+    deliver(net, out, receive, (id) => ({
+      share: byId.get(id) as KeyShare,
+      pairGuard: recording,
+    }));
+    assert.ok(net.results.get(1) && net.results.get(2), 'both parties signed');
+    assert.deepEqual([...consulted].sort(), [...ecdsaSign.guardedRounds]);
+  });
+
   test('a marker left by a crash is a ban after the restart, even for a share that never recorded it', async () => {
     const guards = guardsFor(1, 2);
     const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];

@@ -82,6 +82,14 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
+/** The pair guard of a step that carries no guarded round (`ecdsaSign.guardedRounds`). */
+const NO_GUARDED_CHECK: PairGuard = {
+  begin: () => {
+    throw new Error('a guarded check ran in a step that took no pair marker');
+  },
+  end: () => {},
+  ban: () => {},
+};
 /** SHA-256 in hex through OpenSSL: the request and share digests cover up to ~80 KiB per step. */
 const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const rand32 = () => new Uint8Array(randomBytes(32));
@@ -419,7 +427,11 @@ export class SessionEngine {
       }
     }
     const bansBefore = share?.bannedPeers.join(',');
-    const guard = share ? await this.#pairGuard(pairGuardKey(share, CLIENT_PARTY)) : undefined;
+    // A durable pair marker only for a step that runs a guarded check; any other step gets a
+    // guard that refuses, so a check moved to another round fails loudly instead of unguarded.
+    const guarded = envs.some((e) => ecdsaSign.guardedRounds.includes(e.round));
+    const guard =
+      share && guarded ? await this.#pairGuard(pairGuardKey(share, CLIENT_PARTY)) : undefined;
     const ledger = new StagedLedger();
     const out: Envelope[] = [];
     let result: CoreResult | undefined;
@@ -434,7 +446,7 @@ export class SessionEngine {
           sender: CLIENT_PARTY,
           ledger,
           ...(share ? { share } : {}),
-          ...(guard ? { pairGuard: guard.guard } : {}),
+          ...(share ? { pairGuard: guard?.guard ?? NO_GUARDED_CHECK } : {}),
         });
         session = s.session;
         out.push(...s.out);

@@ -676,4 +676,10 @@ export const ecdsaSign = {
   complete: ecdsaSignComplete,
   encodeSession: (s: EcdsaSignSession): Uint8Array => encodeSession(s as Session<unknown>),
   decodeSession: (b: Uint8Array): EcdsaSignSession => decodeSession(ecdsaSignProtocol, b),
+  /**
+   * The rounds whose received messages run a check under the pair guard (round 1: the OT
+   * extension's consistency check; round 2: the RVOLE's μ). A caller that keeps durable §15.1
+   * markers needs one only for a step that carries messages of these rounds.
+   */
+  guardedRounds: [1, 2] as readonly number[],
 } as const;
