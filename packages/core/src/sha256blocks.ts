@@ -1,5 +1,5 @@
 /**
- * SHA-256 for the many short, same-prefix hashes of the OT extension (≈ 40,000 compressions per
+ * SHA-256 for the many short, same-prefix hashes of the OT extension (≈ 45,000 compressions per
  * signature), run through noble's own compression function.
  *
  * noble's `update`/`digestInto` cost about as much again as the compression itself for a
