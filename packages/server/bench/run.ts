@@ -9,7 +9,7 @@
  *   with errors, latency, and the server process's CPU (% of one core) and RSS (target: ≥ 30
  *   signatures/s at 32 clients, 0 errors). One signing session per key is allowed at a time, so
  *   each concurrent client has its own key; ECDSA keys cost a key generation each, so ECDSA runs
- *   with at most BENCH_SERVER_ECDSA_KEYS (default 8) clients;
+ *   with at most BENCH_SERVER_ECDSA_KEYS (default 32) clients;
  * - server memory and stored bytes per active session (500 sessions opened and left waiting).
  * @module
  */
@@ -28,7 +28,7 @@ if (only !== undefined && only !== 'server') process.exit(0);
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 10);
-const ECDSA_KEYS = Number(process.env.BENCH_SERVER_ECDSA_KEYS ?? 8);
+const ECDSA_KEYS = Number(process.env.BENCH_SERVER_ECDSA_KEYS ?? 32);
 const fixture = join(import.meta.dirname, '..', 'test', 'fixtures', 'server-process.ts');
 const DIGEST = 'ab'.repeat(32);
 const MESSAGE = Buffer.from('tessera server bench').toString('hex');

@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { PolicySchema } from '@tessera/api';
 import { type Static, Type } from 'typebox';
@@ -22,6 +23,14 @@ export const ServerConfigFile = Type.Object(
     ),
     store: Type.Optional(
       Type.String({ description: 'store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB' })
+    ),
+    workers: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 64,
+        description:
+          'worker threads for protocol arithmetic (default: the cores but one, at least 1 and at most 4; 0: on the event loop)',
+      })
     ),
     storePoolSize: Type.Optional(
       Type.Integer({
@@ -143,6 +152,8 @@ export interface ServerConfig {
   data: string;
   store: string;
   storePoolSize: number;
+  /** Worker threads for protocol arithmetic (0: on the event loop). */
+  workers: number;
   redis: string | null;
   redisPrefix: string;
   rateLimitOnRedisDown: 'open' | 'closed';
@@ -190,6 +201,7 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_REDIS_URL: 'redis',
   TESSERA_KEK_FILE: 'kekFile',
   TESSERA_STORE_POOL_SIZE: 'storePoolSize',
+  TESSERA_WORKERS: 'workers',
   TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
   TESSERA_REDIS_PREFIX: 'redisPrefix',
   TESSERA_DEV: 'dev',
@@ -201,7 +213,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'port' || key === 'storePoolSize') {
+    if (key === 'port' || key === 'storePoolSize' || key === 'workers') {
       if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a number, got "${v}"`);
       out[key] = Number(v);
     } else if (key === 'dev') {
@@ -288,6 +300,8 @@ export function loadConfig(
     data,
     store,
     storePoolSize: merged.storePoolSize ?? 10,
+    // One core stays the event loop's; at least one worker keeps a DKG round off the loop.
+    workers: merged.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
     redis,
     redisPrefix: merged.redisPrefix ?? 'tessera:',
     rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',

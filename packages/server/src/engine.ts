@@ -36,8 +36,8 @@ import {
   frostSign,
   KeyShare,
   MessageRejected,
-  type NonceLedger,
   type PairGuard,
+  type PairGuardState,
   ProtocolAbort,
   pairGuardKey,
   reshare,
@@ -48,6 +48,13 @@ import {
   taprootTweak,
 } from '@tessera/core';
 import type { Logger } from 'pino';
+import {
+  ComputePool,
+  type ShareInput,
+  StagedLedger,
+  type StartOutcome,
+  type StepOutcome,
+} from './compute.ts';
 import type { ServerConfig } from './config.ts';
 import type { Sealer } from './custody.ts';
 import { ApiError, notFound } from './errors.ts';
@@ -82,27 +89,21 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
-/** The pair guard of a step that carries no guarded round (`ecdsaSign.guardedRounds`). */
-const NO_GUARDED_CHECK: PairGuard = {
-  begin: () => {
-    throw new Error('a guarded check ran in a step that took no pair marker');
-  },
-  end: () => {},
-  ban: () => {},
-};
+/** Protocol arithmetic on the event loop (a refresh: its result holds a share object). */
+const ON_LOOP = new ComputePool(0);
+
+/** A started core session as `#open` stores it: state and first envelopes encoded. */
+function encodedStart(
+  runner: ProtocolRunner,
+  step: { session: unknown; out: Envelope[] }
+): { state: Uint8Array; round: number; out: Uint8Array[] } {
+  const session = step.session as Session<unknown>;
+  return { state: runner.encode(session), round: session.round, out: step.out.map(encodeEnvelope) };
+}
+
 /** SHA-256 in hex through OpenSSL: the request and share digests cover up to ~80 KiB per step. */
 const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const rand32 = () => new Uint8Array(randomBytes(32));
-
-/** Collects the single-use ids a core call consumes; the store commits them with the step. */
-class StagedLedger implements NonceLedger {
-  readonly ids: string[] = [];
-  consume(id: string): boolean {
-    if (this.ids.includes(id)) return false;
-    this.ids.push(id);
-    return true;
-  }
-}
 
 export interface EngineDeps {
   store: Store;
@@ -112,6 +113,8 @@ export interface EngineDeps {
   log: Logger;
   /** Where terminal session states are announced (other instances' WebSockets listen). */
   events?: SessionEvents;
+  /** Where protocol arithmetic runs (default: on the event loop). */
+  compute?: ComputePool;
   now?: () => number;
 }
 
@@ -127,7 +130,8 @@ export class SessionEngine {
    * Decoded shares by key id, epoch and sealed blob: decoding and validating a share costs more
    * than a signing round's bookkeeping. Bounded; an entry whose blob changed is not used.
    */
-  readonly #shares = new Map<string, { blob: string; share: KeyShare }>();
+  readonly #shares = new Map<string, { blob: string; share: KeyShare; bytes: Uint8Array }>();
+  readonly #compute: ComputePool;
   /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
   readonly #busy = new Set<string>();
   /**
@@ -143,6 +147,7 @@ export class SessionEngine {
     this.#metrics = d.metrics;
     this.#log = d.log;
     this.#events = d.events;
+    this.#compute = d.compute ?? new ComputePool(0);
     this.now = d.now ?? Date.now;
   }
 
@@ -173,8 +178,7 @@ export class SessionEngine {
       scheme: scheme as Scheme,
       keyId: null,
       epoch: null,
-      session: step.session as Session<unknown>,
-      out: step.out,
+      ...encodedStart(RUNNERS.dkg, step),
       nonces: [],
       params: { scheme: scheme as Scheme, threshold: 2, parties: PARTIES, sid0: hex(sid0), label },
       exclusive: false,
@@ -200,24 +204,36 @@ export class SessionEngine {
       throw e;
     }
     await this.#checkPolicy(key, input, payload.kind);
-    const stored = await this.#loadShare(key, epoch);
+    const loaded = await this.#loadShareInput(key, epoch);
+    const stored = loaded.share;
     // BIP-341: both parties sign with shares of the tweaked output key; the client does the same.
     const share = input.taproot ? taprootTweak(stored, input.taproot.merkleRoot) : stored;
     const rid = rand32();
-    const ledger = new StagedLedger();
-    const step =
-      key.scheme === 'ecdsa'
-        ? ecdsaSign.start({ share, signers: PARTIES, rid, digest: input.bytes }, { ledger })
-        : frostSign.start({ share, signers: PARTIES, message: input.bytes, rid }, { ledger });
+    let started: StartOutcome;
+    if (key.scheme === 'ecdsa') {
+      started = await this.#compute.signStart(
+        { share: loaded.input, signers: PARTIES, rid, digest: input.bytes },
+        keyId,
+        share
+      );
+    } else {
+      const ledger = new StagedLedger();
+      const step = frostSign.start(
+        { share, signers: PARTIES, message: input.bytes, rid },
+        { ledger }
+      );
+      started = { ...encodedStart(RUNNERS['frost.sign'], step), nonces: ledger.ids };
+    }
     return this.#open({
       subject,
       runner: key.scheme === 'ecdsa' ? RUNNERS['ecdsa.sign'] : RUNNERS['frost.sign'],
       scheme: key.scheme,
       keyId,
       epoch,
-      session: step.session as Session<unknown>,
-      out: step.out,
-      nonces: ledger.ids,
+      state: started.state,
+      round: started.round,
+      out: started.out,
+      nonces: started.nonces,
       params: {
         scheme: key.scheme,
         threshold: 2,
@@ -276,8 +292,7 @@ export class SessionEngine {
       scheme: key.scheme,
       keyId,
       epoch: latest,
-      session: step.session as Session<unknown>,
-      out: step.out,
+      ...encodedStart(RUNNERS.reshare, step),
       nonces: [],
       params: {
         scheme: key.scheme,
@@ -307,8 +322,10 @@ export class SessionEngine {
     scheme: Scheme;
     keyId: string | null;
     epoch: string | null;
-    session: Session<unknown>;
-    out: Envelope[];
+    /** The session's first state, encoded, its round, and the first envelopes, encoded. */
+    state: Uint8Array;
+    round: number;
+    out: Uint8Array[];
     nonces: string[];
     params: SessionStartedResponse['params'];
     exclusive: boolean;
@@ -327,9 +344,9 @@ export class SessionEngine {
       epoch: o.epoch,
       status: 'active',
       version: 0,
-      state: this.#sealer.sealSession(id, 0, o.runner.encode(o.session)),
+      state: this.#sealer.sealSession(id, 0, o.state),
       params: JSON.stringify(o.params),
-      round: o.session.round,
+      round: o.round,
       totalRounds: o.runner.totalRounds,
       lastRequest: null,
       lastReply: null,
@@ -357,7 +374,7 @@ export class SessionEngine {
       serverParty: SERVER_PARTY,
       totalRounds: o.runner.totalRounds,
       params: o.params,
-      messages: o.out.map((e) => b64(encodeEnvelope(e))),
+      messages: o.out.map(b64),
       expiresAt: now + this.#config.sessions.idleMs,
     };
   }
@@ -399,7 +416,6 @@ export class SessionEngine {
       throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
     }
     if (raw.length === 0) throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
-    const runner = RUNNERS[rec.protocol as ProtocolNameValue];
     let envs: Envelope[];
     try {
       envs = raw.map((r) => decodeEnvelope(r));
@@ -407,13 +423,13 @@ export class SessionEngine {
       return this.#violation(rec, `malformed envelope: ${(e as Error).message}`);
     }
     if (rec.state === null) throw new ApiError('SESSION_CLOSED', 'the session has no state');
-    let session = runner.decode(this.#sealer.openSession(rec.id, rec.version, rec.state));
+    const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
-    let share: KeyShare | undefined;
+    let loaded: { share: KeyShare; input: ShareInput } | undefined;
     if (rec.kind === 'sign' && rec.scheme === 'ecdsa') {
       try {
-        share = await this.#loadShare(key as KeyRecord, rec.epoch as string);
+        loaded = await this.#loadShareInput(key as KeyRecord, rec.epoch as string);
       } catch (e) {
         // A refresh was confirmed meanwhile and the epoch's share is gone: end the session.
         if (e instanceof ApiError && e.code === 'EPOCH_STALE')
@@ -426,34 +442,37 @@ export class SessionEngine {
         throw e;
       }
     }
-    const bansBefore = share?.bannedPeers.join(',');
     // A durable pair marker only for a step that runs a guarded check; any other step gets a
     // guard that refuses, so a check moved to another round fails loudly instead of unguarded.
     const guarded = envs.some((e) => ecdsaSign.guardedRounds.includes(e.round));
     const guard =
-      share && guarded ? await this.#pairGuard(pairGuardKey(share, CLIENT_PARTY)) : undefined;
-    const ledger = new StagedLedger();
-    const out: Envelope[] = [];
-    let result: CoreResult | undefined;
+      loaded && guarded
+        ? await this.#pairGuard(pairGuardKey(loaded.share, CLIENT_PARTY))
+        : undefined;
+    // A refresh's result carries a new share object: it runs here rather than crossing threads.
+    const compute = rec.protocol === 'reshare' ? ON_LOOP : this.#compute;
+    let computed: StepOutcome;
     try {
-      for (const env of envs) {
-        if (result !== undefined || env.round !== session.round)
-          return await this.#violation(
-            rec,
-            `round-${env.round} message while the session is in round ${session.round}`
-          );
-        const s = runner.receive(session, env, {
+      computed = await compute.step(
+        {
+          protocol: rec.protocol as ProtocolNameValue,
+          state,
+          envelopes: raw,
+          ...(loaded ? { share: loaded.input } : {}),
+          guard: !loaded ? 'none' : guard ? guard.state : 'refuse',
           sender: CLIENT_PARTY,
-          ledger,
-          ...(share ? { share } : {}),
-          ...(share ? { pairGuard: guard?.guard ?? NO_GUARDED_CHECK } : {}),
-        });
-        session = s.session;
-        out.push(...s.out);
-        if (s.result !== undefined) result = s.result;
-      }
-    } catch (e) {
-      if (e instanceof ProtocolAbort) return this.#abort(rec, e, share, bansBefore);
+        },
+        rec.keyId ?? rec.id,
+        loaded?.share
+      );
+      if (computed.banned) guard?.guard.ban('');
+    } finally {
+      await guard?.settle();
+    }
+    if (computed.kind === 'violation') return this.#violation(rec, computed.why);
+    if (computed.kind === 'error') {
+      const e = computed.error;
+      if (e instanceof ProtocolAbort) return this.#abort(rec, e, computed.bannedShare);
       if (e instanceof MessageRejected) return this.#violation(rec, e.message);
       if (e instanceof TesseraError && e.check === 'PairBanned')
         throw new ApiError('KEY_LOCKED', e.message);
@@ -464,9 +483,8 @@ export class SessionEngine {
           'another request for this session is being processed; resend to get its reply'
         );
       throw e;
-    } finally {
-      await guard?.settle();
     }
+    const result = computed.result;
     const stage = result !== undefined ? 'final' : 'round';
     this.faultPoint(`${rec.protocol}:computed:${stage}`);
     const effects: KeyEffect[] = [];
@@ -475,27 +493,26 @@ export class SessionEngine {
     if (result !== undefined) {
       publicResult = this.#finish(rec, key, result, effects, audit);
     }
-    if (share && share.bannedPeers.join(',') !== bansBefore)
-      effects.push(this.#shareEffect(share, rec));
+    if (computed.bannedShare) effects.push(this.#shareEffect(computed.bannedShare, rec));
     const reply: StepReplyResponse = {
       sessionId: rec.id,
       status: result !== undefined ? 'done' : 'active',
-      round: session.round,
-      messages: out.map((e) => b64(encodeEnvelope(e))),
+      round: computed.round,
+      messages: computed.out.map(b64),
       ...(publicResult ? { result: publicResult } : {}),
     };
     const replyText = JSON.stringify(reply);
     const commit: StepCommit = {
       status: reply.status,
       state:
-        result !== undefined
+        computed.state === null
           ? null
-          : this.#sealer.sealSession(rec.id, rec.version + 1, runner.encode(session)),
-      round: session.round,
+          : this.#sealer.sealSession(rec.id, rec.version + 1, computed.state),
+      round: computed.round,
       lastRequest: requestHash,
       lastReply: replyText,
       updatedAt: now,
-      nonces: ledger.ids,
+      nonces: computed.nonces,
       effects,
       audit,
     };
@@ -606,14 +623,12 @@ export class SessionEngine {
   async #abort(
     rec: SessionRecord,
     e: ProtocolAbort,
-    share: KeyShare | undefined,
-    bansBefore: string | undefined
+    bannedShare: Uint8Array | undefined
   ): Promise<never> {
     this.#metrics.cheatAborts.inc({ protocol: rec.protocol, check: e.check ?? 'unknown' });
     this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'aborted' });
     const details = { check: e.check, culprit: e.culprit };
-    const effects =
-      share && share.bannedPeers.join(',') !== bansBefore ? [this.#shareEffect(share, rec)] : [];
+    const effects = bannedShare ? [this.#shareEffect(bannedShare, rec)] : [];
     await this.#closeAborted(rec, 'abort', details, effects);
     this.#log.warn(
       { sessionId: rec.id, protocol: rec.protocol, keyId: rec.keyId, ...details },
@@ -711,20 +726,31 @@ export class SessionEngine {
   }
 
   async #loadShare(key: KeyRecord, epoch: string): Promise<KeyShare> {
+    return (await this.#loadShareInput(key, epoch)).share;
+  }
+
+  /**
+   * The share of `epoch`, decoded, and its encoding as a compute job carries it (named by the
+   * sealed blob's digest, under which workers keep it decoded).
+   */
+  async #loadShareInput(
+    key: KeyRecord,
+    epoch: string
+  ): Promise<{ share: KeyShare; input: ShareInput }> {
     const blob = await this.#store.getShare(key.keyId, epoch);
     if (!blob) throw new ApiError('EPOCH_STALE', `no share of epoch ${epoch} for key ${key.keyId}`);
     const cacheKey = `${key.keyId}:${epoch}`;
     const digest = nodeSha256(blob);
     const cached = this.#shares.get(cacheKey);
-    if (cached?.blob === digest) return cached.share;
+    if (cached?.blob === digest)
+      return { share: cached.share, input: { digest, bytes: cached.bytes } };
     const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
     let share: KeyShare;
     try {
       share = KeyShare.fromBytes(bytes);
     } catch {
-      throw new ApiError('KEY_CORRUPTED', `the stored share of key ${key.keyId} does not decode`);
-    } finally {
       bytes.fill(0);
+      throw new ApiError('KEY_CORRUPTED', `the stored share of key ${key.keyId} does not decode`);
     }
     if (
       share.keyIdHex !== key.keyId ||
@@ -735,20 +761,26 @@ export class SessionEngine {
         'KEY_CORRUPTED',
         `the stored share of key ${key.keyId} is not the one its record names`
       );
-    if (this.#shares.size >= SHARE_CACHE_SIZE)
-      this.#shares.delete(this.#shares.keys().next().value as string);
-    this.#shares.set(cacheKey, { blob: digest, share });
-    return share;
+    // Plaintext share bytes live as long as the decoded share they came with, and no longer.
+    if (cached) cached.bytes.fill(0);
+    else if (this.#shares.size >= SHARE_CACHE_SIZE) {
+      const oldest = this.#shares.keys().next().value as string;
+      this.#shares.get(oldest)?.bytes.fill(0);
+      this.#shares.delete(oldest);
+    }
+    this.#shares.set(cacheKey, { blob: digest, share, bytes });
+    return { share, input: { digest, bytes } };
   }
 
-  #shareEffect(share: KeyShare, rec: SessionRecord): KeyEffect {
+  /** A share whose bans changed (its encoding), sealed for the store. */
+  #shareEffect(share: Uint8Array, rec: SessionRecord): KeyEffect {
     const epoch = rec.epoch as string;
     const keyId = rec.keyId as string;
     return {
       kind: 'share',
       keyId,
       epoch,
-      share: this.#sealer.sealShare(keyId, SERVER_PARTY, epoch, share.toBytes()),
+      share: this.#sealer.sealShare(keyId, SERVER_PARTY, epoch, share),
     };
   }
 
@@ -756,7 +788,9 @@ export class SessionEngine {
    * The §15.1 marker, written durably before the step and settled after it: the core's checks
    * then see the stored state synchronously. A marker left by a crash reads as a ban.
    */
-  async #pairGuard(pair: string): Promise<{ guard: PairGuard; settle(): Promise<void> }> {
+  async #pairGuard(
+    pair: string
+  ): Promise<{ state: PairGuardState; guard: PairGuard; settle(): Promise<void> }> {
     const owner = hex(new Uint8Array(randomBytes(16)));
     let state: Awaited<ReturnType<Store['pairBegin']>>;
     try {
@@ -776,6 +810,7 @@ export class SessionEngine {
       },
     };
     return {
+      state,
       guard,
       settle: async () => {
         if (state !== 'ok') return;

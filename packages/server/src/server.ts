@@ -7,6 +7,7 @@ import type pino from 'pino';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { Authenticator } from './auth.ts';
+import { ComputePool } from './compute.ts';
 import type { ServerConfig } from './config.ts';
 import { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
 import { SessionEngine } from './engine.ts';
@@ -74,8 +75,10 @@ export async function startServer(
   const metrics = new Metrics();
   const redis = config.redis ? new RedisLink(config.redis, config.redisPrefix, log) : null;
   const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
+  const compute = new ComputePool(config.workers);
   const engine = new SessionEngine({
     events,
+    compute,
     store,
     sealer,
     config,
@@ -120,6 +123,7 @@ export async function startServer(
       closing ??= (async () => {
         clearInterval(reaper);
         await app.close();
+        await compute.close();
         await events.close();
         await redis?.close();
         await store.close();
