@@ -35,6 +35,7 @@ import type { ServerConfig } from './config.ts';
 import type { SessionEngine } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { Metrics } from './metrics.ts';
+import { rateLimitKey } from './ratelimit.ts';
 import type { RedisLink, SessionEvents } from './redis.ts';
 import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
 
@@ -131,6 +132,7 @@ export async function buildApp(d: AppDeps) {
   await app.register(fastifyRateLimit, {
     ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:`, skipOnError: true } : {}),
     global: true,
+    keyGenerator: (req) => rateLimitKey(req.ip),
     max: config.limits.requestsPerMinutePerIp,
     timeWindow: '1 minute',
     errorResponseBuilder: (_req, ctx) => {

@@ -9,6 +9,7 @@ import { decodeEnvelope, dkg, type Envelope, encodeEnvelope } from '@tessera/cor
 import { devKey } from '@tessera/server';
 import { importJWK, SignJWT } from 'jose';
 import { serializeTransaction } from 'viem';
+import { rateLimitKey } from '../src/ratelimit.ts';
 import { call, fresh, fromHex, type TestServer, testServer } from './helpers.ts';
 
 const b64 = (e: Envelope) => Buffer.from(encodeEnvelope(e)).toString('base64');
@@ -480,5 +481,50 @@ describe('limits and policy', () => {
       await c.sign(key.keyId, { kind: 'eip1559', transaction: tx(BigInt(i), 1) });
     const over = await start({ kind: 'eip1559', transaction: tx(5n, 1) });
     assert.equal(over.json.error?.code, 'POLICY_DENIED', 'daily count');
+  });
+});
+
+describe('SRV-L-02: rate-limit bypass', () => {
+  test('an IPv6 client is bucketed by its /64; IPv4 and IPv4-mapped addresses by the address', () => {
+    const cases: [string, string][] = [
+      ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+      ['2001:db8:1:2::ffff', '2001:db8:1:2::/64'],
+      ['2001:0db8:0001:0002:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+      ['2001:db8::1', '2001:db8:0:0::/64'],
+      ['::1', '0:0:0:0::/64'],
+      ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+      ['::ffff:192.0.2.7', '192.0.2.7'],
+      ['192.0.2.7', '192.0.2.7'],
+    ];
+    for (const [ip, bucket] of cases) assert.equal(rateLimitKey(ip), bucket, ip);
+  });
+
+  test('rotating X-Forwarded-For without trustProxy buys no new bucket; path variants are 404', async () => {
+    const t = await testServer({ dev: true, limits: { requestsPerMinutePerIp: 5 } });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const r = await call(t.url, 'GET', '/v1/status', {
+          headers: { 'x-forwarded-for': `198.51.100.${i}, 2001:db8::${i}` },
+        });
+        codes.push(r.status);
+      }
+      assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
+    } finally {
+      await t.close();
+    }
+    const u = await testServer({ dev: true });
+    try {
+      const token = await u.token('variants');
+      for (const path of ['/V1/keys', '/v1/Keys', '/v1/keys/', '//v1/keys', '/v1//keys']) {
+        const r = await call(u.url, 'POST', path, {
+          token,
+          body: { scheme: 'ed25519', ...fresh() },
+        });
+        assert.equal(r.status, 404, path);
+      }
+    } finally {
+      await u.close();
+    }
   });
 });
