@@ -1,28 +1,17 @@
 /** The final signature check (architecture invariant 4) against noble's verify and OpenSSL. */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import fc from 'fast-check';
+import { verifyEcdsaSha256WithNode } from '../../core/test/helpers.ts';
 import { checkedSignature, verifyEcdsaDigest } from '../src/signature.ts';
 
 const N = secp256k1.Point.Fn.ORDER;
 
-/** OpenSSL through node:crypto: SHA-256 of `message`, DER signature. */
-function opensslVerifies(publicKey: Uint8Array, message: Uint8Array, der: Uint8Array): boolean {
-  const raw = secp256k1.Point.fromBytes(publicKey).toBytes(false);
-  const key = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'secp256k1',
-      x: Buffer.from(raw.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(raw.subarray(33)).toString('base64url'),
-    },
-    format: 'jwk',
-  });
-  return verify('sha256', message, key, der);
-}
+// OpenSSL through node:crypto: SHA-256 of the message, DER signature.
+const opensslVerifies = verifyEcdsaSha256WithNode;
 
 const numberTo32 = (n: bigint) =>
   Uint8Array.from(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'));

@@ -5,9 +5,8 @@
  * worker that lost a share gets its bytes again.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import {
   decodeEnvelope,
   type EcdsaSignature,
@@ -20,6 +19,7 @@ import {
   simulate,
 } from '@tessera/core';
 import { ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
+import { opensslVerifyEcdsa, toHex } from './helpers.ts';
 
 let shares: KeyShare[];
 const pools = { worker: new ComputePool(1), loop: new ComputePool(0) };
@@ -32,19 +32,8 @@ after(async () => {
 });
 
 /** OpenSSL (node:crypto) checks the DER signature over SHA-256 of `message`. */
-function opensslVerifies(publicKey: Uint8Array, message: Uint8Array, der: Uint8Array): boolean {
-  const raw = secp256k1.Point.fromBytes(publicKey).toBytes(false);
-  const key = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'secp256k1',
-      x: Buffer.from(raw.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(raw.subarray(33)).toString('base64url'),
-    },
-    format: 'jwk',
-  });
-  return verify('sha256', message, key, der);
-}
+const opensslVerifies = (publicKey: Uint8Array, message: Uint8Array, der: Uint8Array) =>
+  opensslVerifyEcdsa(toHex(publicKey), message, toHex(der));
 
 interface Run {
   signature?: EcdsaSignature;
