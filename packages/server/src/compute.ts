@@ -38,6 +38,14 @@ export interface ShareInput {
   bytes?: Uint8Array;
 }
 
+/**
+ * The worker running a job died (crash, out of memory, terminated) before answering: whether
+ * the job's checks passed is unknown.
+ */
+export class ComputeFailed extends Error {
+  override name = 'ComputeFailed';
+}
+
 /** A worker was sent a share digest it no longer holds: send the bytes. */
 class ShareMissing extends Error {}
 
@@ -257,6 +265,7 @@ function toWire(e: unknown): WireError {
 }
 
 function fromWire(w: WireError): Error {
+  if (w.name === 'ComputeFailed') return new ComputeFailed(w.message);
   if (w.name === 'ProtocolAbort')
     return new ProtocolAbort(w.check ?? 'unknown', w.culprit, w.message);
   if (w.name === 'MessageRejected')
@@ -319,8 +328,9 @@ function fnv1a(s: string): number {
  * The sources are TypeScript run through tsx, whose loader a worker thread does not inherit on
  * Node 20: the worker registers it, then loads its entry point.
  */
-const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./compute-worker.ts'))}); });`;
+const workerBoot = (entry: string) =>
+  `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 
 interface Slot {
   worker: Worker;
@@ -345,8 +355,12 @@ export class ComputePool {
   #next = 0;
   #closed = false;
 
-  constructor(size: number) {
+  readonly #boot: string;
+
+  /** `entry`: the worker's module (tests substitute one that dies). */
+  constructor(size: number, entry = import.meta.resolve('./compute-worker.ts')) {
     this.size = size;
+    this.#boot = workerBoot(entry);
     this.#slots = Array.from({ length: size }, () => null);
   }
 
@@ -416,7 +430,7 @@ export class ComputePool {
   }
 
   #spawn(index: number): Slot {
-    const worker = new Worker(WORKER_BOOT, {
+    const worker = new Worker(this.#boot, {
       eval: true,
       resourceLimits: { maxYoungGenerationSizeMb: 32 },
     });
@@ -432,7 +446,7 @@ export class ComputePool {
         done({
           id: -1,
           ok: false,
-          error: toWire(new Error(`compute worker failed: ${e.message}`)),
+          error: toWire(new ComputeFailed(`compute worker failed: ${e.message}`)),
         });
       slot.pending.clear();
       // A replacement starts with the next job; the failed jobs were never committed.

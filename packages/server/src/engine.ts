@@ -49,6 +49,7 @@ import {
 } from '@tessera/core';
 import type { Logger } from 'pino';
 import {
+  ComputeFailed,
   ComputePool,
   type ShareInput,
   StagedLedger,
@@ -467,6 +468,11 @@ export class SessionEngine {
         loaded?.share
       );
       if (computed.banned) guard?.guard.ban('');
+    } catch (e) {
+      // The worker died mid-step: whether a guarded check failed is unknown, and §15.1 reads an
+      // unknown outcome as a failure (as it reads a marker left by a crashed process).
+      if (e instanceof ComputeFailed) guard?.guard.ban('');
+      throw e;
     } finally {
       await guard?.settle();
     }

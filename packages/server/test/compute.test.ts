@@ -18,7 +18,7 @@ import {
   ProtocolAbort,
   simulate,
 } from '@tessera/core';
-import { ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
+import { ComputeFailed, ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
 import { opensslVerifyEcdsa, toHex } from './helpers.ts';
 
 let shares: KeyShare[];
@@ -166,6 +166,21 @@ describe('ComputePool', () => {
           (run.signature as EcdsaSignature).der
         ),
         true
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a worker that dies mid-job fails the job with ComputeFailed (the engine bans the pair)', async () => {
+    const pool = new ComputePool(1, import.meta.resolve('./fixtures/dying-worker.ts'));
+    try {
+      await assert.rejects(
+        pool.signStart(
+          { share: input(), signers: [1, 2], rid: new Uint8Array(32), digest: new Uint8Array(32) },
+          'key'
+        ),
+        (e) => e instanceof ComputeFailed && /exited with code 3/.test(e.message)
       );
     } finally {
       await pool.close();
