@@ -358,8 +358,8 @@ export class SessionEngine {
       this.#store.createSession(rec, { nonces: o.nonces, exclusive: o.exclusive, audit });
     let created = await create();
     // The active session of this key may have expired without being reaped yet (the reaper runs
-    // every 30 s): expire what is due and try once more. Reaping on every start instead cost
-    // three durable writes per signature.
+    // every 30 s): expire what is due and try once more. Reaping on every start instead ran three
+    // write statements and a count per signature.
     if (created === 'busy' && (await this.reap()) > 0) created = await create();
     if (created === 'busy')
       throw new ApiError(
