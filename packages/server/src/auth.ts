@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -60,8 +61,7 @@ export class Authenticator {
     if (algorithms.length === 0)
       throw new Error('auth.algorithms: no allowed algorithm configured');
     const auth = { ...config.auth, algorithms };
-    if (auth.jwksUrl)
-      return new Authenticator(createRemoteJWKSet(new URL(auth.jwksUrl)), auth, tickets);
+    if (auth.jwksUrl) return new Authenticator(remoteKeys(new URL(auth.jwksUrl)), auth, tickets);
     if (auth.jwksFile) {
       const jwks = JSON.parse(readFileSync(auth.jwksFile, 'utf8')) as JSONWebKeySet;
       return new Authenticator(createLocalJWKSet(publicOnly(jwks)), auth, tickets);
@@ -97,7 +97,12 @@ export class Authenticator {
         until: now + VERIFIED_TTL_MS,
       });
       return payload.sub;
-    } catch {
+    } catch (e) {
+      // The token may be fine: the keys to check it are out of reach, so the client retries.
+      if (e instanceof KeySetUnavailable)
+        throw new ApiError('UNAVAILABLE', 'the token verification keys cannot be fetched now', {
+          retryAfter: 5,
+        });
       // One message for every cause: no oracle on which check failed.
       throw new ApiError('UNAUTHORIZED', 'the bearer token is invalid or expired');
     }
@@ -129,13 +134,59 @@ type TicketStore = Pick<Store, 'putTicket' | 'takeTicket'>;
 // The store keeps hashes: a reader of the database cannot open sockets with what it finds.
 const ticketHash = (ticket: string) => createHash('sha256').update(ticket).digest('hex');
 
+/** The JWKS URL did not answer with a key set: a fault of the server's side, not the token's. */
+class KeySetUnavailable extends Error {
+  override name = 'KeySetUnavailable';
+}
+
+/** How long a fetched key set serves, and the least time between two fetches for unknown `kid`s. */
+const JWKS_MAX_AGE_MS = 600_000;
+const JWKS_COOLDOWN_MS = 30_000;
+const JWKS_TIMEOUT_MS = 5_000;
+
+/**
+ * Keys from a JWKS URL, fetched again every 10 minutes and on an unknown `kid` (at most every
+ * 30 s, so junk `kid`s cannot make the server hammer the URL). Redirects are not followed. A
+ * failed fetch (refused, timed out, not 200, not a key set) fails the request with 503 without
+ * judging the token. Symmetric keys and private members of the set are dropped.
+ */
+function remoteKeys(url: URL): KeySet {
+  return createRemoteJWKSet(url, {
+    timeoutDuration: JWKS_TIMEOUT_MS,
+    cooldownDuration: JWKS_COOLDOWN_MS,
+    cacheMaxAge: JWKS_MAX_AGE_MS,
+    [customFetch]: async (input, init) => {
+      let set: JSONWebKeySet;
+      try {
+        const res = await fetch(input, init);
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        set = (await res.json()) as JSONWebKeySet;
+        if (!Array.isArray(set?.keys) || !set.keys.every((k) => typeof k === 'object' && k))
+          throw new Error('not a JSON Web Key Set');
+      } catch (cause) {
+        throw new KeySetUnavailable(`JWKS ${url.origin}${url.pathname}: fetch failed`, { cause });
+      }
+      const keys = set.keys.filter((k) => k.kty !== 'oct').map(publicMembers);
+      return new Response(JSON.stringify({ keys }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    },
+  });
+}
+
+function publicMembers(k: JWK): JWK {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, k: _k, ...pub } = k;
+  return pub;
+}
+
 function publicOnly(jwks: JSONWebKeySet): JSONWebKeySet {
   if (!Array.isArray(jwks.keys)) throw new Error('auth.jwksFile: not a JSON Web Key Set');
   return {
     keys: jwks.keys.map((k) => {
-      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: secret, ...pub } = k as JWK;
-      if (secret !== undefined) throw new Error('auth.jwksFile: symmetric keys are not accepted');
-      return pub;
+      if (k.kty === 'oct' || k.k !== undefined)
+        throw new Error('auth.jwksFile: symmetric keys are not accepted');
+      return publicMembers(k);
     }),
   };
 }

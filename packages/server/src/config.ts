@@ -189,6 +189,26 @@ export interface ServerConfig {
 }
 
 /** A configuration value that is missing, malformed or contradictory. */
+/**
+ * Whoever can answer the JWKS URL can mint tokens for every subject, so it must be fetched over
+ * TLS; plain HTTP is allowed only to this machine (a sidecar or a test).
+ */
+function checkJwksUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`auth.jwksUrl: "${value}" is not a URL`);
+  }
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    throw new ConfigError(
+      `auth.jwksUrl: expected an https:// URL (http:// only to 127.0.0.1, [::1] or localhost), got ${url.protocol}//${url.host}`
+    );
+  if (url.username || url.password)
+    throw new ConfigError('auth.jwksUrl: credentials in the URL are not accepted');
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -293,6 +313,9 @@ export function loadConfig(
     throw new ConfigError(
       'no JWT verification keys: set auth.jwksUrl or auth.jwksFile in the config file, or run with --dev'
     );
+  if (auth.jwksUrl && auth.jwksFile)
+    throw new ConfigError('auth: set one of jwksUrl and jwksFile, not both');
+  if (auth.jwksUrl) checkJwksUrl(auth.jwksUrl);
   const limits = merged.limits ?? {};
   return {
     host: merged.host ?? '127.0.0.1',
