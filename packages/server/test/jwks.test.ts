@@ -1,11 +1,15 @@
 /**
  * Verification keys from a JWKS URL (`auth.jwksUrl`): a key set served over loopback HTTP, key
  * rotation picked up on an unknown `kid`, a set that cannot be fetched answered with 503 (the
- * token is not judged), and the configuration checks on the URL.
+ * token is not judged), and the configuration checks on the URL. Then the same from a JWKS file
+ * (`auth.jwksFile`).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import { Authenticator, ConfigError, loadConfig } from '@tessera/server';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -175,5 +179,30 @@ describe('auth.jwksUrl', () => {
       'http://[::1]:8080/jwks',
     ])
       assert.doesNotThrow(load({ jwksUrl: good }), good);
+  });
+});
+
+describe('auth.jwksFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-jwks-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const fromFile = (set: unknown) => {
+    const file = join(dir, `${crypto.randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify(set));
+    return Authenticator.create(
+      loadConfig({ data: dir, auth: { jwksFile: file, issuer: ISS, audience: AUD } }, {}),
+      noTickets
+    );
+  };
+
+  it('verifies tokens of the keys in the file and refuses the others', async () => {
+    const auth = await fromFile({ keys: [a.jwk] });
+    assert.equal(await auth.verify(`Bearer ${await token(a, 'alice')}`), 'alice');
+    await assert.rejects(auth.verify(`Bearer ${await token(b, 'bob')}`), { code: 'UNAUTHORIZED' });
+  });
+
+  it('refuses a file with a symmetric key, or one that is not a key set', async () => {
+    const oct = { kty: 'oct', kid: 'hmac', k: 'c2VjcmV0' };
+    await assert.rejects(fromFile({ keys: [a.jwk, oct] }), /symmetric keys are not accepted/);
+    await assert.rejects(fromFile({ nokeys: [] }), /not a JSON Web Key Set/);
   });
 });
