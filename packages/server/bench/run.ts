@@ -10,14 +10,17 @@
  *   signatures/s at 32 clients, 0 errors). One signing session per key is allowed at a time, so
  *   each concurrent client has its own key; ECDSA keys cost a key generation each, so ECDSA runs
  *   with at most BENCH_SERVER_ECDSA_KEYS (default 32) clients;
- * - server memory and stored bytes per active session (500 sessions opened and left waiting).
+ * - server memory and stored bytes per active session (500 sessions opened and left waiting);
+ * - server memory per idle session with its WebSocket open (BENCH_IDLE_SOCKETS, default 10,000).
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { WebSocketLike } from '@tessera/client';
 import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import { simulate } from '@tessera/core';
@@ -41,6 +44,186 @@ const pct = (xs: number[], p: number) => {
     : Number.NaN;
 };
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
+
+/**
+ * Two-sample Kolmogorov–Smirnov test: the statistic D and its asymptotic p-value (Stephens'
+ * small-sample correction of the Kolmogorov distribution).
+ */
+function ksTest(a: number[], b: number[]): { d: number; p: number } {
+  const x = sorted(a);
+  const y = sorted(b);
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < x.length && j < y.length) {
+    const v = Math.min(x[i] as number, y[j] as number);
+    while (i < x.length && (x[i] as number) <= v) i++;
+    while (j < y.length && (y[j] as number) <= v) j++;
+    d = Math.max(d, Math.abs(i / x.length - j / y.length));
+  }
+  const ne = Math.sqrt((x.length * y.length) / (x.length + y.length));
+  const lambda = (ne + 0.12 + 0.11 / ne) * d;
+  let p = 0;
+  for (let k = 1; k <= 100; k++) p += 2 * (-1) ** (k - 1) * Math.exp(-2 * k * k * lambda * lambda);
+  return { d, p: Math.min(1, Math.max(0, p)) };
+}
+
+/**
+ * Security-tests SRV-A-08: latency of requests about a missing key and about another subject's
+ * key (both 404), and of requests with a forged token about an existing and a missing key (both
+ * 401), BENCH_ORACLE_SAMPLES each (default 10,000), sent one at a time in a shuffled order. Each
+ * pair must answer with the same status and indistinguishable latencies (KS p > 0.01).
+ */
+async function timingOracle(url: string, data: string, othersKey: string): Promise<void> {
+  const N = Number(process.env.BENCH_ORACLE_SAMPLES ?? 10_000);
+  if (N === 0) return;
+  const token = await devToken(data, 'oracle');
+  const forged = `${token.slice(0, -4)}${token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+  // One fixed id each, so that the two cases differ in nothing but whether the key exists.
+  const missingKey = randomBytes(32).toString('hex');
+  let n = 0;
+  const sign = (keyId: string, tok: string) =>
+    fetch(`${url}/v1/keys/${keyId}/sign`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        payload: { kind: 'digest', digest: DIGEST },
+        nonce: `0e${(n++).toString(16).padStart(30, '0')}`,
+        timestamp: Date.now(),
+      }),
+    });
+  const get = (keyId: string, tok: string) =>
+    fetch(`${url}/v1/keys/${keyId}`, { headers: { authorization: `Bearer ${tok}` } });
+  const cases: { route: string; what: string; status: number; send: () => Promise<Response> }[] = [
+    {
+      route: 'GET /v1/keys/:id',
+      what: 'missing key',
+      status: 404,
+      send: () => get(missingKey, token),
+    },
+    {
+      route: 'GET /v1/keys/:id',
+      what: "another subject's key",
+      status: 404,
+      send: () => get(othersKey, token),
+    },
+    {
+      route: 'GET /v1/keys/:id',
+      what: 'forged token, existing key',
+      status: 401,
+      send: () => get(othersKey, forged),
+    },
+    {
+      route: 'GET /v1/keys/:id',
+      what: 'forged token, missing key',
+      status: 401,
+      send: () => get(missingKey, forged),
+    },
+    {
+      route: 'POST /v1/keys/:id/sign',
+      what: 'missing key',
+      status: 404,
+      send: () => sign(missingKey, token),
+    },
+    {
+      route: 'POST /v1/keys/:id/sign',
+      what: "another subject's key",
+      status: 404,
+      send: () => sign(othersKey, token),
+    },
+  ];
+  const order = cases.flatMap((_, k) => Array.from({ length: N }, () => k));
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = randomBytes(4).readUInt32LE() % (i + 1);
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  for (let w = 0; w < 200; w++) await (cases[w % cases.length] as (typeof cases)[0]).send();
+  const times: number[][] = cases.map(() => []);
+  const statuses = cases.map(() => new Set<number>());
+  for (const k of order) {
+    const c = cases[k] as (typeof cases)[0];
+    const t0 = performance.now();
+    const r = await c.send();
+    await r.arrayBuffer();
+    (times[k] as number[]).push(performance.now() - t0);
+    statuses[k]?.add(r.status);
+  }
+  console.log(
+    `\nTiming oracle (SRV-A-08): ${N} requests per case, one at a time, shuffled; pairs compared with a two-sample KS test (target p > 0.01)\n`
+  );
+  console.log(
+    '| route | case | status | p50 ms | p90 ms | KS D | KS p |\n|---|---|---|---|---|---|---|'
+  );
+  for (let k = 0; k < cases.length; k++) {
+    const c = cases[k] as (typeof cases)[0];
+    const t = times[k] as number[];
+    const pair = k % 2 === 1 ? ksTest(times[k - 1] as number[], t) : null;
+    const status = [...(statuses[k] as Set<number>)].join(',');
+    console.log(
+      `| ${c.route} | ${c.what} | ${status}${status === String(c.status) ? '' : ` ✘ expected ${c.status}`} | ${f(pct(t, 50), 3)} | ${f(pct(t, 90), 3)} | ${pair ? f(pair.d, 4) : ''} | ${pair ? `${f(pair.p, 3)} ${pair.p > 0.01 ? '✔' : '✘'}` : ''} |`
+    );
+  }
+}
+
+/**
+ * Security-tests SRV-C-05: IDLE_SOCKETS sessions (default 10,000, the figure of seed 001), each
+ * with its WebSocket open and silent. Prints the server's RSS per session beside the seed's
+ * budget of about 1 KB of protocol state. An idle socket closes after the 5-minute session idle
+ * time (resume.test.ts checks the expiry itself).
+ */
+async function idleWebSockets(url: string, data: string, pid: number): Promise<void> {
+  const N = Number(process.env.BENCH_IDLE_SOCKETS ?? 10_000);
+  if (N === 0) return;
+  const PER_SUBJECT = 5_000; // under the dev limit of 10,000 key generations per subject and hour
+  const tokens: string[] = [];
+  for (let i = 0; i * PER_SUBJECT < N; i++) tokens.push(await devToken(data, `idle-ws-${i}`));
+  const post = async (path: string, token: string, body: unknown) => {
+    const r = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (r.status !== 200 && r.status !== 201)
+      throw new Error(`${path}: ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, unknown>;
+  };
+  const sockets: WebSocketLike[] = [];
+  let closedEarly = 0;
+  const before = procStats(pid).rssKiB;
+  const t0 = performance.now();
+  let next = 0;
+  const open = async () => {
+    for (let i = next++; i < N; i = next++) {
+      const token = tokens[Math.floor(i / PER_SUBJECT)] as string;
+      const { sessionId } = await post('/v1/keys', token, {
+        scheme: 'ed25519',
+        nonce: `1d${i.toString(16).padStart(30, '0')}`,
+        timestamp: Date.now(),
+      });
+      const { ticket } = await post(`/v1/sessions/${sessionId}/ticket`, token, {});
+      const ws = nodeWebSocket(
+        `${url.replace(/^http/, 'ws')}/v1/sessions/${sessionId}/ws?ticket=${ticket}`
+      );
+      await new Promise<void>((resolve, reject) => {
+        ws.onopen = () => resolve();
+        ws.onerror = (e) => reject(new Error(`socket ${i}: ${String(e)}`));
+      });
+      ws.onclose = () => closedEarly++;
+      sockets.push(ws);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 16 }, open));
+    const opening = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2_000));
+    const after = procStats(pid).rssKiB;
+    console.log(
+      `${N} idle sessions, each with its WebSocket open (SRV-C-05): server RSS +${f((after - before) / N, 2)} KiB per session (seed 001: about 1 KB of protocol state per session; the state itself is in the store); ${f(N / opening, 0)} opened/s; ${sockets.length - closedEarly} of ${N} still open after 2 s`
+    );
+  } finally {
+    for (const ws of sockets) ws.close();
+  }
+}
 
 /** utime+stime (clock ticks) and RSS (KiB) of a process, from /proc. */
 function procStats(pid: number): { ticks: number; rssKiB: number } {
@@ -189,6 +372,8 @@ try {
     }
   }
 
+  await timingOracle(url, data, edKey.keyId);
+
   // Memory and storage per active session: 500 key generations opened and left waiting.
   const before = procStats(pid).rssKiB;
   const token = await devToken(data, 'idle');
@@ -212,6 +397,7 @@ try {
   console.log(
     `\n${N} idle ECDSA key-generation sessions: server RSS +${f((afterRss - before) / N, 2)} KiB per session (state lives in the store, sealed); store now ${f(dbBytes / 1024 / 1024)} MiB in all`
   );
+  await idleWebSockets(url, data, pid);
 } finally {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));

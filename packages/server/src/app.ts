@@ -237,7 +237,7 @@ export async function buildApp(d: AppDeps) {
       onRequest: authenticate,
     },
     async (req) => {
-      const key = await store.getKey(req.params.keyId);
+      const key = await store.getKey(req.params.keyId, req.subject);
       if (!key || key.subject !== req.subject) throw notFound('key');
       return keyInfo(key);
     }

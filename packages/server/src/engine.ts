@@ -726,8 +726,9 @@ export class SessionEngine {
   }
 
   async #ownedKey(subject: string, keyId: string): Promise<KeyRecord> {
-    const key = await this.#store.getKey(keyId);
-    // Another subject's key is indistinguishable from a missing one (no existence oracle).
+    // Another subject's key is indistinguishable from a missing one, in the answer and in the
+    // time it takes (no existence oracle).
+    const key = await this.#store.getKey(keyId, subject);
     if (!key || key.subject !== subject) throw notFound('key');
     return key;
   }

@@ -244,6 +244,8 @@ function compliance(open: () => Promise<{ store: Store; dispose(): Promise<void>
       'ok'
     );
     assert.deepEqual(await store.getKey(k.keyId), k);
+    assert.deepEqual(await store.getKey(k.keyId, 'bob'), k);
+    assert.equal(await store.getKey(k.keyId, 'mallory'), null, "another subject's key: null");
     assert.deepEqual(await store.getShare(k.keyId, k.epoch), share);
     assert.deepEqual(await store.listKeys('bob'), [k]);
     assert.deepEqual(await store.listAudit({ keyId: k.keyId, limit: 10 }), [audit]);

@@ -237,8 +237,14 @@ export class PostgresStore implements Store {
     return (await this.getWrappedDataKey()) as Uint8Array;
   }
 
-  async getKey(keyId: string): Promise<KeyRecord | null> {
-    const r = await this.#query<KeyRow>('SELECT * FROM keys WHERE key_id = $1', [keyId]);
+  async getKey(keyId: string, subject?: string): Promise<KeyRecord | null> {
+    const r =
+      subject === undefined
+        ? await this.#query<KeyRow>('SELECT * FROM keys WHERE key_id = $1', [keyId])
+        : await this.#query<KeyRow>('SELECT * FROM keys WHERE key_id = $1 AND subject = $2', [
+            keyId,
+            subject,
+          ]);
     return r.rows[0] ? keyOf(r.rows[0]) : null;
   }
 

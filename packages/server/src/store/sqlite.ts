@@ -145,8 +145,12 @@ export class SqliteStore implements Store {
     return (await this.getWrappedDataKey()) as Uint8Array;
   }
 
-  async getKey(keyId: string): Promise<KeyRecord | null> {
-    const r = this.#q('SELECT * FROM keys WHERE key_id = ?').get(keyId) as KeyRow | undefined;
+  async getKey(keyId: string, subject?: string): Promise<KeyRecord | null> {
+    const r = (
+      subject === undefined
+        ? this.#q('SELECT * FROM keys WHERE key_id = ?').get(keyId)
+        : this.#q('SELECT * FROM keys WHERE key_id = ? AND subject = ?').get(keyId, subject)
+    ) as KeyRow | undefined;
     return r ? keyOf(r) : null;
   }
 

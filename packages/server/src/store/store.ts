@@ -110,7 +110,11 @@ export interface Store {
   getWrappedDataKey(): Promise<Uint8Array | null>;
   putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array>;
 
-  getKey(keyId: string): Promise<KeyRecord | null>;
+  /**
+   * The key, or null. With `subject`, a key of another subject is null too, found by the same
+   * query as a missing one, so the two take the same time (no existence oracle, SRV-A-08).
+   */
+  getKey(keyId: string, subject?: string): Promise<KeyRecord | null>;
   listKeys(subject: string): Promise<KeyRecord[]>;
   getShare(keyId: string, epoch: string): Promise<Uint8Array | null>;
   /** Makes the pending epoch current and deletes every other epoch's share. */
