@@ -45,6 +45,11 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   /** A stored share or session failed authentication (tampered, swapped or corrupted at rest). */
   KEY_CORRUPTED: 500,
+  /**
+   * The store holds a share older than a refresh already confirmed (it was restored from before
+   * the refresh): the key does not sign until an operator restores the current state.
+   */
+  EPOCH_ROLLBACK: 500,
   /** The key pair is locked after a detected cheat; a reshare is needed. */
   KEY_LOCKED: 423,
   /** The store or another dependency is unavailable: retry later. */

@@ -77,6 +77,12 @@ export const ServerConfigFile = Type.Object(
     kekFile: Type.Optional(
       Type.String({ description: 'file holding the 32-byte key-encryption key (hex)' })
     ),
+    epochAnchorFile: Type.Optional(
+      Type.String({
+        description:
+          'append-only file of confirmed share generations, kept outside the store (rollback detection)',
+      })
+    ),
     dev: Type.Optional(
       Type.Boolean({ description: 'development mode: local JWT key, blind signing allowed' })
     ),
@@ -158,6 +164,8 @@ export interface ServerConfig {
   redisPrefix: string;
   rateLimitOnRedisDown: 'open' | 'closed';
   kekFile: string;
+  /** Confirmed share generations, outside the store: a restored store cannot sign with old shares. */
+  epochAnchorFile: string;
   /** Key-encryption key in a PKCS#11 token instead of `kekFile` (null: the local KEK). */
   pkcs11: {
     module: string;
@@ -220,6 +228,7 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_STORE_URL: 'store',
   TESSERA_REDIS_URL: 'redis',
   TESSERA_KEK_FILE: 'kekFile',
+  TESSERA_EPOCH_ANCHOR_FILE: 'epochAnchorFile',
   TESSERA_STORE_POOL_SIZE: 'storePoolSize',
   TESSERA_WORKERS: 'workers',
   TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
@@ -329,6 +338,7 @@ export function loadConfig(
     redisPrefix: merged.redisPrefix ?? 'tessera:',
     rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',
     kekFile: resolve(merged.kekFile ?? resolve(data, 'kek.hex')),
+    epochAnchorFile: resolve(merged.epochAnchorFile ?? resolve(data, 'epoch-anchor.jsonl')),
     pkcs11: merged.pkcs11 ? pkcs11Config(merged.pkcs11, env) : null,
     dev,
     auth: {

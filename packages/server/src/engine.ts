@@ -48,6 +48,7 @@ import {
   taprootTweak,
 } from '@tessera/core';
 import type { Logger } from 'pino';
+import { type EpochAnchor, MemoryEpochAnchor } from './anchor.ts';
 import {
   ComputeFailed,
   ComputePool,
@@ -116,6 +117,8 @@ export interface EngineDeps {
   events?: SessionEvents;
   /** Where protocol arithmetic runs (default: on the event loop). */
   compute?: ComputePool;
+  /** The confirmed generations, kept outside the store (default: in memory only). */
+  anchor?: EpochAnchor;
   now?: () => number;
 }
 
@@ -133,6 +136,7 @@ export class SessionEngine {
    */
   readonly #shares = new Map<string, { blob: string; share: KeyShare; bytes: Uint8Array }>();
   readonly #compute: ComputePool;
+  readonly #anchor: EpochAnchor;
   /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
   readonly #busy = new Set<string>();
   /**
@@ -149,6 +153,7 @@ export class SessionEngine {
     this.#log = d.log;
     this.#events = d.events;
     this.#compute = d.compute ?? new ComputePool(0);
+    this.#anchor = d.anchor ?? new MemoryEpochAnchor();
     this.now = d.now ?? Date.now;
   }
 
@@ -313,6 +318,7 @@ export class SessionEngine {
     const key = await this.#ownedKey(subject, keyId);
     if (!(await this.#store.confirmEpoch(keyId, epoch)))
       throw new ApiError('EPOCH_STALE', `epoch ${epoch} is not the pending epoch of key ${keyId}`);
+    await this.#anchorConfirmed(key, epoch);
     await this.#store.audit(this.#event(subject, keyId, null, 'refresh.confirm', 'ok', { epoch }));
     return (await this.#store.getKey(keyId)) ?? key;
   }
@@ -545,8 +551,10 @@ export class SessionEngine {
     if (result !== undefined) {
       this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
       this.#events?.publish({ sessionId: rec.id, status: 'done' });
-      if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch)
+      if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch) {
         await this.#store.confirmEpoch(key.keyId, rec.epoch);
+        await this.#anchorConfirmed(key, rec.epoch);
+      }
     }
     this.#metrics.roundSeconds.observe(
       { protocol: rec.protocol },
@@ -750,8 +758,10 @@ export class SessionEngine {
     const cacheKey = `${key.keyId}:${epoch}`;
     const digest = nodeSha256(blob);
     const cached = this.#shares.get(cacheKey);
-    if (cached?.blob === digest)
+    if (cached?.blob === digest) {
+      this.#checkAnchor(key, epoch, cached.share);
       return { share: cached.share, input: { digest, bytes: cached.bytes } };
+    }
     const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
     let share: KeyShare;
     try {
@@ -769,6 +779,12 @@ export class SessionEngine {
         'KEY_CORRUPTED',
         `the stored share of key ${key.keyId} is not the one its record names`
       );
+    try {
+      this.#checkAnchor(key, epoch, share);
+    } catch (e) {
+      bytes.fill(0);
+      throw e;
+    }
     // Plaintext share bytes live as long as the decoded share they came with, and no longer.
     if (cached) cached.bytes.fill(0);
     else if (this.#shares.size >= SHARE_CACHE_SIZE) {
@@ -778,6 +794,47 @@ export class SessionEngine {
     }
     this.#shares.set(cacheKey, { blob: digest, share, bytes });
     return { share, input: { digest, bytes } };
+  }
+
+  /**
+   * SRV-S-03: a share older than the generation anchored outside the store means the store was
+   * rolled back to before a refresh; it never signs again. Loading the current epoch catches the
+   * anchor up when a crash came between the store's confirmation and the anchor's record.
+   */
+  #checkAnchor(key: KeyRecord, epoch: string, share: KeyShare): void {
+    const anchored = this.#anchor.confirmed(key.keyId);
+    if (share.generation < anchored) {
+      this.#log.error(
+        { keyId: key.keyId, epoch, generation: share.generation, anchored },
+        'epoch rollback: the store holds a share older than a confirmed refresh'
+      );
+      throw new ApiError(
+        'EPOCH_ROLLBACK',
+        `key ${key.keyId}: the stored share is of generation ${share.generation}, but generation ${anchored} was confirmed; the store was rolled back`
+      );
+    }
+    if (epoch !== key.epoch || share.generation <= anchored) return;
+    try {
+      this.#anchor.record(key.keyId, share.generation);
+    } catch (e) {
+      // Signing goes on; the anchor catches up at a later load.
+      this.#log.warn({ keyId: key.keyId, err: (e as Error).message }, 'epoch anchor not written');
+    }
+  }
+
+  /**
+   * After the store made `epoch` current: anchor its generation. The confirmation stands if this
+   * fails; the next load of the epoch records it.
+   */
+  async #anchorConfirmed(key: KeyRecord, epoch: string): Promise<void> {
+    try {
+      await this.#loadShare({ ...key, epoch, pendingEpoch: null }, epoch);
+    } catch (e) {
+      this.#log.warn(
+        { keyId: key.keyId, epoch, err: (e as Error).message },
+        'could not anchor a confirmed epoch yet'
+      );
+    }
   }
 
   /** A share whose bans changed (its encoding), sealed for the store. */

@@ -2,6 +2,8 @@
  * @tessera/server — the co-signing server: Fastify REST + WebSocket around core sessions.
  * @module
  */
+
+export { type EpochAnchor, FileEpochAnchor } from './anchor.ts';
 export { buildApp, VERSION } from './app.ts';
 export { Authenticator, devKey, devToken } from './auth.ts';
 export {

@@ -5,6 +5,7 @@
  */
 import type pino from 'pino';
 import type { Logger } from 'pino';
+import { FileEpochAnchor } from './anchor.ts';
 import { buildApp } from './app.ts';
 import { Authenticator } from './auth.ts';
 import { ComputePool } from './compute.ts';
@@ -77,6 +78,7 @@ export async function startServer(
   const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
   const compute = new ComputePool(config.workers);
   const engine = new SessionEngine({
+    anchor: new FileEpochAnchor(config.epochAnchorFile),
     events,
     compute,
     store,
