@@ -1,15 +1,20 @@
 /**
- * The epoch anchor (security-tests SRV-S-03): the highest share generation confirmed for each
- * key, kept outside the database.
+ * The epoch anchor: what a database restore must not undo, kept outside the database.
  *
- * A refresh retires the old shares, so a stolen old client share is worthless. An attacker who
- * can restore the database to before the refresh (a backup, a snapshot) would bring the old
- * server share back, and the stolen one would sign again. The anchor outlives such a restore: a
- * share older than the anchored generation is refused with `EPOCH_ROLLBACK`.
+ * - The highest share generation confirmed for each key (security-tests SRV-S-03). A refresh
+ *   retires the old shares, so a stolen old client share is worthless. An attacker who can
+ *   restore the database to before the refresh (a backup, a snapshot) would bring the old server
+ *   share back, and the stolen one would sign again. A share older than the anchored generation
+ *   is refused with `EPOCH_ROLLBACK`.
+ * - Locks after a detected cheat (SRV-S-04, T-OT-05): the generation through which the key's
+ *   ECDSA pair is banned. The ban also lives in the stored share; a restore from before it would
+ *   lift it and give the cheater more selective-failure probes (T-OT-07). A reshare makes a new
+ *   generation, which the lock does not cover.
  *
- * The anchor is written only after the database made an epoch current, and never ahead of it:
- * a crash between the two leaves the anchor behind, and the next load of the current epoch
- * catches it up. It is an append-only file of JSON lines, fsync'd on every record.
+ * A confirmed generation is written only after the database made the epoch current, never ahead
+ * of it: a crash between the two leaves the anchor behind, and the next load of the current epoch
+ * catches it up. A lock is written before the step that detected the cheat commits: ahead of the
+ * database is the safe side for a ban. The file is append-only JSON lines, fsync'd per record.
  * @module
  */
 import {
@@ -28,12 +33,17 @@ export interface EpochAnchor {
   confirmed(keyId: string): number;
   /** Records `generation` as confirmed for the key; durable when it returns. Lower is a no-op. */
   record(keyId: string, generation: number): void;
+  /** The generation through which the key is locked after a cheat (-1: not locked). */
+  lockedThrough(keyId: string): number;
+  /** Locks the key's shares of `generation` and older; durable when it returns. */
+  lock(keyId: string, generation: number): void;
 }
 
-/** An anchor in an append-only file of `{"keyId","generation"}` lines. */
+/** An anchor in an append-only file of `{"keyId","generation"}` and `{"keyId","locked"}` lines. */
 export class FileEpochAnchor implements EpochAnchor {
   readonly #path: string;
   readonly #confirmed = new Map<string, number>();
+  readonly #locked = new Map<string, number>();
 
   constructor(path: string) {
     this.#path = path;
@@ -48,9 +58,10 @@ export class FileEpochAnchor implements EpochAnchor {
       } catch {
         continue;
       }
-      const { keyId, generation } = (entry ?? {}) as { keyId?: unknown; generation?: unknown };
-      if (typeof keyId === 'string' && Number.isSafeInteger(generation))
-        this.#raise(keyId, generation as number);
+      const { keyId, generation, locked } = (entry ?? {}) as Record<string, unknown>;
+      if (typeof keyId !== 'string') continue;
+      if (Number.isSafeInteger(generation)) raise(this.#confirmed, keyId, generation as number);
+      if (Number.isSafeInteger(locked)) raise(this.#locked, keyId, locked as number);
     }
     // A torn last line must not swallow the next record.
     if (text.length > 0 && !text.endsWith('\n')) this.#append('\n');
@@ -63,11 +74,17 @@ export class FileEpochAnchor implements EpochAnchor {
   record(keyId: string, generation: number): void {
     if (generation <= this.confirmed(keyId)) return;
     this.#append(`${JSON.stringify({ keyId, generation })}\n`);
-    this.#raise(keyId, generation);
+    raise(this.#confirmed, keyId, generation);
   }
 
-  #raise(keyId: string, generation: number): void {
-    if (generation > this.confirmed(keyId)) this.#confirmed.set(keyId, generation);
+  lockedThrough(keyId: string): number {
+    return this.#locked.get(keyId) ?? -1;
+  }
+
+  lock(keyId: string, generation: number): void {
+    if (generation <= this.lockedThrough(keyId)) return;
+    this.#append(`${JSON.stringify({ keyId, locked: generation })}\n`);
+    raise(this.#locked, keyId, generation);
   }
 
   #append(text: string): void {
@@ -84,10 +101,21 @@ export class FileEpochAnchor implements EpochAnchor {
 /** An anchor that lives only as long as the process (tests that build an engine by hand). */
 export class MemoryEpochAnchor implements EpochAnchor {
   readonly #confirmed = new Map<string, number>();
+  readonly #locked = new Map<string, number>();
   confirmed(keyId: string): number {
     return this.#confirmed.get(keyId) ?? 0;
   }
   record(keyId: string, generation: number): void {
-    if (generation > this.confirmed(keyId)) this.#confirmed.set(keyId, generation);
+    raise(this.#confirmed, keyId, generation);
   }
+  lockedThrough(keyId: string): number {
+    return this.#locked.get(keyId) ?? -1;
+  }
+  lock(keyId: string, generation: number): void {
+    raise(this.#locked, keyId, generation);
+  }
+}
+
+function raise(map: Map<string, number>, keyId: string, value: number): void {
+  if (value > (map.get(keyId) ?? -1)) map.set(keyId, value);
 }

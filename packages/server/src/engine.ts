@@ -211,6 +211,7 @@ export class SessionEngine {
     }
     await this.#checkPolicy(key, input, payload.kind);
     const loaded = await this.#loadShareInput(key, epoch);
+    if (key.scheme === 'ecdsa') this.#refuseLocked(key, loaded.share);
     const stored = loaded.share;
     // BIP-341: both parties sign with shares of the tweaked output key; the client does the same.
     const share = input.taproot ? taprootTweak(stored, input.taproot.merkleRoot) : stored;
@@ -449,6 +450,7 @@ export class SessionEngine {
           );
         throw e;
       }
+      this.#refuseLocked(key as KeyRecord, loaded.share);
     }
     // A durable pair marker only for a step that runs a guarded check; any other step gets a
     // guard that refuses, so a check moved to another round fails loudly instead of unguarded.
@@ -474,10 +476,14 @@ export class SessionEngine {
         loaded?.share
       );
       if (computed.banned) guard?.guard.ban('');
+      if ((computed.banned || computed.bannedShare) && loaded) this.#lock(rec, loaded.share);
     } catch (e) {
       // The worker died mid-step: whether a guarded check failed is unknown, and §15.1 reads an
       // unknown outcome as a failure (as it reads a marker left by a crashed process).
-      if (e instanceof ComputeFailed) guard?.guard.ban('');
+      if (e instanceof ComputeFailed) {
+        guard?.guard.ban('');
+        if (guard && loaded) this.#lock(rec, loaded.share);
+      }
       throw e;
     } finally {
       await guard?.settle();
@@ -820,6 +826,36 @@ export class SessionEngine {
       // Signing goes on; the anchor catches up at a later load.
       this.#log.warn({ keyId: key.keyId, err: (e as Error).message }, 'epoch anchor not written');
     }
+  }
+
+  /**
+   * SRV-S-04 / T-OT-05: a cheat detected on this key's pair is anchored outside the store before
+   * the step commits, so a store restored from before the ban still refuses to sign. If the
+   * anchor cannot be written the ban still goes to the store.
+   */
+  #lock(rec: SessionRecord, share: KeyShare): void {
+    try {
+      this.#anchor.lock(rec.keyId as string, share.generation);
+    } catch (e) {
+      this.#log.error(
+        { keyId: rec.keyId, err: (e as Error).message },
+        'could not anchor a pair ban; the store still records it'
+      );
+    }
+  }
+
+  #refuseLocked(key: KeyRecord, share: KeyShare): void {
+    const through = this.#anchor.lockedThrough(key.keyId);
+    if (share.generation > through) return;
+    if (!share.isBanned(CLIENT_PARTY))
+      this.#log.error(
+        { keyId: key.keyId, generation: share.generation },
+        'the store lost a pair ban that the epoch anchor holds (restored from before the ban?)'
+      );
+    throw new ApiError(
+      'KEY_LOCKED',
+      `key ${key.keyId} is locked after a detected cheat; a reshare is needed`
+    );
   }
 
   /**

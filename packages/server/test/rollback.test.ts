@@ -1,16 +1,19 @@
 /**
  * SRV-S-03: a store restored to before a refresh (the old epoch's share row and key record back)
  * must not sign with the retired share: `EPOCH_ROLLBACK`, before any protocol round, also after a
- * restart, because the confirmed generation is anchored outside the store. The anchor file itself
- * (reload, torn line, catch-up after it was lost).
+ * restart, because the confirmed generation is anchored outside the store. SRV-S-04 / T-OT-05:
+ * a store restored to before a pair ban still refuses to sign (`KEY_LOCKED`). The anchor file
+ * itself (reload, torn line, catch-up after it was lost).
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { MemoryShareStore, TesseraClient } from '@tessera/client';
+import { decodeEnvelope, encodeEnvelope } from '@tessera/core';
 import { FileEpochAnchor } from '@tessera/server';
 import Database from 'better-sqlite3';
-import { call, fresh, testServer } from './helpers.ts';
+import { call, fresh, type TestServer, testServer } from './helpers.ts';
 
 const MESSAGE = Buffer.from('after a rollback').toString('hex');
 
@@ -34,26 +37,18 @@ describe('SRV-S-03 epoch rollback', () => {
       });
 
       // The restore: the old key record and share row back, the new share gone.
-      const rollBack = () => {
-        const db = new Database(join(t.data, 'tessera.db'));
-        try {
-          db.transaction(() => {
-            db.prepare('UPDATE keys SET epoch = ?, pending_epoch = NULL WHERE key_id = ?').run(
-              oldEpoch,
-              key.keyId
-            );
-            db.prepare('DELETE FROM shares WHERE key_id = ?').run(key.keyId);
-            db.prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
-              key.keyId,
-              oldEpoch,
-              oldShare
-            );
-          })();
-        } finally {
-          db.close();
-        }
-      };
-      rollBack();
+      editDb(t, (db) => {
+        db.prepare('UPDATE keys SET epoch = ?, pending_epoch = NULL WHERE key_id = ?').run(
+          oldEpoch,
+          key.keyId
+        );
+        db.prepare('DELETE FROM shares WHERE key_id = ?').run(key.keyId);
+        db.prepare('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
+          key.keyId,
+          oldEpoch,
+          oldShare
+        );
+      });
       const attempt = () =>
         call(t.url, 'POST', `/v1/keys/${key.keyId}/sign`, {
           token,
@@ -97,6 +92,84 @@ describe('SRV-S-03 epoch rollback', () => {
   });
 });
 
+/** Runs `edit` on the server's SQLite database through a second connection, in one transaction. */
+function editDb(t: TestServer, edit: (db: Database.Database) => void): void {
+  const db = new Database(join(t.data, 'tessera.db'));
+  try {
+    db.transaction(() => edit(db))();
+  } finally {
+    db.close();
+  }
+}
+
+/** A fetch that, while `armed`, flips one byte of each round-1 p2p envelope (M1) sent to the server. */
+function tamperingFetch(): { fetch: typeof fetch; armed: { on: boolean } } {
+  const armed = { on: false };
+  const tampering: typeof fetch = async (input, init) => {
+    if (armed.on && String(input).endsWith('/messages') && typeof init?.body === 'string') {
+      const body = JSON.parse(init.body) as { messages: string[] };
+      body.messages = body.messages.map((m) => {
+        const env = decodeEnvelope(new Uint8Array(Buffer.from(m, 'base64')));
+        if (env.round !== 1 || env.to === 0) return m;
+        const bytes = env.body.slice();
+        bytes[100] = (bytes[100] as number) ^ 1;
+        return Buffer.from(encodeEnvelope({ ...env, body: bytes })).toString('base64');
+      });
+      return fetch(input, { ...init, body: JSON.stringify(body) });
+    }
+    return fetch(input, init);
+  };
+  return { fetch: tampering, armed };
+}
+
+describe('SRV-S-04 / T-OT-05 a ban survives a store restore', () => {
+  test('a store restored to before the ban of an ECDSA pair still refuses to sign (KEY_LOCKED)', async () => {
+    const t = await testServer();
+    try {
+      const { fetch: tampering, armed } = tamperingFetch();
+      const c = new TesseraClient({
+        server: t.url,
+        token: await t.token('carol'),
+        store: new MemoryShareStore(),
+        fetch: tampering,
+      });
+      const key = await c.createKey({ scheme: 'ecdsa' });
+      const epoch = (await t.srv.store.getKey(key.keyId))?.epoch as string;
+      const unbanned = (await t.srv.store.getShare(key.keyId, epoch)) as Uint8Array;
+      await c.sign(key.keyId, { digest: 'cd'.repeat(32) });
+
+      armed.on = true;
+      await assert.rejects(c.sign(key.keyId, { digest: 'cd'.repeat(32) }), (e: Error) => {
+        assert.match(e.message, /OteConsistency/);
+        return true;
+      });
+      armed.on = false;
+      await assert.rejects(c.sign(key.keyId, { digest: 'cd'.repeat(32) }), { code: 'KEY_LOCKED' });
+
+      // The restore: the share as it was before the ban, and no pair marker.
+      editDb(t, (db) => {
+        db.prepare('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?').run(
+          unbanned,
+          key.keyId,
+          epoch
+        );
+        db.prepare('DELETE FROM pair_guard').run();
+      });
+      await t.restart();
+      await assert.rejects(c.sign(key.keyId, { digest: 'cd'.repeat(32) }), { code: 'KEY_LOCKED' });
+      assert.ok(t.logs.some((l) => l.includes('the store lost a pair ban')));
+
+      // Without the anchor the restore would have lifted the ban: the anchor is what refuses.
+      rmSync(t.config.epochAnchorFile);
+      await t.restart();
+      const sig = await c.sign(key.keyId, { digest: 'cd'.repeat(32) });
+      assert.ok(sig.signature.length > 0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('FileEpochAnchor', () => {
   test('keeps the highest generation per key across reloads, skips a torn line, ignores lower', () => {
     const dir = join(process.env.TMPDIR ?? '/tmp', `tessera-anchor-${crypto.randomUUID()}`);
@@ -107,15 +180,20 @@ describe('FileEpochAnchor', () => {
       a.record('k1', 2);
       a.record('k1', 1);
       a.record('k2', 1);
+      assert.equal(a.lockedThrough('k1'), -1);
+      a.lock('k1', 0);
+      a.lock('k1', 0);
       assert.equal(
         readFileSync(file, 'utf8').trim().split('\n').length,
-        2,
-        'a lower one is not written'
+        3,
+        'a lower or equal one is not written'
       );
       appendFileSync(file, '{"keyId":"k1","genera'); // a crash mid-write
       const b = new FileEpochAnchor(file);
       assert.equal(b.confirmed('k1'), 2);
       assert.equal(b.confirmed('k2'), 1);
+      assert.equal(b.lockedThrough('k1'), 0);
+      assert.equal(b.lockedThrough('k2'), -1);
       b.record('k2', 5);
       const c = new FileEpochAnchor(file);
       assert.equal(c.confirmed('k2'), 5, 'a record after a torn line is not swallowed by it');
