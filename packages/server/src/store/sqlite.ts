@@ -75,6 +75,9 @@ const MIGRATIONS: string[] = [
        SELECT MIN(id) FROM sessions WHERE kind = 'refresh' AND status = 'active' GROUP BY key_id);
    CREATE UNIQUE INDEX sessions_one_active_refresh ON sessions(key_id)
      WHERE kind = 'refresh' AND status = 'active';`,
+  // A key looked up for its owner: another subject's key and a missing one both miss this
+  // index, the same way (no existence oracle in the timing, SRV-A-08).
+  `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -149,7 +152,10 @@ export class SqliteStore implements Store {
     const r = (
       subject === undefined
         ? this.#q('SELECT * FROM keys WHERE key_id = ?').get(keyId)
-        : this.#q('SELECT * FROM keys WHERE key_id = ? AND subject = ?').get(keyId, subject)
+        : this.#q('SELECT * FROM keys INDEXED BY keys_owner WHERE subject = ? AND key_id = ?').get(
+            subject,
+            keyId
+          )
     ) as KeyRow | undefined;
     return r ? keyOf(r) : null;
   }
