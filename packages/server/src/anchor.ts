@@ -44,11 +44,24 @@ export class FileEpochAnchor implements EpochAnchor {
   readonly #path: string;
   readonly #confirmed = new Map<string, number>();
   readonly #locked = new Map<string, number>();
+  /** True when the file did not exist and was created empty now. */
+  readonly created: boolean;
 
   constructor(path: string) {
     this.#path = path;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (!existsSync(path)) return;
+    this.created = !existsSync(path);
+    if (this.created) {
+      // The file, and its entry in the directory, exist durably before anything relies on them.
+      closeSync(openSync(path, 'a', 0o600));
+      const dir = openSync(dirname(path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+      return;
+    }
     const text = readFileSync(path, 'utf8');
     for (const line of text.split('\n')) {
       // A line torn by a crash is skipped; the next load of its key's current epoch re-records it.

@@ -459,6 +459,8 @@ export class SessionEngine {
       loaded && guarded
         ? await this.#pairGuard(pairGuardKey(loaded.share, CLIENT_PARTY))
         : undefined;
+    // A ban the store holds as a marker (a crashed step's, §15.1) is anchored too.
+    if (guard?.state === 'banned' && loaded) this.#lock(rec.keyId as string, loaded.share);
     // A refresh's result carries a new share object: it runs here rather than crossing threads.
     const compute = rec.protocol === 'reshare' ? ON_LOOP : this.#compute;
     let computed: StepOutcome;
@@ -476,13 +478,15 @@ export class SessionEngine {
         loaded?.share
       );
       if (computed.banned) guard?.guard.ban('');
-      if ((computed.banned || computed.bannedShare) && loaded) this.#lock(rec, loaded.share);
+      if ((computed.banned || computed.bannedShare) && loaded)
+        this.#lock(rec.keyId as string, loaded.share);
     } catch (e) {
       // The worker died mid-step: whether a guarded check failed is unknown, and §15.1 reads an
       // unknown outcome as a failure (as it reads a marker left by a crashed process).
       if (e instanceof ComputeFailed) {
         guard?.guard.ban('');
-        if (guard && loaded) this.#lock(rec, loaded.share);
+        // Only a step whose marker was taken could have run the check (settle bans only then).
+        if (guard?.state === 'ok' && loaded) this.#lock(rec.keyId as string, loaded.share);
       }
       throw e;
     } finally {
@@ -557,9 +561,11 @@ export class SessionEngine {
     if (result !== undefined) {
       this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
       this.#events?.publish({ sessionId: rec.id, status: 'done' });
+      // Anchored only if this confirmation took: a refresh that committed meanwhile has moved the
+      // pending epoch on, and anchoring the old one would put the anchor ahead of the store.
       if (rec.kind === 'sign' && key && rec.epoch !== null && rec.epoch === key.pendingEpoch) {
-        await this.#store.confirmEpoch(key.keyId, rec.epoch);
-        await this.#anchorConfirmed(key, rec.epoch);
+        if (await this.#store.confirmEpoch(key.keyId, rec.epoch))
+          await this.#anchorConfirmed(key, rec.epoch);
       }
     }
     this.#metrics.roundSeconds.observe(
@@ -833,18 +839,22 @@ export class SessionEngine {
    * the step commits, so a store restored from before the ban still refuses to sign. If the
    * anchor cannot be written the ban still goes to the store.
    */
-  #lock(rec: SessionRecord, share: KeyShare): void {
+  #lock(keyId: string, share: KeyShare): void {
     try {
-      this.#anchor.lock(rec.keyId as string, share.generation);
+      this.#anchor.lock(keyId, share.generation);
     } catch (e) {
       this.#log.error(
-        { keyId: rec.keyId, err: (e as Error).message },
+        { keyId, err: (e as Error).message },
         'could not anchor a pair ban; the store still records it'
       );
     }
   }
 
   #refuseLocked(key: KeyRecord, share: KeyShare): void {
+    // A ban the stored share holds but the anchor does not (recorded before the anchor existed,
+    // or by another instance) is anchored now; the core refuses the pair either way.
+    if (share.isBanned(CLIENT_PARTY) && this.#anchor.lockedThrough(key.keyId) < share.generation)
+      this.#lock(key.keyId, share);
     const through = this.#anchor.lockedThrough(key.keyId);
     if (share.generation > through) return;
     if (!share.isBanned(CLIENT_PARTY))

@@ -58,8 +58,10 @@ export async function startServer(
   let owned: Pkcs11KeyWrapper | null = null;
   let sealer: Sealer;
   let wrapper: KeyWrapper;
+  let storeIsNew = true;
   try {
     await store.init();
+    storeIsNew = (await store.getWrappedDataKey()) === null;
     if (opts.keyWrapper) wrapper = opts.keyWrapper;
     else if (config.pkcs11) wrapper = owned = Pkcs11KeyWrapper.open(config.pkcs11);
     else wrapper = LocalKek.load(config.kekFile, { create: true });
@@ -77,8 +79,14 @@ export async function startServer(
   const redis = config.redis ? new RedisLink(config.redis, config.redisPrefix, log) : null;
   const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
   const compute = new ComputePool(config.workers);
+  const anchor = new FileEpochAnchor(config.epochAnchorFile);
+  if (anchor.created && !storeIsNew)
+    log.warn(
+      { epochAnchorFile: config.epochAnchorFile },
+      'the epoch anchor was missing for a store in use: created empty, so rollback and ban detection start from now; if it was lost or restored with the database, check the store'
+    );
   const engine = new SessionEngine({
-    anchor: new FileEpochAnchor(config.epochAnchorFile),
+    anchor,
     events,
     compute,
     store,

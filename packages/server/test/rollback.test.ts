@@ -70,6 +70,10 @@ describe('SRV-S-03 epoch rollback', () => {
       await t.restart();
       const unprotected = await attempt();
       assert.equal(unprotected.status, 201, 'without its anchor the rollback goes unseen');
+      assert.ok(
+        t.logs.some((l) => l.includes('the epoch anchor was missing for a store in use')),
+        'a missing anchor for a store in use is reported at start'
+      );
     } finally {
       await t.close();
     }
@@ -122,6 +126,67 @@ function tamperingFetch(): { fetch: typeof fetch; armed: { on: boolean } } {
   return { fetch: tampering, armed };
 }
 
+describe('confirmation by a first signature with the pending epoch', () => {
+  /** A client whose refresh confirmations never reach the server. */
+  const unconfirming = async (t: TestServer, sub: string) =>
+    new TesseraClient({
+      server: t.url,
+      token: await t.token(sub),
+      store: new MemoryShareStore(),
+      fetch: (input, init) =>
+        String(input).endsWith('/refresh/confirm')
+          ? Promise.reject(new TypeError('fetch failed'))
+          : fetch(input, init),
+    });
+
+  test('anchors the generation once the store confirms it', async () => {
+    const t = await testServer();
+    try {
+      const c = await unconfirming(t, 'frank');
+      const key = await c.createKey({ scheme: 'ed25519' });
+      await assert.rejects(c.refresh(key.keyId));
+      assert.ok((await t.srv.store.getKey(key.keyId))?.pendingEpoch, 'the refresh is pending');
+      await c.sign(key.keyId, { message: MESSAGE }); // with the pending epoch: confirms it
+      const k = await t.srv.store.getKey(key.keyId);
+      assert.equal(k?.pendingEpoch, null);
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(key.keyId), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('anchors nothing when the pending epoch moved on meanwhile (the store did not confirm)', async () => {
+    const t = await testServer();
+    try {
+      const c = await unconfirming(t, 'grace');
+      const key = await c.createKey({ scheme: 'ed25519' });
+      await assert.rejects(c.refresh(key.keyId));
+      const current = (await t.srv.store.getKey(key.keyId))?.epoch as string;
+      // A refresh committing while the signature computes: the pending epoch is no longer this one.
+      t.srv.engine.faultPoint = (name) => {
+        if (name !== 'frost.sign:computed:final') return;
+        editDb(t, (db) =>
+          db
+            .prepare('UPDATE keys SET pending_epoch = ? WHERE key_id = ?')
+            .run('ff'.repeat(32), key.keyId)
+        );
+      };
+      await c.sign(key.keyId, { message: MESSAGE });
+      t.srv.engine.faultPoint = () => {};
+      assert.equal((await t.srv.store.getKey(key.keyId))?.epoch, current, 'not confirmed');
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(key.keyId), 0);
+      // The current epoch still signs: the anchor is not ahead of the store.
+      const started = await call(t.url, 'POST', `/v1/keys/${key.keyId}/sign`, {
+        token: await t.token('grace'),
+        body: { payload: { kind: 'message', message: MESSAGE }, epoch: current, ...fresh() },
+      });
+      assert.equal(started.status, 201, started.text);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('SRV-S-04 / T-OT-05 a ban survives a store restore', () => {
   test('a store restored to before the ban of an ECDSA pair still refuses to sign (KEY_LOCKED)', async () => {
     const t = await testServer();
@@ -145,6 +210,13 @@ describe('SRV-S-04 / T-OT-05 a ban survives a store restore', () => {
       });
       armed.on = false;
       await assert.rejects(c.sign(key.keyId, { digest: 'cd'.repeat(32) }), { code: 'KEY_LOCKED' });
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).lockedThrough(key.keyId), 0);
+
+      // An anchor that lost the lock (or predates it) takes it again from the banned share.
+      rmSync(t.config.epochAnchorFile);
+      await t.restart();
+      await assert.rejects(c.sign(key.keyId, { digest: 'cd'.repeat(32) }), { code: 'KEY_LOCKED' });
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).lockedThrough(key.keyId), 0);
 
       // The restore: the share as it was before the ban, and no pair marker.
       editDb(t, (db) => {
