@@ -76,6 +76,9 @@ const MIGRATIONS: string[] = [
        SELECT MIN(id) FROM sessions WHERE kind = 'refresh' AND status = 'active' GROUP BY key_id);
    CREATE UNIQUE INDEX sessions_one_active_refresh ON sessions(key_id)
      WHERE kind = 'refresh' AND status = 'active';`,
+  // A key looked up for its owner (see getKey): another subject's key and a missing one both
+  // miss this index the same way.
+  `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -238,6 +241,8 @@ export class PostgresStore implements Store {
   }
 
   async getKey(keyId: string, subject?: string): Promise<KeyRecord | null> {
+    // With both columns bound the planner takes keys_owner (EXPLAIN, generic and custom plans),
+    // not the primary key, which would fetch another subject's row.
     const r =
       subject === undefined
         ? await this.#query<KeyRow>('SELECT * FROM keys WHERE key_id = $1', [keyId])
