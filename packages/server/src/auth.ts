@@ -143,19 +143,25 @@ class KeySetUnavailable extends Error {
 const JWKS_MAX_AGE_MS = 600_000;
 const JWKS_COOLDOWN_MS = 30_000;
 const JWKS_TIMEOUT_MS = 5_000;
+/** After a failed fetch, requests needing one get 503 without a new attempt for this long. */
+const JWKS_RETRY_MS = 5_000;
 
 /**
  * Keys from a JWKS URL, fetched again every 10 minutes and on an unknown `kid` (at most every
  * 30 s, so junk `kid`s cannot make the server hammer the URL). Redirects are not followed. A
  * failed fetch (refused, timed out, not 200, not a key set) fails the request with 503 without
- * judging the token. Symmetric keys and private members of the set are dropped.
+ * judging the token, and the next attempt waits 5 s. A set is never used past 10 minutes without
+ * a successful fetch (fail closed). Symmetric keys and private members of the set are dropped.
  */
 function remoteKeys(url: URL): KeySet {
+  let failedAt = Number.NEGATIVE_INFINITY;
   return createRemoteJWKSet(url, {
     timeoutDuration: JWKS_TIMEOUT_MS,
     cooldownDuration: JWKS_COOLDOWN_MS,
     cacheMaxAge: JWKS_MAX_AGE_MS,
     [customFetch]: async (input, init) => {
+      if (Date.now() - failedAt < JWKS_RETRY_MS)
+        throw new KeySetUnavailable(`JWKS ${url.origin}${url.pathname}: failed moments ago`);
       let set: JSONWebKeySet;
       try {
         const res = await fetch(input, init);
@@ -164,6 +170,7 @@ function remoteKeys(url: URL): KeySet {
         if (!Array.isArray(set?.keys) || !set.keys.every((k) => typeof k === 'object' && k))
           throw new Error('not a JSON Web Key Set');
       } catch (cause) {
+        failedAt = Date.now();
         throw new KeySetUnavailable(`JWKS ${url.origin}${url.pathname}: fetch failed`, { cause });
       }
       const keys = set.keys.filter((k) => k.kty !== 'oct').map(publicMembers);

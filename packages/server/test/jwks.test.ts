@@ -106,7 +106,6 @@ describe('auth.jwksUrl', () => {
       { status: 500, body: { error: 'down' } },
       { status: 200, body: { nokeys: true } },
       { status: 200, body: { keys: [null] } },
-      { status: 302, body: {} },
     ]) {
       answer = broken;
       mock.timers.tick(601_000); // past the 10-minute life of the fetched set
@@ -118,10 +117,62 @@ describe('auth.jwksUrl', () => {
         return true;
       });
     }
-    // The endpoint is back: the same kind of token passes again.
+    // Right after a failure no new fetch is tried for 5 s: still 503, and the URL is not asked.
     answer = { status: 200, body: { keys: [a.jwk] } };
+    const asked = fetches;
+    await assert.rejects(auth.verify(`Bearer ${await token(a, 'dave')}`), {
+      code: 'UNAVAILABLE',
+    });
+    assert.equal(fetches, asked, 'no fetch within 5 s of a failed one');
+    // The endpoint is back: after the pause the same kind of token passes again.
+    mock.timers.tick(5_001);
     assert.equal(await auth.verify(`Bearer ${await token(a, 'carol')}`), 'carol');
     mock.timers.reset();
+  });
+
+  it('does not follow a redirect to another key set', async () => {
+    const attacker = await signingKey('attacker');
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [attacker.jwk] }));
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    try {
+      const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/jwks`;
+      const redirecting = createServer((_req, res) => {
+        res.writeHead(302, { location: evilUrl });
+        res.end();
+      });
+      await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+      try {
+        const port = (redirecting.address() as AddressInfo).port;
+        const auth = await Authenticator.create(
+          loadConfig(
+            {
+              data: '/nonexistent',
+              auth: { jwksUrl: `http://127.0.0.1:${port}/jwks`, issuer: ISS, audience: AUD },
+            },
+            {}
+          ),
+          noTickets
+        );
+        await assert.rejects(auth.verify(`Bearer ${await token(attacker, 'mallory')}`), {
+          code: 'UNAVAILABLE',
+        });
+      } finally {
+        redirecting.close();
+      }
+    } finally {
+      evil.close();
+    }
+  });
+
+  it('uses only the public members of a served key that carries private ones', async () => {
+    const jwkWithPrivate: JWK = { ...(await exportJWK(a.privateKey)), kid: a.kid, alg: 'ES256' };
+    assert.ok(jwkWithPrivate.d, 'the served key carries its private scalar');
+    answer = { status: 200, body: { keys: [jwkWithPrivate] } };
+    const auth = await authenticator();
+    assert.equal(await auth.verify(`Bearer ${await token(a, 'erin')}`), 'erin');
   });
 
   it('an unreachable URL is a 503', async () => {
