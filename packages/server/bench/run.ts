@@ -96,44 +96,18 @@ async function timingOracle(url: string, data: string, othersKey: string): Promi
     });
   const get = (keyId: string, tok: string) =>
     fetch(`${url}/v1/keys/${keyId}`, { headers: { authorization: `Bearer ${tok}` } });
-  const cases: { route: string; what: string; status: number; send: () => Promise<Response> }[] = [
-    {
-      route: 'GET /v1/keys/:id',
-      what: 'missing key',
-      status: 404,
-      send: () => get(missingKey, token),
-    },
-    {
-      route: 'GET /v1/keys/:id',
-      what: "another subject's key",
-      status: 404,
-      send: () => get(othersKey, token),
-    },
-    {
-      route: 'GET /v1/keys/:id',
-      what: 'forged token, existing key',
-      status: 401,
-      send: () => get(othersKey, forged),
-    },
-    {
-      route: 'GET /v1/keys/:id',
-      what: 'forged token, missing key',
-      status: 401,
-      send: () => get(missingKey, forged),
-    },
-    {
-      route: 'POST /v1/keys/:id/sign',
-      what: 'missing key',
-      status: 404,
-      send: () => sign(missingKey, token),
-    },
-    {
-      route: 'POST /v1/keys/:id/sign',
-      what: "another subject's key",
-      status: 404,
-      send: () => sign(othersKey, token),
-    },
-  ];
+  const GET = 'GET /v1/keys/:id';
+  const SIGN = 'POST /v1/keys/:id/sign';
+  const cases = (
+    [
+      [GET, 'missing key', 404, () => get(missingKey, token)],
+      [GET, "another subject's key", 404, () => get(othersKey, token)],
+      [GET, 'forged token, existing key', 401, () => get(othersKey, forged)],
+      [GET, 'forged token, missing key', 401, () => get(missingKey, forged)],
+      [SIGN, 'missing key', 404, () => sign(missingKey, token)],
+      [SIGN, "another subject's key", 404, () => sign(othersKey, token)],
+    ] as const
+  ).map(([route, what, status, send]) => ({ route, what, status, send }));
   const order = cases.flatMap((_, k) => Array.from({ length: N }, () => k));
   for (let i = order.length - 1; i > 0; i--) {
     const j = randomBytes(4).readUInt32LE() % (i + 1);

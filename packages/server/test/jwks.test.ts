@@ -63,9 +63,10 @@ after(() => {
   server.close();
 });
 
-const authenticator = () =>
+/** An authenticator whose keys come from `jwksUrl` (by default the test's key-set server). */
+const authenticator = (jwksUrl = url) =>
   Authenticator.create(
-    loadConfig({ data: '/nonexistent', auth: { jwksUrl: url, issuer: ISS, audience: AUD } }, {}),
+    loadConfig({ data: '/nonexistent', auth: { jwksUrl, issuer: ISS, audience: AUD } }, {}),
     noTickets
   );
 
@@ -146,16 +147,7 @@ describe('auth.jwksUrl', () => {
       await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
       try {
         const port = (redirecting.address() as AddressInfo).port;
-        const auth = await Authenticator.create(
-          loadConfig(
-            {
-              data: '/nonexistent',
-              auth: { jwksUrl: `http://127.0.0.1:${port}/jwks`, issuer: ISS, audience: AUD },
-            },
-            {}
-          ),
-          noTickets
-        );
+        const auth = await authenticator(`http://127.0.0.1:${port}/jwks`);
         await assert.rejects(auth.verify(`Bearer ${await token(attacker, 'mallory')}`), {
           code: 'UNAVAILABLE',
         });
@@ -180,16 +172,7 @@ describe('auth.jwksUrl', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const auth = await Authenticator.create(
-      loadConfig(
-        {
-          data: '/nonexistent',
-          auth: { jwksUrl: `http://127.0.0.1:${port}/jwks`, issuer: ISS, audience: AUD },
-        },
-        {}
-      ),
-      noTickets
-    );
+    const auth = await authenticator(`http://127.0.0.1:${port}/jwks`);
     await assert.rejects(auth.verify(`Bearer ${await token(a, 'alice')}`), {
       code: 'UNAVAILABLE',
     });

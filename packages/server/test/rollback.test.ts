@@ -127,64 +127,65 @@ function tamperingFetch(): { fetch: typeof fetch; armed: { on: boolean } } {
 }
 
 describe('confirmation by a first signature with the pending epoch', () => {
-  /** A client whose refresh confirmations never reach the server. */
-  const unconfirming = async (t: TestServer, sub: string) =>
-    new TesseraClient({
-      server: t.url,
-      token: await t.token(sub),
-      store: new MemoryShareStore(),
-      fetch: (input, init) =>
-        String(input).endsWith('/refresh/confirm')
-          ? Promise.reject(new TypeError('fetch failed'))
-          : fetch(input, init),
-    });
-
-  test('anchors the generation once the store confirms it', async () => {
+  /**
+   * Runs `check` on a fresh server with an Ed25519 key whose refresh is pending: the client holds
+   * the new share, but its confirmation never reached the server.
+   */
+  async function withPendingRefresh(
+    sub: string,
+    check: (t: TestServer, c: TesseraClient, keyId: string) => Promise<void>
+  ): Promise<void> {
     const t = await testServer();
     try {
-      const c = await unconfirming(t, 'frank');
-      const key = await c.createKey({ scheme: 'ed25519' });
-      await assert.rejects(c.refresh(key.keyId));
-      assert.ok((await t.srv.store.getKey(key.keyId))?.pendingEpoch, 'the refresh is pending');
-      await c.sign(key.keyId, { message: MESSAGE }); // with the pending epoch: confirms it
-      const k = await t.srv.store.getKey(key.keyId);
-      assert.equal(k?.pendingEpoch, null);
-      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(key.keyId), 1);
+      const c = new TesseraClient({
+        server: t.url,
+        token: await t.token(sub),
+        store: new MemoryShareStore(),
+        fetch: (input, init) =>
+          String(input).endsWith('/refresh/confirm')
+            ? Promise.reject(new TypeError('fetch failed'))
+            : fetch(input, init),
+      });
+      const { keyId } = await c.createKey({ scheme: 'ed25519' });
+      await assert.rejects(c.refresh(keyId));
+      assert.ok((await t.srv.store.getKey(keyId))?.pendingEpoch, 'the refresh is pending');
+      await check(t, c, keyId);
     } finally {
       await t.close();
     }
-  });
+  }
 
-  test('anchors nothing when the pending epoch moved on meanwhile (the store did not confirm)', async () => {
-    const t = await testServer();
-    try {
-      const c = await unconfirming(t, 'grace');
-      const key = await c.createKey({ scheme: 'ed25519' });
-      await assert.rejects(c.refresh(key.keyId));
-      const current = (await t.srv.store.getKey(key.keyId))?.epoch as string;
+  test('anchors the generation once the store confirms it', () =>
+    withPendingRefresh('frank', async (t, c, keyId) => {
+      await c.sign(keyId, { message: MESSAGE }); // with the pending epoch: confirms it
+      const k = await t.srv.store.getKey(keyId);
+      assert.equal(k?.pendingEpoch, null);
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(keyId), 1);
+    }));
+
+  test('anchors nothing when the pending epoch moved on meanwhile (the store did not confirm)', () =>
+    withPendingRefresh('grace', async (t, c, keyId) => {
+      const current = (await t.srv.store.getKey(keyId))?.epoch as string;
       // A refresh committing while the signature computes: the pending epoch is no longer this one.
       t.srv.engine.faultPoint = (name) => {
         if (name !== 'frost.sign:computed:final') return;
         editDb(t, (db) =>
           db
             .prepare('UPDATE keys SET pending_epoch = ? WHERE key_id = ?')
-            .run('ff'.repeat(32), key.keyId)
+            .run('ff'.repeat(32), keyId)
         );
       };
-      await c.sign(key.keyId, { message: MESSAGE });
+      await c.sign(keyId, { message: MESSAGE });
       t.srv.engine.faultPoint = () => {};
-      assert.equal((await t.srv.store.getKey(key.keyId))?.epoch, current, 'not confirmed');
-      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(key.keyId), 0);
+      assert.equal((await t.srv.store.getKey(keyId))?.epoch, current, 'not confirmed');
+      assert.equal(new FileEpochAnchor(t.config.epochAnchorFile).confirmed(keyId), 0);
       // The current epoch still signs: the anchor is not ahead of the store.
-      const started = await call(t.url, 'POST', `/v1/keys/${key.keyId}/sign`, {
+      const started = await call(t.url, 'POST', `/v1/keys/${keyId}/sign`, {
         token: await t.token('grace'),
         body: { payload: { kind: 'message', message: MESSAGE }, epoch: current, ...fresh() },
       });
       assert.equal(started.status, 201, started.text);
-    } finally {
-      await t.close();
-    }
-  });
+    }));
 });
 
 describe('SRV-S-04 / T-OT-05 a ban survives a store restore', () => {
