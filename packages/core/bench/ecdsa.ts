@@ -8,7 +8,6 @@
  * @module
  */
 import {
-  createMemoryLedger,
   type EcdsaSignature,
   type EcdsaSignSession,
   type Envelope,
@@ -19,6 +18,7 @@ import {
   simulate,
   systemRng,
 } from '@tessera/core';
+import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
 
 /** Reference (Rust → WASM, same protocol family) on this machine class, from issue #3. */
 const REF = {
@@ -99,6 +99,7 @@ function presign(
   ledger: NonceLedger,
   sent?: Sent
 ): Map<PartyId, EcdsaSignSession> {
+  const pairGuard = memoryPairGuardForTests();
   const rid = systemRng(32);
   const signers = shares.map((s) => s.partyId);
   const byId = new Map(shares.map((s) => [s.partyId, s]));
@@ -118,6 +119,7 @@ function presign(
           share: byId.get(to) as KeyShare,
           sender: from,
           ledger,
+          pairGuard,
         });
         sessions.set(to, step.session);
         for (const out of step.out) next.push({ from: to, env: out });
@@ -144,6 +146,7 @@ function online(
     for (const env of step.out) outs.push({ from: id, env });
   }
   let sig: EcdsaSignature | undefined;
+  const pairGuard = memoryPairGuardForTests();
   for (const { from, env } of outs) {
     if (sent) count(sent, from, env, shares.length);
     for (const to of sessions.keys()) {
@@ -152,6 +155,7 @@ function online(
         share: byId.get(to) as KeyShare,
         sender: from,
         ledger,
+        pairGuard,
       });
       sessions.set(to, step.session);
       sig ??= step.result;
@@ -187,7 +191,7 @@ export async function runEcdsaBench(): Promise<Record<string, unknown>> {
     ['2-of-2', k22],
     ['2 of 2-of-3 (parties 1, 3)', [k23[0], k23[2]] as KeyShare[]],
   ] as const) {
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     const pre: number[] = [];
     const preCpu: number[] = [];
     const on: number[] = [];

@@ -16,18 +16,18 @@ import type { FROST } from '@noble/curves/abstract/frost.js';
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr_FROST } from '@noble/curves/secp256k1.js';
 import {
-  createMemoryLedger,
   dkg,
   type Envelope,
   frostSign,
   type KeyShare,
+  type NonceLedger,
   type PartyId,
-  type ReceiveOptions,
   type SessionStatus,
   type Step,
   simulate,
   systemRng,
 } from '@tessera/core';
+import { memoryLedgerForTests } from '@tessera/core/testing';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
 
@@ -291,14 +291,14 @@ interface ProtocolBytes {
  */
 function drive<S extends { status: SessionStatus }, R>(
   starts: { id: PartyId; step: Step<S, never> }[],
-  receive: (s: S, e: Envelope, o: ReceiveOptions) => Step<S, R>
+  receive: (s: S, e: Envelope, o: { sender: PartyId; ledger: NonceLedger }) => Step<S, R>,
+  ledger: NonceLedger = memoryLedgerForTests()
 ): { results: Map<PartyId, R>; sent: Map<PartyId, Map<number, RoundBytes>> } {
   const sessions = new Map<PartyId, S>();
   for (const { id, step } of starts) sessions.set(id, step.session);
   const results = new Map<PartyId, R>();
   const sent = new Map<PartyId, Map<number, RoundBytes>>();
   for (const id of sessions.keys()) sent.set(id, new Map());
-  const ledger = createMemoryLedger();
   let queue: { origin: PartyId; env: Envelope }[] = [];
 
   const emit = (into: typeof queue, origin: PartyId, env: Envelope): void => {
@@ -415,11 +415,12 @@ function signBytes(scheme: FrostScheme, shares: KeyShare[], label: string): Prot
   if (!first) throw new Error('sign: no shares');
   const rid = systemRng(32);
   const signers = shares.map((s) => s.partyId);
+  const ledger = memoryLedgerForTests();
   const starts = shares.map((share) => ({
     id: share.partyId,
-    step: frostSign.start({ share, signers, message: MESSAGE, rid }),
+    step: frostSign.start({ share, signers, message: MESSAGE, rid }, { ledger }),
   }));
-  const { results, sent } = drive(starts, frostSign.receive);
+  const { results, sent } = drive(starts, frostSign.receive, ledger);
   const sigs = new Set([...results.values()].map(bytesHex));
   if (sigs.size !== 1) throw new Error(`sign ${scheme}: signers returned different signatures`);
   return {

@@ -15,11 +15,10 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { argon2id } from 'hash-wasm';
-import { concatBytes, ctEqual, readU32be, u32be, utf8ToBytes, wipe } from './bytes.ts';
+import { concatBytes, copyBytes, ctEqual, readU32be, u32be, utf8ToBytes, wipe } from './bytes.ts';
 import { decodeFields, type Fields, fixedBytes } from './codec.ts';
 import { DecodeError, InputError, type PartyId } from './errors.ts';
-import { KeyShare, pairwiseSetup, SCHEMES, type Scheme } from './keyshare.ts';
-import { OTE_BLOCKS, OTE_LEAVES, SEED_BYTES, seedOffset } from './ot/setup.ts';
+import { checkSeeds, KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 import { type Rng, systemRng } from './rng.ts';
 import { enc } from './transcript.ts';
 
@@ -43,9 +42,12 @@ export const BACKUP_KDF_FLOOR: Readonly<BackupKdfParams> = Object.freeze({
   parallelism: 1,
 });
 
-/** Upper bounds, so a crafted blob cannot make import allocate or spin without limit. */
+/**
+ * Upper bounds, so a crafted blob cannot make import allocate or spin without limit: 1 GiB is the
+ * most a phone or a browser tab should be asked for, and 16× the floor.
+ */
 const KDF_MAX: Readonly<BackupKdfParams> = {
-  memoryKiB: 4 * 1024 * 1024,
+  memoryKiB: 1024 * 1024,
   iterations: 64,
   parallelism: 16,
 };
@@ -167,9 +169,9 @@ function parse(blob: Uint8Array): Parsed {
       info: {
         version,
         scheme,
-        keyId: fixedBytes(h[2], 32, 'keyId').slice(),
+        keyId: copyBytes(fixedBytes(h[2], 32, 'keyId')),
         partyId: u32(h[3], 'partyId'),
-        epoch: fixedBytes(h[4], 32, 'epoch').slice(),
+        epoch: copyBytes(fixedBytes(h[4], 32, 'epoch')),
         kdf: {
           memoryKiB: u32(h[5], 'memory'),
           iterations: u32(h[6], 'iterations'),
@@ -201,15 +203,24 @@ export interface ExportShareOptions {
   rng?: Rng;
 }
 
-/** Encrypts a share under a passphrase (at least 8 characters) into a versioned blob. */
+/** The fewest characters (code points) a backup passphrase may have. */
+export const BACKUP_PASSPHRASE_MIN = 12;
+
+/**
+ * Encrypts a share under a passphrase (at least `BACKUP_PASSPHRASE_MIN` characters; the client
+ * SDK also requires it to be hard to guess) into a versioned blob.
+ */
 export async function exportShare(
   share: KeyShare,
   passphrase: string,
   opts: ExportShareOptions = {}
 ): Promise<Uint8Array> {
   if (!(share instanceof KeyShare)) fail('InvalidInput', 'exportShare: expected a KeyShare');
-  if (typeof passphrase !== 'string' || [...passphrase].length < 8)
-    fail('BackupPassphrase', 'the passphrase must have at least 8 characters');
+  if (typeof passphrase !== 'string' || [...passphrase].length < BACKUP_PASSPHRASE_MIN)
+    fail(
+      'BackupPassphrase',
+      `the passphrase must have at least ${BACKUP_PASSPHRASE_MIN} characters`
+    );
   const kdf = { ...BACKUP_KDF_FLOOR, ...opts.kdf };
   checkKdf(kdf);
   const rng = opts.rng ?? systemRng;
@@ -303,49 +314,14 @@ export async function validatePassphrase(blob: Uint8Array, passphrase: string): 
   return ok;
 }
 
-/** 1 when the 32-byte seed at `off` is all zeros, else 0, in time independent of its bytes. */
-function isZeroBit(seeds: Uint8Array, off: number): number {
-  let acc = 0;
-  for (let k = 0; k < SEED_BYTES; k++) acc |= seeds[off + k] as number;
-  return ((acc - 1) >>> 31) & 1;
-}
-
 /**
  * Checks a share before use (seed 002): its public data are consistent and `x_i·G` equals its
- * verification share (`KeyShare.validate`), and for `ecdsa` every pairwise setup is intact: the
- * sender's punctured leaves (index Δ_ν) are empty and every other leaf, seed and id is non-zero.
- * Throws `InputError` (check `ShareInvalid`).
+ * verification share (`KeyShare.validate`, check `ShareInvalid`), and for `ecdsa` every pairwise
+ * setup is intact: the sender's punctured leaves (index Δ_ν) are empty and every other leaf,
+ * seed and id is non-zero (check `ShareCorrupted`). `KeyShare.fromBytes` runs both on every load.
  */
 export function validateShare(share: KeyShare): void {
   if (!(share instanceof KeyShare)) fail('ShareInvalid', 'validateShare: expected a KeyShare');
   share.validate();
-  if (share.scheme !== 'ecdsa') return;
-  const zero = (b: Uint8Array) => b.every((x) => x === 0);
-  for (const peer of share.parties) {
-    if (peer === share.partyId) continue;
-    const pw = pairwiseSetup(share, peer);
-    const bad = (what: string) =>
-      fail('ShareInvalid', `pairwise setup with party ${peer}: ${what}`);
-    if (isZeroBit(pw.zeroSeed, 0)) bad('zero-sharing seed is empty');
-    if (
-      zero(pw.sender.setupId) ||
-      zero(pw.receiver.setupId) ||
-      ctEqual(pw.sender.setupId, pw.receiver.setupId)
-    )
-      bad('setup ids are empty or equal');
-    // Δ is the pair's long-term secret: no branch depends on it or on a seed; one verdict at the end.
-    let damaged = 0;
-    let empty = 0;
-    for (let nu = 0; nu < OTE_BLOCKS; nu++) {
-      const d = pw.sender.delta[nu] as number;
-      for (let y = 0; y < OTE_LEAVES; y++) {
-        const off = seedOffset(nu, y);
-        const punctured = (((y ^ d) - 1) >>> 31) & 1;
-        damaged |= isZeroBit(pw.sender.seeds, off) ^ punctured;
-        empty |= isZeroBit(pw.receiver.seeds, off);
-      }
-    }
-    if (damaged) bad('the sender leaves are damaged');
-    if (empty) bad('a receiver leaf is empty');
-  }
+  checkSeeds(share);
 }

@@ -54,3 +54,9 @@ export function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function wipe(...bufs: (Uint8Array | undefined)[]): void {
   for (const b of bufs) b?.fill(0);
 }
+
+/**
+ * A copy of `b` in memory of its own. `slice()` does not copy a Node `Buffer` (it returns a view),
+ * and state that is wiped when a session ends must never share memory with its caller's input.
+ */
+export const copyBytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);

@@ -18,7 +18,7 @@
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { concatBytes, u32be } from './bytes.ts';
+import { concatBytes, copyBytes, u32be } from './bytes.ts';
 import { InputError } from './errors.ts';
 import {
   childShare,
@@ -110,7 +110,11 @@ export function derivePublic(
 ): DerivedKey {
   const g = groupOfScheme(scheme);
   const indices = typeof path === 'string' ? parsePath(path) : [...path];
-  let cur: DerivedKey = { groupKey: groupKey.slice(), chainCode: chainCode.slice(), tweak: 0n };
+  let cur: DerivedKey = {
+    groupKey: copyBytes(groupKey),
+    chainCode: copyBytes(chainCode),
+    tweak: 0n,
+  };
   for (const i of indices) {
     if (!Number.isInteger(i) || i < 0 || i >= HARDENED)
       bad(`index ${i} is not below 2^31`, 'InvalidPath');

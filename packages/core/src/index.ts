@@ -8,6 +8,7 @@
  */
 export {
   BACKUP_KDF_FLOOR,
+  BACKUP_PASSPHRASE_MIN,
   type BackupInfo,
   type BackupKdfParams,
   type ExportShareOptions,
@@ -29,9 +30,12 @@ export {
   reshare,
 } from './dkg/reshare.ts';
 export {
+  type EcdsaCompleteOptions,
+  type EcdsaReceiveOptions,
   type EcdsaSignature,
   type EcdsaSignParams,
   type EcdsaSignSession,
+  type EcdsaStartOptions,
   ecdsaSign,
   pairGuardKey,
 } from './ecdsa/sign.ts';
@@ -47,20 +51,24 @@ export {
   SessionClosed,
   TesseraError,
 } from './errors.ts';
-export { type FrostSignParams, type FrostSignSession, frostSign } from './frost/sign.ts';
+export {
+  type FrostReceiveOptions,
+  type FrostSignParams,
+  type FrostSignSession,
+  type FrostStartOptions,
+  frostSign,
+} from './frost/sign.ts';
 export { taprootTweak } from './frost/taproot.ts';
 export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
-export {
-  createMemoryLedger,
-  createMemoryPairGuard,
-  type NonceLedger,
-  type PairGuard,
-  type PairGuardState,
-  type ReceiveOptions,
-  type Session,
-  type SessionStatus,
+export type {
+  NonceLedger,
+  PairGuard,
+  PairGuardState,
+  ReceiveOptions,
+  Session,
+  SessionStatus,
 } from './session/driver.ts';
 export {
   decodeEnvelope,

@@ -1,21 +1,32 @@
 /**
  * `KeyShare`: one party's share of a threshold key, with a versioned byte format.
  *
- * Byte format v4: `"TSKS" ‖ enc(u32be(4), scheme, u32be(partyId), u32be(threshold),
+ * Byte format v5: `"TSKS" ‖ enc(u32be(5), scheme, u32be(partyId), u32be(threshold),
  * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned, path,
- * u32be(generation))`,
+ * u32be(generation), check)`,
  * where `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and
  * both directed OT-extension setups, protocol-spec §3.6), `banned` the peers whose pair is banned
  * after a cheat (§5.6) and `path` the derivation path from the root key (empty for the root; see
- * hd.ts), `generation` the epoch counter (0 after key generation, +1 per reshare). Formats v1
- * (the first 11 fields), v2 (13) and v3 (14) still load. Every field is validated on
- * load, and the share must match its public verification share.
+ * hd.ts), `generation` the epoch counter (0 after key generation, +1 per reshare), and `check`
+ * `H256("share/check", everything before it)`. Formats v1 (the first 11 fields), v2 (13), v3 (14)
+ * and v4 (15, no check) still load. Every field is validated on load, the share must match its
+ * public verification share, and the OT seeds must be intact: a damaged share is
+ * `ShareCorrupted`, found before it can make an honest peer fail a consistency check (and be
+ * banned for it).
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
  * logs or `util.inspect`, or in an error. Only `toBytes()` exports it.
  * @module
  */
-import { bytesToHex, concatBytes, ctEqual, readU32be, u32be, utf8ToBytes } from './bytes.ts';
+import {
+  bytesToHex,
+  concatBytes,
+  copyBytes,
+  ctEqual,
+  readU32be,
+  u32be,
+  utf8ToBytes,
+} from './bytes.ts';
 import { decodeFields, decodeList, decodePointList, fixedBytes } from './codec.ts';
 import { DecodeError, InputError, type PartyId } from './errors.ts';
 import { type Group, type GroupPoint, groupOf } from './group.ts';
@@ -25,9 +36,11 @@ import {
   OTE_LEAVES,
   type OteReceiverSetup,
   type OteSenderSetup,
+  SEED_BYTES,
   SEEDS_BYTES,
+  seedOffset,
 } from './ot/setup.ts';
-import { enc, list } from './transcript.ts';
+import { enc, H256, list } from './transcript.ts';
 
 /** Signature schemes. `ecdsa` is DKLs23 on secp256k1; `bip340` is FROST with BIP-340 output. */
 export type Scheme = 'ecdsa' | 'ed25519' | 'bip340';
@@ -40,9 +53,9 @@ export const groupOfScheme = (scheme: Scheme): Group =>
   groupOf(scheme === 'ed25519' ? 'ed25519' : 'secp256k1');
 
 const MAGIC = utf8ToBytes('TSKS');
-const FORMAT_VERSION = 4;
+const FORMAT_VERSION = 5;
 /** Fields per format version. */
-const FIELDS: Record<number, number> = { 1: 11, 2: 13, 3: 14, 4: 15 };
+const FIELDS: Record<number, number> = { 1: 11, 2: 13, 3: 14, 4: 15, 5: 16 };
 
 /** Fields that make up a key share (internal constructor input). */
 export interface KeyShareFields {
@@ -115,15 +128,16 @@ export class KeyShare {
     this.partyId = f.partyId;
     this.threshold = f.threshold;
     this.parties = Object.freeze([...f.parties]);
-    this.keyId = f.keyId.slice();
-    this.epoch = f.epoch.slice();
-    this.chainCode = f.chainCode.slice();
-    this.groupKey = f.groupKey.slice();
+    this.keyId = copyBytes(f.keyId);
+    this.epoch = copyBytes(f.epoch);
+    this.chainCode = copyBytes(f.chainCode);
+    this.groupKey = copyBytes(f.groupKey);
     this.path = Object.freeze([...(f.path ?? [])]);
     this.generation = f.generation ?? 0;
-    this.#vshares = f.verificationShares.map((v) => v.slice());
+    this.#vshares = f.verificationShares.map((v) => copyBytes(v));
     secrets.set(this, f.secret);
-    pairwiseOf.set(this, new Map((f.pairwise ?? []).map((p) => [p.peer, p])));
+    // Own copies: the protocol state these came from is wiped when its session ends.
+    pairwiseOf.set(this, new Map((f.pairwise ?? []).map((p) => [p.peer, copyPairwise(p)])));
     bansOf.set(this, new Set(f.banned ?? []));
     Object.freeze(this);
   }
@@ -137,6 +151,18 @@ export class KeyShare {
     return (bansOf.get(this) as Set<PartyId>).has(peer);
   }
 
+  /**
+   * Records a ban on the pair with `peer`, as the protocol does after a failed OT or
+   * multiplication check, for a caller that learned of a ban elsewhere (its durable pair markers,
+   * a ban recorded after this share was backed up). Bans are only ever added; a reshare that an
+   * operator approves is what clears them. Persist the share afterwards.
+   */
+  ban(peer: PartyId): void {
+    if (peer === this.partyId || !this.parties.includes(peer))
+      throw new InputError(`party ${peer} is not another holder of this key`);
+    banPeer(this, peer);
+  }
+
   /** Peers banned for this key, ascending. Persist the share (`toBytes`) after this changes. */
   get bannedPeers(): PartyId[] {
     return [...(bansOf.get(this) as Set<PartyId>)].sort((a, b) => a - b);
@@ -147,7 +173,7 @@ export class KeyShare {
    * `ed25519`, x-only (32 bytes) for `bip340`.
    */
   get publicKey(): Uint8Array {
-    return this.scheme === 'bip340' ? this.groupKey.slice(1) : this.groupKey.slice();
+    return this.scheme === 'bip340' ? this.groupKey.slice(1) : copyBytes(this.groupKey);
   }
 
   /** Key id as hex. */
@@ -165,28 +191,26 @@ export class KeyShare {
   /** Serialises the share, secret included (store it encrypted). */
   toBytes(): Uint8Array {
     const g = groupOfScheme(this.scheme);
-    return concatBytes(
-      MAGIC,
+    const fields = [
+      u32be(FORMAT_VERSION),
+      utf8ToBytes(this.scheme),
+      u32be(this.partyId),
+      u32be(this.threshold),
+      list(this.parties.map(u32be)),
+      this.keyId,
+      this.epoch,
+      this.chainCode,
+      this.groupKey,
+      list(this.#vshares),
+      g.encodeScalar(shareSecret(this)),
       enc(
-        u32be(FORMAT_VERSION),
-        utf8ToBytes(this.scheme),
-        u32be(this.partyId),
-        u32be(this.threshold),
-        list(this.parties.map(u32be)),
-        this.keyId,
-        this.epoch,
-        this.chainCode,
-        this.groupKey,
-        list(this.#vshares),
-        g.encodeScalar(shareSecret(this)),
-        enc(
-          ...[...(pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>).values()].map(encodePairwise)
-        ),
-        list(this.bannedPeers.map(u32be)),
-        list(this.path.map(u32be)),
-        u32be(this.generation)
-      )
-    );
+        ...[...(pairwiseOf.get(this) as Map<PartyId, PairwiseSetup>).values()].map(encodePairwise)
+      ),
+      list(this.bannedPeers.map(u32be)),
+      list(this.path.map(u32be)),
+      u32be(this.generation),
+    ];
+    return concatBytes(MAGIC, enc(...fields, H256('share/check', ...fields)));
   }
 
   /** Parses and validates bytes from `toBytes()`. Throws `InputError` on any defect. */
@@ -209,6 +233,12 @@ export class KeyShare {
         );
       }
       const f = decodeFields(body, fieldCount, 'key share');
+      // v5: the checksum first, over the fields as stored (no secret-dependent branch: ctEqual).
+      if (version >= 5 && !ctEqual(H256('share/check', ...f.slice(0, -1)), f[15] as Uint8Array))
+        throw new InputError('invalid key share: damaged (checksum mismatch)', {
+          check: 'ShareCorrupted',
+          hints: ['restore the share from its sealed store or a backup'],
+        });
       const scheme = String.fromCharCode(...(f[1] as Uint8Array)) as Scheme;
       if (!SCHEMES.includes(scheme)) throw new DecodeError('MalformedMessage', 'unknown scheme');
       const g = groupOfScheme(scheme);
@@ -236,10 +266,14 @@ export class KeyShare {
         generation: version < 4 ? 0 : readU32be(fixedBytes(f[14] as Uint8Array, 4, 'generation')),
       });
       share.validate();
+      checkSeeds(share);
       return share;
     } catch (e) {
       if (e instanceof DecodeError)
-        throw new InputError(`invalid key share: ${e.message}`, { cause: e });
+        throw new InputError(`invalid key share: ${e.message}`, {
+          cause: e,
+          check: 'ShareCorrupted',
+        });
       throw e;
     }
   }
@@ -347,6 +381,81 @@ export function banPeer(share: KeyShare, peer: PartyId): void {
   (bansOf.get(share) as Set<PartyId>).add(peer);
 }
 
+function copyPairwise(p: PairwiseSetup): PairwiseSetup {
+  return {
+    peer: p.peer,
+    zeroSeed: copyBytes(p.zeroSeed),
+    sender: {
+      setupId: copyBytes(p.sender.setupId),
+      delta: copyBytes(p.sender.delta),
+      seeds: copyBytes(p.sender.seeds),
+    },
+    receiver: { setupId: copyBytes(p.receiver.setupId), seeds: copyBytes(p.receiver.seeds) },
+  };
+}
+
+/** 1 when the 32-byte seed at `off` is all zeros, else 0, in time independent of its bytes. */
+function isZeroSeed(seeds: Uint8Array, off: number): number {
+  let acc = 0;
+  for (let k = 0; k < SEED_BYTES; k++) acc |= seeds[off + k] as number;
+  return ((acc - 1) >>> 31) & 1;
+}
+
+/**
+ * The structural checks of stored OT state (ecdsa): per pair, the sender's punctured leaves
+ * (index Δ_ν) are empty and every other leaf is not, every receiver leaf is not, and the
+ * zero-sharing seed and setup ids are set. Δ and the seeds are secret: no branch or index
+ * depends on them, one verdict per pair. Throws `InputError` (`ShareCorrupted`).
+ */
+export function checkSeeds(share: KeyShare): void {
+  if (share.scheme !== 'ecdsa') return;
+  for (const pw of (pairwiseOf.get(share) as Map<PartyId, PairwiseSetup>).values()) {
+    let bad = isZeroSeed(pw.zeroSeed, 0) | isZeroSeed(pw.sender.setupId, 0);
+    bad |=
+      isZeroSeed(pw.receiver.setupId, 0) | Number(ctEqual(pw.sender.setupId, pw.receiver.setupId));
+    for (let nu = 0; nu < OTE_BLOCKS; nu++) {
+      const d = pw.sender.delta[nu] as number;
+      for (let y = 0; y < OTE_LEAVES; y++) {
+        const off = seedOffset(nu, y);
+        const punctured = (((y ^ d) - 1) >>> 31) & 1;
+        bad |= isZeroSeed(pw.sender.seeds, off) ^ punctured;
+        bad |= isZeroSeed(pw.receiver.seeds, off);
+      }
+    }
+    if (bad)
+      throw new InputError(`the key share's OT state with party ${pw.peer} is damaged`, {
+        check: 'ShareCorrupted',
+        hints: ['restore the share from its sealed store or a backup; the peer is not at fault'],
+      });
+  }
+}
+
+const publicDigests = new WeakMap<KeyShare, Uint8Array>();
+
+/**
+ * `H256("share/public", …)` of a share's public identity: scheme, key id, epoch, generation,
+ * party, derivation path, (derived) group key and this party's verification share. Two shares
+ * with the same digest are the same holder's share of the same (child) key.
+ */
+export function sharePublicDigest(share: KeyShare): Uint8Array {
+  let d = publicDigests.get(share);
+  if (!d) {
+    d = H256(
+      'share/public',
+      utf8ToBytes(share.scheme),
+      share.keyId,
+      share.epoch,
+      u32be(share.generation),
+      u32be(share.partyId),
+      list(share.path.map(u32be)),
+      share.groupKey,
+      share.verificationShare(share.partyId)
+    );
+    publicDigests.set(share, d);
+  }
+  return d;
+}
+
 function encodePairwise(p: PairwiseSetup): Uint8Array {
   return enc(
     u32be(p.peer),
@@ -374,15 +483,15 @@ function decodePairwiseList(field: Uint8Array): PairwiseSetup[] {
       throw new DecodeError('MalformedMessage', 'pairwise: delta out of range');
     out.push({
       peer: readU32be(fixedBytes(peer, 4, 'peer')),
-      zeroSeed: fixedBytes(zeroSeed, 32, 'zeroSeed').slice(),
+      zeroSeed: copyBytes(fixedBytes(zeroSeed, 32, 'zeroSeed')),
       sender: {
-        setupId: fixedBytes(sid, 32, 'setupId').slice(),
-        delta: d.slice(),
-        seeds: fixedBytes(sseeds, SEEDS_BYTES, 'seeds').slice(),
+        setupId: copyBytes(fixedBytes(sid, 32, 'setupId')),
+        delta: copyBytes(d),
+        seeds: copyBytes(fixedBytes(sseeds, SEEDS_BYTES, 'seeds')),
       },
       receiver: {
-        setupId: fixedBytes(rid, 32, 'setupId').slice(),
-        seeds: fixedBytes(rseeds, SEEDS_BYTES, 'seeds').slice(),
+        setupId: copyBytes(fixedBytes(rid, 32, 'setupId')),
+        seeds: copyBytes(fixedBytes(rseeds, SEEDS_BYTES, 'seeds')),
       },
     });
   }

@@ -9,6 +9,9 @@
  *
  * Outcome: the parties' results, or the error an honest party (one whose messages were not
  * tampered with) raised; if nobody aborted but some party could not finish, `MessageMissing`.
+ *
+ * Every party lives in this process for one run and no session is ever saved, so one in-memory
+ * nonce ledger and one in-memory pair guard per party and run are exact: nothing outlives them.
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -33,7 +36,9 @@ import { frostSign, frostSignProtocol } from './frost/sign.ts';
 import type { KeyShare, Scheme } from './keyshare.ts';
 import { type Rng, systemRng } from './rng.ts';
 import {
-  createMemoryLedger,
+  memoryLedgerForTests,
+  memoryPairGuardForTests,
+  type NonceLedger,
   type PairGuard,
   type ProtocolDef,
   pendingSenders,
@@ -56,7 +61,10 @@ export interface SimulateKeygenOptions {
 export interface SimulateSignOptions {
   tamper?: Tamper;
   rng?: Rng;
-  /** ECDSA: one pair guard per party (§15.1 markers), as each party's store would keep them. */
+  /**
+   * ECDSA: one pair guard per party (§15.1 markers), as each party's store would keep them;
+   * by default a fresh in-memory guard per party for this run.
+   */
   pairGuards?: Map<PartyId, PairGuard>;
 }
 
@@ -84,15 +92,23 @@ export function runParties<R>(
     rng?: Rng | undefined;
     shares?: Map<PartyId, KeyShare>;
     pairGuards?: Map<PartyId, PairGuard> | undefined;
+    /** The parties' nonce ledger (one for all: ids carry the party). */
+    ledger?: NonceLedger;
   } = {}
 ): R[] {
   const parties = new Map<PartyId, SimParty<R>>();
+  const guards = new Map<PartyId, PairGuard>();
+  const guardOf = (id: PartyId): PairGuard => {
+    const g = guards.get(id) ?? memoryPairGuardForTests();
+    guards.set(id, g);
+    return g;
+  };
   let queue: { origin: PartyId; env: Envelope }[] = [];
   for (const { id, step } of starts) {
     parties.set(id, { id, session: step.session });
     for (const env of step.out) queue.push({ origin: id, env });
   }
-  const ledger = createMemoryLedger();
+  const ledger = opts.ledger ?? memoryLedgerForTests();
   const cheaters = new Set<PartyId>();
   const rejections: MessageRejected[] = [];
   while (queue.length > 0) {
@@ -121,8 +137,7 @@ export function runParties<R>(
           if (opts.rng) rec.rng = opts.rng;
           const share = opts.shares?.get(r);
           if (share) rec.share = share;
-          const guard = opts.pairGuards?.get(r);
-          if (guard) rec.pairGuard = guard;
+          rec.pairGuard = opts.pairGuards?.get(r) ?? guardOf(r);
           const step = receive(party.session, env, rec);
           party.session = step.session;
           for (const out of step.out) next.push({ origin: r, env: out });
@@ -232,22 +247,23 @@ async function sign(
   const rng = opts.rng ?? systemRng;
   const rid = rng(32);
   const signers = shares.map((s) => s.partyId);
+  const ledger = memoryLedgerForTests();
   if (scheme === 'ecdsa') {
     const sigs = runParties<EcdsaSignature>(
       ecdsaSignProtocol as ProtocolDef<never, unknown>,
       startAll(shares, (share) =>
-        ecdsaSign.start({ share, signers, rid, digest: message }, { rng })
+        ecdsaSign.start({ share, signers, rid, digest: message }, { rng, ledger })
       ),
       ecdsaSign.receive as unknown as Receive<EcdsaSignature>,
-      { ...opts, shares: new Map(shares.map((s) => [s.partyId, s])) }
+      { ...opts, ledger, shares: new Map(shares.map((s) => [s.partyId, s])) }
     );
     return agreed(sigs, (s) => s.compact);
   }
   const sigs = runParties<Uint8Array>(
     frostSignProtocol as ProtocolDef<never, unknown>,
-    startAll(shares, (share) => frostSign.start({ share, signers, message, rid }, { rng })),
+    startAll(shares, (share) => frostSign.start({ share, signers, message, rid }, { rng, ledger })),
     frostSign.receive as unknown as Receive<Uint8Array>,
-    opts
+    { ...opts, ledger }
   );
   return agreed(sigs, (s) => s);
 }
@@ -277,6 +293,10 @@ export interface SimulateReshareOptions {
   threshold: number;
   /** New party ids (may include ids whose share was lost, or new ids). */
   parties: number[];
+  /** Issue a new key id (see `ReshareParams.reissue`). */
+  reissue?: boolean;
+  /** Dealers' new shares drop their bans (see `ReshareParams.clearBans`). */
+  clearBans?: boolean;
   tamper?: Tamper;
   rng?: Rng;
 }
@@ -301,7 +321,16 @@ async function reshare(shares: KeyShare[], opts: SimulateReshareOptions): Promis
   const participants = [...new Set([...dealers, ...(opts.parties ?? [])])];
   const starts = participants.map((id) => {
     const share = byId.get(id);
-    const params = { old, dealers, parties: opts.parties, threshold: opts.threshold, me: id, sid0 };
+    const params = {
+      old,
+      dealers,
+      parties: opts.parties,
+      threshold: opts.threshold,
+      me: id,
+      sid0,
+      ...(opts.reissue ? { reissue: true } : {}),
+      ...(opts.clearBans ? { clearBans: true } : {}),
+    };
     return {
       id,
       step: reshareProtocolApi.start(share ? { ...params, share } : params, { rng }) as Step<
@@ -330,11 +359,29 @@ async function reshare(shares: KeyShare[], opts: SimulateReshareOptions): Promis
 /** The confirmation step of the two-phase commit: t new shares must produce a valid signature. */
 async function confirmByTestSignature(fresh: KeyShare[], rng: Rng): Promise<void> {
   const first = fresh[0] as KeyShare;
-  const signers = fresh.slice(0, first.threshold);
+  // Signers whose pairs carry no ban (bans carry over a reshare); none such: the round-4
+  // proofs are the whole confirmation.
+  const signers = unbannedSigners(fresh, first.threshold);
+  if (!signers) return;
   // Any message works; this one names what it is for and is unique to the epoch.
   const probe = sha256(concatBytes(utf8ToBytes('tessera reshare confirmation '), first.epoch));
   if (first.scheme === 'ecdsa') await sign('ecdsa', signers, probe, { rng });
   else await sign(first.scheme, signers, probe, { rng });
+}
+
+/** The first `t` shares (in id order) no two of which ban each other, or null. */
+function unbannedSigners(shares: KeyShare[], t: number): KeyShare[] | null {
+  const pick = (from: number, chosen: KeyShare[]): KeyShare[] | null => {
+    if (chosen.length === t) return chosen;
+    for (let k = from; k < shares.length; k++) {
+      const s = shares[k] as KeyShare;
+      if (chosen.some((c) => c.isBanned(s.partyId) || s.isBanned(c.partyId))) continue;
+      const found = pick(k + 1, [...chosen, s]);
+      if (found) return found;
+    }
+    return null;
+  };
+  return pick(0, []);
 }
 
 /** Refresh: every current holder deals, same parties and threshold, next epoch. */

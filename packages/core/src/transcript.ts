@@ -28,7 +28,9 @@ export const DS = 'tessera/v1';
  * `hd/ed25519/*` for Ed25519 derivation (hd.ts); `rs/keyid` (the new key id after a lost share
  * is re-issued, issue #4);
  * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
- * (the digest each signer binds in round 3).
+ * (the digest each signer binds in round 3); `ote/confirm` (both ends of a pair confirm their
+ * OT-extension setup ids at the end of key generation and reshare); `share/public` (the public
+ * data of a share a signing session is bound to) and `share/check` (a share's stored checksum).
  */
 export const TAGS = {
   dkgCfg: 'dkg/cfg',
@@ -50,6 +52,7 @@ export const TAGS = {
   otPprfLeaf: 'ot/pprf/leaf',
   otPprfProof: 'ot/pprf/proof',
   oteSetup: 'ote/setup',
+  oteConfirm: 'ote/confirm',
   oteSidx: 'ote/sidx',
   oteSidy: 'ote/sidy',
   otePrg: 'ote/prg',
@@ -68,6 +71,8 @@ export const TAGS = {
   signCommitR: 'sign/commitR',
   signEcho1: 'sign/echo1',
   keyEpoch: 'key/epoch',
+  sharePublic: 'share/public',
+  shareCheck: 'share/check',
   rsCfg: 'rs/cfg',
   rsSid: 'rs/sid',
   rsCommit: 'rs/commit',

@@ -14,6 +14,7 @@ import {
   validateShare,
 } from '@tessera/core';
 import { hex } from './helpers.ts';
+import { reseal as resealShare } from './wire.ts';
 
 const PASS = 'correct horse battery staple';
 
@@ -90,6 +91,13 @@ describe('share backups', () => {
     const fewer = blob.slice();
     new DataView(fewer.buffer).setUint32(headerFieldOffset(blob, 6), 1);
     await rejectsWith(validatePassphrase(reseal(fewer), PASS), 'BackupKdfWeak');
+    // A crafted blob asking for more than 1 GiB of Argon2 memory is refused before any work.
+    const greedy = blob.slice();
+    new DataView(greedy.buffer).setUint32(headerFieldOffset(blob, 5), 1024 * 1024 + 1);
+    await rejectsWith(importShare(reseal(greedy), PASS), 'BackupKdfWeak');
+    const most = blob.slice();
+    new DataView(most.buffer).setUint32(headerFieldOffset(blob, 5), 4 * 1024 * 1024);
+    await rejectsWith(validatePassphrase(reseal(most), PASS), 'BackupKdfWeak');
     // A future format version.
     const v2 = blob.slice();
     new DataView(v2.buffer).setUint32(headerFieldOffset(blob, 0), 2);
@@ -102,6 +110,11 @@ describe('share backups', () => {
     await rejectsWith(exportShare(s, PASS, { kdf: { memoryKiB: 1024 } }), 'BackupKdfWeak');
     await rejectsWith(exportShare(s, PASS, { kdf: { iterations: 2 } }), 'BackupKdfWeak');
     await rejectsWith(exportShare(s, 'short'), 'BackupPassphrase');
+    await rejectsWith(exportShare(s, 'eleven char'), 'BackupPassphrase');
+    await rejectsWith(
+      exportShare(s, PASS, { kdf: { memoryKiB: 1024 * 1024 + 1 } }),
+      'BackupKdfWeak'
+    );
   });
 
   test('a backup of another epoch is recognised as stale', async () => {
@@ -113,18 +126,25 @@ describe('share backups', () => {
   });
 });
 
-describe('validateShare', () => {
-  test('accepts fresh shares and rejects damaged ECDSA pairwise setups', async () => {
+describe('validateShare and the checks on every load', () => {
+  test('a damaged ECDSA share is ShareCorrupted on load: by its checksum, and with a forged checksum by the seed checks; never a ban of the peer', async () => {
     const shares = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
     for (const s of shares) validateShare(s);
     const bytes = (shares[0] as KeyShare).toBytes();
+    const corrupted = (e: unknown) => e instanceof InputError && e.check === 'ShareCorrupted';
     // Zero a run of bytes deep in the pairwise data (the receiver's or sender's leaf seeds).
     const damaged = bytes.slice();
     damaged.fill(0, bytes.length - 5000, bytes.length - 4000);
+    assert.throws(() => KeyShare.fromBytes(damaged), corrupted, 'the checksum catches it');
     assert.throws(
-      () => validateShare(KeyShare.fromBytes(damaged)),
-      (e: unknown) => e instanceof InputError && e.check === 'ShareInvalid'
+      () => KeyShare.fromBytes(resealShare(damaged)),
+      corrupted,
+      'so do the seed checks'
     );
+    // A single flipped bit of a leaf seed is found by the checksum.
+    const flipped = bytes.slice();
+    flipped[bytes.length - 6000] = (flipped[bytes.length - 6000] as number) ^ 1;
+    assert.throws(() => KeyShare.fromBytes(flipped), corrupted);
     // A backup round trip keeps the pairwise setups intact.
     const back = await importShare(await exportShare(shares[1] as KeyShare, PASS), PASS);
     validateShare(back);
@@ -139,9 +159,13 @@ describe('validateShare', () => {
     for (let k = 0; k < 10; k++) off += 4 + view.getUint32(off);
     const forged = bytes.slice();
     forged[off + 4 + 31] = (forged[off + 4 + 31] as number) ^ 1;
+    assert.throws(() => KeyShare.fromBytes(forged), { check: 'ShareCorrupted' });
     assert.throws(
-      () => validateShare(KeyShare.fromBytes(forged)),
-      (e: unknown) => e instanceof InputError && /verification share/.test(e.message)
+      () => KeyShare.fromBytes(resealShare(forged)),
+      (e: unknown) =>
+        e instanceof InputError &&
+        e.check === 'ShareInvalid' &&
+        /verification share/.test(e.message)
     );
   });
 });

@@ -34,6 +34,7 @@ import {
   MessageRejected,
   type NonceLedger,
   NonceReuse,
+  type PairGuard,
   type PartyId,
   ProtocolAbort,
   type Rng,
@@ -42,6 +43,7 @@ import {
   type Tamper,
   TesseraError,
 } from '@tessera/core';
+import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
 import type { DkgState } from '../src/dkg/protocol.ts';
 import type { EcdsaSignState } from '../src/ecdsa/sign.ts';
 import { pairwiseSetup, shareSecret } from '../src/keyshare.ts';
@@ -592,7 +594,10 @@ async function assertBanEnforced(shares: KeyShare[], s: SignSetup): Promise<void
     };
     assert.throws(
       () =>
-        ecdsaSign.start({ share, signers: s.signers, rid: rid(), digest: DIGEST }, { rng: spy }),
+        ecdsaSign.start(
+          { share, signers: s.signers, rid: rid(), digest: DIGEST },
+          { rng: spy, ledger: memoryLedgerForTests() }
+        ),
       (e) => isPairBanned(e, s.cheater)
     );
     assert.equal(draws, 0, 'randomness was drawn before the ban was checked');
@@ -613,12 +618,15 @@ function registerSign(s: SignSetup, attacks: readonly SignAttack[]): void {
       const ctx: AttackCtx = {
         setup: s,
         previous() {
-          previous ??= ecdsaSign.start({
-            share: shares.find((k) => k.partyId === s.cheater) as KeyShare,
-            signers: s.signers,
-            rid: rid(),
-            digest: DIGEST,
-          }).out;
+          previous ??= ecdsaSign.start(
+            {
+              share: shares.find((k) => k.partyId === s.cheater) as KeyShare,
+              signers: s.signers,
+              rid: rid(),
+              digest: DIGEST,
+            },
+            { ledger: memoryLedgerForTests() }
+          ).out;
           return previous;
         },
       };
@@ -721,6 +729,7 @@ class SignNet {
   readonly parties = new Map<PartyId, NetParty>();
   readonly signers: PartyId[];
   readonly ledgers: Map<PartyId, NonceLedger>;
+  readonly guards = new Map<PartyId, PairGuard>();
   queue: Delivery[] = [];
   held: Delivery[] = [];
 
@@ -751,6 +760,12 @@ class SignNet {
     return this.ledgers.get(id) as NonceLedger;
   }
 
+  guard(id: PartyId): PairGuard {
+    const g = this.guards.get(id) ?? memoryPairGuardForTests();
+    this.guards.set(id, g);
+    return g;
+  }
+
   private post(out: Envelope[]): void {
     for (const env of out) {
       const to = env.to === 0 ? this.signers.filter((p) => p !== env.from) : [env.to];
@@ -768,7 +783,12 @@ class SignNet {
   /** Delivers one envelope from its `from` (the authenticated sender); errors propagate. */
   receive(to: PartyId, env: Envelope): void {
     const p = this.party(to);
-    const opts = { sender: env.from, share: p.share, ledger: this.ledger(to) };
+    const opts = {
+      sender: env.from,
+      share: p.share,
+      ledger: this.ledger(to),
+      pairGuard: this.guard(to),
+    };
     this.advance(p, ecdsaSign.receive(p.session, env, opts));
   }
 
@@ -1351,7 +1371,7 @@ describe('adversarial dkg.ecdsa: base OT and PPRF (recorded 2-of-2 keygen, victi
         });
       }
 
-      test(`keygen round 3: a party that flips a bit of the PPRF correction word half the receiver does not use goes unnoticed at keygen, but the pair's setup ids differ, so the first signing aborts (OteConsistency naming ${cheater}) and bans it`, async () => {
+      test(`keygen round 3: a party that flips a bit of the PPRF correction word half the receiver does not use passes the PPRF proof, but the pair's setup ids differ, so round 4 aborts (SetupConfirm naming ${cheater}) and no share exists`, (t) => {
         const counter = { hits: 0 };
         const unused: DkgAttack = {
           key: 'r3.pprf.T.unusedHalf',
@@ -1363,16 +1383,17 @@ describe('adversarial dkg.ecdsa: base OT and PPRF (recorded 2-of-2 keygen, victi
         const r3 = feedVictim(victim, 3, dkgRewrite(unused, cheater, victim, counter));
         assert.equal(counter.hits, 1);
         assert.equal(r3.out.length, 1, 'the victim sends its round-4 confirmation');
-        const r4 = feedVictim(victim, 4, (e) => e, r3.session);
-        const mine = r4.result;
-        assert.ok(mine, 'the victim finished the keygen');
-        const honest = record().shares.find((s) => s.partyId === cheater) as KeyShare;
-        assert.ok(sameBytes(mine.keyId, honest.keyId));
-        const shares = [mine, ...fresh([honest])].sort((x, y) => x.partyId - y.partyId);
-        await assert.rejects(simulate.sign('ecdsa', shares, DIGEST), (e) =>
-          isAbort(e, 'OteConsistency', cheater)
+        let produced: { result?: KeyShare } | undefined;
+        assert.throws(
+          () => {
+            produced = feedVictim(victim, 4, (e) => e, r3.session);
+          },
+          (e) => {
+            t.diagnostic(`observed ${observed(e)}`);
+            return isAbort(e, 'SetupConfirm', cheater);
+          }
         );
-        assert.deepEqual(mine.bannedPeers, [cheater]);
+        assert.equal(produced, undefined, 'the victim stored no share');
       });
     });
   }

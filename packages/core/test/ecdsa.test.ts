@@ -14,10 +14,9 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  createMemoryLedger,
-  createMemoryPairGuard,
   type DkgSession,
   dkg,
+  type EcdsaReceiveOptions,
   type EcdsaSignature,
   type EcdsaSignSession,
   type Envelope,
@@ -30,11 +29,11 @@ import {
   type PartyId,
   ProtocolAbort,
   pairGuardKey,
-  type ReceiveOptions,
   SessionClosed,
   type Step,
   simulate,
 } from '@tessera/core';
+import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { enc } from '../src/transcript.ts';
@@ -134,7 +133,7 @@ interface Net<S, R> {
   log: Envelope[];
 }
 
-type Receive<S, R> = (s: S, e: Envelope, o: ReceiveOptions) => Step<S, R>;
+type Receive<S, R, O> = (s: S, e: Envelope, o: O & { sender: PartyId }) => Step<S, R>;
 
 function openNet<S, R>(
   starts: { id: PartyId; step: Step<S, never> }[]
@@ -149,11 +148,11 @@ function openNet<S, R>(
 }
 
 /** Delivers `envs` and everything they cause, wave by wave; `sender` is the envelope's origin. */
-function deliver<S, R>(
+function deliver<S, R, O>(
   net: Net<S, R>,
   envs: Envelope[],
-  receive: Receive<S, R>,
-  optsFor: (id: PartyId) => ReceiveOptions
+  receive: Receive<S, R, O>,
+  optsFor: (id: PartyId) => O
 ): void {
   let queue = envs;
   while (queue.length > 0) {
@@ -188,7 +187,7 @@ function keygenRecorded(
   parties: number,
   rng: (n: number) => Uint8Array
 ): { shares: KeyShare[]; log: Envelope[] } {
-  const ledger = createMemoryLedger();
+  const ledger = memoryLedgerForTests();
   const sid0 = rng(32);
   const ids = Array.from({ length: parties }, (_, k) => k + 1);
   const { net, out } = openNet<DkgSession, KeyShare>(
@@ -210,7 +209,7 @@ function signRecorded(
   digest: Uint8Array,
   rng: (n: number) => Uint8Array
 ): { sig: EcdsaSignature; log: Envelope[] } {
-  const ledger = createMemoryLedger();
+  const ledger = memoryLedgerForTests();
   const rid = rng(32);
   const signers = shares.map((s) => s.partyId);
   const byId = new Map(shares.map((s) => [s.partyId, s]));
@@ -221,9 +220,11 @@ function signRecorded(
       step: ecdsaSign.start({ share, signers, rid, digest }, startOpts),
     }))
   );
+  const pairGuard = memoryPairGuardForTests();
   deliver(net, out, ecdsaSign.receive, (id) => ({
     rng,
     ledger,
+    pairGuard,
     share: byId.get(id) as KeyShare,
   }));
   const sigs = signers.map((id) => net.results.get(id));
@@ -327,7 +328,11 @@ describe('signatures verify with independent verifiers, in every signer configur
       const share = shares[(ids[0] as number) - 1] as KeyShare;
       const rid = randomBytes(32);
       assert.throws(
-        () => ecdsaSign.start({ share, signers: [...ids], rid, digest }, { rng: noRng }),
+        () =>
+          ecdsaSign.start(
+            { share, signers: [...ids], rid, digest },
+            { rng: noRng, ledger: memoryLedgerForTests() }
+          ),
         refused
       );
     }
@@ -404,10 +409,19 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     const rid = randomBytes(32);
     const signers = shares.map((s) => s.partyId);
     const byId = new Map(shares.map((s) => [s.partyId, s]));
+    const ledger = memoryLedgerForTests();
+    const pairGuard = memoryPairGuardForTests();
     const { net, out } = openNet<EcdsaSignSession, EcdsaSignature>(
-      shares.map((share) => ({ id: share.partyId, step: ecdsaSign.start({ share, signers, rid }) }))
+      shares.map((share) => ({
+        id: share.partyId,
+        step: ecdsaSign.start({ share, signers, rid }, { ledger }),
+      }))
     );
-    deliver(net, out, ecdsaSign.receive, (id) => ({ share: byId.get(id) as KeyShare }));
+    deliver(net, out, ecdsaSign.receive, (id) => ({
+      share: byId.get(id) as KeyShare,
+      ledger,
+      pairGuard,
+    }));
     for (const [id, session] of net.sessions) {
       assert.equal(session.status, 'active', `party ${id}`);
       assert.equal(session.round, 3, `party ${id} waits in round 3`);
@@ -420,7 +434,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
 
   test('signers given different digests abort with DigestMismatch (culprit null) and release no signature', async () => {
     const { net, byId } = presign(two);
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     const round3: Envelope[] = [];
     for (const [id, session] of [...net.sessions]) {
       const d = message(`digest for party ${id}`).digest;
@@ -436,6 +450,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
             share: byId.get(to) as KeyShare,
             sender: env.from,
             ledger,
+            pairGuard: memoryPairGuardForTests(),
           }),
         (e: unknown) =>
           e instanceof ProtocolAbort && e.check === 'DigestMismatch' && e.culprit === null
@@ -447,7 +462,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
   test('a request id is refused a second time even with another signer set (SessionReplay, §5.1)', async () => {
     const three = await key2of3();
     const share = three[0] as KeyShare;
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     const rid = randomBytes(32);
     ecdsaSign.start({ share, signers: [1, 2], rid }, { ledger });
     assert.throws(() => ecdsaSign.start({ share, signers: [1, 3], rid }, { ledger, rng: noRng }), {
@@ -459,7 +474,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
   test('3 of 5: presign, then complete() with the digest on each party; the signature verifies', async () => {
     const shares = pick(five, [1, 3, 5]);
     const { net, byId } = presign(shares);
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     const { message: m, digest } = message('presigned, bound late');
     const round3: Envelope[] = [];
     for (const [id, session] of [...net.sessions]) {
@@ -473,6 +488,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     deliver(net, round3, ecdsaSign.receive, (id) => ({
       share: byId.get(id) as KeyShare,
       ledger,
+      pairGuard: memoryPairGuardForTests(),
     }));
     assert.equal(net.results.size, 3);
     const sig = net.results.get(1) as EcdsaSignature;
@@ -488,7 +504,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     const share = byId.get(1) as KeyShare;
     const copy = ecdsaSign.decodeSession(ecdsaSign.encodeSession(session));
     const used: string[] = [];
-    const inner = createMemoryLedger();
+    const inner = memoryLedgerForTests();
     const ledger: NonceLedger = {
       consume(id) {
         used.push(id);
@@ -520,13 +536,61 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     );
   });
 
-  test('without a caller ledger, the process-wide ledger refuses a copied presignature (NonceReuse)', () => {
+  test('there is no default ledger or pair guard: start, receive and complete without one are refused (InputError) and leave the session usable', () => {
     const { net, byId } = presign(two);
     const session = net.sessions.get(2) as EcdsaSignSession;
     const share = byId.get(2) as KeyShare;
-    const copy = ecdsaSign.decodeSession(ecdsaSign.encodeSession(session));
-    ecdsaSign.complete(session, sha256(utf8('a')), { share });
-    assert.throws(() => ecdsaSign.complete(copy, sha256(utf8('b')), { share }), NonceReuse);
+    const missing = { name: 'InputError', code: 'INVALID_INPUT', check: 'LedgerMissing' };
+    const without = <T>(o: T): T => o;
+    assert.throws(
+      () => ecdsaSign.start({ share, signers: [1, 2], rid: randomBytes(32) }, without({} as never)),
+      missing
+    );
+    assert.throws(
+      () => ecdsaSign.complete(session, sha256(utf8('a')), without({ share } as never)),
+      missing
+    );
+    // Refused before the envelope is even looked at.
+    const env = {
+      v: 1,
+      proto: 'ecdsa.sign',
+      sid: session.sid,
+      round: 3,
+      from: 1,
+      to: 0,
+    } as Envelope;
+    const pairGuard = memoryPairGuardForTests();
+    const ledger = memoryLedgerForTests();
+    assert.throws(
+      () => ecdsaSign.receive(session, env, without({ share, pairGuard } as never)),
+      missing
+    );
+    assert.throws(() => ecdsaSign.receive(session, env, without({ share, ledger } as never)), {
+      code: 'INVALID_INPUT',
+      check: 'PairGuardMissing',
+    });
+    assert.equal(session.status, 'active', 'the caller’s mistakes did not abort the session');
+    const step = ecdsaSign.complete(session, sha256(utf8('a')), { share, ledger });
+    assert.equal(step.out.length, 1, 'the session still completes');
+  });
+
+  test('review F2: a presignature saved with encodeSession and completed again after a restart ends in NonceReuse, because the ledger is the caller’s durable one', () => {
+    const { net, byId } = presign(two);
+    const session = net.sessions.get(2) as EcdsaSignSession;
+    const share = byId.get(2) as KeyShare;
+    const saved = ecdsaSign.encodeSession(session);
+    // The durable ledger outlives the process; the session objects do not.
+    const durable = new Set<string>();
+    const ledger: NonceLedger = {
+      consume: (id) => !durable.has(id) && durable.add(id) !== undefined,
+    };
+    assert.equal(ecdsaSign.complete(session, sha256(utf8('a')), { share, ledger }).out.length, 1);
+    const restarted = ecdsaSign.decodeSession(saved);
+    let out: unknown;
+    assert.throws(() => {
+      out = ecdsaSign.complete(restarted, sha256(utf8('b')), { share, ledger });
+    }, NonceReuse);
+    assert.equal(out, undefined, 'no second (u, w) left');
   });
 });
 
@@ -572,7 +636,7 @@ describe('pair bans after a detected OT cheat', () => {
       () =>
         ecdsaSign.start(
           { share: a, signers: [1, 2], rid: randomBytes(32), digest },
-          { rng: noRng }
+          { rng: noRng, ledger: memoryLedgerForTests() }
         ),
       banned
     );
@@ -585,7 +649,7 @@ describe('pair bans after a detected OT cheat', () => {
       () =>
         ecdsaSign.start(
           { share: restored, signers: [2, 1], rid: randomBytes(32), digest },
-          { rng: noRng }
+          { rng: noRng, ledger: memoryLedgerForTests() }
         ),
       banned
     );
@@ -601,7 +665,8 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
   before(async () => {
     three = await key2of3();
   });
-  const guardsFor = (...ids: PartyId[]) => new Map(ids.map((id) => [id, createMemoryPairGuard()]));
+  const guardsFor = (...ids: PartyId[]) =>
+    new Map(ids.map((id) => [id, memoryPairGuardForTests()]));
 
   test('honest signing leaves no marker behind; signing again works', async () => {
     const guards = guardsFor(1, 2);
@@ -624,16 +689,17 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
     const byId = new Map([a, b].map((s) => [s.partyId, s]));
     const rid = new Uint8Array(randomBytes(32));
     const digest = message('guarded rounds').digest;
+    const ledger = memoryLedgerForTests();
     const { net, out } = openNet<EcdsaSignSession, EcdsaSignature>(
       [a, b].map((share) => ({
         id: share.partyId,
-        step: ecdsaSign.start({ share, signers: [1, 2], rid, digest }),
+        step: ecdsaSign.start({ share, signers: [1, 2], rid, digest }, { ledger }),
       }))
     );
     // Each party's guard records the round of the message being received when it is consulted.
     const consulted = new Set<number>();
     let round = 0;
-    const inner = createMemoryPairGuard();
+    const inner = memoryPairGuardForTests();
     const recording = {
       begin: (key: string) => {
         consulted.add(round);
@@ -642,12 +708,17 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
       end: (key: string) => inner.end(key),
       ban: (key: string) => inner.ban(key),
     };
-    const receive: Receive<EcdsaSignSession, EcdsaSignature> = (session, env, opts) => {
+    const receive: Receive<EcdsaSignSession, EcdsaSignature, EcdsaReceiveOptions> = (
+      session,
+      env,
+      opts
+    ) => {
       round = env.round;
       return ecdsaSign.receive(session, env, opts);
     };
     deliver(net, out, receive, (id) => ({
       share: byId.get(id) as KeyShare,
+      ledger,
       pairGuard: recording,
     }));
     assert.ok(net.results.get(1) && net.results.get(2), 'both parties signed');
@@ -657,7 +728,7 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
   test('a marker left by a crash is a ban after the restart, even for a share that never recorded it', async () => {
     const guards = guardsFor(1, 2);
     const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
-    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    const g1 = guards.get(1) as ReturnType<typeof memoryPairGuardForTests>;
     // Party 1 died while checking party 2's M1: its marker is still there.
     assert.equal(g1.begin(pairGuardKey(a, 2)), 'ok');
     g1.restart();
@@ -672,7 +743,7 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
   test('a check of the same pair in progress elsewhere: the session aborts as PairBusy, no ban', async () => {
     const guards = guardsFor(1, 2);
     const [a, b] = three.map(copyOf) as [KeyShare, KeyShare];
-    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    const g1 = guards.get(1) as ReturnType<typeof memoryPairGuardForTests>;
     assert.equal(g1.begin(pairGuardKey(a, 2)), 'ok');
     await assert.rejects(
       simulate.sign('ecdsa', [a, b], sha256(utf8('busy')), { pairGuards: guards }),
@@ -697,7 +768,7 @@ describe('durable pair guard (protocol-spec §15.1)', () => {
       simulate.sign('ecdsa', [a, b], sha256(utf8('cheat')), { tamper, pairGuards: guards }),
       { name: 'ProtocolAbort', check: 'OteConsistency', culprit: 2 }
     );
-    const g1 = guards.get(1) as ReturnType<typeof createMemoryPairGuard>;
+    const g1 = guards.get(1) as ReturnType<typeof memoryPairGuardForTests>;
     assert.equal(g1.isBanned(pairGuardKey(a, 2)), true);
     // The caller lost the updated share (crash before persisting it): the guard still refuses.
     const stale = KeyShare.fromBytes(bytes);
@@ -768,12 +839,13 @@ describe('frozen transcript (seeded RNG, test-only)', () => {
       'dkg.ecdsa/1': 'a54f224f3c8eae91fc3b1a7604f486cf62ceb12ff075de96f9f9bb9bcd08d2ce',
       'dkg.ecdsa/2': '0b08a5b4cbe3e6939fc9a22acd87148377da3ae5306370ed3dae3a1e0a07409e',
       'dkg.ecdsa/3': 'cf92dcbdef638b3cb10c32dabad074ef8300d5927e48e50c3f88b583cc108d64',
-      'dkg.ecdsa/4': 'd896dc75440e4695eb6a95258e1dd1b8226b03a31e2bf5409bce7447c931a25b',
+      // Round 4 gained the pairwise setup confirmations (security hardening): only it changed.
+      'dkg.ecdsa/4': '55efb0943bf10d453cf8447e7c648b19cd8755ba3685a84400b8bb3b30eac5b1',
       'ecdsa.sign/1': 'a9d2e59479f021a6aaee5879f5062d06d402cd8e15824b1dd5b40f1a9709becc',
       'ecdsa.sign/2': '1552ed98ea3ed12dbe2552aeb4712e15de5e776c60332d854e4f1a86e8c22afc',
       'ecdsa.sign/3': '9e0b9ca40dc853a3ab1257fcaa135bdc7da232993a27db32dde2bb21d45b88d6',
     },
-    envelopes: 'd7b4734b8785b6467f4babf8fc54418ddd343bc55e73a45d3319b1ae5df437b8',
+    envelopes: '1583afdbff0faabd088c30912414bcfc6f01f4cef582e4699fd1bbc12d6e34e3',
     publicKey: '02ec701da26023a91e4fb3ce643549791ae49269f15da0ed52bf23838239771036',
     keyId: '8df92502dc341f5a1f0a5cf38d9f69345bba9bc529c6b9b6c4e126394deda04c',
     epoch: '47e25b18e993a5853be8ae1e59962cce249efd4b0c9987e48ab6ed8479cb1b0b',

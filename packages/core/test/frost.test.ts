@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  createMemoryLedger,
   type Envelope,
   frostSign,
   KeyShare,
@@ -14,6 +13,7 @@ import {
   SessionClosed,
   simulate,
 } from '@tessera/core';
+import { memoryLedgerForTests } from '@tessera/core/testing';
 import fc from 'fast-check';
 import { decodeFields } from '../src/codec.ts';
 import { frostSignStartWithSuite } from '../src/frost/sign.ts';
@@ -81,6 +81,7 @@ describe('RFC 9591 test vectors through the Tessera signing session', () => {
       const message = unhex(v.inputs.message);
       const rid = new Uint8Array(32);
       const signers = v.inputs.participant_list;
+      const ledger = memoryLedgerForTests();
       const starts = signers.map((id) => {
         const r1 = v.round_one_outputs.outputs.find((o) => o.identifier === id);
         assert.ok(r1);
@@ -102,7 +103,11 @@ describe('RFC 9591 test vectors through the Tessera signing session', () => {
           unhex(r1.hiding_nonce_randomness),
           unhex(r1.binding_nonce_randomness),
         ]);
-        const step = frostSignStartWithSuite(suiteName, { share, signers, message, rid }, { rng });
+        const step = frostSignStartWithSuite(
+          suiteName,
+          { share, signers, message, rid },
+          { rng, ledger }
+        );
         const [D, E] = decodeFields((step.out[0] as Envelope).body, 2);
         assert.equal(
           hex(D as Uint8Array),
@@ -117,8 +122,8 @@ describe('RFC 9591 test vectors through the Tessera signing session', () => {
         return { id, step };
       });
       const [a, b] = starts as [(typeof starts)[0], (typeof starts)[0]];
-      const a2 = frostSign.receive(a.step.session, b.step.out[0] as Envelope);
-      const b2 = frostSign.receive(b.step.session, a.step.out[0] as Envelope);
+      const a2 = frostSign.receive(a.step.session, b.step.out[0] as Envelope, { ledger });
+      const b2 = frostSign.receive(b.step.session, a.step.out[0] as Envelope, { ledger });
       for (const [id, out] of [
         [a.id, a2.out],
         [b.id, b2.out],
@@ -129,8 +134,8 @@ describe('RFC 9591 test vectors through the Tessera signing session', () => {
           expected?.sig_share
         );
       }
-      const a3 = frostSign.receive(a2.session, b2.out[0] as Envelope);
-      const b3 = frostSign.receive(b2.session, a2.out[0] as Envelope);
+      const a3 = frostSign.receive(a2.session, b2.out[0] as Envelope, { ledger });
+      const b3 = frostSign.receive(b2.session, a2.out[0] as Envelope, { ledger });
       assert.equal(hex(a3.result as Uint8Array), v.final_output.sig);
       assert.equal(hex(b3.result as Uint8Array), v.final_output.sig);
     });
@@ -245,35 +250,46 @@ describe('nonces are single use on every path', () => {
     const rid = new Uint8Array(32).fill(7);
     const signers = [1, 2];
     const message = utf8('once');
-    const a = frostSign.start({ share: shares[0] as KeyShare, signers, message, rid });
-    const b = frostSign.start({ share: shares[1] as KeyShare, signers, message, rid });
-    return { a, b };
+    const ledger = memoryLedgerForTests();
+    const a = frostSign.start({ share: shares[0] as KeyShare, signers, message, rid }, { ledger });
+    const b = frostSign.start({ share: shares[1] as KeyShare, signers, message, rid }, { ledger });
+    return { a, b, ledger };
   }
 
   test('signShare rejects nonce reuse through a deserialised copy of the session (NonceReuse)', async () => {
     const { a, b } = await roundOne();
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     const copy = frostSign.decodeSession(frostSign.encodeSession(a.session));
     frostSign.receive(a.session, b.out[0] as Envelope, { ledger });
     assert.throws(() => frostSign.receive(copy, b.out[0] as Envelope, { ledger }), NonceReuse);
   });
 
   test('the same session object cannot be driven twice (SessionClosed)', async () => {
-    const { a, b } = await roundOne();
-    frostSign.receive(a.session, b.out[0] as Envelope);
-    assert.throws(() => frostSign.receive(a.session, b.out[0] as Envelope), SessionClosed);
+    const { a, b, ledger } = await roundOne();
+    frostSign.receive(a.session, b.out[0] as Envelope, { ledger });
+    assert.throws(
+      () => frostSign.receive(a.session, b.out[0] as Envelope, { ledger }),
+      SessionClosed
+    );
   });
 
-  test('without a caller ledger, the process-wide ledger still refuses a copied session', async () => {
-    const { a, b } = await roundOne();
-    const copy = frostSign.decodeSession(frostSign.encodeSession(a.session));
-    frostSign.receive(a.session, b.out[0] as Envelope);
-    assert.throws(() => frostSign.receive(copy, b.out[0] as Envelope), NonceReuse);
+  test('there is no default ledger: start and receive without one are refused (LedgerMissing) and leave the session usable', async () => {
+    const { a, b, ledger } = await roundOne();
+    const missing = { code: 'INVALID_INPUT', check: 'LedgerMissing' };
+    assert.throws(() => frostSign.receive(a.session, b.out[0] as Envelope, {} as never), missing);
+    assert.equal(a.session.status, 'active');
+    const shares = await simulate.keygen('ed25519', { threshold: 2, parties: 2 });
+    const params = { share: shares[0] as KeyShare, signers: [1, 2], message: utf8('m') };
+    assert.throws(
+      () => frostSign.start({ ...params, rid: new Uint8Array(32) }, {} as never),
+      missing
+    );
+    assert.equal(frostSign.receive(a.session, b.out[0] as Envelope, { ledger }).out.length, 1);
   });
 
   test('the serialised session after round 2 holds no nonce', async () => {
-    const { a, b } = await roundOne();
-    const next = frostSign.receive(a.session, b.out[0] as Envelope);
+    const { a, b, ledger } = await roundOne();
+    const next = frostSign.receive(a.session, b.out[0] as Envelope, { ledger });
     assert.equal(next.session.state?.nonces, null);
   });
 
@@ -292,7 +308,7 @@ describe('session replay cache', () => {
       message: utf8('m'),
       rid: new Uint8Array(32).fill(3),
     };
-    const ledger = createMemoryLedger();
+    const ledger = memoryLedgerForTests();
     frostSign.start(params, { ledger });
     assert.throws(() => frostSign.start(params, { ledger }), {
       code: 'INVALID_INPUT',

@@ -110,7 +110,7 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
       await assert.rejects(simulate.refresh([shares[0], shares[1]] as KeyShare[]), InputError);
     });
 
-    test('recover a lost share: holders 1 and 3 issue a new share to party 2', async () => {
+    test('recover a lost share: holders 1 and 3 issue a new share to party 2; the key id stays unless a reissue is asked for', async () => {
       const fresh = await simulate.reshare([shares[0], shares[2]] as KeyShare[], {
         threshold: 2,
         parties: [1, 2, 3],
@@ -119,8 +119,15 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
         fresh.map((s) => s.partyId),
         [1, 2, 3]
       );
-      samePublicKey(shares, fresh, 'new');
+      samePublicKey(shares, fresh, 'same');
       await everySubsetSigns(scheme, fresh, pk);
+      const reissued = await simulate.reshare([shares[0], shares[2]] as KeyShare[], {
+        threshold: 2,
+        parties: [1, 2, 3],
+        reissue: true,
+      });
+      samePublicKey(shares, reissued, 'new');
+      await everySubsetSigns(scheme, reissued, pk);
     });
 
     test('change: 2-of-2 → 2-of-3 with a recovery party, then 2-of-3 → 3-of-5', async () => {
@@ -133,8 +140,8 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
         threshold: 3,
         parties: [1, 2, 3, 4, 5],
       });
-      // Party 2 holds a share of the 2-of-3 key but does not deal: it is re-issued one.
-      samePublicKey(two, five, 'new');
+      // Party 2 holds a share of the 2-of-3 key but does not deal: the key id stays all the same.
+      samePublicKey(two, five);
       assert.equal((five[0] as KeyShare).threshold, 3);
       assert.equal((five[0] as KeyShare).generation, 2);
       await everySubsetSigns(scheme, five, key);
@@ -170,9 +177,8 @@ test('property: random old and new configurations keep the key (Ed25519)', async
           fresh.map((s) => s.partyId),
           [...newParties].sort((a, b) => a - b)
         );
-        const dealt = dealers.map((d) => d.partyId);
-        const reissued = newParties.some((p) => p <= n && !dealt.includes(p));
-        samePublicKey(shares, fresh, reissued ? 'new' : 'same');
+        // The key id changes only on request, whoever deals.
+        samePublicKey(shares, fresh, 'same');
         await signsUnder('ed25519', fresh.slice(-t2), (shares[0] as KeyShare).publicKey);
       }
     ),
@@ -463,10 +469,11 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
     const three = await simulate.reshare(refreshed, { threshold: 2, parties: [1, 2, 3] });
     samePublicKey(two, three);
     for (const set of subsets(three, 2)) await check(set);
-    // Party 1 loses its share; 2 and 3 issue it a new one.
+    // Party 1 loses its share; 2 and 3 issue it a new one, under a new key id (seed 002).
     const recovered = await simulate.reshare([three[1], three[2]] as KeyShare[], {
       threshold: 2,
       parties: [1, 2, 3],
+      reissue: true,
     });
     samePublicKey(two, recovered, 'new');
     // A share from before the recovery names its holder as stale, whatever the order.

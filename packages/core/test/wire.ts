@@ -3,6 +3,7 @@
  * field), written independently of src/ so tamper tests do not trust the code under test.
  */
 import assert from 'node:assert/strict';
+import { sha256 } from '@noble/hashes/sha2.js';
 
 export function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -41,3 +42,16 @@ export const joinFields = (fields: Uint8Array[]): Uint8Array =>
 
 export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * A key share's bytes with its v5 checksum (the last field) recomputed, so a test can alter a
+ * field and reach the checks behind the checksum: `SHA-256(enc("tessera/v1", "share/check", …))`.
+ */
+export function reseal(share: Uint8Array): Uint8Array {
+  const fields = splitFields(share.subarray(4));
+  const text = (t: string) => new TextEncoder().encode(t);
+  fields[fields.length - 1] = sha256(
+    joinFields([text('tessera/v1'), text('share/check'), ...fields.slice(0, -1)])
+  );
+  return concat(share.subarray(0, 4), joinFields(fields));
+}

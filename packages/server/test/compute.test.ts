@@ -18,6 +18,7 @@ import {
   ProtocolAbort,
   simulate,
 } from '@tessera/core';
+import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
 import { ComputeFailed, ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
 import { opensslVerifyEcdsa, toHex } from './helpers.ts';
 
@@ -64,7 +65,9 @@ async function sign(
   );
   let state: Uint8Array | null = server.state;
   let toClient = server.out;
-  const client = ecdsaSign.start({ share: p1, signers, rid, digest });
+  const ledger = memoryLedgerForTests();
+  const pairGuard = memoryPairGuardForTests();
+  const client = ecdsaSign.start({ share: p1, signers, rid, digest }, { ledger });
   let session: EcdsaSignSession = client.session;
   let toServer = client.out;
   let last: StepOutcome | undefined;
@@ -89,7 +92,12 @@ async function sign(
     state = last.state;
     const next: Envelope[] = [];
     for (const raw of toClient) {
-      const s = ecdsaSign.receive(session, decodeEnvelope(raw), { share: p1, sender: 2 });
+      const s = ecdsaSign.receive(session, decodeEnvelope(raw), {
+        share: p1,
+        sender: 2,
+        ledger,
+        pairGuard,
+      });
       session = s.session;
       next.push(...s.out);
       if (s.result) signature = s.result;

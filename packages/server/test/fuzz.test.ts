@@ -17,6 +17,7 @@ import {
   simulate,
   TesseraError,
 } from '@tessera/core';
+import { memoryLedgerForTests } from '@tessera/core/testing';
 import fc from 'fast-check';
 import { call, fresh, type TestServer, testServer } from './helpers.ts';
 
@@ -55,12 +56,15 @@ describe('SRV-I-05: decoders under random and mutated input', () => {
   let envelope: Uint8Array;
   before(async () => {
     [share] = (await simulate.keygen('ecdsa', { threshold: 2, parties: 2 })) as [KeyShare];
-    const started = ecdsaSign.start({
-      share,
-      signers: [1, 2],
-      rid: new Uint8Array(randomBytes(32)),
-      digest: new Uint8Array(32),
-    });
+    const started = ecdsaSign.start(
+      {
+        share,
+        signers: [1, 2],
+        rid: new Uint8Array(randomBytes(32)),
+        digest: new Uint8Array(32),
+      },
+      { ledger: memoryLedgerForTests() }
+    );
     state = ecdsaSign.encodeSession(started.session);
     envelope = encodeEnvelope(started.out.at(-1) as (typeof started.out)[number]);
   });

@@ -82,8 +82,15 @@ export function pairwiseFinish(
   const sidOT = baseOtSid(sid, me, peer);
   const [msg2, tree] = decodeFields(answer, 2, 'pairwise setup answer');
   const chosen = baseOtReceiverFinish(sidOT, offer.state, msg2);
-  const { delta, seeds } = pprfReceiverRecover(sidOT, offer.state.choices, chosen, tree);
-  chosen.fill(0);
-  offer.state.m.fill(0n);
+  let recovered: { delta: Uint8Array; seeds: Uint8Array };
+  try {
+    recovered = pprfReceiverRecover(sidOT, offer.state.choices, chosen, tree);
+  } finally {
+    // The choice bits became Δ: nothing else may keep them (§5.4, erase).
+    chosen.fill(0);
+    offer.state.choices.fill(0);
+    offer.state.m.fill(0n);
+  }
+  const { delta, seeds } = recovered;
   return { setupId: otSetupId(sidOT, offer.msg1, msg2, tree), delta, seeds };
 }

@@ -11,7 +11,7 @@
  * | 2     | ecdsa: `z_i→j`, base-OT msg 1 for (i→j)   | p2p            |
  * | 3     | `E2`                                     | broadcast      |
  * | 3     | ecdsa: base-OT msg 2 + PPRF data (j→i)    | p2p            |
- * | 4     | `(X_i, πx_i)`                            | broadcast      |
+ * | 4     | `(X_i, πx_i)`; ecdsa: setup confirmations | broadcast      |
  *
  * A party persists the key only after every other party's round-4 message verified, so "all
  * round-4 messages received" means "everybody succeeded". Works on secp256k1 and Ed25519.
@@ -43,8 +43,10 @@ import {
   checkConfirmation,
   checkEcho2,
   collectPairwise,
+  confirmationList,
   keyProtocol,
   keyProtocolApi,
+  setupConfirmation,
 } from './rounds.ts';
 
 /** Parameters every party of one key generation must agree on. */
@@ -92,6 +94,8 @@ export interface DkgState {
   zeroSeeds?: Record<string, Uint8Array>;
   receivers?: Record<string, OteReceiverSetup>;
   senders?: Record<string, OteSenderSetup>;
+  /** ecdsa: per peer j, our confirmation of the pair's setups (round 4). */
+  confirms?: Record<string, Uint8Array>;
 }
 
 /** A key-generation session. */
@@ -347,8 +351,19 @@ function handleRound3(
     [text('dkg/pokx'), s.sid as Uint8Array, u32be(s.me), s.E2 as Uint8Array],
     rng
   );
-  const next: DkgState = senders ? { ...s, offers: {}, senders } : s;
-  return { state: next, out: [{ to: 0, body: enc(Xme, pix) }] };
+  if (!senders) return { state: s, out: [{ to: 0, body: enc(Xme, pix) }] };
+  const confirms: Record<string, Uint8Array> = {};
+  for (const id of s.ids) {
+    if (id === s.me) continue;
+    confirms[id] = setupConfirmation(s.sid as Uint8Array, s.me, id, {
+      sender: senders[id] as OteSenderSetup,
+      receiver: (s.receivers as Record<string, OteReceiverSetup>)[id] as OteReceiverSetup,
+    });
+  }
+  return {
+    state: { ...s, offers: {}, senders, confirms },
+    out: [{ to: 0, body: enc(Xme, pix, confirmationList(confirms)) }],
+  };
 }
 
 function handleRound4(
@@ -365,6 +380,15 @@ function handleRound4(
       sid: s.sid as Uint8Array,
       E2: s.E2 as Uint8Array,
       what: 'dkg round 4',
+      ...(s.confirms
+        ? {
+            setups: {
+              me: s.me,
+              peers: s.ids.filter((p) => p !== id),
+              mine: s.confirms[id] as Uint8Array,
+            },
+          }
+        : {}),
     });
   }
   const sid = s.sid as Uint8Array;

@@ -15,16 +15,26 @@
  * | 2     | `(y_{i→j}, z, base-OT msg 1)` — y from a dealer to a new holder; z, msg 1 between two new holders of an `ecdsa` key | p2p |
  * | 3     | `E2`                                                                         | broadcast |
  * | 3     | ecdsa, between two new holders: base-OT msg 2 + PPRF data                     | p2p       |
- * | 4     | new holders `(X_j^new, FischlinPoK)`; others empty                           | broadcast |
+ * | 4     | new holders `(X_j^new, FischlinPoK)` and, ecdsa, setup confirmations; others empty | broadcast |
  *
  * New holders check every dealer against the old public data: `H_{i,0} = λ_{i,Q}·X_i^old`
  * (`DealerConstant`) pins a dealer to its real share, so no proof is needed from dealers.
  * Commit point: a party's result exists only once every round-4 proof verified. New holders then
  * persist the new share; the caller deletes old shares only after that (and, in `simulate`, a
- * test signature with the new shares). An abort anywhere leaves the old epoch untouched.
+ * test signature with the new shares).
+ *
+ * An abort leaves the old shares as they were, but not the old key's safety as it was: dealers
+ * send `y_{i→j}` in round 2, before anyone can check the whole transcript, so new holders may
+ * already hold enough of them to rebuild every dealer's `λ_{i,Q}·x_i`, and with them the key.
+ * After an aborted reshare the old key is only as safe as the new committee's threshold
+ * (docs/protocols/reshare.md).
+ *
+ * The key id stays unless every participant asks for a new one (`reissue`, bound into the
+ * configuration hash). A dealer's bans carry over to its new share unless it asks to clear them
+ * (`clearBans`): a ban marks a party caught cheating, and new OT setups do not make it honest.
  * @module
  */
-import { bytesToHex, ctEqual, u32be } from '../bytes.ts';
+import { bytesToHex, copyBytes, ctEqual, u32be } from '../bytes.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
@@ -50,8 +60,10 @@ import {
   checkConfirmation,
   checkEcho2,
   collectPairwise,
+  confirmationList,
   keyProtocol,
   keyProtocolApi,
+  setupConfirmation,
 } from './rounds.ts';
 
 /** The public data of the current epoch, as every participant must know it (authenticated). */
@@ -100,6 +112,16 @@ export interface ReshareParams {
   me: PartyId;
   /** Fresh 32-byte coordinator nonce, identical at every participant. */
   sid0: Uint8Array;
+  /**
+   * Issue a new key id (seed 002's recovery: the old id is retired). Every participant must say
+   * the same; by default the key id stays, whoever deals.
+   */
+  reissue?: boolean;
+  /**
+   * A dealer's new share drops the bans its current share holds. Default false: bans carry over
+   * (to the peers that hold new shares); clearing them is an operator's decision.
+   */
+  clearBans?: boolean;
 }
 
 /** What a participant gets at the commit point. */
@@ -108,7 +130,7 @@ export interface ReshareResult {
   share: KeyShare | null;
   /** The new epoch id (every participant). */
   epoch: Uint8Array;
-  /** The key id from now on: new when a lost share was re-issued, else unchanged. */
+  /** The key id from now on: new when the participants asked for a `reissue`, else unchanged. */
   keyId: Uint8Array;
 }
 
@@ -127,6 +149,9 @@ export interface ReshareState {
   oldX: Uint8Array[];
   generation: number;
   rsCfg: Uint8Array;
+  reissue: boolean;
+  /** This party's bans that carry over to its new share. */
+  bans: PartyId[];
   w: Uint8Array;
   /** Dealers: `h_i` (erased after round 2), its commitments `H_i`, commitment and salt. */
   coeffs: bigint[];
@@ -143,6 +168,8 @@ export interface ReshareState {
   zeroSeeds?: Record<string, Uint8Array>;
   receivers?: Record<string, OteReceiverSetup>;
   senders?: Record<string, OteSenderSetup>;
+  /** ecdsa new holders: per other new holder, our confirmation of the pair's setups. */
+  confirms?: Record<string, Uint8Array>;
 }
 
 /** A reshare session. */
@@ -164,7 +191,7 @@ function reshareConfigHash(old: ReshareOldKey, p: ReshareParams): Uint8Array {
     u32be(old.generation),
     list(old.verificationShares)
   );
-  const newCfg = enc(u32be(p.threshold), list(p.parties.map(u32be)));
+  const newCfg = enc(u32be(p.threshold), list(p.parties.map(u32be)), u32be(p.reissue ? 1 : 0));
   return H256('rs/cfg', oldPub, list(p.dealers.map(u32be)), newCfg, p.sid0);
 }
 
@@ -245,13 +272,18 @@ export function reshareStart(
     dealers,
     holders,
     tNew: params.threshold,
-    keyId: old.keyId.slice(),
-    PK: old.groupKey.slice(),
-    cc: old.chainCode.slice(),
+    keyId: copyBytes(old.keyId),
+    PK: copyBytes(old.groupKey),
+    cc: copyBytes(old.chainCode),
     oldIds: [...old.parties],
-    oldX: old.verificationShares.map((x) => x.slice()),
+    oldX: old.verificationShares.map((x) => copyBytes(x)),
     generation: old.generation + 1,
     rsCfg,
+    reissue: params.reissue === true,
+    bans:
+      params.share && params.clearBans !== true
+        ? params.share.bannedPeers.filter((b) => has(holders, b))
+        : [],
     w,
     coeffs,
     H,
@@ -498,7 +530,20 @@ function handleRound3(
     [text('rs/pokx'), s.sid as Uint8Array, u32be(s.me), s.E2 as Uint8Array],
     rng
   );
-  return { state: { ...s, offers: {}, senders }, out: [{ to: 0, body: enc(Xme, pix) }] };
+  if (s.scheme !== 'ecdsa')
+    return { state: { ...s, offers: {}, senders }, out: [{ to: 0, body: enc(Xme, pix) }] };
+  const confirms: Record<string, Uint8Array> = {};
+  for (const id of s.holders) {
+    if (id === s.me) continue;
+    confirms[id] = setupConfirmation(s.sid as Uint8Array, s.me, id, {
+      sender: senders[id] as OteSenderSetup,
+      receiver: (s.receivers as Record<string, OteReceiverSetup>)[id] as OteReceiverSetup,
+    });
+  }
+  return {
+    state: { ...s, offers: {}, senders, confirms },
+    out: [{ to: 0, body: enc(Xme, pix, confirmationList(confirms)) }],
+  };
 }
 
 function handleRound4(
@@ -520,11 +565,22 @@ function handleRound4(
       sid: s.sid as Uint8Array,
       E2: s.E2 as Uint8Array,
       what: 'reshare round 4',
+      ...(s.scheme === 'ecdsa'
+        ? {
+            setups: {
+              me: s.me,
+              peers: s.holders.filter((p) => p !== id),
+              // A dealer that holds no new share only checks the list's shape.
+              mine: s.confirms?.[id] ?? null,
+            },
+          }
+        : {}),
     });
   }
   const sid = s.sid as Uint8Array;
   const epoch = H256('key/epoch', sid, s.PK, list(X));
-  const keyId = reissues(s) ? H256('rs/keyid', sid, s.PK) : s.keyId;
+  // The result owns its arrays: the session state is wiped when the session ends.
+  const keyId = s.reissue ? H256('rs/keyid', sid, s.PK) : copyBytes(s.keyId);
   if (!has(s.holders, s.me)) return { state: s, out: [], result: { share: null, epoch, keyId } };
   const share = new KeyShare({
     scheme: s.scheme,
@@ -545,17 +601,10 @@ function handleRound4(
           )
         : [],
     generation: s.generation,
+    banned: s.bans,
   });
   return { state: s, out: [], result: { share, epoch, keyId } };
 }
-
-/**
- * True when a current holder gets a new share without dealing: its share was lost (seed 002's
- * recovery). The key then gets a new key id (issue #4: "the epoch and key id change"); a refresh
- * or a change in which every continuing holder deals keeps the key id (protocol-spec §7).
- */
-const reissues = (s: ReshareState): boolean =>
-  s.holders.some((h) => has(s.oldIds, h) && !has(s.dealers, h));
 
 const ROUNDS = [handleRound1, handleRound2, handleRound3, handleRound4];
 

@@ -5,8 +5,8 @@
  * confirmation of every new verification share by a Fischlin proof.
  * @module
  */
-import { ctEqual, u32be } from '../bytes.ts';
-import { decodeFields, fixedBytes } from '../codec.ts';
+import { concatBytes, ctEqual, readU32be, u32be } from '../bytes.ts';
+import { decodeFields, decodeList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group } from '../group.ts';
 import { groupOfScheme, type PairwiseSetup, type Scheme } from '../keyshare.ts';
@@ -25,7 +25,7 @@ import {
   type Session,
 } from '../session/driver.ts';
 import type { Envelope, Step } from '../session/envelope.ts';
-import { text } from '../transcript.ts';
+import { H256, list, text } from '../transcript.ts';
 
 /** One round of a key protocol. */
 export type KeyRound<S, R> = (
@@ -89,20 +89,87 @@ export function checkEcho2(
 }
 
 /**
+ * The confirmation of the DKLs23 setups of the pair `{me, peer}`:
+ * `H256("ote/confirm", sid, u32be(min), u32be(max), setupId(min→max), setupId(max→min))`, as one
+ * party computed both ids from what it sent and received. Both ends of an honest pair get the same
+ * value; any difference (a message altered in transit, or a party that sent other bytes than it
+ * hashed) shows at key generation, naming the peer, instead of as a ban at the first signature.
+ */
+export function setupConfirmation(
+  sid: Uint8Array,
+  me: PartyId,
+  peer: PartyId,
+  mine: { sender: OteSenderSetup; receiver: OteReceiverSetup }
+): Uint8Array {
+  const [lo, hi] = me < peer ? [mine.sender, mine.receiver] : [mine.receiver, mine.sender];
+  const [a, b] = me < peer ? [me, peer] : [peer, me];
+  return H256('ote/confirm', sid, u32be(a), u32be(b), lo.setupId, hi.setupId);
+}
+
+/** The round-4 field listing our confirmation for every peer: `list(u32be(peer) ‖ hash)`. */
+export const confirmationList = (confirms: Record<string, Uint8Array>): Uint8Array =>
+  list(
+    Object.keys(confirms)
+      .map(Number)
+      .sort((a, b) => a - b)
+      .map((peer) => concatBytes(u32be(peer), confirms[peer] as Uint8Array))
+  );
+
+/**
+ * What party `id`'s round-4 list must hold: an entry for exactly `peers`, ours equal to `mine`
+ * (null: we hold no setup with `id`, only the list's shape is checked).
+ */
+interface SetupCheck {
+  me: PartyId;
+  peers: readonly PartyId[];
+  mine: Uint8Array | null;
+}
+
+function checkSetupList(id: PartyId, field: Uint8Array, c: SetupCheck): void {
+  const entries = blame(id, () => decodeList(field, 36, c.peers.length, 'setup confirmations'));
+  let ours: Uint8Array | undefined;
+  entries.forEach((e, k) => {
+    const peer = readU32be(e);
+    if (peer !== c.peers[k])
+      throw new ProtocolAbort(
+        'MalformedMessage',
+        id,
+        `party ${id}: setup confirmations out of order`
+      );
+    if (peer === c.me) ours = e.subarray(4);
+  });
+  if (c.mine === null) return;
+  if (!ours || !ctEqual(ours, c.mine)) {
+    throw new ProtocolAbort(
+      'SetupConfirm',
+      id,
+      `party ${id} built other OT-extension setups with us than we did`
+    );
+  }
+}
+
+/**
  * Round 4: party `id` confirms its new verification share `X` (which we computed ourselves) with
- * a Fischlin proof bound to `(tag, sid, id, E2)`. Comparing with our own canonical `X` validates
- * the point without decoding it.
+ * a Fischlin proof bound to `(tag, sid, id, E2)` and, for an `ecdsa` key, its confirmations of
+ * the pairwise setups (`setups`). Comparing with our own canonical `X` validates the point
+ * without decoding it.
  */
 export function checkConfirmation(
   g: Group,
   id: PartyId,
   body: Uint8Array | undefined,
   X: Uint8Array,
-  ctx: { tag: 'dkg/pokx' | 'rs/pokx'; sid: Uint8Array; E2: Uint8Array; what: string }
+  ctx: {
+    tag: 'dkg/pokx' | 'rs/pokx';
+    sid: Uint8Array;
+    E2: Uint8Array;
+    what: string;
+    setups?: SetupCheck;
+  }
 ): void {
-  const { Xj, proof } = blame(id, () => {
-    const f = decodeFields(body as Uint8Array, 2, ctx.what);
-    return { Xj: fixedBytes(f[0], g.pointLength, 'X'), proof: f[1] };
+  const { Xj, proof, confirms } = blame(id, () => {
+    const f = decodeFields(body as Uint8Array, ctx.setups ? 3 : 2, ctx.what);
+    return { Xj: fixedBytes(f[0], g.pointLength, 'X'), proof: f[1], confirms: f[2] };
   });
   if (!ctEqual(Xj, X)) {
     throw new ProtocolAbort(
@@ -120,6 +187,7 @@ export function checkConfirmation(
       id,
       `party ${id}'s proof of knowledge of its share is invalid`
     );
+  if (ctx.setups) checkSetupList(id, confirms as Uint8Array, ctx.setups);
 }
 
 /** The finished DKLs23 setups a key protocol built, one per peer, for the new `KeyShare`. */

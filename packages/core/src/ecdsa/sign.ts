@@ -18,11 +18,11 @@
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
-import { bytesToHex, concatBytes, ctEqual, hexToBytes, u32be } from '../bytes.ts';
+import { bytesToHex, concatBytes, copyBytes, ctEqual, hexToBytes, u32be } from '../bytes.ts';
 import { decodeFields, fixedBytes } from '../codec.ts';
 import { InputError, NonceReuse, type PartyId, ProtocolAbort, SessionClosed } from '../errors.ts';
 import { secp256k1Group as G, type GroupPoint } from '../group.ts';
-import { banPeer, KeyShare, pairwiseSetup, shareSecret } from '../keyshare.ts';
+import { banPeer, KeyShare, pairwiseSetup, sharePublicDigest, shareSecret } from '../keyshare.ts';
 import { lagrange } from '../math/polynomial.ts';
 import {
   M2_BYTES,
@@ -45,15 +45,15 @@ import {
   type NonceLedger,
   type Outgoing,
   openSession,
+  type PairGuard,
   type PeerMessages,
   type ProtocolDef,
-  processLedger,
-  type ReceiveOptions,
   receiveEnvelope,
   type Session,
   wrapOutgoing,
 } from '../session/driver.ts';
 import type { Envelope, Step } from '../session/envelope.ts';
+import { wipeState } from '../session/state.ts';
 import { commit, enc, H256, list, openCommitment } from '../transcript.ts';
 
 /** A threshold ECDSA signature (low-s), in the forms chains use. */
@@ -82,11 +82,50 @@ export interface EcdsaSignParams {
   digest?: Uint8Array;
 }
 
+/** Options of `ecdsaSign.start`. */
+export interface EcdsaStartOptions {
+  /**
+   * This party's durable single-use ledger (required): the request id and session id are
+   * recorded in it before round 1 leaves, and the presignature before `w_i` is computed. Record
+   * durably before sending what the call returns.
+   */
+  ledger: NonceLedger;
+  /** Randomness (tests only; defaults to the platform CSPRNG). */
+  rng?: Rng;
+}
+
+/** Options of `ecdsaSign.receive`: everything is required but the sender and the randomness. */
+export interface EcdsaReceiveOptions {
+  /** This signer's share: the one the session was started with (checked). */
+  share: KeyShare;
+  /** The durable single-use ledger (see `EcdsaStartOptions`). */
+  ledger: NonceLedger;
+  /** Durable §15.1 markers for the checks of rounds 1 and 2 (`ecdsaSign.guardedRounds`). */
+  pairGuard: PairGuard;
+  /** Sender authenticated by the transport; a different `env.from` aborts naming this party. */
+  sender?: PartyId;
+  rng?: Rng;
+}
+
+/** Options of `ecdsaSign.complete`. */
+export interface EcdsaCompleteOptions {
+  share: KeyShare;
+  ledger: NonceLedger;
+  /** Needed only if other signers' round-3 messages are already buffered (never guarded). */
+  pairGuard?: PairGuard;
+  rng?: Rng;
+}
+
 /** Plain, serialisable state of one signer. Secrets are erased as soon as they are used. */
 export interface EcdsaSignState {
   signers: PartyId[];
   keyId: Uint8Array;
   epoch: Uint8Array;
+  /**
+   * Digest of the public data of the share the session started with (key, epoch, party, path,
+   * derived key): every later call must pass that very share.
+   */
+  shareDigest: Uint8Array;
   /** Derived group key PK' (33 bytes). */
   pk: Uint8Array;
   digest: Uint8Array | null;
@@ -140,28 +179,54 @@ function verifyingKey(pk: Uint8Array): GroupPoint {
 const culpritIfTwo = (s: EcdsaSignState, j: PartyId): PartyId | null =>
   s.signers.length === 2 ? j : null;
 
-function needShare(ctx: HandlerContext, s: EcdsaSignState): KeyShare {
-  const share = ctx.share;
-  if (
-    !(share instanceof KeyShare) ||
-    !ctEqual(share.keyId, s.keyId) ||
-    !ctEqual(share.epoch, s.epoch)
-  ) {
-    throw new InputError("ecdsa.sign: pass this party's key share as { share } to receive()");
-  }
-  return share;
+/**
+ * The share a call passes must be the one the session started with: same key, epoch, party,
+ * derivation path and derived key. Another share (the root for a child, another child) would
+ * compute a wrong `sk_i` and end in `PublicShareSum`, which with two signers blames the honest
+ * peer; refused here as the caller's mistake instead, naming no one (`ShareMismatch`).
+ */
+function sameShare(share: unknown, s: EcdsaSignState): share is KeyShare {
+  return share instanceof KeyShare && ctEqual(sharePublicDigest(share), s.shareDigest);
 }
 
-function requireShare(session: EcdsaSignSession, share: KeyShare | undefined): void {
+const shareMismatch = () =>
+  new InputError('ecdsa.sign: pass the share this session was started with as { share }', {
+    check: 'ShareMismatch',
+    hints: ['a derived (child) session needs the same child share in every call'],
+  });
+
+function needShare(ctx: HandlerContext, s: EcdsaSignState): KeyShare {
+  if (!sameShare(ctx.share, s)) throw shareMismatch();
+  return ctx.share;
+}
+
+/** The ledger, required wherever a single-use id is recorded. */
+function needLedger(ledger: NonceLedger | undefined): NonceLedger {
+  if (!ledger || typeof ledger.consume !== 'function')
+    throw new InputError('ecdsa.sign: pass a durable NonceLedger as { ledger }', {
+      check: 'LedgerMissing',
+      hints: ['there is no default ledger: an in-memory one forgets across a restart'],
+    });
+  return ledger;
+}
+
+/**
+ * Checks a caller's options before the session is touched: a missing share, ledger or guard is
+ * the caller's mistake and must not abort a healthy session.
+ */
+function checkCallOptions(
+  session: EcdsaSignSession,
+  opts: { share?: unknown; ledger?: NonceLedger; pairGuard?: PairGuard } | undefined,
+  needGuard: boolean
+): void {
   const s = session.state;
-  if (
-    s &&
-    !(share instanceof KeyShare && ctEqual(share.keyId, s.keyId) && ctEqual(share.epoch, s.epoch))
-  ) {
-    throw new InputError(
-      "ecdsa.sign: pass this party's key share (same key and epoch) as { share }"
-    );
-  }
+  if (s && !sameShare(opts?.share, s)) throw shareMismatch();
+  needLedger(opts?.ledger);
+  if (needGuard && (!opts?.pairGuard || typeof opts.pairGuard.begin !== 'function'))
+    throw new InputError('ecdsa.sign: pass a durable PairGuard as { pairGuard }', {
+      check: 'PairGuardMissing',
+      hints: ['the checks of rounds 1 and 2 need durable markers (protocol-spec §15.1)'],
+    });
 }
 
 /** Runs a pairwise check; a failure of an OT or multiplication check bans the pair first. */
@@ -176,8 +241,9 @@ export const pairGuardKey = (share: KeyShare, peer: PartyId): string =>
  */
 function guarded<T>(ctx: HandlerContext, share: KeyShare, peer: PartyId, fn: () => T): T {
   const guard = ctx.pairGuard;
+  if (!guard) throw new InputError('ecdsa.sign: a guarded check needs a PairGuard');
   const key = pairGuardKey(share, peer);
-  const state = guard ? guard.begin(key) : 'ok';
+  const state = guard.begin(key);
   if (state === 'banned') {
     banPeer(share, peer);
     refuseBanned(share, [peer]);
@@ -191,15 +257,15 @@ function guarded<T>(ctx: HandlerContext, share: KeyShare, peer: PartyId, fn: () 
   }
   try {
     const out = blame(peer, fn);
-    guard?.end(key);
+    guard.end(key);
     return out;
   } catch (e) {
     if (e instanceof ProtocolAbort && (e.check === 'OteConsistency' || e.check === 'RvoleCheck')) {
-      guard?.ban(key);
+      guard.ban(key);
       banPeer(share, peer);
     } else {
       // The check itself did not fail (the message was malformed, or a later step): no ban.
-      guard?.end(key);
+      guard.end(key);
     }
     throw e;
   }
@@ -356,7 +422,18 @@ function handleRound2(
   const r = G.mod(Rx);
   if (R.is0() || r === 0n)
     throw new ProtocolAbort('DegenerateR', null, 'the combined nonce is degenerate');
+  // §5.5 step 4: x(R) ≥ q would need recovery id 2 or 3, which chains refuse. Known now, before
+  // the presignature exists and before anything of round 3 leaves (probability ≈ 2^-127).
+  if (Rx >= Q)
+    throw new ProtocolAbort(
+      'RecoveryIdOverflow',
+      null,
+      'x(R) ≥ q (probability ≈ 2^-127): sign again'
+    );
   Phi = G.mod(Phi);
+  // Bob's choice bits and rows, and both sides' multiplication shares, are spent (§5.4 "erase").
+  wipeState(s.bob);
+  wipeState(s.alice);
   verifyingKey(s.pk); // warm the table here, so the online phase does not pay for it
   const presig = {
     u: G.mod(s.k * Phi + u),
@@ -375,7 +452,7 @@ function handleRound2(
     presigId: `ecdsa:${ctx.sid}:${me}`,
   };
   if (next.digest === null) return { state: next, out: [] };
-  return online(next, ctx.sid, ctx.ledger);
+  return online(next, ctx.sid, needLedger(ctx.ledger));
 }
 
 /**
@@ -411,7 +488,7 @@ function checkGammas(
 function online(
   s: EcdsaSignState,
   sid: string,
-  ledger: { consume(id: string): boolean }
+  ledger: NonceLedger
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const presig = s.presig;
   if (!presig || !ledger.consume(s.presigId as string)) throw new NonceReuse();
@@ -474,12 +551,6 @@ function handleRound3(
   }
   const digest = s.digest as Uint8Array;
   const compact = concatBytes(numberToBytesBE(r, 32), numberToBytesBE(sig, 32));
-  if (Rx >= Q)
-    throw new ProtocolAbort(
-      'RecoveryIdOverflow',
-      null,
-      'x(R) ≥ q (probability ≈ 2^-127): sign again'
-    );
   // Invariant 4, §5.5 step 3: the signature must verify against the group key before anything is
   // returned; a failure is terminal and never retried (the Lindell17 abort class, security-tests
   // §2.4). This is ECDSA verification, R' = (e/s)·G + (r/s)·PK, compared with the whole nonce
@@ -528,15 +599,16 @@ export const ecdsaSignProtocol: ProtocolDef<EcdsaSignState, EcdsaSignature> = {
 function validateDigest(d: unknown): Uint8Array {
   if (!(d instanceof Uint8Array) || d.length !== 32)
     throw new InputError('ecdsa.sign: the digest must be 32 bytes');
-  return d.slice();
+  return copyBytes(d);
 }
 
 /** Starts one signer: its round-1 commitment broadcast and one RVOLE M1 per other signer. */
 export function ecdsaSignStart(
   p: EcdsaSignParams,
-  opts: { rng?: Rng; ledger?: NonceLedger } = {}
+  opts: EcdsaStartOptions
 ): Step<EcdsaSignSession, never> {
   const { share } = p;
+  const ledger = needLedger(opts?.ledger);
   const bad = (why: string): never => {
     throw new InputError(`ecdsa.sign: ${why}`);
   };
@@ -555,7 +627,7 @@ export function ecdsaSignStart(
   const rng = opts.rng ?? systemRng;
   const me = share.partyId;
   const path = share.path;
-  const pk = share.groupKey;
+  const pk = copyBytes(share.groupKey);
   const sidS = H256(
     'sign/psid',
     share.keyId,
@@ -567,7 +639,6 @@ export function ecdsaSignStart(
   );
   // §5.1 / §15.4: a session id is processed once, recorded before any round-1 message leaves.
   // The request id alone is refused too (§5.1: "a rid or sidS").
-  const ledger = opts.ledger ?? processLedger;
   if (
     !ledger.consume(`ecdsa.rid:${bytesToHex(p.rid)}:${me}`) ||
     !ledger.consume(`ecdsa.sign:${bytesToHex(sidS)}:${me}`)
@@ -590,10 +661,12 @@ export function ecdsaSignStart(
     bob[j] = state;
     out.push({ to: j, body: enc(m1) });
   }
+  // The state owns every array it holds (it is wiped when the session ends).
   const state: EcdsaSignState = {
     signers,
-    keyId: share.keyId,
-    epoch: share.epoch,
+    keyId: copyBytes(share.keyId),
+    epoch: copyBytes(share.epoch),
+    shareDigest: copyBytes(sharePublicDigest(share)),
     pk,
     digest,
     k,
@@ -613,15 +686,13 @@ export function ecdsaSignStart(
   );
 }
 
-/** Feeds one envelope to a signer; pass the signer's share as `{ share }`. */
+/** Feeds one envelope to a signer, with its share, ledger and pair guard. */
 export function ecdsaSignReceive(
   session: EcdsaSignSession,
   env: Envelope,
-  opts: ReceiveOptions
+  opts: EcdsaReceiveOptions
 ): Step<EcdsaSignSession, EcdsaSignature> {
-  // Validate the caller's input before the session is touched: a missing share is our caller's
-  // mistake and must not abort a healthy session.
-  requireShare(session, opts?.share);
+  checkCallOptions(session, opts, true);
   return receiveEnvelope(ecdsaSignProtocol, session, env, opts);
 }
 
@@ -633,7 +704,7 @@ export function ecdsaSignReceive(
 export function ecdsaSignComplete(
   session: EcdsaSignSession,
   digest: Uint8Array,
-  opts: ReceiveOptions = {}
+  opts: EcdsaCompleteOptions
 ): Step<EcdsaSignSession, EcdsaSignature> {
   if (session.proto !== NAME) throw new InputError(`session is for ${session.proto}, not ${NAME}`);
   if (session.status !== 'active') throw new SessionClosed(session.status, { sid: session.sid });
@@ -642,11 +713,11 @@ export function ecdsaSignComplete(
     throw new InputError('ecdsa.sign: complete() needs a presigned session without a digest');
   }
   const d = validateDigest(digest);
-  requireShare(session, opts.share);
+  checkCallOptions(session, opts, false);
   // A presignature made before a ban is not completed after it (key lock, security-tests G2):
   // the session is aborted and its presignature erased.
   try {
-    refuseBanned(opts.share as KeyShare, s.signers);
+    refuseBanned(opts.share, s.signers);
   } catch (e) {
     abortSession(session as Session<unknown>, e);
   }
@@ -656,7 +727,7 @@ export function ecdsaSignComplete(
   session.inbox = [];
   let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
   try {
-    res = online(next.state as EcdsaSignState, next.sid, opts.ledger ?? processLedger);
+    res = online(next.state as EcdsaSignState, next.sid, opts.ledger);
   } catch (e) {
     abortSession(next as Session<unknown>, e);
   }

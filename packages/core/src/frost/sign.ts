@@ -17,7 +17,7 @@
  * @module
  */
 import type { FROST } from '@noble/curves/abstract/frost.js';
-import { bytesToHex, concatBytes, ctEqual, hexToBytes, u32be } from '../bytes.ts';
+import { bytesToHex, concatBytes, copyBytes, ctEqual, hexToBytes, u32be } from '../bytes.ts';
 import { decodeFields, fixedBytes } from '../codec.ts';
 import { InputError, NonceReuse, type PartyId, ProtocolAbort } from '../errors.ts';
 import { KeyShare, shareSecret } from '../keyshare.ts';
@@ -32,8 +32,6 @@ import {
   openSession,
   type PeerMessages,
   type ProtocolDef,
-  processLedger,
-  type ReceiveOptions,
   receiveEnvelope,
   type Session,
 } from '../session/driver.ts';
@@ -51,6 +49,37 @@ export interface FrostSignParams {
   message: Uint8Array;
   /** Fresh 32-byte request id from the coordinator; never reused. */
   rid: Uint8Array;
+}
+
+/** Options of `frostSign.start`. */
+export interface FrostStartOptions {
+  /**
+   * This party's durable single-use ledger (required): the session id is recorded before round 1
+   * leaves, the nonce pair before the signature share is computed. Record durably before sending
+   * what the call returns.
+   */
+  ledger: NonceLedger;
+  /** Randomness (tests only; defaults to the platform CSPRNG). */
+  rng?: Rng;
+}
+
+/** Options of `frostSign.receive`. */
+export interface FrostReceiveOptions {
+  /** The durable single-use ledger (see `FrostStartOptions`). */
+  ledger: NonceLedger;
+  /** Sender authenticated by the transport; a different `env.from` aborts naming this party. */
+  sender?: PartyId;
+  rng?: Rng;
+}
+
+/** The ledger, required wherever a single-use id is recorded. */
+function needLedger(ledger: NonceLedger | undefined): NonceLedger {
+  if (!ledger || typeof ledger.consume !== 'function')
+    throw new InputError('frost.sign: pass a durable NonceLedger as { ledger }', {
+      check: 'LedgerMissing',
+      hints: ['there is no default ledger: an in-memory one forgets across a restart'],
+    });
+  return ledger;
 }
 
 /** Plain, serialisable state of one signer. */
@@ -135,7 +164,7 @@ function handleCommitments(
   const nonces = s.nonces;
   // Single use: the nonce is recorded as used before anything is computed from it, and erased
   // from the session whatever happens next.
-  if (!nonces || !ctx.ledger.consume(s.nonceId)) throw new NonceReuse({ sid: ctx.sid });
+  if (!nonces || !needLedger(ctx.ledger).consume(s.nonceId)) throw new NonceReuse({ sid: ctx.sid });
   const next: FrostSignState = { ...s, nonces: null, commitments, echo };
   let z: Uint8Array;
   try {
@@ -227,9 +256,10 @@ export const frostSignProtocol: ProtocolDef<FrostSignState, Uint8Array> = {
 export function frostSignStartWithSuite(
   suiteName: FrostSuiteName,
   p: FrostSignParams,
-  opts: { rng?: Rng; ledger?: NonceLedger } = {}
+  opts: FrostStartOptions
 ): Step<FrostSignSession, never> {
   const { share } = p;
+  const ledger = needLedger(opts?.ledger);
   const bad = (why: string): never => {
     throw new InputError(`frost.sign: ${why}`);
   };
@@ -258,7 +288,7 @@ export function frostSignStartWithSuite(
     share.groupKey
   );
   // A session id is processed once, recorded before any round-1 message leaves (§15.4).
-  if (!(opts.ledger ?? processLedger).consume(`frost.sign:${bytesToHex(sid)}:${share.partyId}`)) {
+  if (!ledger.consume(`frost.sign:${bytesToHex(sid)}:${share.partyId}`)) {
     throw new InputError('frost.sign: this signing session id was already used', {
       check: 'SessionReplay',
       hints: ['every signature needs a fresh request id (rid)'],
@@ -279,9 +309,9 @@ export function frostSignStartWithSuite(
     t: share.threshold,
     n: share.parties.length,
     secret,
-    groupKey: share.groupKey,
+    groupKey: copyBytes(share.groupKey),
     vshares,
-    message: p.message.slice(),
+    message: copyBytes(p.message),
     nonces: { hiding: nonces.hiding, binding: nonces.binding },
     nonceId: `frost:${bytesToHex(commitments.hiding)}${bytesToHex(commitments.binding)}`,
     D: commitments.hiding,
@@ -296,7 +326,7 @@ export function frostSignStartWithSuite(
 /** Starts one signer: returns the session and its round-1 commitment broadcast. */
 export function frostSignStart(
   p: FrostSignParams,
-  opts: { rng?: Rng; ledger?: NonceLedger } = {}
+  opts: FrostStartOptions
 ): Step<FrostSignSession, never> {
   if (p.share?.scheme !== 'ed25519' && p.share?.scheme !== 'bip340') {
     throw new InputError('frost.sign: the share must be an ed25519 or bip340 key');
@@ -308,8 +338,10 @@ export function frostSignStart(
 export function frostSignReceive(
   session: FrostSignSession,
   env: Envelope,
-  opts?: ReceiveOptions
+  opts: FrostReceiveOptions
 ): Step<FrostSignSession, Uint8Array> {
+  // Checked before the session is touched: a missing ledger is the caller's mistake.
+  needLedger(opts?.ledger);
   return receiveEnvelope(frostSignProtocol, session, env, opts);
 }
 

@@ -46,7 +46,16 @@ export function gadget(setupId: Uint8Array): bigint[] {
   return g;
 }
 
-const bit = (bits: Uint8Array, i: number): number => ((bits[i >> 3] as number) >> (i & 7)) & 1;
+const Q_MINUS_1 = G.order - 1n;
+
+/**
+ * A multiplier congruent to bit `i` of `bits` modulo q that is never small: `q − 1 + (1 + bit)`,
+ * that is q or q + 1. V8 multiplies (and adds) by 0n far faster than by a 256-bit value, and β
+ * is secret (it gives χ, then φ, then the key share), so no product or sum may see a 0n or 1n
+ * that depends on it. The `BigInt()` of 1 or 2 has one digit either way.
+ */
+const bitMultiplier = (bits: Uint8Array, i: number): bigint =>
+  Q_MINUS_1 + BigInt(1 + (((bits[i >> 3] as number) >> (i & 7)) & 1));
 
 /** `list()` of 32-byte items that are already laid out back to back. */
 const flatList = (count: number, flat: Uint8Array): Uint8Array => concatBytes(u32be(count), flat);
@@ -72,8 +81,9 @@ export function rvoleBobStart(
   for (;;) {
     const beta = rng(OTE_XI / 8);
     let chi = 0n;
-    // No branch on the secret choice bits (JS BigInt arithmetic is still not constant time, §11 #23).
-    for (let i = 0; i < OTE_XI; i++) chi += (g[i] as bigint) * BigInt(bit(beta, i));
+    // No branch on the secret choice bits and no product by a secret 0n or 1n (bitMultiplier);
+    // BigInt arithmetic is otherwise not constant time (§11 #23).
+    for (let i = 0; i < OTE_XI; i++) chi += (g[i] as bigint) * bitMultiplier(beta, i);
     chi = G.mod(chi);
     if (chi === 0n) continue; // negligible; resample as the spec says
     const { m1, state } = oteReceiverStart(setup, sidS, a, b, beta, rng);
@@ -175,7 +185,7 @@ export function rvoleBobFinish(
   const pads = new OtePads(sidY);
   for (let i = 0; i < OTE_XI; i++) {
     const col = colsV.subarray(i * 32, i * 32 + 32);
-    const b = BigInt(bit(state.beta, i));
+    const b = bitMultiplier(state.beta, i);
     const dh: bigint[] = [];
     for (let m = 0; m < M; m++)
       dh.push(pads.pad(i, m, col, G.order) + b * (aTilde[i * M + m] as bigint));

@@ -242,8 +242,9 @@ export function columns(rows: Uint8Array): Uint8Array {
 /** The 32-byte Δ' as a bit string (bit r = bit r&3 of Δ_{r>>2}). */
 export function deltaPrime(delta: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);
+  // Δ' is the pair's long-term secret: shift its bits in, never branch on them.
   for (let r = 0; r < ROWS; r++)
-    if (deltaBit(delta, r)) out[r >> 3] = (out[r >> 3] as number) | (1 << (r & 7));
+    out[r >> 3] = (out[r >> 3] as number) | (deltaBit(delta, r) << (r & 7));
   return out;
 }
 

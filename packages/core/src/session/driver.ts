@@ -14,7 +14,7 @@
  *   dropped and counts as missing, protocol-spec §1).
  * @module
  */
-import { ctEqual } from '../bytes.ts';
+import { copyBytes, ctEqual } from '../bytes.ts';
 import {
   CheckFailed,
   DecodeError,
@@ -29,7 +29,7 @@ import {
 import type { KeyShare } from '../keyshare.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import type { Envelope, Step } from './envelope.ts';
-import { decodeState, encodeState } from './state.ts';
+import { decodeState, encodeState, wipeState } from './state.ts';
 
 /** What a round expects from every peer: a broadcast, a p2p message to us, or both. */
 export interface RoundSpec {
@@ -60,7 +60,11 @@ export interface ReceiveOptions {
   sender?: PartyId;
   /** Randomness (tests only; defaults to the platform CSPRNG). */
   rng?: Rng;
-  /** Durable single-use ledger for nonces; defaults to an in-process ledger. */
+  /**
+   * Durable single-use ledger for signing nonces and session ids. Required by the signing
+   * protocols (there is no default: an in-memory ledger forgets across a restart, and a saved
+   * session completed twice would reuse its nonce).
+   */
   ledger?: NonceLedger;
   /**
    * This party's key share, for protocols whose sessions reference it instead of copying its
@@ -68,8 +72,8 @@ export interface ReceiveOptions {
    */
   share?: KeyShare;
   /**
-   * Durable markers for the DKLs23 consistency checks (protocol-spec §15.1). A server MUST pass
-   * one backed by its store; without it, bans live only on the `KeyShare` object.
+   * Durable markers for the DKLs23 consistency checks (protocol-spec §15.1), backed by the
+   * caller's store. Required by ECDSA signing.
    */
   pairGuard?: PairGuard;
 }
@@ -96,10 +100,11 @@ export interface PairGuard {
 }
 
 /**
- * An in-memory `PairGuard` (tests, `simulate`). `restart()` models a crash: markers still pending
- * become bans, as §15.1 requires of a durable store.
+ * An in-memory `PairGuard`, for tests and `simulate` only: it forgets everything when the process
+ * ends. `restart()` models a crash: markers still pending become bans, as §15.1 requires of a
+ * durable store.
  */
-export function createMemoryPairGuard(): PairGuard & {
+export function memoryPairGuardForTests(): PairGuard & {
   restart(): void;
   isBanned(pair: string): boolean;
 } {
@@ -128,7 +133,7 @@ export function createMemoryPairGuard(): PairGuard & {
 /** What a round handler can use besides its state and messages. */
 export interface HandlerContext {
   rng: Rng;
-  ledger: NonceLedger;
+  ledger: NonceLedger | undefined;
   share: KeyShare | undefined;
   pairGuard: PairGuard | undefined;
   sid: string;
@@ -184,8 +189,12 @@ export interface Session<S> {
   state: S | null;
 }
 
-/** An in-process nonce ledger (the default; servers pass a durable one). */
-export function createMemoryLedger(): NonceLedger & { size(): number } {
+/**
+ * An in-memory nonce ledger, for tests and `simulate` only: it forgets everything when the
+ * process ends, so a saved session could use its nonce again after a restart. Real parties pass
+ * a durable ledger.
+ */
+export function memoryLedgerForTests(): NonceLedger & { size(): number } {
   const used = new Set<string>();
   return {
     consume(id) {
@@ -196,12 +205,6 @@ export function createMemoryLedger(): NonceLedger & { size(): number } {
     size: () => used.size,
   };
 }
-
-/**
- * Process-wide default ledger: a second use of one nonce within this process fails even through a
- * deserialised copy of a session. Across processes only a durable ledger protects.
- */
-export const processLedger: NonceLedger = createMemoryLedger();
 
 /** Starts a session: header plus the state and round-1 messages a protocol's `init` made. */
 export function openSession<S>(
@@ -325,7 +328,10 @@ export function receiveEnvelope<S, R>(
 
   const next: Session<S> = {
     ...session,
-    inbox: [...session.inbox, { round: env.round, from: env.from, kind, body: env.body.slice() }],
+    inbox: [
+      ...session.inbox,
+      { round: env.round, from: env.from, kind, body: copyBytes(env.body) },
+    ],
   };
   // The given object is spent: it keeps no reference to secret state (review finding: a caller
   // holding the old object could otherwise still serialise the secrets).
@@ -348,7 +354,7 @@ export function advanceSession<S, R>(
 ): Step<Session<S>, R> {
   const ctx: HandlerContext = {
     rng: opts.rng ?? systemRng,
-    ledger: opts.ledger ?? processLedger,
+    ledger: opts.ledger,
     share: opts.share,
     pairGuard: opts.pairGuard,
     sid: next.sid,
@@ -380,6 +386,7 @@ export function advanceSession<S, R>(
     if (res.result !== undefined) {
       result = res.result;
       next.status = 'done';
+      wipeState(res.state);
       next.state = null;
       next.inbox = [];
     } else if (round === def.rounds) {
@@ -403,6 +410,7 @@ export function abortSession(session: Session<unknown>, e: unknown): never {
 
 function abort(session: Session<unknown>, e: unknown): never {
   session.status = 'aborted';
+  wipeState(session.state);
   session.state = null;
   session.inbox = [];
   const err =

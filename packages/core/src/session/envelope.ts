@@ -6,7 +6,7 @@
  * that every header field matches the receiving session.
  * @module
  */
-import { bytesToHex, hexToBytes, readU32be, u32be, utf8ToBytes } from '../bytes.ts';
+import { bytesToHex, copyBytes, hexToBytes, readU32be, u32be, utf8ToBytes } from '../bytes.ts';
 import { decodeFields } from '../codec.ts';
 import { DecodeError, type PartyId } from '../errors.ts';
 import { enc } from '../transcript.ts';
@@ -82,6 +82,6 @@ export function decodeEnvelope(b: Uint8Array): Envelope {
     round: int(round, 'round', 1, 255),
     from: int(from, 'from', 1, 255),
     to: int(to, 'to', 0, 255),
-    body: body.slice(),
+    body: copyBytes(body),
   };
 }

@@ -64,3 +64,30 @@ export function decodeState(bytes: Uint8Array): unknown {
     throw new InputError('session bytes: corrupt', { cause: e });
   }
 }
+
+/**
+ * Best-effort erasure of a session state (protocol-spec §5.4 "erase"): zero-fills every byte
+ * array it reaches and replaces every bigint with 0n, in place. JS cannot erase copies the engine
+ * made, nor the strings of an encoded session; this removes what the state itself still holds.
+ * A state must own its arrays: one shared with a key share or a result would be zeroed too.
+ */
+export function wipeState(value: unknown, seen: WeakSet<object> = new WeakSet()): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if (value instanceof Uint8Array) {
+    value.fill(0);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (typeof value[i] === 'bigint') value[i] = 0n;
+      else wipeState(value[i], seen);
+    }
+    return;
+  }
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (typeof o[k] === 'bigint') o[k] = 0n;
+    else wipeState(o[k], seen);
+  }
+}

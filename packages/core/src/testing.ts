@@ -1,0 +1,7 @@
+/**
+ * @tessera/core/testing — helpers for tests, benchmarks and in-process runs, never for a party
+ * that keeps sessions or shares across a restart: the nonce ledger and pair guard here live in
+ * memory and forget everything when the process ends.
+ * @module
+ */
+export { memoryLedgerForTests, memoryPairGuardForTests } from './session/driver.ts';
