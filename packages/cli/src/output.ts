@@ -9,12 +9,14 @@
  * |------|-------------------------------------------------------------------------------------|
  * | 0    | success                                                                             |
  * | 1    | the server refused (ServerError: its code is printed), the protocol failed (session |
- * |      | incomplete, digest mismatch, bad signature), or an unexpected error                 |
- * | 2    | usage or bad input: unknown command or option, missing flag, bad hex, bad backup    |
- * |      | passphrase or file, invalid server configuration (ConfigError)                      |
+ * |      | incomplete, digest mismatch, bad signature), the key is locked after a ban          |
+ * |      | (KEY_LOCKED) or must be refreshed first (REFRESH_REQUIRED), or an unexpected error  |
+ * | 2    | usage or bad input: unknown command or option, missing flag, bad hex, bad or weak   |
+ * |      | backup passphrase or file, invalid server configuration (ConfigError)               |
  * | 3    | the server cannot be reached (ClientError TRANSPORT)                                |
  * | 4    | the local share store: no share of the key, wrong or short TESSERA_PASSPHRASE,      |
- * |      | tampered store; or a backup that is of another key or an older epoch (BAD_INPUT)    |
+ * |      | tampered store or damaged share (SHARE_CORRUPTED), store locked (STORE_BUSY); or a  |
+ * |      | backup that is of another key or an older epoch (BAD_INPUT)                         |
  * @module
  */
 import { ClientError, type Progress, ServerError } from '@tessera/client';
@@ -92,6 +94,9 @@ export function reportError(e: unknown, io: Io, json: boolean): number {
   return exit;
 }
 
+/** Client errors about the local share store (exit code 4). */
+const STORE_CODES = new Set(['NO_SHARE', 'BAD_INPUT', 'SHARE_CORRUPTED', 'STORE_BUSY']);
+
 function classify(e: unknown): { exit: number; code: string; message: string } {
   if (e instanceof CommanderError) {
     // `tessera` or `tessera keys` alone print the help (to stderr) and land here.
@@ -102,7 +107,7 @@ function classify(e: unknown): { exit: number; code: string; message: string } {
   if (e instanceof ServerError) return { exit: 1, code: e.code, message: e.message };
   if (e instanceof ClientError) {
     if (e.code === 'TRANSPORT') return { exit: 3, code: e.code, message: e.message + rootCause(e) };
-    const exit = e.code === 'NO_SHARE' || e.code === 'BAD_INPUT' ? 4 : 1;
+    const exit = STORE_CODES.has(e.code) ? 4 : e.code === 'WEAK_PASSPHRASE' ? 2 : 1;
     return { exit, code: e.code, message: e.message };
   }
   if (e instanceof TesseraError)

@@ -17,15 +17,21 @@ import {
   encodeEnvelope,
   exportShare,
   frostSign,
+  InputError,
   importShare,
   KeyShare,
+  type NonceLedger,
+  type PairGuard,
+  pairGuardKey,
   reshare,
   type Session,
   type Step,
   taprootTweak,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, ServerError } from './errors.ts';
+import { RunGuard } from './guard.ts';
+import { checkPassphrase } from './passphrase.ts';
 import type { ShareStore, StoredKey } from './store.ts';
 import {
   Http,
@@ -76,12 +82,36 @@ export interface CallOptions {
   transport?: TransportKind | ((step: number) => TransportKind);
 }
 
+export interface RefreshOptions extends CallOptions {
+  /**
+   * Drop this client's bans of the server in the new shares, which unlocks a key locked after a
+   * failed check (`KEY_LOCKED`). Only for a user who decided to trust the server again: the ban
+   * says the server sent a message that fails a check no honest party fails.
+   */
+  clearBans?: boolean;
+}
+
+/** What a core call of the run gets besides its session and envelope. */
+interface RunOptions {
+  sender: number;
+  ledger: NonceLedger;
+  pairGuard: PairGuard;
+}
+
 const CLIENT_PARTY = 1;
 const SERVER_PARTY = 2;
 /** Parsed shares kept per client (see `#parsed`). */
 const PARSED_SHARES = 64;
 const fromB64 = (s: string) => decodeEnvelope(fromBase64(s));
 const toB64 = toBase64;
+/** Server errors after which the server has already ended the session (no abort notice needed). */
+const ENDED_AT_SERVER = new Set([
+  'PROTOCOL_ABORT',
+  'PROTOCOL_VIOLATION',
+  'SESSION_CLOSED',
+  'SESSION_EXPIRED',
+  'NOT_FOUND',
+]);
 
 /** What to sign: a typed payload, or the CLI's shorthands. */
 export type SignInput =
@@ -137,20 +167,22 @@ export class TesseraClient {
       started.protocol === 'dkg' && p.scheme === o.scheme && p.sid0 !== undefined,
       'unexpected key generation parameters'
     );
-    const first = dkg.start({
-      scheme: o.scheme,
-      threshold: 2,
-      parties: 2,
-      me: CLIENT_PARTY,
-      sid0: hexToBytes(p.sid0 as string),
-      ...(o.label ? { label: o.label } : {}),
-    });
+    const first = () =>
+      dkg.start({
+        scheme: o.scheme,
+        threshold: 2,
+        parties: 2,
+        me: CLIENT_PARTY,
+        sid0: hexToBytes(p.sid0 as string),
+        ...(o.label ? { label: o.label } : {}),
+      });
     const { result, reply } = await this.#run(
       started,
       first,
-      (s, e) => dkg.receive(s, e),
+      (s, e, opts) => dkg.receive(s, e, { sender: opts.sender }),
       'keygen',
-      o
+      o,
+      new RunGuard(this.#store, null)
     );
     const share = result;
     const server = reply.result as CreatedKey | undefined;
@@ -176,9 +208,16 @@ export class TesseraClient {
   /** Signs with the key; the signature is verified against the stored public key before it is returned. */
   async sign(keyId: string, input: SignInput, o: CallOptions = {}): Promise<Signature> {
     const stored = await this.#storedKey(keyId);
+    if (stored.refreshRequired)
+      throw new ClientError(
+        'REFRESH_REQUIRED',
+        `key ${keyId} was restored from a backup: recover it (a refresh with the server) before it signs`
+      );
     const payload = toPayload(input);
     const expected = signingInput(stored.scheme, payload);
     const own = await this.#share(stored, stored.epoch);
+    // A ban locks the key here, before anything reaches the server (protocol-spec §5.6).
+    if (stored.scheme === 'ecdsa') await this.#refuseLocked(stored, own);
     // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
     const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;
     const publicKey = expected.taproot ? bytesToHex(share.publicKey) : stored.publicKey;
@@ -200,31 +239,46 @@ export class TesseraClient {
       bytesToHex(signed) !== bytesToHex(expected.bytes) ||
       (expected.taproot !== undefined && p.outputKey !== publicKey) ||
       !p.rid
-    )
+    ) {
+      await this.#abortAtServer(started.sessionId, 'DIGEST_MISMATCH');
       throw new ClientError(
         'DIGEST_MISMATCH',
         'the server asked to sign something other than the request'
       );
+    }
     const rid = hexToBytes(p.rid);
     const signers = [CLIENT_PARTY, SERVER_PARTY];
+    const guard = new RunGuard(
+      this.#store,
+      keyId,
+      stored.scheme === 'ecdsa'
+        ? {
+            share,
+            peer: SERVER_PARTY,
+            persist: () => this.#store.put(withoutEpochs(stored), share.toBytes()),
+          }
+        : null
+    );
     const result =
       stored.scheme === 'ecdsa'
         ? (
             await this.#run(
               started,
-              ecdsaSign.start({ share, signers, rid, digest: signed }),
-              (s, e) => ecdsaSign.receive(s, e, { share }),
+              () => ecdsaSign.start({ share, signers, rid, digest: signed }, guard),
+              (s, e, opts) => ecdsaSign.receive(s, e, { share, ...opts }),
               'sign',
-              o
+              o,
+              guard
             )
           ).result
         : (
             await this.#run(
               started,
-              frostSign.start({ share, signers, message: signed, rid }),
-              (s, e) => frostSign.receive(s, e),
+              () => frostSign.start({ share, signers, message: signed, rid }, guard),
+              (s, e, opts) => frostSign.receive(s, e, opts),
               'sign',
-              o
+              o,
+              guard
             )
           ).result;
     const body = checkedSignature(stored.scheme, publicKey, signed, result);
@@ -236,26 +290,38 @@ export class TesseraClient {
     return { keyId, ...body };
   }
 
-  /** Refreshes both shares (same public key, new epoch); the old share is deleted once the server confirms. */
-  async refresh(keyId: string, o: CallOptions = {}): Promise<{ keyId: string; epoch: string }> {
-    return this.#refresh(keyId, 'refresh', o);
+  /**
+   * Refreshes both shares (same public key, new epoch); the old share is deleted once the server
+   * confirms. Bans of the server carry over to the new share unless `clearBans` is set.
+   */
+  async refresh(keyId: string, o: RefreshOptions = {}): Promise<{ keyId: string; epoch: string }> {
+    const stored = await this.#storedKey(keyId);
+    return this.#refresh(keyId, stored.refreshRequired ? 'recover' : 'refresh', o);
   }
 
   /**
    * After `importBackup`: proves to the server that this client holds the restored share (a
    * refresh the restored client starts), and replaces both shares, so the backup is retired.
    */
-  async recover(keyId: string, o: CallOptions = {}): Promise<{ keyId: string; epoch: string }> {
+  async recover(keyId: string, o: RefreshOptions = {}): Promise<{ keyId: string; epoch: string }> {
     return this.#refresh(keyId, 'recover', o);
   }
 
   async #refresh(
     keyId: string,
     route: 'refresh' | 'recover',
-    o: CallOptions
+    o: RefreshOptions
   ): Promise<{ keyId: string; epoch: string }> {
     const stored = await this.#storedKey(keyId);
     const share = await this.#share(stored, stored.epoch);
+    // A ban known only to the store (recorded after a backup was taken) goes into the share too,
+    // so that the refresh carries it over unless the user clears it.
+    if (
+      stored.scheme === 'ecdsa' &&
+      !share.isBanned(SERVER_PARTY) &&
+      (await this.#store.pairBanned(pairGuardKey(share, SERVER_PARTY)))
+    )
+      share.ban(SERVER_PARTY);
     const started = await this.http.request<SessionStartedResponse>(
       'POST',
       `/v1/keys/${keyId}/${route}`,
@@ -272,27 +338,31 @@ export class TesseraClient {
         p.sid0 !== undefined,
       'unexpected refresh parameters'
     );
-    const first = reshare.start({
-      share,
-      dealers: [CLIENT_PARTY, SERVER_PARTY],
-      parties: [CLIENT_PARTY, SERVER_PARTY],
-      threshold: 2,
-      me: CLIENT_PARTY,
-      sid0: hexToBytes(p.sid0 as string),
-    });
     const { result } = await this.#run(
       started,
-      first,
-      (s, e) => reshare.receive(s, e),
+      () =>
+        reshare.start({
+          share,
+          dealers: [CLIENT_PARTY, SERVER_PARTY],
+          parties: [CLIENT_PARTY, SERVER_PARTY],
+          threshold: 2,
+          me: CLIENT_PARTY,
+          sid0: hexToBytes(p.sid0 as string),
+          ...(o.clearBans ? { clearBans: true } : {}),
+        }),
+      (s, e, opts) => reshare.receive(s, e, { sender: opts.sender }),
       'refresh',
-      o
+      o,
+      new RunGuard(this.#store, null)
     );
     const r = result;
     if (!r.share)
       throw new ClientError('SESSION_INCOMPLETE', 'the refresh gave this party no share');
     const epoch = bytesToHex(r.epoch);
-    // Two-phase: keep the old share until the new one is stored here and confirmed there.
-    await this.#store.put({ ...stored, epoch }, r.share.toBytes());
+    // Two-phase: keep the old share until the new one is stored here and confirmed there. The
+    // new share is not from a backup: it signs.
+    const { refreshRequired: _, ...current } = withoutEpochs(stored);
+    await this.#store.put({ ...current, epoch }, r.share.toBytes());
     await this.http.request<KeyInfoResponse>('POST', `/v1/keys/${keyId}/refresh/confirm`, {
       epoch,
     });
@@ -308,8 +378,13 @@ export class TesseraClient {
     return (await this.http.request<KeyListResponse>('GET', '/v1/keys')).keys;
   }
 
-  /** A passphrase-encrypted backup (Argon2id + AES-256-GCM) of this client's current share. */
+  /**
+   * A passphrase-encrypted backup (Argon2id + AES-256-GCM) of this client's current share. The
+   * passphrase must have at least 12 characters and resist guessing (zxcvbn score ≥ 3):
+   * `WEAK_PASSPHRASE` otherwise.
+   */
   async exportBackup(keyId: string, passphrase: string): Promise<Uint8Array> {
+    await checkPassphrase(passphrase);
     const stored = await this.#storedKey(keyId);
     return exportShare(await this.#share(stored, stored.epoch), passphrase);
   }
@@ -332,8 +407,9 @@ export class TesseraClient {
       publicKey: info.publicKey,
       epoch,
     };
+    // A backup may predate bans and is a copy that must be retired: no signature until `recover`.
     await this.#store.put(
-      { ...created, label: info.label, server: this.http.server },
+      { ...created, label: info.label, server: this.http.server, refreshRequired: true },
       share.toBytes()
     );
     return created;
@@ -366,7 +442,17 @@ export class TesseraClient {
       );
       const hit = this.#parsed.get(id);
       if (hit?.digest === digest) return hit.share;
-      const share = KeyShare.fromBytes(bytes);
+      let share: KeyShare;
+      try {
+        share = KeyShare.fromBytes(bytes);
+      } catch (e) {
+        // Damage is reported as damage, never as a peer's cheat (no ban follows from it).
+        throw new ClientError(
+          'SHARE_CORRUPTED',
+          `the stored share of key ${k.keyId} is damaged: ${(e as Error).message}`,
+          { cause: e }
+        );
+      }
       if (this.#parsed.size >= PARSED_SHARES)
         this.#parsed.delete(this.#parsed.keys().next().value as string);
       this.#parsed.set(id, { digest, share });
@@ -377,15 +463,52 @@ export class TesseraClient {
   }
 
   /**
-   * Drives the client's session against the server until both have finished: feeds the server's
-   * envelopes, sends ours in one step request per batch, and reports each round.
+   * A ban of the server's pair (on the share, or in the store's markers, including one left by a
+   * crash mid-check) locks the key on this client: `KEY_LOCKED`, before any network call. A ban
+   * known only to the store is written into the share too.
+   */
+  async #refuseLocked(stored: StoredKey, share: KeyShare): Promise<void> {
+    if (!share.isBanned(SERVER_PARTY)) {
+      if (!(await this.#store.pairBanned(pairGuardKey(share, SERVER_PARTY)))) return;
+      share.ban(SERVER_PARTY);
+      await this.#store.put(withoutEpochs(stored), share.toBytes());
+    }
+    throw lockedError(stored.keyId);
+  }
+
+  /**
+   * Tells the server that this client abandoned the session, so that it ends it and frees the
+   * key at once instead of answering KEY_BUSY until the session expires. Best effort: the
+   * session expires anyway if the notice is lost.
+   */
+  async #abortAtServer(sessionId: string, code: string): Promise<void> {
+    const safe = code.replace(/[^A-Za-z_]/g, '').slice(0, 64) || 'ClientAbort';
+    try {
+      await this.http.request(
+        'POST',
+        `/v1/sessions/${sessionId}/abort`,
+        { code: safe },
+        { timeoutMs: 5_000 }
+      );
+    } catch {
+      // Unreachable or already ended: nothing more to do.
+    }
+  }
+
+  /**
+   * Drives the client's session against the server until both have finished: starts it, feeds
+   * the server's envelopes (each checked to be this session's, from the server), sends ours in
+   * one step request per batch, and reports each round. `guard` makes the single-use ids and the
+   * pair marker of each batch durable before anything that depends on them is sent; an abort is
+   * announced to the server.
    */
   async #run<S extends Session<unknown>, R>(
     started: SessionStartedResponse,
-    first: Step<S, never>,
-    receive: (s: S, e: Envelope) => Step<S, R>,
+    start: () => Step<S, never>,
+    receive: (s: S, e: Envelope, opts: RunOptions) => Step<S, R>,
     phase: Phase,
-    o: CallOptions
+    o: CallOptions,
+    guard: RunGuard
   ): Promise<{ result: R; reply: StepReplyResponse }> {
     const choose = o.transport ?? this.#transport;
     const transports = new Map<TransportKind, StepTransport>();
@@ -396,26 +519,45 @@ export class TesseraClient {
       return t;
     };
     let steps = 0;
-    let session = first.session;
-    let outbox = first.out.map((e) => toB64(encodeEnvelope(e)));
-    let inbox = started.messages;
+    let session: S | undefined;
     let result: R | undefined;
     let reply: StepReplyResponse | null = null;
     const progress = () =>
       o.onProgress?.({
         phase,
-        round: Math.min(session.round, started.totalRounds),
+        round: Math.min(session?.round ?? 1, started.totalRounds),
         totalRounds: started.totalRounds,
       });
     progress();
     try {
+      const first = await guarded(guard, start);
+      session = first.session;
+      let outbox = first.out.map((e) => toB64(encodeEnvelope(e)));
+      let inbox = started.messages;
       for (;;) {
-        for (const m of inbox) {
-          if (result !== undefined) break;
-          const s = receive(session, fromB64(m));
-          session = s.session;
-          outbox.push(...s.out.map((e) => toB64(encodeEnvelope(e))));
-          if (s.result !== undefined) result = s.result;
+        if (result === undefined && inbox.length > 0) {
+          const envs = inbox.map((m) => checkedEnvelope(fromB64(m), session as S));
+          await guard.begin(envs);
+          const batch = await guarded(guard, () => {
+            const out: Envelope[] = [];
+            let s = session as S;
+            let r: R | undefined;
+            for (const env of envs) {
+              if (r !== undefined) break;
+              const step = receive(s, env, {
+                sender: SERVER_PARTY,
+                ledger: guard.ledger,
+                pairGuard: guard.pairGuard,
+              });
+              s = step.session;
+              out.push(...step.out);
+              if (step.result !== undefined) r = step.result;
+            }
+            return { session: s, out, result: r };
+          });
+          session = batch.session;
+          outbox.push(...batch.out.map((e) => toB64(encodeEnvelope(e))));
+          if (batch.result !== undefined) result = batch.result;
         }
         progress();
         if (outbox.length === 0) break;
@@ -424,6 +566,10 @@ export class TesseraClient {
         inbox = reply.messages;
         if (reply.status === 'done' && result !== undefined && inbox.length === 0) break;
       }
+    } catch (e) {
+      if (!(e instanceof ServerError && ENDED_AT_SERVER.has(e.code)))
+        await this.#abortAtServer(started.sessionId, abortCode(e));
+      throw e;
     } finally {
       for (const t of transports.values()) t.close();
     }
@@ -435,6 +581,66 @@ export class TesseraClient {
     return { result, reply };
   }
 }
+
+/**
+ * Runs a core call under the run's guard: its single-use ids and pair marker are settled
+ * (durably) before its output is used, and before its error reaches the caller.
+ */
+async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
+  let out: T;
+  try {
+    out = call();
+  } catch (e) {
+    await guard.settle(true);
+    if (e instanceof InputError && e.check === 'PairBanned')
+      throw new ClientError('KEY_LOCKED', e.message, { cause: e });
+    throw e;
+  }
+  await guard.settle(false);
+  return out;
+}
+
+/**
+ * Refuses, before the core sees it, an envelope that is not this session's message from the
+ * server: the transport authenticates the whole envelope, header included, so a valid body moved
+ * into another session can never get an honest party banned.
+ */
+function checkedEnvelope<S extends Session<unknown>>(env: Envelope, session: S): Envelope {
+  const why =
+    env.proto !== session.proto
+      ? `protocol ${env.proto}`
+      : env.sid !== session.sid
+        ? 'another session id'
+        : env.from !== SERVER_PARTY
+          ? `sender ${env.from}`
+          : env.to !== 0 && env.to !== CLIENT_PARTY
+            ? `recipient ${env.to}`
+            : null;
+  if (why !== null)
+    throw new ClientError(
+      'PROTOCOL_VIOLATION',
+      `the server sent a message that is not for this session (${why})`
+    );
+  return env;
+}
+
+const lockedError = (keyId: string) =>
+  new ClientError(
+    'KEY_LOCKED',
+    `key ${keyId} is locked: the server failed a check that leaks secrets when probed; refresh it with clearBans only once you trust the server again`
+  );
+
+/** The code an abort notice carries: the failed check's name, else the error's code. */
+function abortCode(e: unknown): string {
+  const x = e as { check?: unknown; code?: unknown };
+  return typeof x.check === 'string'
+    ? x.check
+    : typeof x.code === 'string'
+      ? x.code
+      : 'ClientAbort';
+}
+
+const withoutEpochs = ({ epochs: _, ...k }: StoredKey): Omit<StoredKey, 'epochs'> => k;
 
 function fresh(): { nonce: string; timestamp: number } {
   return { nonce: bytesToHex(randomBytes(16)), timestamp: Date.now() };

@@ -22,12 +22,36 @@ export class ServerError extends Error {
   }
 }
 
+/**
+ * | code                 | meaning                                                                  |
+ * |----------------------|--------------------------------------------------------------------------|
+ * | `DIGEST_MISMATCH`    | the server asked to sign something other than the request                |
+ * | `BAD_SIGNATURE`      | the joint signature does not verify under the stored public key          |
+ * | `NO_SHARE`           | no share of the key (or epoch) in this client's store                    |
+ * | `TRANSPORT`          | the server cannot be reached, or the connection broke for good           |
+ * | `SESSION_INCOMPLETE` | the session ended before both parties finished                           |
+ * | `PROTOCOL_VIOLATION` | the server sent a message that is not for this session (header checks)   |
+ * | `KEY_LOCKED`         | the pair with the server is banned after a failed check: no signing until a refresh that clears the ban |
+ * | `REFRESH_REQUIRED`   | the share was restored from a backup: `recover` it before it signs       |
+ * | `NONCE_REUSED`       | a single-use id of this session was used before: nothing was sent        |
+ * | `SHARE_CORRUPTED`    | a stored share is damaged (its checksum or OT seeds do not check)        |
+ * | `WEAK_PASSPHRASE`    | a backup passphrase is too short or too guessable                        |
+ * | `STORE_BUSY`         | another process holds the store's lock for too long                      |
+ * | `BAD_INPUT`          | a caller's argument or a store file is wrong                             |
+ */
 export type ClientErrorCode =
   | 'DIGEST_MISMATCH'
   | 'BAD_SIGNATURE'
   | 'NO_SHARE'
   | 'TRANSPORT'
   | 'SESSION_INCOMPLETE'
+  | 'PROTOCOL_VIOLATION'
+  | 'KEY_LOCKED'
+  | 'REFRESH_REQUIRED'
+  | 'NONCE_REUSED'
+  | 'SHARE_CORRUPTED'
+  | 'WEAK_PASSPHRASE'
+  | 'STORE_BUSY'
   | 'BAD_INPUT';
 
 export class ClientError extends Error {

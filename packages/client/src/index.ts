@@ -9,6 +9,7 @@ export {
   type CreatedKey,
   type Phase,
   type Progress,
+  type RefreshOptions,
   type Scheme,
   type Signature,
   type SignInput,
@@ -16,7 +17,13 @@ export {
   type TransportKind,
 } from './client.ts';
 export { ClientError, type ClientErrorCode, ServerError } from './errors.ts';
-export { MemoryShareStore, type ShareStore, type StoredKey } from './store.ts';
+export { checkPassphrase as checkBackupPassphrase } from './passphrase.ts';
+export {
+  MemoryShareStore,
+  type PairMarkerState,
+  type ShareStore,
+  type StoredKey,
+} from './store.ts';
 export {
   Http,
   HttpStepTransport,

@@ -2,22 +2,36 @@
  * Node-only parts of the client: the encrypted file share store and a `ws`-backed WebSocket.
  * Import from `@tessera/client/node`.
  *
- * Layout under the home directory: `store.json` (format, KDF salt and parameters, a key check
- * value) and `keys/<keyId>.json` (public facts and, per epoch, the sealed share). Shares are
- * sealed with AES-256-GCM under a store key, with the key id and epoch as AAD. The store key
- * comes from a passphrase (scrypt, N = 2^17, r = 8) or from a 32-byte secret the platform
- * provides (a keychain entry, a secrets manager, or the default `<home>/secret.key`, mode 0600).
+ * Layout under the home directory:
+ * - `store.json`: format, KDF salt and parameters, a key check value;
+ * - `keys/<keyId>.json`: public facts and, per epoch, the sealed share;
+ * - `ledger/<keyId>.log`: the nonce ledger, one line per single-use id (a 128-bit hash of it);
+ * - `guard/<h>.pending`, `guard/<h>.banned`: pending-check markers and bans of ECDSA pairs, named
+ *   by a hash `h` of the pair.
+ * Shares are sealed with AES-256-GCM under a store key, with the key id and epoch as AAD. The
+ * store key comes from a passphrase (scrypt, N = 2^17, r = 8) or from a 32-byte secret the
+ * platform provides (a keychain entry, a secrets manager, or the default `<home>/secret.key`,
+ * mode 0600). Every write is flushed to disk (file and directory) before its promise resolves,
+ * since bans and used nonces must survive a crash that follows.
  * @module
  */
 import {
+  closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
+  rmSync,
+  statSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { gcm } from '@noble/ciphers/aes.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
@@ -25,11 +39,18 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { WebSocket } from 'ws';
 import { ClientError } from './errors.ts';
-import type { ShareStore, StoredKey } from './store.ts';
+import type { PairMarkerState, ShareStore, StoredKey } from './store.ts';
 import type { WebSocketFactory, WebSocketLike } from './transport.ts';
 
 const FORMAT = 'tessera-client-store/1';
 const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
+/**
+ * A guarded check takes well under a second: a marker this old whose process cannot be seen
+ * (another host) is a crash's, hence a ban (protocol-spec §15.1).
+ */
+const MARKER_LEASE_MS = 10 * 60_000;
+/** How long `consume` waits for another process's ledger lock before giving up. */
+const LOCK_WAIT_MS = 10_000;
 
 interface StoreFile {
   format: string;
@@ -52,6 +73,10 @@ export type FileStoreSecret =
 export class FileShareStore implements ShareStore {
   readonly home: string;
   readonly #key: Uint8Array;
+  /** Ledger lines known per key, and how many bytes of its file they cover. */
+  readonly #ledgers = new Map<string, { size: number; ids: Set<string> }>();
+  /** Markers this process holds (a marker of ours found on disk otherwise is a crash's). */
+  readonly #held = new Set<string>();
 
   private constructor(home: string, key: Uint8Array) {
     this.home = home;
@@ -59,7 +84,8 @@ export class FileShareStore implements ShareStore {
   }
 
   static async open(home: string, secret: FileStoreSecret = {}): Promise<FileShareStore> {
-    mkdirSync(join(home, 'keys'), { recursive: true, mode: 0o700 });
+    for (const d of ['keys', 'ledger', 'guard'])
+      mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
     const metaPath = join(home, 'store.json');
     let meta: StoreFile;
     const mode = 'passphrase' in secret ? 'passphrase' : 'secret';
@@ -163,6 +189,213 @@ export class FileShareStore implements ShareStore {
       JSON.stringify({ ...f, epoch: keep, shares: { [keep]: f.shares[keep] } }, null, 2)
     );
   }
+
+  async consume(keyId: string, ids: readonly string[]): Promise<boolean> {
+    const path = join(this.home, 'ledger', `${this.#checkKeyId(keyId)}.log`);
+    return withLock(`${path}.lock`, () => {
+      const known = this.#ledger(keyId, path);
+      const lines = ids.map(ledgerLine);
+      const fresh = new Set(lines).size === lines.length && lines.every((l) => !known.ids.has(l));
+      const add = [...new Set(lines)].filter((l) => !known.ids.has(l));
+      if (add.length > 0) {
+        const created = !existsSync(path);
+        appendDurably(path, `${add.join('\n')}\n`);
+        if (created) fsyncDir(dirname(path));
+        for (const l of add) known.ids.add(l);
+        known.size = statSync(path).size;
+      }
+      return fresh;
+    });
+  }
+
+  /** The ledger lines of a key, reading only what other processes appended since last time. */
+  #ledger(keyId: string, path: string): { size: number; ids: Set<string> } {
+    const known = this.#ledgers.get(keyId) ?? { size: 0, ids: new Set<string>() };
+    this.#ledgers.set(keyId, known);
+    if (!existsSync(path)) return known;
+    const size = statSync(path).size;
+    if (size > known.size) {
+      const fd = openSync(path, 'r');
+      try {
+        const buf = Buffer.alloc(size - known.size);
+        readSync(fd, buf, 0, buf.length, known.size);
+        // A torn last line (a crash mid-append) is ignored; it never stood for a sent message.
+        for (const line of buf.toString('latin1').split('\n'))
+          if (/^[0-9a-f]{32}$/.test(line)) known.ids.add(line);
+      } finally {
+        closeSync(fd);
+      }
+      known.size = size;
+    }
+    return known;
+  }
+
+  #marker(pair: string, kind: 'pending' | 'banned'): string {
+    return join(
+      this.home,
+      'guard',
+      `${bytesToHex(sha256(utf8ToBytes(pair))).slice(0, 40)}.${kind}`
+    );
+  }
+
+  async pairBegin(pair: string): Promise<PairMarkerState> {
+    if (existsSync(this.#marker(pair, 'banned'))) return 'banned';
+    const path = this.#marker(pair, 'pending');
+    const marker: Marker = { pid: process.pid, host: hostname(), at: Date.now() };
+    try {
+      writeFileSync(path, JSON.stringify(marker), { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (this.#held.has(pair) || heldElsewhere(path)) return 'busy';
+      // A marker nobody holds: its process died during the check, which may have failed.
+      await this.pairBan(pair);
+      return 'banned';
+    }
+    fsyncFile(path);
+    fsyncDir(dirname(path));
+    this.#held.add(pair);
+    return 'ok';
+  }
+
+  async pairEnd(pair: string): Promise<void> {
+    if (!this.#held.delete(pair)) return;
+    rmSync(this.#marker(pair, 'pending'), { force: true });
+    fsyncDir(join(this.home, 'guard'));
+  }
+
+  async pairBan(pair: string): Promise<void> {
+    const banned = this.#marker(pair, 'banned');
+    if (!existsSync(banned)) {
+      writeFileSync(banned, JSON.stringify({ pair, at: Date.now() }), { mode: 0o600 });
+      fsyncFile(banned);
+    }
+    // The ban is on disk before the marker goes: a crash in between still reads as a ban.
+    rmSync(this.#marker(pair, 'pending'), { force: true });
+    fsyncDir(dirname(banned));
+    this.#held.delete(pair);
+  }
+
+  async pairBanned(pair: string): Promise<boolean> {
+    if (existsSync(this.#marker(pair, 'banned'))) return true;
+    const pending = this.#marker(pair, 'pending');
+    if (!existsSync(pending) || this.#held.has(pair) || heldElsewhere(pending)) return false;
+    await this.pairBan(pair);
+    return true;
+  }
+
+  #checkKeyId(keyId: string): string {
+    if (!/^[0-9a-f]{64}$/.test(keyId)) throw new ClientError('BAD_INPUT', `not a key id: ${keyId}`);
+    return keyId;
+  }
+}
+
+interface Marker {
+  pid: number;
+  host: string;
+  at: number;
+}
+
+/**
+ * True while a marker's process may still be running its check: the process is alive on this
+ * host (and is not us: our own markers are in `#held`), or, on another host, the marker is
+ * younger than the lease. An unreadable marker is treated as held until it is older than the lease.
+ */
+function heldElsewhere(path: string): boolean {
+  let m: Marker;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as Marker;
+  } catch {
+    try {
+      return Date.now() - statSync(path).mtimeMs < MARKER_LEASE_MS;
+    } catch {
+      return false;
+    }
+  }
+  if (Date.now() - m.at >= MARKER_LEASE_MS) return false;
+  if (m.host !== hostname()) return true;
+  return m.pid !== process.pid && pidAlive(m.pid);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The ledger's line for an id: a 128-bit hash (ids are public, but long and unbounded). */
+const ledgerLine = (id: string): string =>
+  bytesToHex(sha256(utf8ToBytes(`tessera-client-ledger/1\n${id}`)).subarray(0, 16));
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(path: string): void {
+  try {
+    fsyncFile(path);
+  } catch (e) {
+    // Some platforms cannot open a directory for fsync (Windows); the rename is still atomic.
+    if (
+      (e as NodeJS.ErrnoException).code !== 'EISDIR' &&
+      (e as NodeJS.ErrnoException).code !== 'EPERM'
+    )
+      throw e;
+  }
+}
+
+function appendDurably(path: string, text: string): void {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive lock file (created with O_EXCL). A lock whose process is gone is
+ * broken; one held longer than `LOCK_WAIT_MS` fails the call, which sends nothing.
+ */
+async function withLock<T>(lock: string, fn: () => T): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(readFileSafe(lock));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new ClientError('STORE_BUSY', `the share store is locked by process ${owner}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function publicOf(f: KeyFile): StoredKey {
@@ -176,11 +409,13 @@ function machineSecret(home: string): Uint8Array {
   return hexToBytes(readFileSync(p, 'utf8').trim());
 }
 
-/** Write-then-rename, so a crash leaves the old file or the new one. */
+/** Write, flush, rename, flush the directory: a crash leaves the old file or the new one. */
 function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.${bytesToHex(randomBytes(4))}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
+  fsyncFile(tmp);
   renameSync(tmp, path);
+  fsyncDir(dirname(path));
 }
 
 /** A WebSocket factory backed by the `ws` package (Node has no global WebSocket before v22). */

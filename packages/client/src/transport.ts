@@ -35,7 +35,12 @@ export class Http {
     return typeof this.#token === 'string' ? this.#token : this.#token();
   }
 
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    opts: { timeoutMs?: number } = {}
+  ): Promise<T> {
     let res: Response;
     try {
       res = await this.#fetch(`${this.server}${path}`, {
@@ -45,6 +50,7 @@ export class Http {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}),
       });
     } catch (e) {
       throw new ClientError('TRANSPORT', `cannot reach ${this.server}: ${(e as Error).message}`, {

@@ -117,20 +117,21 @@ describe('client ↔ server end to end', () => {
     assert.equal(status.version, '0.1.0');
   });
 
-  test('a backup restored into a fresh client store signs, then recover retires it', async () => {
+  test('a backup restored into a fresh client store does not sign until recover retires it', async () => {
     const c = await t.client('backup-user');
     const key = await c.createKey({ scheme: 'ed25519' });
     const blob = await c.exportBackup(key.keyId, 'correct horse battery');
     const restored = await t.client('backup-user');
     await restored.importBackup(blob, 'correct horse battery');
-    const sig = await restored.sign(key.keyId, { message: msgHex });
-    assert.ok(opensslVerifyEd25519(key.publicKey, message, sig.signature));
+    await assert.rejects(restored.sign(key.keyId, { message: msgHex }), {
+      code: 'REFRESH_REQUIRED',
+    });
     // Recover: the restored client proves possession and both shares are replaced.
     const before = await restored.getKey(key.keyId);
     const r = await restored.recover(key.keyId);
     assert.notEqual(r.epoch, before.epoch);
-    const sig2 = await restored.sign(key.keyId, { message: msgHex });
-    assert.ok(opensslVerifyEd25519(key.publicKey, message, sig2.signature));
+    const sig = await restored.sign(key.keyId, { message: msgHex });
+    assert.ok(opensslVerifyEd25519(key.publicKey, message, sig.signature));
     await assert.rejects(restored.importBackup(blob, 'correct horse battery'), /refreshed since/);
   });
 

@@ -1,8 +1,10 @@
 /**
  * `tessera backup export|import`: this client's share, encrypted under a passphrase (Argon2id +
  * AES-256-GCM, by @tessera/core). The passphrase comes from TESSERA_BACKUP_PASSPHRASE only, so it
- * never shows in shell history or the process list. Exports are written 0600 and never replace a
- * file unless --force: an overwritten backup may be the only copy.
+ * never shows in shell history or the process list, and must be strong (12 characters or more,
+ * hard to guess). Exports are written 0600 and never replace a file unless --force: an
+ * overwritten backup may be the only copy. An import recovers the key at once (a refresh with
+ * the server), so the restored share itself never signs.
  * @module
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,8 +63,14 @@ export function register(program: Command, io: CliIo): void {
     } catch (e) {
       throw new UsageError(`cannot read ${f.in}: ${(e as Error).message}`);
     }
-    const k = await (await connect(f, io.env)).importBackup(blob, passphrase);
-    new Output(io, f).result(
+    const client = await connect(f, io.env);
+    const out = new Output(io, f);
+    const imported = await client.importBackup(blob, passphrase);
+    // A restored share never signs: recovering replaces both shares (and retires the backup)
+    // first. If this fails, the key stays marked and `tessera refresh` completes it later.
+    const { epoch } = await client.recover(imported.keyId, { onProgress: out.progress() });
+    const k = { ...imported, epoch };
+    out.result(
       k,
       table([
         ['key', k.keyId],

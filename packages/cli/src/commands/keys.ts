@@ -102,9 +102,16 @@ export function register(program: Command, io: CliIo): void {
       .command('refresh')
       .description('refresh both shares of a key (same public key, new epoch)')
       .requiredOption('--key <id>', 'key id', keyIdArg)
-  ).action(async (f: KeyFlags) => {
+      .option(
+        '--clear-bans',
+        'unlock a key locked after the server failed a check (only if you trust the server again)'
+      )
+  ).action(async (f: KeyFlags & { clearBans?: boolean }) => {
     const out = new Output(io, f);
-    const r = await (await connect(f, io.env)).refresh(f.key, { onProgress: out.progress() });
+    const r = await (await connect(f, io.env)).refresh(f.key, {
+      onProgress: out.progress(),
+      ...(f.clearBans ? { clearBans: true } : {}),
+    });
     out.result(
       r,
       table([
