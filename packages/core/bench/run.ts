@@ -30,6 +30,7 @@ import {
 } from '@tessera/core';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
+import { median, percentile, type Row, table } from './shared.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 const SCHEMES: readonly FrostScheme[] = ['ed25519', 'bip340'];
@@ -70,19 +71,6 @@ interface Timing {
   nobleId?: string;
   nobleMedianMs?: number;
   ratioToNoble?: number;
-}
-
-/** Median (mean of the middle two for an even count) of sorted samples. */
-function median(sorted: number[]): number {
-  const mid = sorted.length >> 1;
-  const hi = sorted[mid] as number;
-  return sorted.length % 2 === 1 ? hi : ((sorted[mid - 1] as number) + hi) / 2;
-}
-
-/** Nearest-rank percentile of sorted samples. */
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1] as number;
 }
 
 function progress(msg: string): void {
@@ -449,22 +437,6 @@ function runBytes(): ProtocolBytes[] {
 
 // ---------------------------------------------------------------------------------------------
 // Output
-
-type Row = string[] | { title: string };
-
-/** Renders rows as an aligned table; `right[i]` right-aligns column i. */
-function table(head: string[], rows: Row[], right: boolean[]): string {
-  const cells = [head, ...rows.filter((r): r is string[] => Array.isArray(r))];
-  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const body = rows.map((r) => (Array.isArray(r) ? line(r) : r.title));
-  return [line(head), rule, ...body].join('\n');
-}
 
 const ms = (x: number): string => x.toFixed(x < 1 ? 3 : x < 10 ? 2 : 1);
 const ratio = (x: number): string => `${x.toFixed(2)}×`;
