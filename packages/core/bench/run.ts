@@ -7,7 +7,8 @@
  * noble's own FROST (`ed25519_FROST`, `schnorr_FROST`) and a single `ed25519.sign`, measured now
  * on this machine. Then the bytes each party sends, per round, counted by driving the low-level
  * `start`/`receive` API in waves exactly like `simulate` does. With BENCH_JSON=<path> the figures
- * are also written there as JSON.
+ * are also written there as JSON. Then ECDSA (ecdsa.ts), the key lifecycle (lifecycle.ts) and
+ * timing leaks of the OT secrets (timing.ts).
  * @module
  */
 import { writeFileSync } from 'node:fs';
@@ -30,7 +31,8 @@ import {
 } from '@tessera/core';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
-import { median, percentile, type Row, table } from './shared.ts';
+import { median, percentile, progress, type Row, table } from './shared.ts';
+import { runTimingLeakBench } from './timing.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 const SCHEMES: readonly FrostScheme[] = ['ed25519', 'bip340'];
@@ -71,10 +73,6 @@ interface Timing {
   nobleId?: string;
   nobleMedianMs?: number;
   ratioToNoble?: number;
-}
-
-function progress(msg: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
 }
 
 async function measure(
@@ -537,10 +535,10 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-/** BENCH_ONLY=frost, ecdsa or lifecycle runs one part; `server` is packages/server/bench. */
+/** BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` is the server bench. */
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'server'].includes(only))
-  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle or server');
+if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'timing', 'server'].includes(only))
+  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing or server');
 if (only === 'server') process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];
@@ -561,6 +559,7 @@ if (part('frost')) {
 }
 const ecdsa = part('ecdsa') ? await runEcdsaBench() : null;
 const lifecycle = part('lifecycle') ? await runLifecycleBench() : null;
+const timingLeaks = part('timing') ? runTimingLeakBench() : null;
 
 const jsonPath = process.env.BENCH_JSON;
 if (jsonPath) {
@@ -578,7 +577,7 @@ if (jsonPath) {
   };
   writeFileSync(
     jsonPath,
-    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
+    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle, timingLeaks }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
   );
   console.log(`\nWrote ${jsonPath}`);
 }

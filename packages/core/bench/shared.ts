@@ -1,5 +1,5 @@
 /**
- * Statistics and table printing shared by the bench's sections.
+ * Statistics, progress and table printing shared by the bench's sections.
  * @module
  */
 
@@ -14,6 +14,11 @@ export function median(sorted: number[]): number {
 export function percentile(sorted: number[], p: number): number {
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[Math.min(rank, sorted.length) - 1] as number;
+}
+
+/** A progress line on stderr, overwritten in place; only on a terminal. */
+export function progress(msg: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
 }
 
 export type Row = string[] | { title: string };
