@@ -7,7 +7,8 @@
  * noble's own FROST (`ed25519_FROST`, `schnorr_FROST`) and a single `ed25519.sign`, measured now
  * on this machine. Then the bytes each party sends, per round, counted by driving the low-level
  * `start`/`receive` API in waves exactly like `simulate` does. With BENCH_JSON=<path> the figures
- * are also written there as JSON.
+ * are also written there as JSON. Then ECDSA (ecdsa.ts), the key lifecycle (lifecycle.ts) and
+ * timing leaks of the OT secrets (timing.ts).
  * @module
  */
 import { writeFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ import {
 import { memoryLedgerForTests } from '@tessera/core/testing';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
+import { median, percentile, progress, type Row, table } from './shared.ts';
+import { runTimingLeakBench } from './timing.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';
 const SCHEMES: readonly FrostScheme[] = ['ed25519', 'bip340'];
@@ -70,23 +73,6 @@ interface Timing {
   nobleId?: string;
   nobleMedianMs?: number;
   ratioToNoble?: number;
-}
-
-/** Median (mean of the middle two for an even count) of sorted samples. */
-function median(sorted: number[]): number {
-  const mid = sorted.length >> 1;
-  const hi = sorted[mid] as number;
-  return sorted.length % 2 === 1 ? hi : ((sorted[mid - 1] as number) + hi) / 2;
-}
-
-/** Nearest-rank percentile of sorted samples. */
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1] as number;
-}
-
-function progress(msg: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
 }
 
 async function measure(
@@ -451,22 +437,6 @@ function runBytes(): ProtocolBytes[] {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-type Row = string[] | { title: string };
-
-/** Renders rows as an aligned table; `right[i]` right-aligns column i. */
-function table(head: string[], rows: Row[], right: boolean[]): string {
-  const cells = [head, ...rows.filter((r): r is string[] => Array.isArray(r))];
-  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const body = rows.map((r) => (Array.isArray(r) ? line(r) : r.title));
-  return [line(head), rule, ...body].join('\n');
-}
-
 const ms = (x: number): string => x.toFixed(x < 1 ? 3 : x < 10 ? 2 : 1);
 const ratio = (x: number): string => `${x.toFixed(2)}×`;
 
@@ -566,10 +536,10 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-/** BENCH_ONLY=frost, ecdsa or lifecycle runs one part; `server` is packages/server/bench. */
+/** BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` is the server bench. */
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'server'].includes(only))
-  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle or server');
+if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'timing', 'server'].includes(only))
+  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing or server');
 if (only === 'server') process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];
@@ -590,6 +560,7 @@ if (part('frost')) {
 }
 const ecdsa = part('ecdsa') ? await runEcdsaBench() : null;
 const lifecycle = part('lifecycle') ? await runLifecycleBench() : null;
+const timingLeaks = part('timing') ? runTimingLeakBench() : null;
 
 const jsonPath = process.env.BENCH_JSON;
 if (jsonPath) {
@@ -607,7 +578,7 @@ if (jsonPath) {
   };
   writeFileSync(
     jsonPath,
-    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
+    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle, timingLeaks }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
   );
   console.log(`\nWrote ${jsonPath}`);
 }
