@@ -157,7 +157,9 @@ export async function buildApp(d: AppDeps) {
   });
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-content-type-options', 'nosniff');
-    if (req.url === '/docs' || req.url.startsWith('/docs/')) void reply.headers(DOCS_HEADERS);
+    // By route, not URL: `/docs?x` is the docs page too.
+    const route = req.routeOptions.url ?? '';
+    if (route === '/docs' || route.startsWith('/docs/')) void reply.headers(DOCS_HEADERS);
   });
 
   // Without Redis, shared counters are unknowable: refuse (closed) or let through (open, the
