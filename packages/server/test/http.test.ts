@@ -114,7 +114,13 @@ describe('HTTP surface', () => {
     assert.deepEqual(status.json.build, { store: 'sqlite' });
     assert.ok(!status.text.includes(t.data) && !status.text.includes(process.version));
     assert.equal(status.headers.get('x-content-type-options'), 'nosniff');
-    for (const path of ['/docs', '/docs?x=1', '/docs/?x=1', '/docs/json', '/docs/static/swagger-ui.css']) {
+    for (const path of [
+      '/docs',
+      '/docs?x=1',
+      '/docs/?x=1',
+      '/docs/json',
+      '/docs/static/swagger-ui.css',
+    ]) {
       const r = await fetch(`${t.url}${path}`, { redirect: 'manual' });
       assert.ok(r.status < 400, `${path}: ${r.status}`);
       const csp = r.headers.get('content-security-policy') ?? '';
