@@ -41,6 +41,12 @@ export const ERROR_STATUS = {
   STALE_REQUEST: 400,
   /** The body is larger than the route allows. */
   PAYLOAD_TOO_LARGE: 413,
+  /** The request did not arrive in full within the server's request timeout. */
+  REQUEST_TIMEOUT: 408,
+  /** The URL (a path parameter) is longer than any route accepts. */
+  URI_TOO_LONG: 414,
+  /** The request headers are larger than the server accepts. */
+  HEADERS_TOO_LARGE: 431,
   /** Too many requests: retry after the `Retry-After` header. */
   RATE_LIMITED: 429,
   /** A stored share or session failed authentication (tampered, swapped or corrupted at rest). */

@@ -139,6 +139,13 @@ export const RefreshBody = Type.Object(
 export const KeyIdParams = Type.Object({ keyId: HexN(32) }, strict);
 export const SessionParams = Type.Object({ sid: HexN(16) }, strict);
 
+export const ProtocolName = Type.Union([
+  Type.Literal('dkg'),
+  Type.Literal('ecdsa.sign'),
+  Type.Literal('frost.sign'),
+  Type.Literal('reshare'),
+]);
+
 const Envelopes = Type.Array(
   Type.String({
     pattern: '^[A-Za-z0-9+/]*={0,2}$',
@@ -150,12 +157,56 @@ const Envelopes = Type.Array(
 
 export const StepBody = Type.Object({ messages: Envelopes }, strict);
 
-export const ProtocolName = Type.Union([
-  Type.Literal('dkg'),
-  Type.Literal('ecdsa.sign'),
-  Type.Literal('frost.sign'),
-  Type.Literal('reshare'),
-]);
+/** A protocol as core names it in envelopes: key generation and reshare of ECDSA keys differ. */
+export type CoreProtocolName =
+  | 'dkg'
+  | 'dkg.ecdsa'
+  | 'reshare'
+  | 'reshare.ecdsa'
+  | 'ecdsa.sign'
+  | 'frost.sign';
+
+/** The core protocol of a server session: `dkg` and `reshare` of `ecdsa` keys add `.ecdsa`. */
+export const coreProtocolName = (
+  protocol: ProtocolNameValue,
+  scheme: Static<typeof SchemeSchema>
+): CoreProtocolName =>
+  (protocol === 'dkg' || protocol === 'reshare') && scheme === 'ecdsa'
+    ? `${protocol}.ecdsa`
+    : protocol;
+
+/**
+ * KiB of the client's envelopes to the server (its broadcast and its p2p message to party 2) in
+ * each round of each core protocol, index 0 being round 1: measured with 2 and 3 parties (3-of-3
+ * is the largest) and rounded up. The server's test `steplimits.test.ts` measures them again.
+ */
+export const CLIENT_ROUND_KIB: Record<CoreProtocolName, readonly number[]> = {
+  dkg: [1, 3, 1, 3],
+  'dkg.ecdsa': [1, 20, 33, 3],
+  reshare: [1, 1, 1, 3],
+  'reshare.ecdsa': [1, 17, 33, 3],
+  'ecdsa.sign': [10, 49, 1],
+  'frost.sign': [1, 1],
+};
+
+/**
+ * The largest step body (bytes) a session of `protocol` collecting `round` can legitimately get:
+ * a new step carries this round's envelopes and perhaps later rounds' (the client sends all it
+ * has); a resend carries the rounds the last step answered. Base64 in JSON, twice that as a
+ * safety margin, plus 4 KiB of framing.
+ */
+export function stepBodyLimit(protocol: CoreProtocolName, round: number): number {
+  const kib = CLIENT_ROUND_KIB[protocol];
+  const at = Math.min(Math.max(round, 1), kib.length) - 1;
+  const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+  const raw = 1024 * Math.max(sum(kib.slice(at)), sum(kib.slice(0, at)));
+  return 2 * Math.ceil(raw / 3) * 4 + 4096;
+}
+
+/** The largest step body of any protocol and round (WebSocket frames, the route's outer limit). */
+export const MAX_STEP_BODY_BYTES = Math.max(
+  ...(Object.keys(CLIENT_ROUND_KIB) as CoreProtocolName[]).map((p) => stepBodyLimit(p, 1))
+);
 
 /** What the client's core session must be started with (the server's choices). */
 export const SessionParamsInfo = Type.Object(
@@ -163,6 +214,8 @@ export const SessionParamsInfo = Type.Object(
     scheme: SchemeSchema,
     threshold: Type.Integer(),
     parties: Type.Array(Type.Integer()),
+    /** The core session id: every envelope of the session carries it (the client checks it). */
+    sid: HexN(32),
     /** Key generation and refresh: the shared 32-byte coordinator nonce. */
     sid0: Type.Optional(HexN(32)),
     label: Type.Optional(Type.String()),
@@ -229,6 +282,16 @@ export const StepReply = Type.Object(
   strict
 );
 
+/** The client gave up on its session: its error code or failed check, kept in the audit log. */
+export const AbortBody = Type.Object(
+  { code: Type.String({ pattern: '^[A-Za-z_]{1,64}$', description: "the client's error code" }) },
+  strict
+);
+export const AbortReply = Type.Object(
+  { sessionId: HexN(16), status: Type.Literal('aborted') },
+  strict
+);
+
 export const PolicySchema = Type.Object(
   {
     blindSigning: Type.Boolean({ description: 'raw digests and unprefixed ECDSA messages' }),
@@ -287,7 +350,10 @@ export const Status = Type.Object(
   {
     version: Type.String(),
     uptimeSeconds: Type.Number(),
-    build: Type.Object({ node: Type.String(), store: Type.String() }),
+    build: Type.Object(
+      { store: Type.String({ description: 'the kind of store: sqlite or postgres' }) },
+      strict
+    ),
     activeSessions: Type.Integer(),
   },
   strict
@@ -303,6 +369,7 @@ export type SignPayload = Static<typeof SignPayloadSchema>;
 export type SignRequest = Static<typeof SignBody>;
 export type RefreshRequest = Static<typeof RefreshBody>;
 export type StepRequest = Static<typeof StepBody>;
+export type AbortRequest = Static<typeof AbortBody>;
 export type SessionStartedResponse = Static<typeof SessionStarted>;
 export type StepReplyResponse = Static<typeof StepReply>;
 export type KeyInfoResponse = Static<typeof KeyInfo>;

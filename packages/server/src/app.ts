@@ -3,19 +3,28 @@
  * OpenAPI. Every route delegates to the session engine or the store; none does cryptography.
  * @module
  */
+
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyWebsocket from '@fastify/websocket';
 import {
+  AbortBody,
+  AbortReply,
   CreateKeyBody,
+  coreProtocolName,
   ErrorResponse,
   Health,
   KeyIdParams,
   KeyInfo,
   type KeyInfoResponse,
   KeyList,
+  MAX_STEP_BODY_BYTES,
+  type ProtocolNameValue,
   RefreshBody,
   SessionParams,
   SessionStarted,
@@ -23,8 +32,10 @@ import {
   Status,
   StepBody,
   StepReply,
+  stepBodyLimit,
   WsTicket,
 } from '@tessera/api';
+import type { Scheme } from '@tessera/core';
 import Fastify, { type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Type } from 'typebox';
@@ -34,8 +45,8 @@ import type { Authenticator } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { SessionEngine } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
-import type { Metrics } from './metrics.ts';
-import { rateLimitKey } from './ratelimit.ts';
+import { type Metrics, metricsAuthorized } from './metrics.ts';
+import { InFlight, limitConnections, rateLimitKey } from './ratelimit.ts';
 import type { RedisLink, SessionEvents } from './redis.ts';
 import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
 
@@ -64,20 +75,59 @@ const errors = {
   401: ErrorResponse,
   404: ErrorResponse,
   409: ErrorResponse,
+  410: ErrorResponse,
+  413: ErrorResponse,
   429: ErrorResponse,
 };
 const START_BODY_LIMIT = 256 * 1024;
 /** Routes for probes and scrapers: never refused for a Redis outage (still rate limited per IP). */
 const OPEN_ROUTES = new Set(['/v1/health', '/v1/status', '/metrics']);
-const STEP_BODY_LIMIT = 24 * 1024 * 1024;
+/**
+ * The API docs page: swagger-ui's own scripts, styles and images only, never framed, and no
+ * third-party requests (its validator badge is off).
+ */
+const DOCS_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
 
 export async function buildApp(d: AppDeps) {
   const { config, store, engine, auth, metrics } = d;
+  const { limits } = config;
   const started = Date.now();
   const app = Fastify({
     loggerInstance: d.log,
     bodyLimit: START_BODY_LIMIT,
     trustProxy: config.trustProxy,
+    // Node never times a request out by itself: a stalled client would hold its buffers forever.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      // How often Node looks for requests past their timeouts (its default is 30 s).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 4),
+    },
+    // What Node refuses before Fastify sees a request, and what Fastify's router refuses, answer
+    // in the API's error shape, echoing nothing of the request.
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, metrics),
+    frameworkErrors: (err, _req, reply) => {
+      const e =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError('URI_TOO_LONG', 'a path parameter is too long')
+          : new ApiError('SCHEMA', 'the URL is malformed');
+      metrics.httpErrors.inc({ code: e.code });
+      const body = JSON.stringify(e.toBody());
+      reply.raw
+        .writeHead(e.status, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'x-content-type-options': 'nosniff',
+        })
+        .end(body);
+    },
     ajv: {
       customOptions: {
         removeAdditional: false,
@@ -88,6 +138,9 @@ export async function buildApp(d: AppDeps) {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('subject', '');
+  limitConnections(app.server, limits.connectionsPerIp, () =>
+    metrics.rateLimited.inc({ scope: 'connections' })
+  );
 
   app.setErrorHandler((err, req, reply) => {
     const e = toApiError(err);
@@ -98,9 +151,51 @@ export async function buildApp(d: AppDeps) {
         'internal error'
       );
     if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter));
+    // Refused before its body was read (or while reading it): close rather than read the rest.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     return reply.status(e.status).send(e.toBody());
   });
-  app.setNotFoundHandler((_req, reply) => reply.status(404).send(notFound('route').toBody()));
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    // By route, not URL: `/docs?x` is the docs page too.
+    const route = req.routeOptions.url ?? '';
+    if (route === '/docs' || route.startsWith('/docs/')) void reply.headers(DOCS_HEADERS);
+  });
+
+  // Without Redis, shared counters are unknowable: refuse (closed) or let through (open, the
+  // plugin's skipOnError), as configured. Health and metrics stay reachable either way.
+  const redis = d.redis;
+  if (redis && config.rateLimitOnRedisDown === 'closed')
+    app.addHook('onRequest', async (req) => {
+      if (redis.up || OPEN_ROUTES.has(req.routeOptions.url ?? '')) return;
+      throw new ApiError(
+        'UNAVAILABLE',
+        'rate limiting is unavailable (Redis is unreachable) and configured to fail closed',
+        { retryAfter: 2 }
+      );
+    });
+  const ipLimited = (seconds: number) => {
+    metrics.rateLimited.inc({ scope: 'ip' });
+    return new ApiError('RATE_LIMITED', `too many requests; retry in ${seconds} s`, {
+      retryAfter: seconds,
+    });
+  };
+  // Registered before every route (the docs' too), so that each one is counted.
+  await app.register(fastifyRateLimit, {
+    ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:`, skipOnError: true } : {}),
+    global: true,
+    keyGenerator: (req) => rateLimitKey(req.ip),
+    max: limits.requestsPerMinutePerIp,
+    timeWindow: '1 minute',
+    errorResponseBuilder: (_req, ctx) => ipLimited(Math.ceil(ctx.ttl / 1000)),
+  });
+  // Unknown routes have no route hooks: they count against the same per-IP budget here.
+  const countIp = app.createRateLimit();
+  app.setNotFoundHandler(async (req, reply) => {
+    const r = await countIp(req);
+    if (!r.isAllowed && r.isExceeded) throw ipLimited(r.ttlInSeconds);
+    return reply.status(404).send(notFound('route').toBody());
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -116,35 +211,8 @@ export async function buildApp(d: AppDeps) {
       },
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  // Without Redis, shared counters are unknowable: refuse (closed) or let through (open, the
-  // plugin's skipOnError), as configured. Health and metrics stay reachable either way.
-  const redis = d.redis;
-  if (redis && config.rateLimitOnRedisDown === 'closed')
-    app.addHook('onRequest', async (req) => {
-      if (redis.up || OPEN_ROUTES.has(req.routeOptions.url ?? '')) return;
-      throw new ApiError(
-        'UNAVAILABLE',
-        'rate limiting is unavailable (Redis is unreachable) and configured to fail closed',
-        { retryAfter: 2 }
-      );
-    });
-  await app.register(fastifyRateLimit, {
-    ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:`, skipOnError: true } : {}),
-    global: true,
-    keyGenerator: (req) => rateLimitKey(req.ip),
-    max: config.limits.requestsPerMinutePerIp,
-    timeWindow: '1 minute',
-    errorResponseBuilder: (_req, ctx) => {
-      metrics.rateLimited.inc({ scope: 'ip' });
-      return new ApiError(
-        'RATE_LIMITED',
-        `too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-        { retryAfter: Math.ceil(ctx.ttl / 1000) }
-      );
-    },
-  });
-  await app.register(fastifyWebsocket, { options: { maxPayload: STEP_BODY_LIMIT } });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
+  await app.register(fastifyWebsocket, { options: { maxPayload: MAX_STEP_BODY_BYTES } });
 
   const authenticate = async (req: FastifyRequest) => {
     req.subject = await auth.verify(req.headers.authorization);
@@ -195,19 +263,32 @@ export async function buildApp(d: AppDeps) {
         .send({ status, store: storeUp ? 'ok' : 'down', redis: redisState } as const);
     }
   );
+  // Public: no paths, addresses or versions of what runs behind it.
+  const storeKind = store.description.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   app.get('/v1/status', { schema: { response: { 200: Status } } }, async () => ({
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - started) / 1000),
-    build: { node: process.version, store: store.description.replace(/\/\/[^@]*@/, '//') },
+    build: { store: storeKind },
     activeSessions: await store.countActiveSessions(),
   }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    metrics.activeSessions.set(await store.countActiveSessions());
-    return reply
-      .header('content-type', metrics.registry.contentType)
-      .send(await metrics.registry.metrics());
-  });
+  // Here only with its token, or in dev mode; with metrics.port, on that listener instead.
+  const metricsToken = config.metrics.token;
+  if (config.metrics.port === null && (metricsToken !== null || config.dev))
+    app.get(
+      '/metrics',
+      {
+        schema: { hide: true },
+        onRequest: async (req) => {
+          if (!metricsAuthorized(req.headers.authorization, metricsToken))
+            throw new ApiError('UNAUTHORIZED', 'the metrics token is missing or wrong');
+        },
+      },
+      async (_req, reply) => {
+        const m = await renderMetrics(d);
+        return reply.header('content-type', m.contentType).send(m.body);
+      }
+    );
 
   app.post(
     '/v1/keys',
@@ -304,10 +385,11 @@ export async function buildApp(d: AppDeps) {
     },
     async (req) => keyInfo(await engine.confirmEpoch(req.subject, req.params.keyId, req.body.epoch))
   );
+  const steps = new InFlight();
   app.post(
     '/v1/sessions/:sid/messages',
     {
-      bodyLimit: STEP_BODY_LIMIT,
+      bodyLimit: MAX_STEP_BODY_BYTES,
       schema: {
         ...secured,
         params: SessionParams,
@@ -315,6 +397,32 @@ export async function buildApp(d: AppDeps) {
         response: { 200: StepReply, ...errors },
       },
       onRequest: authenticate,
+      // Before a byte of the body is read: few enough of the caller's steps are in flight, the
+      // session is the caller's (404 otherwise, as for a missing one), and the body fits what
+      // the session's protocol round can need.
+      preParsing: async (req, reply, payload) => {
+        if (!Value.Check(SessionParams, req.params))
+          throw new ApiError('SCHEMA', 'invalid request: params/sid must be 32 hex digits');
+        const release = steps.acquire([
+          { key: `sub:${req.subject}`, max: limits.stepsInFlightPerSubject },
+          { key: `ip:${rateLimitKey(req.ip)}`, max: limits.stepsInFlightPerIp },
+        ]);
+        if (!release) {
+          metrics.rateLimited.inc({ scope: 'in-flight' });
+          throw new ApiError('RATE_LIMITED', 'too many step requests in flight; retry shortly', {
+            retryAfter: 1,
+          });
+        }
+        // Held until the reply is sent or the connection closes: a stalled upload counts.
+        reply.raw.once('close', release);
+        const rec = await engine.ownedSession(req.subject, req.params.sid);
+        const limit = stepBodyLimit(
+          coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme),
+          rec.round
+        );
+        if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
+        return cappedBody(payload, limit);
+      },
     },
     async (req, reply) => {
       const text = await engine.step(req.subject, req.params.sid, req.body.messages);
@@ -334,6 +442,25 @@ export async function buildApp(d: AppDeps) {
     async (req) => {
       await engine.assertSessionOwner(req.subject, req.params.sid);
       return auth.issueTicket(req.subject, req.params.sid, engine.now());
+    }
+  );
+
+  app.post(
+    '/v1/sessions/:sid/abort',
+    {
+      schema: {
+        ...secured,
+        description:
+          'The client gives up on its session: its state is destroyed and the key is free at once.',
+        params: SessionParams,
+        body: AbortBody,
+        response: { 200: AbortReply, ...errors },
+      },
+      onRequest: authenticate,
+    },
+    async (req) => {
+      await engine.abortByClient(req.subject, req.params.sid, req.body.code);
+      return { sessionId: req.params.sid, status: 'aborted' as const };
     }
   );
 
@@ -358,15 +485,18 @@ export async function buildApp(d: AppDeps) {
         const origin = req.headers.origin;
         if (origin !== undefined && !config.allowedOrigins.includes(origin))
           throw new ApiError('FORBIDDEN', `origin ${origin} is not allowed`);
-        const { sid } = req.params as { sid: string };
-        const { ticket } = req.query as { ticket?: string };
+      },
+      // After the schemas: the ticket and session id are well-formed before anything uses them.
+      preHandler: async (req) => {
+        const { sid } = req.params;
+        const { ticket } = req.query;
         req.subject = ticket
           ? await auth.redeemTicket(ticket, sid, engine.now())
           : await auth.verify(req.headers.authorization);
         await engine.assertSessionOwner(req.subject, sid);
       },
     },
-    (socket, req) => serveSocket(socket, req.subject, (req.params as { sid: string }).sid, d)
+    (socket, req) => serveSocket(socket, req.subject, req.params.sid, d)
   );
 
   return app;
@@ -443,6 +573,61 @@ function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: A
     clearTimeout(idle);
     unsubscribe();
   });
+}
+
+/** The metrics exposition, wherever it is served. */
+export async function renderMetrics(
+  d: Pick<AppDeps, 'metrics' | 'store'>
+): Promise<{ contentType: string; body: string }> {
+  d.metrics.activeSessions.set(await d.store.countActiveSessions());
+  return { contentType: d.metrics.registry.contentType, body: await d.metrics.registry.metrics() };
+}
+
+const tooLarge = (limit: number) =>
+  new ApiError(
+    'PAYLOAD_TOO_LARGE',
+    `the body is over this session round's limit of ${limit} bytes`
+  );
+
+/** The request body, failing with PAYLOAD_TOO_LARGE once more than `limit` bytes came (chunked). */
+function cappedBody(payload: NodeJS.ReadableStream, limit: number): Transform {
+  let received = 0;
+  const capped = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      done(received > limit ? tooLarge(limit) : null, chunk);
+    },
+  });
+  // pipe, not pipeline: an error here must not destroy the request (and the socket) before the
+  // 413 is written.
+  payload.pipe(capped);
+  return capped;
+}
+
+/**
+ * Node's own refusals (a malformed request line or header, headers over 16 KiB, a request not
+ * received within the timeouts), answered in the API's shape and then closed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket, metrics: Metrics) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError('REQUEST_TIMEOUT', 'the request did not arrive in time')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('HEADERS_TOO_LARGE', 'the request headers are too large')
+        : new ApiError('SCHEMA', 'malformed HTTP request');
+  metrics.httpErrors.inc({ code: e.code });
+  // Node's own handler makes the same check: a reply already begun cannot take another.
+  const replying = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+  if (socket.writable && !replying?.headersSent) {
+    const body = JSON.stringify(e.toBody());
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Connection: close\r\n\r\n${body}`
+    );
+  }
+  socket.destroy();
 }
 
 function keyInfo(k: KeyRecord): KeyInfoResponse {

@@ -24,7 +24,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { ServerConfig } from './config.ts';
+import { DEFAULT_MAX_TOKEN_LIFETIME_S, type ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { Store } from './store/store.ts';
 
@@ -89,6 +89,17 @@ export class Authenticator {
       });
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256)
         throw new Error('bad subject');
+      // A token that lives too long is a stolen one's long life: refuse what lasts beyond the
+      // limit from now, was issued in the future, or was issued for longer.
+      const exp = payload.exp as number;
+      const nowS = Math.floor(now / 1000);
+      const max = this.#config.maxTokenLifetimeSeconds;
+      if (exp - nowS > max + CLOCK_TOLERANCE_S) throw new Error('lives too long');
+      if (
+        payload.iat !== undefined &&
+        (payload.iat > nowS + CLOCK_TOLERANCE_S || exp - payload.iat > max)
+      )
+        throw new Error('issued in the future or for too long');
       if (this.#verified.size >= VERIFIED_TOKENS)
         this.#verified.delete(this.#verified.keys().next().value as string);
       this.#verified.set(id, {
@@ -227,6 +238,11 @@ export async function devToken(
   sub: string,
   opts: { issuer?: string; audience?: string; ttlSeconds?: number } = {}
 ): Promise<string> {
+  const ttl = opts.ttlSeconds ?? 3600;
+  if (ttl > DEFAULT_MAX_TOKEN_LIFETIME_S)
+    throw new Error(
+      `a token may live at most ${DEFAULT_MAX_TOKEN_LIFETIME_S} s (the server's auth.maxTokenLifetimeSeconds)`
+    );
   if (!existsSync(join(dataDir, DEV_KEY_FILE)))
     throw new Error(
       `no dev key in ${dataDir}: start the server with --dev --data ${dataDir} first`
@@ -239,6 +255,6 @@ export async function devToken(
     .setIssuer(opts.issuer ?? 'tessera')
     .setAudience(opts.audience ?? 'tessera')
     .setIssuedAt()
-    .setExpirationTime(`${opts.ttlSeconds ?? 3600}s`)
+    .setExpirationTime(`${ttl}s`)
     .sign(key);
 }

@@ -13,6 +13,8 @@ import { Value } from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 
 const strict = { additionalProperties: false } as const;
+/** The default of `auth.maxTokenLifetimeSeconds`, which dev tokens keep to. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 24 * 3600;
 
 export const ServerConfigFile = Type.Object(
   {
@@ -107,6 +109,33 @@ export const ServerConfigFile = Type.Object(
           jwksFile: Type.Optional(
             Type.String({ description: 'a JSON Web Key Set file of public keys' })
           ),
+          maxTokenLifetimeSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 60,
+              description: 'longest token lifetime accepted (exp - iat, and exp from now)',
+            })
+          ),
+        },
+        strict
+      )
+    ),
+    metrics: Type.Optional(
+      Type.Object(
+        {
+          token: Type.Optional(
+            Type.String({
+              minLength: 16,
+              description: 'bearer token a scraper must send (env TESSERA_METRICS_TOKEN)',
+            })
+          ),
+          host: Type.Optional(Type.String({ description: 'bind address of the metrics listener' })),
+          port: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 65535,
+              description: 'serve /metrics on this port only, not on the API listener',
+            })
+          ),
         },
         strict
       )
@@ -118,6 +147,13 @@ export const ServerConfigFile = Type.Object(
           keygensPerHourPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
           signsPerHourPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
           wsMessagesPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          requestTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+          headersTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+          keepAliveSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+          idleTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+          connectionsPerIp: Type.Optional(Type.Integer({ minimum: 1 })),
+          stepsInFlightPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
+          stepsInFlightPerIp: Type.Optional(Type.Integer({ minimum: 1 })),
         },
         strict
       )
@@ -181,12 +217,28 @@ export interface ServerConfig {
     algorithms: string[];
     jwksUrl: string | null;
     jwksFile: string | null;
+    /** Tokens living longer than this (exp - iat, or exp from now) are refused. */
+    maxTokenLifetimeSeconds: number;
   };
+  /** Who may read /metrics: a bearer token, a listener of its own, or (dev only) anyone. */
+  metrics: { token: string | null; host: string; port: number | null };
   limits: {
     requestsPerMinutePerIp: number;
     keygensPerHourPerSubject: number;
     signsPerHourPerSubject: number;
     wsMessagesPerMinute: number;
+    /** The whole request (headers and body) must arrive within this. */
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    /** An idle keep-alive connection between two requests. */
+    keepAliveMs: number;
+    /** A connection with no traffic either way (a client that stopped reading a reply). */
+    idleTimeoutMs: number;
+    /** Open connections per client address (its rate-limit bucket), WebSockets included. */
+    connectionsPerIp: number;
+    /** Step requests received but not yet answered (their bodies in memory). */
+    stepsInFlightPerSubject: number;
+    stepsInFlightPerIp: number;
   };
   sessions: { idleMs: number; lifetimeMs: number };
   replayWindowMs: number;
@@ -250,6 +302,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     } else out[key] = v;
   }
   // The HSM: module and token by environment, the rest from the file's defaults.
+  if (env.TESSERA_METRICS_TOKEN) out.metrics = { token: env.TESSERA_METRICS_TOKEN };
   if (env.TESSERA_PKCS11_MODULE || env.TESSERA_PKCS11_TOKEN)
     out.pkcs11 = {
       module: env.TESSERA_PKCS11_MODULE ?? '',
@@ -303,6 +356,7 @@ export function loadConfig(
   const envIn = fromEnv(env);
   // The HSM section merges field by field: the environment names the token, the file the rest.
   if (fromFile.pkcs11 && envIn.pkcs11) envIn.pkcs11 = { ...fromFile.pkcs11, ...envIn.pkcs11 };
+  if (fromFile.metrics && envIn.metrics) envIn.metrics = { ...fromFile.metrics, ...envIn.metrics };
   const merged = check(
     { ...fromFile, ...envIn, ...stripUndefined(flags) },
     'configuration (file, environment and options)'
@@ -326,6 +380,11 @@ export function loadConfig(
     throw new ConfigError('auth: set one of jwksUrl and jwksFile, not both');
   if (auth.jwksUrl) checkJwksUrl(auth.jwksUrl);
   const limits = merged.limits ?? {};
+  const seconds = (s: number | undefined, byDefault: number) => (s ?? byDefault) * 1000;
+  const requestTimeoutMs = seconds(limits.requestTimeoutSeconds, 30);
+  const headersTimeoutMs = seconds(limits.headersTimeoutSeconds, 10);
+  if (headersTimeoutMs > requestTimeoutMs)
+    throw new ConfigError('limits: headersTimeoutSeconds must not exceed requestTimeoutSeconds');
   return {
     host: merged.host ?? '127.0.0.1',
     port: merged.port ?? 7420,
@@ -347,12 +406,25 @@ export function loadConfig(
       algorithms: auth.algorithms ?? ['EdDSA', 'ES256'],
       jwksUrl: auth.jwksUrl ?? null,
       jwksFile: auth.jwksFile ? resolve(auth.jwksFile) : null,
+      maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
+    },
+    metrics: {
+      token: merged.metrics?.token ?? null,
+      host: merged.metrics?.host ?? '127.0.0.1',
+      port: merged.metrics?.port ?? null,
     },
     limits: {
       requestsPerMinutePerIp: limits.requestsPerMinutePerIp ?? (dev ? 100_000 : 600),
       keygensPerHourPerSubject: limits.keygensPerHourPerSubject ?? (dev ? 10_000 : 10),
       signsPerHourPerSubject: limits.signsPerHourPerSubject ?? (dev ? 1_000_000 : 100),
       wsMessagesPerMinute: limits.wsMessagesPerMinute ?? 600,
+      requestTimeoutMs,
+      headersTimeoutMs,
+      keepAliveMs: seconds(limits.keepAliveSeconds, 5),
+      idleTimeoutMs: seconds(limits.idleTimeoutSeconds, 60),
+      connectionsPerIp: limits.connectionsPerIp ?? (dev ? 100_000 : 100),
+      stepsInFlightPerSubject: limits.stepsInFlightPerSubject ?? (dev ? 10_000 : 16),
+      stepsInFlightPerIp: limits.stepsInFlightPerIp ?? (dev ? 10_000 : 64),
     },
     sessions: {
       idleMs: (merged.sessions?.idleSeconds ?? 300) * 1000,

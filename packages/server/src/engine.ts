@@ -17,6 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   checkedSignature,
+  coreProtocolName,
   describeInput,
   type ErrorCode,
   PayloadError,
@@ -72,6 +73,7 @@ import {
 import type { SessionEvents } from './redis.ts';
 import {
   type AuditEvent,
+  type CommitOutcome,
   type KeyEffect,
   type KeyRecord,
   type SessionRecord,
@@ -137,7 +139,10 @@ export class SessionEngine {
   readonly #shares = new Map<string, { blob: string; share: KeyShare; bytes: Uint8Array }>();
   readonly #compute: ComputePool;
   readonly #anchor: EpochAnchor;
-  /** Sessions with a step in progress in this process (a second concurrent step gets SESSION_BUSY). */
+  /**
+   * Sessions with a step in progress in this process, by subject and session id (a second
+   * concurrent step of the owner gets SESSION_BUSY; another subject finds no session).
+   */
   readonly #busy = new Set<string>();
   /**
    * Test hook: called at named points (`<protocol>:computed|committed:round|final`) so a test can
@@ -335,12 +340,14 @@ export class SessionEngine {
     round: number;
     out: Uint8Array[];
     nonces: string[];
-    params: SessionStartedResponse['params'];
+    params: Omit<SessionStartedResponse['params'], 'sid'>;
     exclusive: boolean;
     audit: { action: string; details?: Record<string, unknown> };
   }): Promise<SessionStartedResponse> {
     const now = this.now();
     const id = hex(new Uint8Array(randomBytes(16)));
+    // The core session id, kept with the params: every envelope of the session must carry it.
+    const params = { ...o.params, sid: o.runner.decode(o.state).sid };
     const rec: SessionRecord = {
       id,
       subject: o.subject,
@@ -352,7 +359,7 @@ export class SessionEngine {
       status: 'active',
       version: 0,
       state: this.#sealer.sealSession(id, 0, o.state),
-      params: JSON.stringify(o.params),
+      params: JSON.stringify(params),
       round: o.round,
       totalRounds: o.runner.totalRounds,
       lastRequest: null,
@@ -382,7 +389,7 @@ export class SessionEngine {
       party: CLIENT_PARTY,
       serverParty: SERVER_PARTY,
       totalRounds: o.runner.totalRounds,
-      params: o.params,
+      params,
       messages: o.out.map(b64),
       expiresAt: now + this.#config.sessions.idleMs,
     };
@@ -395,20 +402,21 @@ export class SessionEngine {
    * so that a resend gets the same bytes.
    */
   async step(subject: string, sessionId: string, messages: string[]): Promise<string> {
-    if (this.#busy.has(sessionId))
+    // Keyed by subject too: another subject's request finds no session (404), busy or not.
+    const busy = `${subject}\n${sessionId}`;
+    if (this.#busy.has(busy))
       throw new ApiError('SESSION_BUSY', 'another request for this session is being processed');
-    this.#busy.add(sessionId);
+    this.#busy.add(busy);
     try {
       return await this.#step(subject, sessionId, messages);
     } finally {
-      this.#busy.delete(sessionId);
+      this.#busy.delete(busy);
     }
   }
 
   async #step(subject: string, sessionId: string, messages: string[]): Promise<string> {
     const started = performance.now();
-    const rec = await this.#store.getSession(sessionId);
-    if (!rec || rec.subject !== subject) throw notFound('session');
+    const rec = await this.ownedSession(subject, sessionId);
     const raw = messages.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
     const requestHash = nodeSha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r])));
     if (rec.lastRequest === requestHash && rec.lastReply !== null) return rec.lastReply;
@@ -433,6 +441,8 @@ export class SessionEngine {
     }
     if (rec.state === null) throw new ApiError('SESSION_CLOSED', 'the session has no state');
     const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
+    const mismatch = this.#headerMismatch(rec, state, envs);
+    if (mismatch) return this.#violation(rec, `envelope ${mismatch} does not match the session`);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
     let loaded: { share: KeyShare; input: ShareInput } | undefined;
@@ -646,6 +656,39 @@ export class SessionEngine {
 
   // ---- aborts ------------------------------------------------------------------------------
 
+  /**
+   * The client gave up on its session (a failed check on its side, a cancel): the state is
+   * destroyed and the key is free for a new session at once. An aborted session stays aborted.
+   */
+  async abortByClient(subject: string, sessionId: string, code: string): Promise<void> {
+    const rec = await this.ownedSession(subject, sessionId);
+    const busy = `${subject}\n${sessionId}`;
+    if (this.#busy.has(busy))
+      throw new ApiError('SESSION_BUSY', 'a request of this session is being processed');
+    if (rec.status === 'aborted') return;
+    if (rec.status === 'done') throw new ApiError('SESSION_CLOSED', 'the session is done');
+    const now = this.now();
+    if (
+      rec.status === 'expired' ||
+      now - rec.updatedAt > this.#config.sessions.idleMs ||
+      now - rec.createdAt > this.#config.sessions.lifetimeMs
+    )
+      throw new ApiError('SESSION_EXPIRED', 'the session expired');
+    this.#busy.add(busy);
+    try {
+      // A step committed meanwhile (on another instance) moved the version: the client resends.
+      if ((await this.#closeAborted(rec, 'client-abort', { code }, [])) !== 'ok')
+        throw new ApiError('SESSION_BUSY', 'the session moved on concurrently; resend the abort');
+    } finally {
+      this.#busy.delete(busy);
+    }
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'client-abort' });
+    this.#log.info(
+      { sessionId, protocol: rec.protocol, keyId: rec.keyId },
+      'aborted by the client'
+    );
+  }
+
   /** A check on the client's message failed: terminal, culprit named, state destroyed. */
   async #abort(
     rec: SessionRecord,
@@ -690,7 +733,7 @@ export class SessionEngine {
     outcome: string,
     details: Record<string, unknown>,
     effects: KeyEffect[]
-  ): Promise<void> {
+  ): Promise<CommitOutcome> {
     const written = await this.#store.commitStep(rec.id, rec.version, {
       status: 'aborted',
       state: null,
@@ -704,14 +747,42 @@ export class SessionEngine {
     });
     // Announced only when written: a stale record (another instance moved on) aborted nothing.
     if (written === 'ok') this.#events?.publish({ sessionId: rec.id, status: 'aborted' });
+    return written;
   }
 
   // ---- helpers -----------------------------------------------------------------------------
 
+  /** The session, if it belongs to `subject`; 404 otherwise, the same for a missing one. */
+  async ownedSession(subject: string, sessionId: string): Promise<SessionRecord> {
+    const rec = await this.#store.getSession(sessionId, subject);
+    if (!rec || rec.subject !== subject) throw notFound('session');
+    return rec;
+  }
+
   /** 404 unless the session exists and belongs to `subject`. */
   async assertSessionOwner(subject: string, sessionId: string): Promise<void> {
-    const rec = await this.#store.getSession(sessionId);
-    if (!rec || rec.subject !== subject) throw notFound('session');
+    await this.ownedSession(subject, sessionId);
+  }
+
+  /**
+   * The first header field of an envelope that does not fit the session, or null. The transport
+   * authenticates the whole request, header fields included; checking them here, before core,
+   * means a valid envelope replayed into another session of the same subject, or one claiming
+   * another sender, aborts only the session it was sent to: no pair marker, no ban, no compute.
+   */
+  #headerMismatch(rec: SessionRecord, state: Uint8Array, envs: Envelope[]): string | null {
+    const params = JSON.parse(rec.params) as { sid?: string };
+    // Sessions opened before the sid was recorded: read it from their state.
+    const sid = params.sid ?? RUNNERS[rec.protocol as ProtocolNameValue].decode(state).sid;
+    const proto = coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme);
+    for (const e of envs) {
+      if (e.v !== 1) return 'version';
+      if (e.proto !== proto) return 'protocol';
+      if (e.sid !== sid) return 'session id';
+      if (e.from !== CLIENT_PARTY) return 'sender';
+      if (e.to !== 0 && e.to !== SERVER_PARTY) return 'recipient';
+    }
+    return null;
   }
 
   /** Expires idle and over-age sessions, destroying their state. */

@@ -2,9 +2,11 @@
  * The per-IP rate-limit bucket of a client address (security-tests SRV-L-02): an IPv6 client
  * counts as its /64, the smallest block a host is routinely given, so rotating addresses inside
  * one allocation does not buy new buckets; an IPv4-mapped IPv6 address counts as its IPv4 one.
+ * Also the bounds on what one client holds open at a time: connections and step requests.
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import type { Server } from 'node:http';
+import { isIPv4, isIPv6, type Socket } from 'node:net';
 
 /** Eight 16-bit groups of an IPv6 address (zone id dropped, `::` expanded, embedded IPv4 read). */
 function ipv6Groups(address: string): number[] | null {
@@ -41,4 +43,46 @@ export function rateLimitKey(address: string): string {
     .slice(0, 4)
     .map((x) => x.toString(16))
     .join(':')}::/64`;
+}
+
+/**
+ * Caps the open connections of each client address (its rate-limit bucket): one over the cap is
+ * closed at once, before a byte is read. A WebSocket is an upgraded connection and counts until
+ * it closes. Behind a proxy every connection comes from the proxy, so the cap applies to it.
+ */
+export function limitConnections(server: Server, max: number, refused: () => void): void {
+  const open = new InFlight();
+  server.on('connection', (socket: Socket) => {
+    const release =
+      socket.remoteAddress !== undefined &&
+      open.acquire([{ key: rateLimitKey(socket.remoteAddress), max }]);
+    if (!release) {
+      refused();
+      return void socket.destroy();
+    }
+    socket.once('close', release);
+  });
+}
+
+/**
+ * Counts requests in flight per key (a subject, a client address): `acquire` takes one under
+ * every key, or none if any key is at its cap, and returns the function that gives them back.
+ */
+export class InFlight {
+  readonly #counts = new Map<string, number>();
+
+  acquire(keys: readonly { key: string; max: number }[]): (() => void) | null {
+    if (keys.some(({ key, max }) => (this.#counts.get(key) ?? 0) >= max)) return null;
+    for (const { key } of keys) this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const { key } of keys) {
+        const left = (this.#counts.get(key) ?? 1) - 1;
+        if (left === 0) this.#counts.delete(key);
+        else this.#counts.set(key, left);
+      }
+    };
+  }
 }

@@ -6,14 +6,14 @@
 import type pino from 'pino';
 import type { Logger } from 'pino';
 import { FileEpochAnchor } from './anchor.ts';
-import { buildApp } from './app.ts';
+import { buildApp, renderMetrics } from './app.ts';
 import { Authenticator } from './auth.ts';
 import { ComputePool } from './compute.ts';
 import type { ServerConfig } from './config.ts';
 import { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
 import { SessionEngine } from './engine.ts';
 import { createLogger } from './log.ts';
-import { Metrics } from './metrics.ts';
+import { listenMetrics, Metrics } from './metrics.ts';
 import { Pkcs11KeyWrapper } from './pkcs11.ts';
 import { LocalSessionEvents, RedisLink, RedisSessionEvents } from './redis.ts';
 import { openPostgresStore } from './store/postgres.ts';
@@ -22,6 +22,8 @@ import type { Store } from './store/store.ts';
 
 export interface RunningServer {
   url: string;
+  /** The metrics listener's `/metrics` URL (`metrics.port`), or null when there is none. */
+  metricsUrl: string | null;
   app: Awaited<ReturnType<typeof buildApp>>;
   engine: SessionEngine;
   store: Store;
@@ -104,8 +106,11 @@ export async function startServer(
   }
   await engine.recoverPairMarkers();
   await engine.reap();
-  const app = await buildApp({ config, store, engine, auth, metrics, log, redis, events });
+  const d = { config, store, engine, auth, metrics, log, redis, events };
+  const app = await buildApp(d);
   const address = await app.listen({ host: config.host, port: config.port });
+  const metricsListener =
+    config.metrics.port === null ? null : await listenMetrics(config, () => renderMetrics(d));
   const reaper = setInterval(
     () => void engine.reap().catch((e: Error) => log.error({ err: e.message }, 'reaper failed')),
     30_000
@@ -118,12 +123,16 @@ export async function startServer(
       redis: redis?.description ?? 'off',
       keyWrapper: wrapper.description,
       dev: config.dev,
+      metrics:
+        metricsListener?.url ??
+        (config.metrics.token ? 'with the metrics token' : config.dev ? 'open (dev)' : 'off'),
     },
     'tessera server listening'
   );
   let closing: Promise<void> | null = null;
   return {
     url: address.replace('[::1]', 'localhost'),
+    metricsUrl: metricsListener?.url ?? null,
     app,
     engine,
     store,
@@ -132,6 +141,7 @@ export async function startServer(
     close() {
       closing ??= (async () => {
         clearInterval(reaper);
+        metricsListener?.server.close();
         await app.close();
         await compute.close();
         await events.close();

@@ -106,6 +106,14 @@ function compliance(open: () => Promise<{ store: Store; dispose(): Promise<void>
     assert.equal(await store.getSession('nope'), null);
   });
 
+  test("looked up for its owner, another subject's session is null, as a missing one (L5)", async () => {
+    const rec = session({ subject: 'bob' });
+    await store.createSession(rec, opts);
+    assert.deepEqual(await store.getSession(rec.id, 'bob'), rec);
+    assert.equal(await store.getSession(rec.id, 'mallory'), null);
+    assert.equal(await store.getSession('nope', 'bob'), null);
+  });
+
   test('a step commits once per version; a stale version is a conflict', async () => {
     const rec = session();
     await store.createSession(rec, opts);

@@ -13,7 +13,7 @@ import { type CliIo, Output, table } from '../output.ts';
 interface Status {
   version: string;
   uptimeSeconds: number;
-  build: { node: string; store: string };
+  build: { store: string };
   activeSessions: number;
 }
 
@@ -39,7 +39,6 @@ export function register(program: Command, io: CliIo): void {
         ['server', server],
         ['version', body.version],
         ['uptime', `${body.uptimeSeconds} s`],
-        ['node', body.build.node],
         ['store', body.build.store],
         ['active sessions', body.activeSessions],
       ])

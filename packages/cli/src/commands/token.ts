@@ -21,7 +21,11 @@ export function register(program: Command, io: CliIo): void {
       .description('print a development token (the server must have run with --dev --data DIR)')
       .option('--data <dir>', "the dev server's data directory (env TESSERA_DATA)")
       .requiredOption('--sub <name>', 'subject: who the token is for')
-      .option('--ttl <seconds>', 'lifetime in seconds (default 3600)', positiveIntArg)
+      .option(
+        '--ttl <seconds>',
+        'lifetime in seconds (default 3600, at most 86400)',
+        positiveIntArg
+      )
   ).action(async (f: TokenFlags) => {
     const data = f.data ?? io.env.TESSERA_DATA;
     if (!data) throw new UsageError('no data directory: pass --data or set TESSERA_DATA');

@@ -79,6 +79,8 @@ const MIGRATIONS: string[] = [
   // A key looked up for its owner (see getKey): another subject's key and a missing one both
   // miss this index the same way.
   `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
+  // The same for a session looked up for its owner (a step, a ticket, an abort).
+  `CREATE UNIQUE INDEX sessions_owner ON sessions(subject, id);`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -362,8 +364,15 @@ export class PostgresStore implements Store {
     }
   }
 
-  async getSession(id: string): Promise<SessionRecord | null> {
-    const r = await this.#query<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]);
+  async getSession(id: string, subject?: string): Promise<SessionRecord | null> {
+    // As for getKey: with both columns bound the planner takes sessions_owner, not the primary key.
+    const r =
+      subject === undefined
+        ? await this.#query<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id])
+        : await this.#query<SessionRow>('SELECT * FROM sessions WHERE id = $1 AND subject = $2', [
+            id,
+            subject,
+          ]);
     return r.rows[0] ? sessionOf(r.rows[0]) : null;
   }
 

@@ -78,6 +78,8 @@ const MIGRATIONS: string[] = [
   // A key looked up for its owner: another subject's key and a missing one both miss this
   // index, the same way (no existence oracle in the timing, SRV-A-08).
   `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
+  // The same for a session looked up for its owner (a step, a ticket, an abort).
+  `CREATE UNIQUE INDEX sessions_owner ON sessions(subject, id);`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -250,8 +252,14 @@ export class SqliteStore implements Store {
     }
   }
 
-  async getSession(id: string): Promise<SessionRecord | null> {
-    const r = this.#q('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
+  async getSession(id: string, subject?: string): Promise<SessionRecord | null> {
+    const r = (
+      subject === undefined
+        ? this.#q('SELECT * FROM sessions WHERE id = ?').get(id)
+        : this.#q(
+            'SELECT * FROM sessions INDEXED BY sessions_owner WHERE subject = ? AND id = ?'
+          ).get(subject, id)
+    ) as SessionRow | undefined;
     return r ? sessionOf(r) : null;
   }
 

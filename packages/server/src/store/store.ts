@@ -129,7 +129,11 @@ export interface Store {
     rec: SessionRecord,
     opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
   ): Promise<'ok' | 'busy' | 'nonce-reused'>;
-  getSession(id: string): Promise<SessionRecord | null>;
+  /**
+   * The session, or null. With `subject`, another subject's session is null too, found by the
+   * same index as a missing one (no existence oracle in the timing, as for `getKey`).
+   */
+  getSession(id: string, subject?: string): Promise<SessionRecord | null>;
   /** Applies a step if the session is still at `version`, atomically with its effects. */
   commitStep(id: string, version: number, c: StepCommit): Promise<CommitOutcome>;
   /** Marks active sessions idle since `idleBefore` or created before `createdBefore` expired, wiping their state. */
