@@ -532,6 +532,12 @@ export class TesseraClient {
     try {
       const first = await guarded(guard, start);
       session = first.session;
+      // The server names the core session it runs; ours must be the same one.
+      if (started.params.sid !== session.sid)
+        throw new ClientError(
+          'PROTOCOL_VIOLATION',
+          'the server runs another session than the one its parameters make'
+        );
       let outbox = first.out.map((e) => toB64(encodeEnvelope(e)));
       let inbox = started.messages;
       for (;;) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MemoryShareStore } from '@tessera/client';
 import { encodeEnvelope, frostSign, KeyShare } from '@tessera/core';
+import { memoryLedgerForTests } from '@tessera/core/testing';
 import { call, fresh, fromHex, type TestServer, testServer } from './helpers.ts';
 
 describe('client abort', () => {
@@ -111,12 +112,15 @@ describe('client abort', () => {
       // A real round-1 step, not awaited: it is in the compute pool when the abort comes.
       const started = (await start()).json as { sessionId: string; params: { rid: string } };
       const share = KeyShare.fromBytes((await store.get(key.keyId)) as Uint8Array);
-      const mine = frostSign.start({
-        share,
-        signers: [1, 2],
-        message: fromHex('ab'),
-        rid: fromHex(started.params.rid),
-      });
+      const mine = frostSign.start(
+        {
+          share,
+          signers: [1, 2],
+          message: fromHex('ab'),
+          rid: fromHex(started.params.rid),
+        },
+        { ledger: memoryLedgerForTests() }
+      );
       const messages = mine.out.map((e) => Buffer.from(encodeEnvelope(e)).toString('base64'));
       const inFlight = u.srv.engine.step('bob', started.sessionId, messages);
       await assert.rejects(u.srv.engine.abortByClient('bob', started.sessionId, 'X'), {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MemoryShareStore } from '@tessera/client';
 import { type Envelope, ecdsaSign, encodeEnvelope, KeyShare } from '@tessera/core';
+import { memoryLedgerForTests } from '@tessera/core/testing';
 import type { SqliteStore } from '@tessera/server';
 import { call, fresh, fromHex, type TestServer, testServer } from './helpers.ts';
 
@@ -35,12 +36,15 @@ describe('envelope headers and session ownership', () => {
     });
     assert.equal(r.status, 201, r.text);
     const params = r.json.params as { rid: string; sid: string };
-    const mine = ecdsaSign.start({
-      share,
-      signers: [1, 2],
-      rid: fromHex(params.rid),
-      digest: fromHex(DIGEST),
-    });
+    const mine = ecdsaSign.start(
+      {
+        share,
+        signers: [1, 2],
+        rid: fromHex(params.rid),
+        digest: fromHex(DIGEST),
+      },
+      { ledger: memoryLedgerForTests() }
+    );
     assert.equal(params.sid, mine.session.sid, 'params.sid is the core session id');
     return { sid: r.json.sessionId as string, out: mine.out };
   };
