@@ -91,8 +91,6 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
-/** Protocol arithmetic on the event loop (a refresh: its result holds a share object). */
-const ON_LOOP = new ComputePool(0);
 
 /** A started core session as `#open` stores it: state and first envelopes encoded. */
 function encodedStart(
@@ -220,7 +218,7 @@ export class SessionEngine {
     if (key.scheme === 'ecdsa') {
       started = await this.#compute.signStart(
         { share: loaded.input, signers: PARTIES, rid, digest: input.bytes },
-        keyId,
+        { affinity: keyId, subject },
         share
       );
     } else {
@@ -461,11 +459,9 @@ export class SessionEngine {
         : undefined;
     // A ban the store holds as a marker (a crashed step's, §15.1) is anchored too.
     if (guard?.state === 'banned' && loaded) this.#lock(rec.keyId as string, loaded.share);
-    // A refresh's result carries a new share object: it runs here rather than crossing threads.
-    const compute = rec.protocol === 'reshare' ? ON_LOOP : this.#compute;
     let computed: StepOutcome;
     try {
-      computed = await compute.step(
+      computed = await this.#compute.step(
         {
           protocol: rec.protocol as ProtocolNameValue,
           state,
@@ -474,7 +470,7 @@ export class SessionEngine {
           guard: !loaded ? 'none' : guard ? guard.state : 'refuse',
           sender: CLIENT_PARTY,
         },
-        rec.keyId ?? rec.id,
+        { affinity: rec.keyId ?? rec.id, subject: rec.subject },
         loaded?.share
       );
       if (computed.banned) guard?.guard.ban('');

@@ -25,6 +25,8 @@ export interface RunningServer {
   app: Awaited<ReturnType<typeof buildApp>>;
   engine: SessionEngine;
   store: Store;
+  /** Where protocol arithmetic and payload hashing run (tests observe its dispatches). */
+  compute: ComputePool;
   metrics: Metrics;
   log: Logger;
   close(): Promise<void>;
@@ -127,6 +129,7 @@ export async function startServer(
     app,
     engine,
     store,
+    compute,
     metrics,
     log,
     close() {
