@@ -118,6 +118,14 @@ export const ServerConfigFile = Type.Object(
           keygensPerHourPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
           signsPerHourPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
           wsMessagesPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          payloadHashMs: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 60_000,
+              description:
+                'time budget of parsing and hashing one sign payload (typed data, transaction) on a worker',
+            })
+          ),
         },
         strict
       )
@@ -187,6 +195,8 @@ export interface ServerConfig {
     keygensPerHourPerSubject: number;
     signsPerHourPerSubject: number;
     wsMessagesPerMinute: number;
+    /** Budget of hashing one sign payload on a worker (none with `workers: 0`). */
+    payloadHashMs: number;
   };
   sessions: { idleMs: number; lifetimeMs: number };
   replayWindowMs: number;
@@ -353,6 +363,7 @@ export function loadConfig(
       keygensPerHourPerSubject: limits.keygensPerHourPerSubject ?? (dev ? 10_000 : 10),
       signsPerHourPerSubject: limits.signsPerHourPerSubject ?? (dev ? 1_000_000 : 100),
       wsMessagesPerMinute: limits.wsMessagesPerMinute ?? 600,
+      payloadHashMs: limits.payloadHashMs ?? 250,
     },
     sessions: {
       idleMs: (merged.sessions?.idleSeconds ?? 300) * 1000,

@@ -17,9 +17,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   checkedSignature,
+  checkPayloadBounds,
   describeInput,
   type ErrorCode,
   PayloadError,
+  PayloadTooComplex,
   type ProtocolNameValue,
   type SessionStartedResponse,
   type SigningInput,
@@ -52,6 +54,7 @@ import { type EpochAnchor, MemoryEpochAnchor } from './anchor.ts';
 import {
   ComputeFailed,
   ComputePool,
+  ComputeTimeout,
   type ShareInput,
   StagedLedger,
   type StartOutcome,
@@ -200,14 +203,10 @@ export class SessionEngine {
     const epoch = epochHex ?? key.pendingEpoch ?? key.epoch;
     if (epoch !== key.epoch && epoch !== key.pendingEpoch)
       throw new ApiError('EPOCH_STALE', `epoch ${epoch} of key ${keyId} is no longer current`);
-    let input: SigningInput;
-    try {
-      input = signingInput(key.scheme, payload);
-    } catch (e) {
-      if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
-      throw e;
-    }
-    await this.#checkPolicy(key, input, payload.kind);
+    // The cheap refusals come before the payload costs anything: a busy key, then its bounds.
+    await this.#refuseBusy(key.keyId, 'sign');
+    const input = await this.#signingInput(subject, key, payload);
+    await this.#checkPolicy(subject, key, input, payload.kind);
     const loaded = await this.#loadShareInput(key, epoch);
     if (key.scheme === 'ecdsa') this.#refuseLocked(key, loaded.share);
     const stored = loaded.share;
@@ -262,6 +261,54 @@ export class SessionEngine {
   }
 
   /**
+   * What the payload signs. Typed data past its limits is refused first, on the loop in time
+   * linear in its size; typed data and transactions are then parsed and hashed on a worker
+   * within `limits.payloadHashMs`, the other kinds (a hex decoding, one SHA-256) here.
+   */
+  async #signingInput(
+    subject: string,
+    key: KeyRecord,
+    payload: SignPayload
+  ): Promise<SigningInput> {
+    try {
+      checkPayloadBounds(payload);
+      if (payload.kind !== 'eip712' && !TRANSACTION_KINDS.has(payload.kind))
+        return signingInput(key.scheme, payload);
+      const budget = this.#config.limits.payloadHashMs;
+      try {
+        return await this.#compute.payload(
+          { scheme: key.scheme, payload },
+          { affinity: key.keyId, subject },
+          budget
+        );
+      } catch (e) {
+        // Its worker was terminated over the budget, or died of the payload: one or the other.
+        if (e instanceof ComputeFailed)
+          throw new PayloadTooComplex(
+            'budget',
+            e instanceof ComputeTimeout
+              ? `the payload took more than ${budget} ms to hash; it is refused`
+              : 'hashing the payload exhausted its worker; it is refused'
+          );
+        throw e;
+      }
+    } catch (e) {
+      if (e instanceof PayloadTooComplex) {
+        const refusal = new ApiError('PAYLOAD_TOO_COMPLEX', e.message, {
+          details: { limit: e.limit },
+        });
+        await this.#auditRefusal(subject, key.keyId, refusal, {
+          kind: payload.kind,
+          limit: e.limit,
+        });
+        throw refusal;
+      }
+      if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
+      throw e;
+    }
+  }
+
+  /**
    * A refresh; as `recover`, the same protocol started by a client that restored its share from
    * a backup: the round-4 proofs show it holds the share, and both shares are replaced.
    */
@@ -272,6 +319,7 @@ export class SessionEngine {
     purpose: 'refresh' | 'recover' = 'refresh'
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
+    await this.#refuseBusy(key.keyId, 'refresh');
     const latest = key.pendingEpoch ?? key.epoch;
     if (epochHex !== latest)
       throw new ApiError(
@@ -948,41 +996,100 @@ export class SessionEngine {
     attempt(250);
   }
 
-  async #checkPolicy(key: KeyRecord, input: SigningInput, kind: string): Promise<void> {
+  /** POLICY_DENIED, audited, when the key's policy refuses the request. */
+  async #checkPolicy(
+    subject: string,
+    key: KeyRecord,
+    input: SigningInput,
+    kind: string
+  ): Promise<void> {
+    const why = await this.#policyRefusal(key, input, kind);
+    if (why === null) return;
+    const refusal = new ApiError('POLICY_DENIED', `the key's policy refuses this request: ${why}`);
+    await this.#auditRefusal(subject, key.keyId, refusal, { kind, ...describeInput(input) });
+    throw refusal;
+  }
+
+  /** Why the key's policy refuses the request, or null. */
+  async #policyRefusal(key: KeyRecord, input: SigningInput, kind: string): Promise<string | null> {
     const p = key.policy;
-    const deny = (why: string): never => {
-      throw new ApiError('POLICY_DENIED', `the key's policy refuses this request: ${why}`);
-    };
     if (input.blind && !p.blindSigning)
-      deny(
-        `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`
-      );
+      return `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`;
+    if (p.allowedChainIds && kind === 'eip712') {
+      // The chain checked must be the chain signed (probe M3): a domain without chainId is valid
+      // on every chain, and a domain type of the request's own may leave chainId out or rename it.
+      if (input.domainType !== 'standard')
+        return 'typed data with its own EIP712Domain type: send the standard domain type (name, version, chainId, verifyingContract, salt, as present)';
+      if (input.chainId === undefined)
+        return 'typed data without domain.chainId is valid on every chain';
+    }
     if (
       p.allowedChainIds &&
       input.chainId !== undefined &&
       !p.allowedChainIds.includes(input.chainId)
     )
-      deny(`chain id ${input.chainId} is not allowed`);
+      return `chain id ${input.chainId} is not allowed`;
     // Every transaction kind (eip1559, eip2930, legacy) is checked alike.
     const transaction = TRANSACTION_KINDS.has(kind);
     if (p.allowedChainIds && transaction && input.chainId === undefined)
-      deny('the chain id is missing');
+      return 'the chain id is missing';
     if (p.allowedDestinations && transaction) {
       const allowed = p.allowedDestinations.map((a) => a.toLowerCase());
       if (!input.to || !allowed.includes(input.to))
-        deny(`destination ${input.to ?? '(contract creation)'} is not allowed`);
+        return `destination ${input.to ?? '(contract creation)'} is not allowed`;
     }
     if (
       p.maxValueWei !== undefined &&
       input.value !== undefined &&
       input.value > BigInt(p.maxValueWei)
     )
-      deny(`value ${input.value} wei is above the limit of ${p.maxValueWei}`);
+      return `value ${input.value} wei is above the limit of ${p.maxValueWei}`;
     if (p.dailyLimit !== undefined) {
       const since = this.now() - 24 * 3600 * 1000;
       if ((await this.#store.countSignSessions(key.keyId, since)) >= p.dailyLimit)
-        deny(`the daily limit of ${p.dailyLimit} signatures is reached`);
+        return `the daily limit of ${p.dailyLimit} signatures is reached`;
     }
+    return null;
+  }
+
+  /**
+   * A refused sign request leaves an audit row: who, which key, the code and reason, and what
+   * the payload is (its kind, and its digest and parsed fields or the limit it broke), never the
+   * payload. The refusal stands if the store cannot write it.
+   */
+  async #auditRefusal(
+    subject: string,
+    keyId: string,
+    refusal: ApiError,
+    details: Record<string, unknown>
+  ): Promise<void> {
+    try {
+      await this.#store.audit(
+        this.#event(subject, keyId, null, 'sign.refused', 'refused', {
+          code: refusal.code,
+          reason: refusal.message,
+          ...details,
+        })
+      );
+    } catch (e) {
+      this.#log.warn(
+        { keyId, err: (e as Error).message },
+        'could not audit a refused sign request'
+      );
+    }
+  }
+
+  /**
+   * KEY_BUSY before any work while the key has an active session of `kind` that is not yet due
+   * to expire (one that is due is reaped when the new session is created).
+   */
+  async #refuseBusy(keyId: string, kind: 'sign' | 'refresh'): Promise<void> {
+    const active = await this.#store.activeSession(keyId, kind);
+    if (!active) return;
+    const now = this.now();
+    const { idleMs, lifetimeMs } = this.#config.sessions;
+    if (now - active.updatedAt > idleMs || now - active.createdAt > lifetimeMs) return;
+    throw new ApiError('KEY_BUSY', `another ${kind} session of key ${keyId} is active`);
   }
 
   #event(
