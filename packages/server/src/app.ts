@@ -35,6 +35,7 @@ import type { ServerConfig } from './config.ts';
 import type { SessionEngine } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { Metrics } from './metrics.ts';
+import { SubjectQuota } from './quota.ts';
 import { rateLimitKey } from './ratelimit.ts';
 import type { RedisLink, SessionEvents } from './redis.ts';
 import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
@@ -149,24 +150,25 @@ export async function buildApp(d: AppDeps) {
   const authenticate = async (req: FastifyRequest) => {
     req.subject = await auth.verify(req.headers.authorization);
   };
-  // Per-subject limits are counted separately from the per-IP one (the plugin runs one
-  // route handler per request), through the plugin's limiter API.
-  const perSubject = (max: number, scope: string) => {
-    const limiter = app.createRateLimit({
-      max,
-      timeWindow: '1 hour',
-      keyGenerator: (req) => `sub:${scope}:${req.subject}`,
-    });
-    return async (req: FastifyRequest) => {
-      const r = await limiter(req);
-      if (r.isAllowed || !r.isExceeded) return;
-      metrics.rateLimited.inc({ scope: 'subject' });
-      throw new ApiError(
-        'RATE_LIMITED',
-        `${scope} limit of ${max} per hour reached; retry in ${r.ttlInSeconds} s`,
-        { retryAfter: r.ttlInSeconds }
-      );
-    };
+  const quota = new SubjectQuota({
+    redis,
+    failOpen: config.rateLimitOnRedisDown === 'open',
+    metrics,
+    now: () => engine.now(),
+  });
+  /** Runs a start, charging the subject's hourly quota only if the start is accepted. */
+  const charged = async <T>(
+    req: FastifyRequest,
+    limit: { scope: string; max: number },
+    start: () => Promise<T>
+  ): Promise<T> => {
+    const unit = await quota.take(limit.scope, req.subject, limit.max);
+    try {
+      return await start();
+    } catch (e) {
+      await unit.refund();
+      throw e;
+    }
   };
   const checkFresh = async (subject: string, nonce: string, timestamp: number) => {
     const now = engine.now();
@@ -214,14 +216,18 @@ export async function buildApp(d: AppDeps) {
     {
       schema: { ...secured, body: CreateKeyBody, response: { 201: SessionStarted, ...errors } },
       onRequest: authenticate,
-      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'keygen'),
     },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(await engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? ''));
-    }
+    async (req, reply) =>
+      reply.status(201).send(
+        await charged(
+          req,
+          { scope: 'keygen', max: config.limits.keygensPerHourPerSubject },
+          async () => {
+            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+            return engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? '');
+          }
+        )
+      )
   );
   app.get(
     '/v1/keys',
@@ -252,19 +258,26 @@ export async function buildApp(d: AppDeps) {
         response: { 201: SessionStarted, ...errors },
       },
       onRequest: authenticate,
-      preHandler: perSubject(config.limits.signsPerHourPerSubject, 'sign'),
     },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(
-          await engine.startSign(req.subject, req.params.keyId, req.body.payload, req.body.epoch)
-        );
-    }
+    async (req, reply) =>
+      reply.status(201).send(
+        await charged(
+          req,
+          { scope: 'sign', max: config.limits.signsPerHourPerSubject },
+          async () => {
+            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+            return engine.startSign(
+              req.subject,
+              req.params.keyId,
+              req.body.payload,
+              req.body.epoch
+            );
+          }
+        )
+      )
   );
   // Refresh, and recover: the same protocol, started by a client restored from a backup.
-  const refreshLimit = perSubject(config.limits.keygensPerHourPerSubject, 'refresh');
+  const refreshLimit = { scope: 'refresh', max: config.limits.keygensPerHourPerSubject };
   for (const purpose of ['refresh', 'recover'] as const) {
     app.post(
       `/v1/keys/:keyId/${purpose}`,
@@ -280,15 +293,14 @@ export async function buildApp(d: AppDeps) {
           response: { 201: SessionStarted, ...errors },
         },
         onRequest: authenticate,
-        preHandler: refreshLimit,
       },
-      async (req, reply) => {
-        await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-        const { keyId } = req.params;
-        return reply
-          .status(201)
-          .send(await engine.startRefresh(req.subject, keyId, req.body.epoch, purpose));
-      }
+      async (req, reply) =>
+        reply.status(201).send(
+          await charged(req, refreshLimit, async () => {
+            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
+            return engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, purpose);
+          })
+        )
     );
   }
   app.post(
