@@ -3,6 +3,7 @@
  * OpenAPI. Every route delegates to the session engine or the store; none does cryptography.
  * @module
  */
+import { createHash } from 'node:crypto';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -19,23 +20,24 @@ import {
   RefreshBody,
   SessionParams,
   SessionStarted,
+  type SessionStartedResponse,
   SignBody,
   Status,
   StepBody,
   StepReply,
   WsTicket,
 } from '@tessera/api';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import type { WebSocket } from 'ws';
 import type { Authenticator } from './auth.ts';
 import type { ServerConfig } from './config.ts';
-import type { SessionEngine } from './engine.ts';
+import type { SessionEngine, StartRequest } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { Metrics } from './metrics.ts';
-import { SubjectQuota } from './quota.ts';
+import { type QuotaUnit, SubjectQuota } from './quota.ts';
 import { rateLimitKey } from './ratelimit.ts';
 import type { RedisLink, SessionEvents } from './redis.ts';
 import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
@@ -156,30 +158,58 @@ export async function buildApp(d: AppDeps) {
     metrics,
     now: () => engine.now(),
   });
-  /** Runs a start, charging the subject's hourly quota only if the start is accepted. */
-  const charged = async <T>(
+  /**
+   * A session start, run once per (subject, nonce). The timestamp must be in the window; a
+   * resend of the identical request (route, key and body) gets the reply the first one got, the
+   * same bytes, and another request with the nonce 409 REPLAYED_REQUEST. The subject's hourly
+   * quota is charged only for a start that is accepted. Answers the reply's JSON text.
+   */
+  const startOnce = async (
     req: FastifyRequest,
+    guard: { nonce: string; timestamp: number },
     limit: { scope: string; max: number },
-    start: () => Promise<T>
-  ): Promise<T> => {
-    const unit = await quota.take(limit.scope, req.subject, limit.max);
-    try {
-      return await start();
-    } catch (e) {
-      await unit.refund();
-      throw e;
-    }
-  };
-  const checkFresh = async (subject: string, nonce: string, timestamp: number) => {
+    start: (request: StartRequest) => Promise<SessionStartedResponse>
+  ): Promise<string> => {
     const now = engine.now();
-    if (Math.abs(now - timestamp) > config.replayWindowMs)
+    if (Math.abs(now - guard.timestamp) > config.replayWindowMs)
       throw new ApiError(
         'STALE_REQUEST',
         `timestamp is more than ${config.replayWindowMs / 1000} s from the server's clock`
       );
-    if (!(await store.rememberRequestNonce(subject, nonce, now + 2 * config.replayWindowMs)))
+    const digest = createHash('sha256')
+      .update(JSON.stringify([req.routeOptions.url, req.params, req.body]))
+      .digest('hex');
+    const expiresAt = now + 2 * config.replayWindowMs;
+    const claim = await store.claimStart(req.subject, guard.nonce, digest, expiresAt);
+    if (claim.state === 'replay') return claim.reply;
+    if (claim.state === 'conflict')
       throw new ApiError('REPLAYED_REQUEST', 'this request nonce was already used');
+    if (claim.state === 'pending')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'this start request is still being answered; resend it to get the reply',
+        { retryAfter: 1 }
+      );
+    let unit: QuotaUnit | undefined;
+    try {
+      unit = await quota.take(limit.scope, req.subject, limit.max);
+      return JSON.stringify(await start({ nonce: guard.nonce }));
+    } catch (e) {
+      await unit?.refund();
+      // The start left nothing: its resend runs again rather than finding the nonce taken.
+      await store.releaseStart(req.subject, guard.nonce).catch((err: Error) => {
+        req.log.warn({ err: err.message }, 'a failed start request kept its nonce');
+      });
+      throw e;
+    }
   };
+  // The reply's own text, so that a resend gets the same bytes.
+  const sendStarted = (reply: FastifyReply, text: string) =>
+    reply
+      .status(201)
+      .header('content-type', 'application/json; charset=utf-8')
+      .serializer((x) => x as string)
+      .send(text as never);
   const secured = { security: [{ bearer: [] }] };
 
   app.get(
@@ -218,14 +248,14 @@ export async function buildApp(d: AppDeps) {
       onRequest: authenticate,
     },
     async (req, reply) =>
-      reply.status(201).send(
-        await charged(
+      sendStarted(
+        reply,
+        await startOnce(
           req,
+          req.body,
           { scope: 'keygen', max: config.limits.keygensPerHourPerSubject },
-          async () => {
-            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-            return engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? '');
-          }
+          (request) =>
+            engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? '', request)
         )
       )
   );
@@ -260,19 +290,20 @@ export async function buildApp(d: AppDeps) {
       onRequest: authenticate,
     },
     async (req, reply) =>
-      reply.status(201).send(
-        await charged(
+      sendStarted(
+        reply,
+        await startOnce(
           req,
+          req.body,
           { scope: 'sign', max: config.limits.signsPerHourPerSubject },
-          async () => {
-            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-            return engine.startSign(
+          (request) =>
+            engine.startSign(
               req.subject,
               req.params.keyId,
               req.body.payload,
-              req.body.epoch
-            );
-          }
+              req.body.epoch,
+              request
+            )
         )
       )
   );
@@ -295,11 +326,11 @@ export async function buildApp(d: AppDeps) {
         onRequest: authenticate,
       },
       async (req, reply) =>
-        reply.status(201).send(
-          await charged(req, refreshLimit, async () => {
-            await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-            return engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, purpose);
-          })
+        sendStarted(
+          reply,
+          await startOnce(req, req.body, refreshLimit, (request) =>
+            engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, purpose, request)
+          )
         )
     );
   }

@@ -78,6 +78,7 @@ import {
   type KeyEffect,
   type KeyRecord,
   type SessionRecord,
+  type StartReply,
   type StepCommit,
   type Store,
   StoreUnavailable,
@@ -94,6 +95,9 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
+
+/** The start request a session answers (idempotent starts): its reply is kept by its nonce. */
+export type StartRequest = Pick<StartReply, 'nonce'>;
 
 /** A started core session as `#open` stores it: state and first envelopes encoded. */
 function encodedStart(
@@ -163,7 +167,8 @@ export class SessionEngine {
   async startKeygen(
     subject: string,
     scheme: string,
-    label: string
+    label: string,
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     if (!(SCHEMES as readonly string[]).includes(scheme))
       throw new ApiError(
@@ -190,6 +195,7 @@ export class SessionEngine {
       params: { scheme: scheme as Scheme, threshold: 2, parties: PARTIES, sid0: hex(sid0), label },
       exclusive: false,
       audit: { action: 'keygen.start', details: { scheme } },
+      request,
     });
   }
 
@@ -197,7 +203,8 @@ export class SessionEngine {
     subject: string,
     keyId: string,
     payload: SignPayload,
-    epochHex: string | undefined
+    epochHex: string | undefined,
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
     const epoch = epochHex ?? key.pendingEpoch ?? key.epoch;
@@ -257,6 +264,7 @@ export class SessionEngine {
           ...(input.taproot ? { outputKey: hex(share.publicKey) } : {}),
         },
       },
+      request,
     });
   }
 
@@ -316,7 +324,8 @@ export class SessionEngine {
     subject: string,
     keyId: string,
     epochHex: string,
-    purpose: 'refresh' | 'recover' = 'refresh'
+    purpose: 'refresh' | 'recover' = 'refresh',
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
     await this.#refuseBusy(key.keyId, 'refresh');
@@ -357,6 +366,7 @@ export class SessionEngine {
       },
       exclusive: true,
       audit: { action: `${purpose}.start` },
+      request,
     });
   }
 
@@ -384,6 +394,8 @@ export class SessionEngine {
     params: SessionStartedResponse['params'];
     exclusive: boolean;
     audit: { action: string; details?: Record<string, unknown> };
+    /** Keeps the reply with the session, under the start request's nonce (idempotent starts). */
+    request: StartRequest | undefined;
   }): Promise<SessionStartedResponse> {
     const now = this.now();
     const id = hex(new Uint8Array(randomBytes(16)));
@@ -407,8 +419,26 @@ export class SessionEngine {
       updatedAt: now,
     };
     const audit = [this.#event(o.subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
+    const started: SessionStartedResponse = {
+      sessionId: id,
+      protocol: o.runner.name,
+      party: CLIENT_PARTY,
+      serverParty: SERVER_PARTY,
+      totalRounds: o.runner.totalRounds,
+      params: o.params,
+      messages: o.out.map(b64),
+      expiresAt: now + this.#config.sessions.idleMs,
+    };
+    const request = o.request
+      ? { subject: o.subject, nonce: o.request.nonce, reply: JSON.stringify(started) }
+      : undefined;
     const create = () =>
-      this.#store.createSession(rec, { nonces: o.nonces, exclusive: o.exclusive, audit });
+      this.#store.createSession(rec, {
+        nonces: o.nonces,
+        exclusive: o.exclusive,
+        audit,
+        ...(request ? { request } : {}),
+      });
     let created = await create();
     // The active session of this key may have expired without being reaped yet (the reaper runs
     // every 30 s): expire what is due and try once more. Reaping on every start instead ran three
@@ -420,18 +450,16 @@ export class SessionEngine {
         `another ${o.runner.kind} session of key ${o.keyId} is active`
       );
     if (created === 'nonce-reused') throw new ApiError('INTERNAL', 'a fresh request id collided');
+    // The same start request, run twice at once, already has its session and reply.
+    if (created === 'replayed')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'this start request is being answered by another request; resend to get its reply',
+        { retryAfter: 1 }
+      );
     this.#metrics.sessions.inc({ protocol: o.runner.name, outcome: 'started' });
     this.#log.info({ sessionId: id, protocol: o.runner.name, keyId: o.keyId }, 'session started');
-    return {
-      sessionId: id,
-      protocol: o.runner.name,
-      party: CLIENT_PARTY,
-      serverParty: SERVER_PARTY,
-      totalRounds: o.runner.totalRounds,
-      params: o.params,
-      messages: o.out.map(b64),
-      expiresAt: now + this.#config.sessions.idleMs,
-    };
+    return started;
   }
 
   // ---- steps -------------------------------------------------------------------------------
