@@ -13,6 +13,11 @@ export const ERROR_STATUS = {
   UNSUPPORTED_CURVE: 400,
   /** The signing payload could not be parsed (transaction, typed data). */
   BAD_PAYLOAD: 400,
+  /**
+   * The signing payload would cost too much to hash (typed data past `TYPED_DATA_LIMITS`, or
+   * hashing over the server's time budget); `details.limit` names the limit.
+   */
+  PAYLOAD_TOO_COMPLEX: 400,
   /** A message broke the protocol (wrong round, changed resend, bad envelope): the session is aborted. */
   PROTOCOL_VIOLATION: 400,
   /** A check failed on the peer's message: the session is aborted and the culprit named. */

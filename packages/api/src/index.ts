@@ -5,11 +5,20 @@
  */
 export { ERROR_STATUS, type ErrorBody, type ErrorCode, isErrorCode } from './errors.ts';
 export {
+  checkPayloadBounds,
   describeInput,
   PayloadError,
+  PayloadTooComplex,
   type SchemeName,
   type SigningInput,
   signingInput,
 } from './payload.ts';
 export * from './schemas.ts';
 export { checkedSignature, type EcdsaSignatureParts } from './signature.ts';
+export {
+  hasStandardDomainType,
+  standardDomainType,
+  TYPED_DATA_LIMITS,
+  type TypedDataInput,
+  type TypedDataLimit,
+} from './typed-data.ts';

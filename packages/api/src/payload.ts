@@ -16,7 +16,11 @@ import {
   serializeTransaction,
   type TypedDataDefinition,
 } from 'viem';
+import { PayloadError } from './payload-error.ts';
 import type { SignPayload } from './schemas.ts';
+import { checkTypedData, hasStandardDomainType } from './typed-data.ts';
+
+export { PayloadError, PayloadTooComplex } from './payload-error.ts';
 
 export type SchemeName = 'ecdsa' | 'ed25519' | 'bip340';
 
@@ -35,16 +39,47 @@ export interface SigningInput {
   chainId?: number;
   to?: string;
   value?: bigint;
-}
-
-/** A payload that does not parse, or does not fit the key's scheme. */
-export class PayloadError extends Error {
-  override name = 'PayloadError';
+  /**
+   * Typed data: whether the domain is hashed under the `EIP712Domain` type viem builds from the
+   * domain's fields (`standard`), or under one the request defined otherwise (`custom`), which may
+   * leave out or rename `chainId`.
+   */
+  domainType?: 'standard' | 'custom';
 }
 
 const fail = (why: string): never => {
   throw new PayloadError(why);
 };
+
+/**
+ * Refuses a payload whose hashing would cost more than the limits allow (`PayloadTooComplex`,
+ * typed data past `TYPED_DATA_LIMITS`), in time linear in its size, hashing nothing.
+ * `signingInput` checks the same first.
+ */
+export function checkPayloadBounds(payload: SignPayload): void {
+  if (payload.kind === 'eip712') checkTypedData(payload.typedData);
+}
+
+/** The largest chain id read: a uint256 needs 78 decimal digits, a longer string is no chain id. */
+const CHAIN_ID_CHARS = 80;
+
+/**
+ * `domain.chainId` as viem hashes it (a uint256 read with BigInt, so `"0x1"` and `1` are the same
+ * chain), or undefined when absent (undefined or null: viem leaves it out of the domain type).
+ */
+function typedDataChainId(domain: Record<string, unknown>): number | undefined {
+  const c = domain.chainId;
+  if (c === undefined || c === null) return undefined;
+  let n: bigint | undefined;
+  try {
+    if (typeof c === 'bigint') n = c;
+    else if (typeof c === 'number' && Number.isSafeInteger(c)) n = BigInt(c);
+    else if (typeof c === 'string' && c.length <= CHAIN_ID_CHARS) n = BigInt(c);
+  } catch {}
+  if (n === undefined || n < 1n || n > BigInt(Number.MAX_SAFE_INTEGER))
+    return fail('typed data: domain.chainId is not a chain id');
+  return Number(n);
+}
 
 /** Computes what a payload signs under a key of `scheme`. Throws `PayloadError`. */
 export function signingInput(scheme: SchemeName, payload: SignPayload): SigningInput {
@@ -78,20 +113,21 @@ export function signingInput(scheme: SchemeName, payload: SignPayload): SigningI
         blind: false,
       };
     case 'eip712': {
+      const td = payload.typedData;
+      checkTypedData(td);
+      const chainId = typedDataChainId(td.domain);
       let digest: Hex;
       try {
-        digest = hashTypedData(payload.typedData as unknown as TypedDataDefinition);
+        digest = hashTypedData(td as unknown as TypedDataDefinition);
       } catch (e) {
         return fail(`typed data: ${(e as Error).message.split('\n')[0]}`);
       }
-      const chainId = payload.typedData.domain.chainId;
-      const out: SigningInput = { bytes: hexToBytes(digest.slice(2)), blind: false };
-      if (chainId !== undefined) {
-        const n = Number(chainId);
-        if (!Number.isSafeInteger(n) || n < 1) fail('typed data: domain.chainId is not a chain id');
-        out.chainId = n;
-      }
-      return out;
+      return {
+        bytes: hexToBytes(digest.slice(2)),
+        blind: false,
+        domainType: hasStandardDomainType(td) ? 'standard' : 'custom',
+        ...(chainId !== undefined ? { chainId } : {}),
+      };
     }
     case 'eip1559':
     case 'eip2930':
@@ -131,5 +167,6 @@ export function describeInput(input: SigningInput): Record<string, string | numb
   if (input.chainId !== undefined) d.chainId = input.chainId;
   if (input.to !== undefined) d.to = input.to;
   if (input.value !== undefined) d.value = input.value.toString();
+  if (input.domainType === 'custom') d.domainType = input.domainType;
   return d;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
@@ -28,6 +29,7 @@ import {
   RefreshBody,
   SessionParams,
   SessionStarted,
+  type SessionStartedResponse,
   SignBody,
   Status,
   StepBody,
@@ -36,16 +38,17 @@ import {
   WsTicket,
 } from '@tessera/api';
 import type { Scheme } from '@tessera/core';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import type { WebSocket } from 'ws';
 import type { Authenticator } from './auth.ts';
 import type { ServerConfig } from './config.ts';
-import type { SessionEngine } from './engine.ts';
+import type { SessionEngine, StartRequest } from './engine.ts';
 import { ApiError, notFound } from './errors.ts';
 import { type Metrics, metricsAuthorized } from './metrics.ts';
+import { type QuotaUnit, SubjectQuota } from './quota.ts';
 import { InFlight, limitConnections, rateLimitKey } from './ratelimit.ts';
 import type { RedisLink, SessionEvents } from './redis.ts';
 import { type KeyRecord, type Store, StoreUnavailable } from './store/store.ts';
@@ -217,35 +220,64 @@ export async function buildApp(d: AppDeps) {
   const authenticate = async (req: FastifyRequest) => {
     req.subject = await auth.verify(req.headers.authorization);
   };
-  // Per-subject limits are counted separately from the per-IP one (the plugin runs one
-  // route handler per request), through the plugin's limiter API.
-  const perSubject = (max: number, scope: string) => {
-    const limiter = app.createRateLimit({
-      max,
-      timeWindow: '1 hour',
-      keyGenerator: (req) => `sub:${scope}:${req.subject}`,
-    });
-    return async (req: FastifyRequest) => {
-      const r = await limiter(req);
-      if (r.isAllowed || !r.isExceeded) return;
-      metrics.rateLimited.inc({ scope: 'subject' });
-      throw new ApiError(
-        'RATE_LIMITED',
-        `${scope} limit of ${max} per hour reached; retry in ${r.ttlInSeconds} s`,
-        { retryAfter: r.ttlInSeconds }
-      );
-    };
-  };
-  const checkFresh = async (subject: string, nonce: string, timestamp: number) => {
+  const quota = new SubjectQuota({
+    redis,
+    failOpen: config.rateLimitOnRedisDown === 'open',
+    metrics,
+    now: () => engine.now(),
+  });
+  /**
+   * A session start, run once per (subject, nonce). The timestamp must be in the window; a
+   * resend of the identical request (route, key and body) gets the reply the first one got, the
+   * same bytes, and another request with the nonce 409 REPLAYED_REQUEST. The subject's hourly
+   * quota is charged only for a start that is accepted. Answers the reply's JSON text.
+   */
+  const startOnce = async (
+    req: FastifyRequest,
+    guard: { nonce: string; timestamp: number },
+    limit: { scope: string; max: number },
+    start: (request: StartRequest) => Promise<SessionStartedResponse>
+  ): Promise<string> => {
     const now = engine.now();
-    if (Math.abs(now - timestamp) > config.replayWindowMs)
+    if (Math.abs(now - guard.timestamp) > config.replayWindowMs)
       throw new ApiError(
         'STALE_REQUEST',
         `timestamp is more than ${config.replayWindowMs / 1000} s from the server's clock`
       );
-    if (!(await store.rememberRequestNonce(subject, nonce, now + 2 * config.replayWindowMs)))
+    const digest = createHash('sha256')
+      .update(JSON.stringify([req.routeOptions.url, req.params, req.body]))
+      .digest('hex');
+    const expiresAt = now + 2 * config.replayWindowMs;
+    const claim = await store.claimStart(req.subject, guard.nonce, digest, expiresAt);
+    if (claim.state === 'replay') return claim.reply;
+    if (claim.state === 'conflict')
       throw new ApiError('REPLAYED_REQUEST', 'this request nonce was already used');
+    if (claim.state === 'pending')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'this start request is still being answered; resend it to get the reply',
+        { retryAfter: 1 }
+      );
+    let unit: QuotaUnit | undefined;
+    try {
+      unit = await quota.take(limit.scope, req.subject, limit.max);
+      return JSON.stringify(await start({ nonce: guard.nonce }));
+    } catch (e) {
+      await unit?.refund();
+      // The start left nothing: its resend runs again rather than finding the nonce taken.
+      await store.releaseStart(req.subject, guard.nonce).catch((err: Error) => {
+        req.log.warn({ err: err.message }, 'a failed start request kept its nonce');
+      });
+      throw e;
+    }
   };
+  // The reply's own text, so that a resend gets the same bytes.
+  const sendStarted = (reply: FastifyReply, text: string) =>
+    reply
+      .status(201)
+      .header('content-type', 'application/json; charset=utf-8')
+      .serializer((x) => x as string)
+      .send(text as never);
   const secured = { security: [{ bearer: [] }] };
 
   app.get(
@@ -295,14 +327,18 @@ export async function buildApp(d: AppDeps) {
     {
       schema: { ...secured, body: CreateKeyBody, response: { 201: SessionStarted, ...errors } },
       onRequest: authenticate,
-      preHandler: perSubject(config.limits.keygensPerHourPerSubject, 'keygen'),
     },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(await engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? ''));
-    }
+    async (req, reply) =>
+      sendStarted(
+        reply,
+        await startOnce(
+          req,
+          req.body,
+          { scope: 'keygen', max: config.limits.keygensPerHourPerSubject },
+          (request) =>
+            engine.startKeygen(req.subject, req.body.scheme, req.body.label ?? '', request)
+        )
+      )
   );
   app.get(
     '/v1/keys',
@@ -333,19 +369,27 @@ export async function buildApp(d: AppDeps) {
         response: { 201: SessionStarted, ...errors },
       },
       onRequest: authenticate,
-      preHandler: perSubject(config.limits.signsPerHourPerSubject, 'sign'),
     },
-    async (req, reply) => {
-      await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-      return reply
-        .status(201)
-        .send(
-          await engine.startSign(req.subject, req.params.keyId, req.body.payload, req.body.epoch)
-        );
-    }
+    async (req, reply) =>
+      sendStarted(
+        reply,
+        await startOnce(
+          req,
+          req.body,
+          { scope: 'sign', max: config.limits.signsPerHourPerSubject },
+          (request) =>
+            engine.startSign(
+              req.subject,
+              req.params.keyId,
+              req.body.payload,
+              req.body.epoch,
+              request
+            )
+        )
+      )
   );
   // Refresh, and recover: the same protocol, started by a client restored from a backup.
-  const refreshLimit = perSubject(config.limits.keygensPerHourPerSubject, 'refresh');
+  const refreshLimit = { scope: 'refresh', max: config.limits.keygensPerHourPerSubject };
   for (const purpose of ['refresh', 'recover'] as const) {
     app.post(
       `/v1/keys/:keyId/${purpose}`,
@@ -361,15 +405,14 @@ export async function buildApp(d: AppDeps) {
           response: { 201: SessionStarted, ...errors },
         },
         onRequest: authenticate,
-        preHandler: refreshLimit,
       },
-      async (req, reply) => {
-        await checkFresh(req.subject, req.body.nonce, req.body.timestamp);
-        const { keyId } = req.params;
-        return reply
-          .status(201)
-          .send(await engine.startRefresh(req.subject, keyId, req.body.epoch, purpose));
-      }
+      async (req, reply) =>
+        sendStarted(
+          reply,
+          await startOnce(req, req.body, refreshLimit, (request) =>
+            engine.startRefresh(req.subject, req.params.keyId, req.body.epoch, purpose, request)
+          )
+        )
     );
   }
   app.post(

@@ -9,10 +9,26 @@
  * envelopes, the server's share (plaintext, in this process's memory only) and what the §15.1
  * pair marker found; it returns the next state, the reply envelopes, the single-use ids consumed
  * and whether a check banned the pair. The store, custody, markers and commits stay on the loop.
+ *
+ * A sign request's payload (typed data, a transaction) is parsed and hashed here too, under a
+ * time budget: a job over it terminates its worker, and a replacement takes the next job.
+ *
+ * Each worker takes one job at a time from a queue kept on the loop: signing jobs before key
+ * generation and refresh steps (seconds each), and subjects in turn within each, so that one
+ * tenant's key generations delay another's signature by at most the one step already running.
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import type { ProtocolNameValue } from '@tessera/api';
+import {
+  PayloadError,
+  PayloadTooComplex,
+  type ProtocolNameValue,
+  type SchemeName,
+  type SigningInput,
+  type SignPayload,
+  signingInput,
+  type TypedDataLimit,
+} from '@tessera/api';
 import {
   decodeEnvelope,
   type Envelope,
@@ -25,9 +41,10 @@ import {
   type PairGuardState,
   type PartyId,
   ProtocolAbort,
+  type ReshareResult,
   TesseraError,
 } from '@tessera/core';
-import { type CoreResult, RUNNERS } from './protocols.ts';
+import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
 
 /**
  * The share a job runs with: a digest naming it in worker caches, and its plaintext encoding
@@ -44,6 +61,11 @@ export interface ShareInput {
  */
 export class ComputeFailed extends Error {
   override name = 'ComputeFailed';
+}
+
+/** A job ran over its time budget: its worker was terminated. */
+export class ComputeTimeout extends ComputeFailed {
+  override name = 'ComputeTimeout';
 }
 
 /** A worker was sent a share digest it no longer holds: send the bytes. */
@@ -72,6 +94,30 @@ export interface SignStartJob {
   signers: PartyId[];
   rid: Uint8Array;
   digest: Uint8Array;
+}
+
+/** What a sign request's payload signs (`signingInput`), for a key of `scheme`. */
+export interface PayloadJob {
+  scheme: SchemeName;
+  payload: SignPayload;
+}
+
+/**
+ * Where a job runs and whose it is: jobs of one `affinity` (a key id, a session id) go to one
+ * worker, whose caches then serve them; `subject` takes its turn with other subjects' jobs.
+ */
+export interface JobRoute {
+  affinity: string;
+  subject: string;
+}
+
+/** A job handed to a worker (the `onDispatch` test hook). */
+export interface Dispatch {
+  worker: number;
+  kind: JobRequest['kind'];
+  /** The protocol of a step. */
+  protocol?: ProtocolNameValue;
+  subject: string;
 }
 
 interface Effects {
@@ -223,9 +269,11 @@ export function runSignStart(job: SignStartJob, given?: KeyShare): StartOutcome 
 
 // ---- the wire between the loop and a worker ------------------------------------------------
 
-type Request =
-  | { id: number; kind: 'step'; job: StepJob }
-  | { id: number; kind: 'start'; job: SignStartJob };
+type JobRequest =
+  | { kind: 'step'; job: StepJob }
+  | { kind: 'start'; job: SignStartJob }
+  | { kind: 'payload'; job: PayloadJob };
+type Request = JobRequest & { id: number };
 
 /** An error as it crosses threads: enough to rebuild the class the engine dispatches on. */
 interface WireError {
@@ -236,10 +284,15 @@ interface WireError {
   culprit: PartyId | null;
 }
 
-type WireResult = { keyShare: Uint8Array } | { value: Exclude<CoreResult, KeyShare> };
+/** A result as it crosses threads: shares as their encoding (a KeyShare is a class instance). */
+type WireResult =
+  | { keyShare: Uint8Array }
+  | { reshare: Omit<ReshareResult, 'share'> & { share: Uint8Array | null } }
+  | { value: Exclude<CoreResult, KeyShare | ReshareResult> };
 
 type Response =
   | { id: number; ok: true; kind: 'start'; outcome: StartOutcome }
+  | { id: number; ok: true; kind: 'payload'; outcome: SigningInput }
   | {
       id: number;
       ok: true;
@@ -259,13 +312,21 @@ function toWire(e: unknown): WireError {
     name: err.name,
     code: t?.code ?? null,
     message: err.message,
-    check: t?.check ?? (err as { check?: string }).check ?? null,
+    // A payload's exceeded limit travels where a protocol error's check does.
+    check:
+      t?.check ??
+      (err as { check?: string }).check ??
+      (err instanceof PayloadTooComplex ? err.limit : null),
     culprit: t?.culprit ?? null,
   };
 }
 
 function fromWire(w: WireError): Error {
+  if (w.name === 'ComputeTimeout') return new ComputeTimeout(w.message);
   if (w.name === 'ComputeFailed') return new ComputeFailed(w.message);
+  if (w.name === 'PayloadTooComplex')
+    return new PayloadTooComplex((w.check ?? 'budget') as TypedDataLimit | 'budget', w.message);
+  if (w.name === 'PayloadError') return new PayloadError(w.message);
   if (w.name === 'ProtocolAbort')
     return new ProtocolAbort(w.check ?? 'unknown', w.culprit, w.message);
   if (w.name === 'MessageRejected')
@@ -285,6 +346,13 @@ function answer(r: Request): Response {
   try {
     if (r.kind === 'start')
       return { id: r.id, ok: true, kind: 'start', outcome: runSignStart(r.job) };
+    if (r.kind === 'payload')
+      return {
+        id: r.id,
+        ok: true,
+        kind: 'payload',
+        outcome: signingInput(r.job.scheme, r.job.payload),
+      };
     const o = runStep(r.job);
     if (o.kind === 'violation') return { id: r.id, ok: true, kind: 'step', outcome: o };
     if (o.kind === 'error') {
@@ -297,7 +365,9 @@ function answer(r: Request): Response {
         ? undefined
         : result instanceof KeyShare
           ? { keyShare: result.toBytes() }
-          : { value: result };
+          : isReshareResult(result)
+            ? { reshare: { ...result, share: result.share?.toBytes() ?? null } }
+            : { value: result };
     return { id: r.id, ok: true, kind: 'step', outcome: { ...rest, ...(wire ? { wire } : {}) } };
   } catch (e) {
     if (e instanceof ShareMissing) return { id: r.id, ok: false, missingShare: true };
@@ -307,12 +377,14 @@ function answer(r: Request): Response {
 
 /** Worker side: answers requests with `runStep` / `runSignStart` until terminated. */
 export function serve(port: WorkerPort): void {
+  // Loaded: from here on a job's time is its own (a budget does not count the worker's start).
+  port.postMessage({ ready: true });
   port.on('message', (r) => {
     try {
       port.postMessage(answer(r));
     } finally {
       // The decoded share is kept; this thread's copy of its encoding is not.
-      r.job.share?.bytes?.fill(0);
+      if (r.kind !== 'payload') r.job.share?.bytes?.fill(0);
     }
   });
 }
@@ -332,46 +404,108 @@ const workerBoot = (entry: string) =>
   `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 
+type WorkerPort = {
+  on(e: 'message', f: (r: Request) => void): void;
+  postMessage(m: Response | Ready): void;
+};
+
+/** A worker's first message: its entry point is loaded. */
+type Ready = { ready: true };
+
+/**
+ * The jobs waiting for one worker. Signing jobs (steps, starts, payloads: milliseconds) go before
+ * key generation and refresh steps (up to seconds of CPU), and within each class subjects take
+ * turns, one job each, so no tenant's backlog is ahead of another's next job.
+ */
+export class FairQueue<T> {
+  readonly #classes = { sign: new Map<string, T[]>(), bulk: new Map<string, T[]>() };
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  push(cls: JobClass, subject: string, item: T): void {
+    const waiting = this.#classes[cls];
+    const own = waiting.get(subject);
+    if (own) own.push(item);
+    else waiting.set(subject, [item]);
+    this.#size++;
+  }
+
+  shift(): T | undefined {
+    const waiting = this.#classes.sign.size > 0 ? this.#classes.sign : this.#classes.bulk;
+    const next = waiting.entries().next();
+    if (next.done) return undefined;
+    const [subject, own] = next.value;
+    const item = own.shift();
+    // The subject goes to the back of the round (Map order is insertion order).
+    waiting.delete(subject);
+    if (own.length > 0) waiting.set(subject, own);
+    this.#size--;
+    return item;
+  }
+}
+
+/** `sign`: a signature's jobs; `bulk`: key generation and refresh steps. */
+export type JobClass = 'sign' | 'bulk';
+
+const classOf = (req: JobRequest): JobClass =>
+  req.kind === 'step' && RUNNERS[req.job.protocol].kind !== 'sign' ? 'bulk' : 'sign';
+
+interface Job {
+  req: JobRequest;
+  subject: string;
+  budgetMs: number | undefined;
+  resolve: (r: Response) => void;
+}
+
 interface Slot {
-  worker: Worker;
-  pending: Map<number, (r: Response) => void>;
+  index: number;
+  /** Started on first use; null again after it failed or was terminated. */
+  worker: Worker | null;
+  /** The worker has loaded (budgets run from then on). */
+  ready: boolean;
+  /** The one job the worker holds (its request id), or null when idle. */
+  running: { job: Job; id: number; timer: NodeJS.Timeout | undefined } | null;
+  queue: FairQueue<Job>;
   /** Digests of the shares sent to this worker (it may have evicted some since). */
   sent: Set<string>;
 }
 
-type WorkerPort = {
-  on(e: 'message', f: (r: Request) => void): void;
-  postMessage(m: Response): void;
-};
+const failure = (e: Error): Response => ({ id: -1, ok: false, error: toWire(e) });
 
 /**
- * Runs jobs on `size` worker threads (0: on the caller's thread), chosen by affinity. Workers
- * start on first use; `close()` waits for the jobs in flight.
+ * Runs jobs on `size` worker threads (0: on the caller's thread), chosen by affinity, one job
+ * per worker at a time. Workers start on first use; `close()` waits for the jobs queued.
  */
 export class ComputePool {
   readonly size: number;
-  /** One entry per worker; null until its first job, or after it failed. */
-  readonly #slots: (Slot | null)[];
+  readonly #slots: Slot[];
   #next = 0;
   #closed = false;
-
   readonly #boot: string;
+  /** Test hook: each job as it is handed to a worker, in that order. */
+  onDispatch: ((d: Dispatch) => void) | undefined;
 
   /** `entry`: the worker's module (tests substitute one that dies). */
   constructor(size: number, entry = import.meta.resolve('./compute-worker.ts')) {
     this.size = size;
     this.#boot = workerBoot(entry);
-    this.#slots = Array.from({ length: size }, () => null);
+    this.#slots = Array.from({ length: size }, (_, index) => ({
+      index,
+      worker: null,
+      ready: false,
+      running: null,
+      queue: new FairQueue<Job>(),
+      sent: new Set<string>(),
+    }));
   }
 
-  /**
-   * Runs `job`; `share` is the caller's decoded copy of `job.share`, used on the caller's thread.
-   * Jobs with the same `affinity` (a key id, a session id) go to the same worker, whose caches
-   * (decoded share, verification table, gadget vector) then serve them.
-   */
-  async step(job: StepJob, affinity: string, share?: KeyShare): Promise<StepOutcome> {
+  /** Runs `job`; `share` is the caller's decoded copy of `job.share`, used on the caller's thread. */
+  async step(job: StepJob, route: JobRoute, share?: KeyShare): Promise<StepOutcome> {
     if (this.size === 0) return runStep(job, share);
-    const r = await this.#send({ kind: 'step', job }, affinity);
+    const r = await this.#submit({ kind: 'step', job }, route);
     if (!r.ok) throw fromWire('error' in r ? r.error : toWire(new Error('share not delivered')));
     if (r.kind !== 'step') throw new Error('compute pool: mismatched reply');
     const o = r.outcome;
@@ -382,92 +516,160 @@ export class ComputePool {
     if (o.kind === 'violation') return o;
     const { wire, ...rest } = o as typeof o & { wire?: WireResult };
     if (!wire) return rest;
-    return {
-      ...rest,
-      result: 'keyShare' in wire ? KeyShare.fromBytes(wire.keyShare) : wire.value,
-    };
+    return { ...rest, result: fromWireResult(wire) };
   }
 
-  async signStart(job: SignStartJob, affinity: string, share?: KeyShare): Promise<StartOutcome> {
+  async signStart(job: SignStartJob, route: JobRoute, share?: KeyShare): Promise<StartOutcome> {
     if (this.size === 0) return runSignStart(job, share);
-    const r = await this.#send({ kind: 'start', job }, affinity);
+    const r = await this.#submit({ kind: 'start', job }, route);
     if (!r.ok) throw fromWire('error' in r ? r.error : toWire(new Error('share not delivered')));
     if (r.kind !== 'start') throw new Error('compute pool: mismatched reply');
     return r.outcome;
   }
 
-  /** Sends the share's bytes only to a worker that was not sent them, or that lost them. */
-  async #send(req: Omit<Request, 'id'>, affinity: string): Promise<Response> {
-    if (this.#closed) throw new Error('compute pool closed');
-    const index = fnv1a(affinity) % this.size;
-    let slot = this.#slots[index];
-    if (!slot) {
-      slot = this.#spawn(index);
-      this.#slots[index] = slot;
-    }
-    const share = req.job.share;
-    if (!share) return this.#post(slot, req);
-    if (slot.sent.has(share.digest)) {
-      const r = await this.#post(slot, {
-        ...req,
-        job: { ...req.job, share: { digest: share.digest } },
-      } as typeof req);
-      if (r.ok || !('missingShare' in r)) return r;
-    }
-    if (slot.sent.size >= 4 * SHARE_CACHE_SIZE) slot.sent.clear();
-    slot.sent.add(share.digest);
-    return this.#post(slot, req);
+  /**
+   * What a payload signs. On a worker it has `budgetMs`: past it the worker is terminated and
+   * this throws `ComputeTimeout`. With no workers it runs here, without a budget.
+   */
+  async payload(job: PayloadJob, route: JobRoute, budgetMs: number): Promise<SigningInput> {
+    if (this.size === 0) return signingInput(job.scheme, job.payload);
+    const r = await this.#submit({ kind: 'payload', job }, route, budgetMs);
+    if (!r.ok) throw fromWire('error' in r ? r.error : toWire(new Error('no answer')));
+    if (r.kind !== 'payload') throw new Error('compute pool: mismatched reply');
+    return r.outcome;
   }
 
-  #post(slot: Slot, req: Omit<Request, 'id'>): Promise<Response> {
-    const id = this.#next++;
+  #submit(req: JobRequest, route: JobRoute, budgetMs?: number): Promise<Response> {
+    if (this.#closed) throw new Error('compute pool closed');
+    const slot = this.#slots[fnv1a(route.affinity) % this.size] as Slot;
     return new Promise((resolve) => {
-      // An idle worker does not keep the process alive; one with a job does.
-      if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(id, resolve);
-      slot.worker.postMessage({ ...req, id } as Request);
+      slot.queue.push(classOf(req), route.subject, {
+        req,
+        subject: route.subject,
+        budgetMs,
+        resolve,
+      });
+      this.#dispatch(slot);
     });
   }
 
-  #spawn(index: number): Slot {
+  /** Hands the worker its next job, if it is idle. */
+  #dispatch(slot: Slot): void {
+    if (slot.running) return;
+    const job = slot.queue.shift();
+    if (!job) {
+      // An idle worker does not keep the process alive; one with a job does.
+      slot.worker?.unref();
+      return;
+    }
+    slot.worker ??= this.#spawn(slot);
+    slot.worker.ref();
+    const step = job.req.kind === 'step' ? job.req.job : undefined;
+    this.onDispatch?.({
+      worker: slot.index,
+      kind: job.req.kind,
+      ...(step ? { protocol: step.protocol } : {}),
+      subject: job.subject,
+    });
+    this.#post(slot, job, false);
+  }
+
+  /** Sends the share's bytes only to a worker that was not sent them, or that lost them. */
+  #post(slot: Slot, job: Job, withBytes: boolean): void {
+    const worker = slot.worker as Worker;
+    let req = job.req;
+    const share = req.kind === 'payload' ? undefined : req.job.share;
+    if (share && !withBytes && slot.sent.has(share.digest))
+      req = { ...req, job: { ...req.job, share: { digest: share.digest } } } as typeof req;
+    else if (share) {
+      if (slot.sent.size >= 4 * SHARE_CACHE_SIZE) slot.sent.clear();
+      slot.sent.add(share.digest);
+    }
+    const id = this.#next++;
+    clearTimeout(slot.running?.timer);
+    slot.running = { job, id, timer: undefined };
+    if (slot.ready) this.#startBudget(slot);
+    worker.postMessage({ ...req, id } as Request);
+  }
+
+  /** The running job's budget starts once its worker has loaded. */
+  #startBudget(slot: Slot): void {
+    const run = slot.running;
+    if (!run || run.job.budgetMs === undefined || run.timer !== undefined) return;
+    run.timer = setTimeout(() => this.#overBudget(slot, run.id), run.job.budgetMs);
+  }
+
+  #finish(slot: Slot, r: Response): void {
+    const run = slot.running;
+    if (!run) return;
+    clearTimeout(run.timer);
+    slot.running = null;
+    run.job.resolve(r);
+    this.#dispatch(slot);
+  }
+
+  /** The job ran past its budget: its worker is terminated, and the next job gets a new one. */
+  #overBudget(slot: Slot, id: number): void {
+    if (slot.running?.id !== id) return;
+    const worker = slot.worker;
+    slot.worker = null;
+    slot.ready = false;
+    slot.sent.clear();
+    void worker?.terminate();
+    this.#finish(
+      slot,
+      failure(new ComputeTimeout(`the job ran over its budget of ${slot.running.job.budgetMs} ms`))
+    );
+  }
+
+  #spawn(slot: Slot): Worker {
     const worker = new Worker(this.#boot, {
       eval: true,
       resourceLimits: { maxYoungGenerationSizeMb: 32 },
     });
-    const slot: Slot = { worker, pending: new Map(), sent: new Set() };
-    worker.on('message', (r: Response) => {
-      const done = slot.pending.get(r.id);
-      slot.pending.delete(r.id);
-      if (slot.pending.size === 0) worker.unref();
-      done?.(r);
+    worker.on('message', (r: Response | Ready) => {
+      if (slot.worker !== worker) return;
+      if ('ready' in r) {
+        slot.ready = true;
+        this.#startBudget(slot);
+        return;
+      }
+      if (slot.running?.id !== r.id) return;
+      const sentDigestOnly = !r.ok && 'missingShare' in r;
+      if (sentDigestOnly) this.#post(slot, slot.running.job, true);
+      else this.#finish(slot, r);
     });
     const fail = (e: Error) => {
-      for (const done of slot.pending.values())
-        done({
-          id: -1,
-          ok: false,
-          error: toWire(new ComputeFailed(`compute worker failed: ${e.message}`)),
-        });
-      slot.pending.clear();
-      // A replacement starts with the next job; the failed jobs were never committed.
-      if (this.#slots[index] === slot) this.#slots[index] = null;
+      // A worker terminated or replaced already has nothing to answer for.
+      if (slot.worker !== worker) return;
+      slot.worker = null;
+      slot.ready = false;
+      slot.sent.clear();
+      // The failed job was never committed; a replacement starts for the next one.
+      if (slot.running)
+        this.#finish(slot, failure(new ComputeFailed(`compute worker failed: ${e.message}`)));
+      else this.#dispatch(slot);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
       if (!this.#closed) fail(new Error(`exited with code ${code}`));
     });
-    worker.unref();
-    return slot;
+    return worker;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(
-      this.#slots.map(async (s) => {
-        if (!s) return;
-        while (s.pending.size > 0) await new Promise((r) => setTimeout(r, 10));
-        await s.worker.terminate();
-      })
-    );
+    const busy = () => this.#slots.some((s) => s.running !== null || s.queue.size > 0);
+    while (busy()) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(this.#slots.map((s) => s.worker?.terminate()));
   }
+}
+
+function fromWireResult(wire: WireResult): CoreResult {
+  if ('keyShare' in wire) return KeyShare.fromBytes(wire.keyShare);
+  if ('reshare' in wire) {
+    const { share, ...rest } = wire.reshare;
+    return { ...rest, share: share ? KeyShare.fromBytes(share) : null };
+  }
+  return wire.value;
 }

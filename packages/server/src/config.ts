@@ -154,6 +154,14 @@ export const ServerConfigFile = Type.Object(
           connectionsPerIp: Type.Optional(Type.Integer({ minimum: 1 })),
           stepsInFlightPerSubject: Type.Optional(Type.Integer({ minimum: 1 })),
           stepsInFlightPerIp: Type.Optional(Type.Integer({ minimum: 1 })),
+          payloadHashMs: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 60_000,
+              description:
+                'time budget of parsing and hashing one sign payload (typed data, transaction) on a worker',
+            })
+          ),
         },
         strict
       )
@@ -239,6 +247,8 @@ export interface ServerConfig {
     /** Step requests received but not yet answered (their bodies in memory). */
     stepsInFlightPerSubject: number;
     stepsInFlightPerIp: number;
+    /** Budget of hashing one sign payload on a worker (none with `workers: 0`). */
+    payloadHashMs: number;
   };
   sessions: { idleMs: number; lifetimeMs: number };
   replayWindowMs: number;
@@ -425,6 +435,7 @@ export function loadConfig(
       connectionsPerIp: limits.connectionsPerIp ?? (dev ? 100_000 : 100),
       stepsInFlightPerSubject: limits.stepsInFlightPerSubject ?? (dev ? 10_000 : 16),
       stepsInFlightPerIp: limits.stepsInFlightPerIp ?? (dev ? 10_000 : 64),
+      payloadHashMs: limits.payloadHashMs ?? 250,
     },
     sessions: {
       idleMs: (merged.sessions?.idleSeconds ?? 300) * 1000,

@@ -17,10 +17,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   checkedSignature,
+  checkPayloadBounds,
   coreProtocolName,
   describeInput,
   type ErrorCode,
   PayloadError,
+  PayloadTooComplex,
   type ProtocolNameValue,
   type SessionStartedResponse,
   type SigningInput,
@@ -53,6 +55,7 @@ import { type EpochAnchor, MemoryEpochAnchor } from './anchor.ts';
 import {
   ComputeFailed,
   ComputePool,
+  ComputeTimeout,
   type ShareInput,
   StagedLedger,
   type StartOutcome,
@@ -77,6 +80,7 @@ import {
   type KeyEffect,
   type KeyRecord,
   type SessionRecord,
+  type StartReply,
   type StepCommit,
   type Store,
   StoreUnavailable,
@@ -93,8 +97,9 @@ const PAIR_MARKER_LEASE_MS = 120_000;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
-/** Protocol arithmetic on the event loop (a refresh: its result holds a share object). */
-const ON_LOOP = new ComputePool(0);
+
+/** The start request a session answers (idempotent starts): its reply is kept by its nonce. */
+export type StartRequest = Pick<StartReply, 'nonce'>;
 
 /** A started core session as `#open` stores it: state and first envelopes encoded. */
 function encodedStart(
@@ -167,7 +172,8 @@ export class SessionEngine {
   async startKeygen(
     subject: string,
     scheme: string,
-    label: string
+    label: string,
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     if (!(SCHEMES as readonly string[]).includes(scheme))
       throw new ApiError(
@@ -194,6 +200,7 @@ export class SessionEngine {
       params: { scheme: scheme as Scheme, threshold: 2, parties: PARTIES, sid0: hex(sid0), label },
       exclusive: false,
       audit: { action: 'keygen.start', details: { scheme } },
+      request,
     });
   }
 
@@ -201,20 +208,17 @@ export class SessionEngine {
     subject: string,
     keyId: string,
     payload: SignPayload,
-    epochHex: string | undefined
+    epochHex: string | undefined,
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
     const epoch = epochHex ?? key.pendingEpoch ?? key.epoch;
     if (epoch !== key.epoch && epoch !== key.pendingEpoch)
       throw new ApiError('EPOCH_STALE', `epoch ${epoch} of key ${keyId} is no longer current`);
-    let input: SigningInput;
-    try {
-      input = signingInput(key.scheme, payload);
-    } catch (e) {
-      if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
-      throw e;
-    }
-    await this.#checkPolicy(key, input, payload.kind);
+    // The cheap refusals come before the payload costs anything: a busy key, then its bounds.
+    await this.#refuseBusy(key.keyId, 'sign');
+    const input = await this.#signingInput(subject, key, payload);
+    await this.#checkPolicy(subject, key, input, payload.kind);
     const loaded = await this.#loadShareInput(key, epoch);
     if (key.scheme === 'ecdsa') this.#refuseLocked(key, loaded.share);
     const stored = loaded.share;
@@ -225,7 +229,7 @@ export class SessionEngine {
     if (key.scheme === 'ecdsa') {
       started = await this.#compute.signStart(
         { share: loaded.input, signers: PARTIES, rid, digest: input.bytes },
-        keyId,
+        { affinity: keyId, subject },
         share
       );
     } else {
@@ -265,7 +269,56 @@ export class SessionEngine {
           ...(input.taproot ? { outputKey: hex(share.publicKey) } : {}),
         },
       },
+      request,
     });
+  }
+
+  /**
+   * What the payload signs. Typed data past its limits is refused first, on the loop in time
+   * linear in its size; typed data and transactions are then parsed and hashed on a worker
+   * within `limits.payloadHashMs`, the other kinds (a hex decoding, one SHA-256) here.
+   */
+  async #signingInput(
+    subject: string,
+    key: KeyRecord,
+    payload: SignPayload
+  ): Promise<SigningInput> {
+    try {
+      checkPayloadBounds(payload);
+      if (payload.kind !== 'eip712' && !TRANSACTION_KINDS.has(payload.kind))
+        return signingInput(key.scheme, payload);
+      const budget = this.#config.limits.payloadHashMs;
+      try {
+        return await this.#compute.payload(
+          { scheme: key.scheme, payload },
+          { affinity: key.keyId, subject },
+          budget
+        );
+      } catch (e) {
+        // Its worker was terminated over the budget, or died of the payload: one or the other.
+        if (e instanceof ComputeFailed)
+          throw new PayloadTooComplex(
+            'budget',
+            e instanceof ComputeTimeout
+              ? `the payload took more than ${budget} ms to hash; it is refused`
+              : 'hashing the payload exhausted its worker; it is refused'
+          );
+        throw e;
+      }
+    } catch (e) {
+      if (e instanceof PayloadTooComplex) {
+        const refusal = new ApiError('PAYLOAD_TOO_COMPLEX', e.message, {
+          details: { limit: e.limit },
+        });
+        await this.#auditRefusal(subject, key.keyId, refusal, {
+          kind: payload.kind,
+          limit: e.limit,
+        });
+        throw refusal;
+      }
+      if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
+      throw e;
+    }
   }
 
   /**
@@ -276,9 +329,11 @@ export class SessionEngine {
     subject: string,
     keyId: string,
     epochHex: string,
-    purpose: 'refresh' | 'recover' = 'refresh'
+    purpose: 'refresh' | 'recover' = 'refresh',
+    request?: StartRequest
   ): Promise<SessionStartedResponse> {
     const key = await this.#ownedKey(subject, keyId);
+    await this.#refuseBusy(key.keyId, 'refresh');
     const latest = key.pendingEpoch ?? key.epoch;
     if (epochHex !== latest)
       throw new ApiError(
@@ -316,6 +371,7 @@ export class SessionEngine {
       },
       exclusive: true,
       audit: { action: `${purpose}.start` },
+      request,
     });
   }
 
@@ -343,6 +399,8 @@ export class SessionEngine {
     params: Omit<SessionStartedResponse['params'], 'sid'>;
     exclusive: boolean;
     audit: { action: string; details?: Record<string, unknown> };
+    /** Keeps the reply with the session, under the start request's nonce (idempotent starts). */
+    request: StartRequest | undefined;
   }): Promise<SessionStartedResponse> {
     const now = this.now();
     const id = hex(new Uint8Array(randomBytes(16)));
@@ -368,8 +426,26 @@ export class SessionEngine {
       updatedAt: now,
     };
     const audit = [this.#event(o.subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
+    const started: SessionStartedResponse = {
+      sessionId: id,
+      protocol: o.runner.name,
+      party: CLIENT_PARTY,
+      serverParty: SERVER_PARTY,
+      totalRounds: o.runner.totalRounds,
+      params,
+      messages: o.out.map(b64),
+      expiresAt: now + this.#config.sessions.idleMs,
+    };
+    const request = o.request
+      ? { subject: o.subject, nonce: o.request.nonce, reply: JSON.stringify(started) }
+      : undefined;
     const create = () =>
-      this.#store.createSession(rec, { nonces: o.nonces, exclusive: o.exclusive, audit });
+      this.#store.createSession(rec, {
+        nonces: o.nonces,
+        exclusive: o.exclusive,
+        audit,
+        ...(request ? { request } : {}),
+      });
     let created = await create();
     // The active session of this key may have expired without being reaped yet (the reaper runs
     // every 30 s): expire what is due and try once more. Reaping on every start instead ran three
@@ -381,18 +457,16 @@ export class SessionEngine {
         `another ${o.runner.kind} session of key ${o.keyId} is active`
       );
     if (created === 'nonce-reused') throw new ApiError('INTERNAL', 'a fresh request id collided');
+    // The same start request, run twice at once, already has its session and reply.
+    if (created === 'replayed')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'this start request is being answered by another request; resend to get its reply',
+        { retryAfter: 1 }
+      );
     this.#metrics.sessions.inc({ protocol: o.runner.name, outcome: 'started' });
     this.#log.info({ sessionId: id, protocol: o.runner.name, keyId: o.keyId }, 'session started');
-    return {
-      sessionId: id,
-      protocol: o.runner.name,
-      party: CLIENT_PARTY,
-      serverParty: SERVER_PARTY,
-      totalRounds: o.runner.totalRounds,
-      params,
-      messages: o.out.map(b64),
-      expiresAt: now + this.#config.sessions.idleMs,
-    };
+    return started;
   }
 
   // ---- steps -------------------------------------------------------------------------------
@@ -471,11 +545,9 @@ export class SessionEngine {
         : undefined;
     // A ban the store holds as a marker (a crashed step's, §15.1) is anchored too.
     if (guard?.state === 'banned' && loaded) this.#lock(rec.keyId as string, loaded.share);
-    // A refresh's result carries a new share object: it runs here rather than crossing threads.
-    const compute = rec.protocol === 'reshare' ? ON_LOOP : this.#compute;
     let computed: StepOutcome;
     try {
-      computed = await compute.step(
+      computed = await this.#compute.step(
         {
           protocol: rec.protocol as ProtocolNameValue,
           state,
@@ -484,7 +556,7 @@ export class SessionEngine {
           guard: !loaded ? 'none' : guard ? guard.state : 'refuse',
           sender: CLIENT_PARTY,
         },
-        rec.keyId ?? rec.id,
+        { affinity: rec.keyId ?? rec.id, subject: rec.subject },
         loaded?.share
       );
       if (computed.banned) guard?.guard.ban('');
@@ -1023,41 +1095,100 @@ export class SessionEngine {
     attempt(250);
   }
 
-  async #checkPolicy(key: KeyRecord, input: SigningInput, kind: string): Promise<void> {
+  /** POLICY_DENIED, audited, when the key's policy refuses the request. */
+  async #checkPolicy(
+    subject: string,
+    key: KeyRecord,
+    input: SigningInput,
+    kind: string
+  ): Promise<void> {
+    const why = await this.#policyRefusal(key, input, kind);
+    if (why === null) return;
+    const refusal = new ApiError('POLICY_DENIED', `the key's policy refuses this request: ${why}`);
+    await this.#auditRefusal(subject, key.keyId, refusal, { kind, ...describeInput(input) });
+    throw refusal;
+  }
+
+  /** Why the key's policy refuses the request, or null. */
+  async #policyRefusal(key: KeyRecord, input: SigningInput, kind: string): Promise<string | null> {
     const p = key.policy;
-    const deny = (why: string): never => {
-      throw new ApiError('POLICY_DENIED', `the key's policy refuses this request: ${why}`);
-    };
     if (input.blind && !p.blindSigning)
-      deny(
-        `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`
-      );
+      return `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`;
+    if (p.allowedChainIds && kind === 'eip712') {
+      // The chain checked must be the chain signed (probe M3): a domain without chainId is valid
+      // on every chain, and a domain type of the request's own may leave chainId out or rename it.
+      if (input.domainType !== 'standard')
+        return 'typed data with its own EIP712Domain type: send the standard domain type (name, version, chainId, verifyingContract, salt, as present)';
+      if (input.chainId === undefined)
+        return 'typed data without domain.chainId is valid on every chain';
+    }
     if (
       p.allowedChainIds &&
       input.chainId !== undefined &&
       !p.allowedChainIds.includes(input.chainId)
     )
-      deny(`chain id ${input.chainId} is not allowed`);
+      return `chain id ${input.chainId} is not allowed`;
     // Every transaction kind (eip1559, eip2930, legacy) is checked alike.
     const transaction = TRANSACTION_KINDS.has(kind);
     if (p.allowedChainIds && transaction && input.chainId === undefined)
-      deny('the chain id is missing');
+      return 'the chain id is missing';
     if (p.allowedDestinations && transaction) {
       const allowed = p.allowedDestinations.map((a) => a.toLowerCase());
       if (!input.to || !allowed.includes(input.to))
-        deny(`destination ${input.to ?? '(contract creation)'} is not allowed`);
+        return `destination ${input.to ?? '(contract creation)'} is not allowed`;
     }
     if (
       p.maxValueWei !== undefined &&
       input.value !== undefined &&
       input.value > BigInt(p.maxValueWei)
     )
-      deny(`value ${input.value} wei is above the limit of ${p.maxValueWei}`);
+      return `value ${input.value} wei is above the limit of ${p.maxValueWei}`;
     if (p.dailyLimit !== undefined) {
       const since = this.now() - 24 * 3600 * 1000;
       if ((await this.#store.countSignSessions(key.keyId, since)) >= p.dailyLimit)
-        deny(`the daily limit of ${p.dailyLimit} signatures is reached`);
+        return `the daily limit of ${p.dailyLimit} signatures is reached`;
     }
+    return null;
+  }
+
+  /**
+   * A refused sign request leaves an audit row: who, which key, the code and reason, and what
+   * the payload is (its kind, and its digest and parsed fields or the limit it broke), never the
+   * payload. The refusal stands if the store cannot write it.
+   */
+  async #auditRefusal(
+    subject: string,
+    keyId: string,
+    refusal: ApiError,
+    details: Record<string, unknown>
+  ): Promise<void> {
+    try {
+      await this.#store.audit(
+        this.#event(subject, keyId, null, 'sign.refused', 'refused', {
+          code: refusal.code,
+          reason: refusal.message,
+          ...details,
+        })
+      );
+    } catch (e) {
+      this.#log.warn(
+        { keyId, err: (e as Error).message },
+        'could not audit a refused sign request'
+      );
+    }
+  }
+
+  /**
+   * KEY_BUSY before any work while the key has an active session of `kind` that is not yet due
+   * to expire (one that is due is reaped when the new session is created).
+   */
+  async #refuseBusy(keyId: string, kind: 'sign' | 'refresh'): Promise<void> {
+    const active = await this.#store.activeSession(keyId, kind);
+    if (!active) return;
+    const now = this.now();
+    const { idleMs, lifetimeMs } = this.#config.sessions;
+    if (now - active.updatedAt > idleMs || now - active.createdAt > lifetimeMs) return;
+    throw new ApiError('KEY_BUSY', `another ${kind} session of key ${keyId} is active`);
   }
 
   #event(

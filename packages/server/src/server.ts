@@ -27,6 +27,8 @@ export interface RunningServer {
   app: Awaited<ReturnType<typeof buildApp>>;
   engine: SessionEngine;
   store: Store;
+  /** Where protocol arithmetic and payload hashing run (tests observe its dispatches). */
+  compute: ComputePool;
   metrics: Metrics;
   log: Logger;
   close(): Promise<void>;
@@ -136,6 +138,7 @@ export async function startServer(
     app,
     engine,
     store,
+    compute,
     metrics,
     log,
     close() {

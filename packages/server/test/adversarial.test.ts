@@ -273,12 +273,20 @@ describe('server adversarial tests', () => {
     assert.deepEqual((await call(t.url, 'GET', '/v1/keys', { token: mallory })).json, { keys: [] });
   });
 
-  test('SRV-R-01: a start request replayed with the same nonce is refused', async () => {
+  test('SRV-R-01: a start request replayed with the same nonce starts nothing new; another request with it is refused', async () => {
     const body = { scheme: 'ed25519', ...fresh() };
-    assert.equal((await call(t.url, 'POST', '/v1/keys', { token: mallory, body })).status, 201);
+    const first = await call(t.url, 'POST', '/v1/keys', { token: mallory, body });
+    assert.equal(first.status, 201);
+    // The identical request is answered with the first one's reply (idempotent starts).
     const again = await call(t.url, 'POST', '/v1/keys', { token: mallory, body });
-    assert.equal(again.status, 409);
-    assert.equal(again.json.error?.code, 'REPLAYED_REQUEST');
+    assert.equal(again.status, 201);
+    assert.equal(again.text, first.text);
+    const other = await call(t.url, 'POST', '/v1/keys', {
+      token: mallory,
+      body: { ...body, scheme: 'bip340' },
+    });
+    assert.equal(other.status, 409);
+    assert.equal(other.json.error?.code, 'REPLAYED_REQUEST');
   });
 
   test('SRV-I-04, T-RES-01/02: wrong rounds abort; an identical resend gets byte-identical bytes; a changed resend aborts and wipes', async () => {

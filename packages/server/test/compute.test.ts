@@ -19,11 +19,20 @@ import {
   simulate,
 } from '@tessera/core';
 import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
-import { ComputeFailed, ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
+import { slowTypedData } from '../../api/test/fixtures/typed-data.ts';
+import {
+  ComputeFailed,
+  ComputePool,
+  ComputeTimeout,
+  type ShareInput,
+  type StepOutcome,
+} from '../src/compute.ts';
 import { opensslVerifyEcdsa, toHex } from './helpers.ts';
 
 let shares: KeyShare[];
 const pools = { worker: new ComputePool(1), loop: new ComputePool(0) };
+/** Every job here is one subject's, on one key's worker. */
+const route = { affinity: 'key', subject: 'alice' };
 
 before(async () => {
   shares = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
@@ -60,7 +69,7 @@ async function sign(
   const signers = [1, 2];
   const server = await pool.signStart(
     { share: share2, signers, rid, digest },
-    'key',
+    route,
     pool.size === 0 ? p2 : undefined
   );
   let state: Uint8Array | null = server.state;
@@ -84,7 +93,7 @@ async function sign(
         guard: ecdsaSign.guardedRounds.includes(round) ? 'ok' : 'refuse',
         sender: 1,
       },
-      'key',
+      route,
       pool.size === 0 ? p2 : undefined
     );
     nonces.push(...last.nonces);
@@ -159,7 +168,7 @@ describe('ComputePool', () => {
             rid: new Uint8Array(32),
             digest: new Uint8Array(32),
           },
-          'key'
+          route
         );
       const message = new Uint8Array([7]);
       const run = await sign(
@@ -180,13 +189,39 @@ describe('ComputePool', () => {
     }
   });
 
+  it('a payload over its budget terminates its worker; the next job runs on a new one', async () => {
+    const pool = new ComputePool(1);
+    try {
+      const payload = { kind: 'eip712', typedData: slowTypedData() } as const;
+      // Within budget once the worker has loaded (its start does not count).
+      const hashed = await pool.payload({ scheme: 'ecdsa', payload }, route, 30_000);
+      assert.equal(hashed.bytes.length, 32);
+      await assert.rejects(
+        pool.payload({ scheme: 'ecdsa', payload }, route, 1),
+        (e) => e instanceof ComputeTimeout
+      );
+      const message = new Uint8Array([9]);
+      const run = await sign(pool, input('after-timeout'), message);
+      assert.equal(
+        opensslVerifies(
+          (shares[0] as KeyShare).publicKey,
+          message,
+          (run.signature as EcdsaSignature).der
+        ),
+        true
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a worker that dies mid-job fails the job with ComputeFailed (the engine bans the pair)', async () => {
     const pool = new ComputePool(1, import.meta.resolve('./fixtures/dying-worker.ts'));
     try {
       await assert.rejects(
         pool.signStart(
           { share: input(), signers: [1, 2], rid: new Uint8Array(32), digest: new Uint8Array(32) },
-          'key'
+          route
         ),
         (e) => e instanceof ComputeFailed && /exited with code 3/.test(e.message)
       );

@@ -338,6 +338,62 @@ function compliance(open: () => Promise<{ store: Store; dispose(): Promise<void>
     assert.equal(await store.rememberRequestNonce('bob', n, Date.now() + 60_000), true);
   });
 
+  test('a start request is claimed once per subject and nonce; the reply is kept with its session', async () => {
+    const n = id();
+    const later = Date.now() + 60_000;
+    assert.deepEqual(await store.claimStart('alice', n, 'd1', later), { state: 'claimed' });
+    assert.deepEqual(await store.claimStart('alice', n, 'd1', later), { state: 'pending' });
+    assert.deepEqual(await store.claimStart('alice', n, 'd2', later), { state: 'conflict' });
+    assert.deepEqual(await store.claimStart('bob', n, 'd2', later), { state: 'claimed' });
+    const rec = session({ subject: 'alice' });
+    const request = { subject: 'alice', nonce: n, reply: '{"sessionId":"s"}' };
+    assert.equal(await store.createSession(rec, { ...opts, request }), 'ok');
+    assert.deepEqual(await store.claimStart('alice', n, 'd1', later), {
+      state: 'replay',
+      reply: '{"sessionId":"s"}',
+    });
+    assert.deepEqual(await store.claimStart('alice', n, 'd2', later), { state: 'conflict' });
+    // A second session for the same request is not created: the reply is kept once.
+    const again = session({ subject: 'alice' });
+    assert.equal(
+      await store.createSession(again, { ...opts, request: { ...request, reply: 'other' } }),
+      'replayed'
+    );
+    assert.equal(await store.getSession(again.id), null);
+    // A released claim (the start failed) lets the resend run again; a kept reply stays.
+    await store.releaseStart('bob', n);
+    assert.deepEqual(await store.claimStart('bob', n, 'd2', later), { state: 'claimed' });
+    await store.releaseStart('alice', n);
+    assert.equal((await store.claimStart('alice', n, 'd1', later)).state, 'replay');
+    // A nonce remembered without a request digest is never replayed.
+    const old = id();
+    await store.rememberRequestNonce('alice', old, later);
+    assert.deepEqual(await store.claimStart('alice', old, 'd1', later), { state: 'conflict' });
+  });
+
+  test('concurrent claims of one start request: exactly one is claimed', async () => {
+    const n = id();
+    const claims = await Promise.all(
+      Array.from({ length: 6 }, () => store.claimStart('alice', n, 'd', Date.now() + 60_000))
+    );
+    assert.equal(claims.filter((c) => c.state === 'claimed').length, 1);
+    assert.equal(claims.filter((c) => c.state === 'pending').length, 5);
+  });
+
+  test("a key's active session of a kind, with its times", async () => {
+    const keyId = id();
+    assert.equal(await store.activeSession(keyId, 'sign'), null);
+    const rec = session({ keyId, createdAt: 5_000, updatedAt: 6_000 });
+    await store.createSession(rec, { ...opts, exclusive: true });
+    assert.deepEqual(await store.activeSession(keyId, 'sign'), {
+      createdAt: 5_000,
+      updatedAt: 6_000,
+    });
+    assert.equal(await store.activeSession(keyId, 'refresh'), null);
+    await store.commitStep(rec.id, 0, step({ status: 'done', state: null }));
+    assert.equal(await store.activeSession(keyId, 'sign'), null);
+  });
+
   test('pair markers: one pending step at a time, owned, dated, and bans stick', async () => {
     const pair = id();
     const now = Date.now();

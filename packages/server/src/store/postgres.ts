@@ -15,6 +15,7 @@ import {
   type AuditRow,
   auditOf,
   auditValues,
+  claimOf,
   KEY_COLUMNS,
   type KeyRow,
   keyOf,
@@ -31,6 +32,8 @@ import {
   type KeyRecord,
   type PairMarker,
   type SessionRecord,
+  type StartClaim,
+  type StartReply,
   type StepCommit,
   type Store,
   StoreUnavailable,
@@ -81,6 +84,9 @@ const MIGRATIONS: string[] = [
   `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
   // The same for a session looked up for its owner (a step, a ticket, an abort).
   `CREATE UNIQUE INDEX sessions_owner ON sessions(subject, id);`,
+  // Idempotent starts: a start request's nonce keeps a digest of the request and, once its
+  // session exists, the reply it got.
+  `ALTER TABLE request_nonces ADD COLUMN digest TEXT, ADD COLUMN reply TEXT;`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -332,8 +338,8 @@ export class PostgresStore implements Store {
 
   async createSession(
     rec: SessionRecord,
-    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
-  ): Promise<'ok' | 'busy' | 'nonce-reused'> {
+    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[]; request?: StartReply }
+  ): Promise<'ok' | 'busy' | 'nonce-reused' | 'replayed'> {
     try {
       return await this.#tx(async (c) => {
         if (opts.exclusive && rec.keyId) {
@@ -349,10 +355,20 @@ export class PostgresStore implements Store {
           sessionValues(rec)
         );
         await this.#audit(c, opts.audit);
+        const r = opts.request;
+        if (r) {
+          // The claim's row lock makes a concurrent writer of the same reply wait, then miss.
+          const kept = await c.query(
+            'UPDATE request_nonces SET reply = $1 WHERE subject = $2 AND nonce = $3 AND reply IS NULL',
+            [r.reply, r.subject, r.nonce]
+          );
+          if (kept.rowCount !== 1) throw new Replayed();
+        }
         return 'ok';
       });
     } catch (e) {
       if (e instanceof NonceReused) return 'nonce-reused';
+      if (e instanceof Replayed) return 'replayed';
       // Two instances starting a signature (or a refresh) on one key at once: the partial unique
       // index decides.
       if (
@@ -362,6 +378,21 @@ export class PostgresStore implements Store {
         return 'busy';
       throw e;
     }
+  }
+
+  async activeSession(
+    keyId: string,
+    kind: 'sign' | 'refresh'
+  ): Promise<{ createdAt: number; updatedAt: number } | null> {
+    // The kind is a literal so that the partial unique index of active sessions answers.
+    const r = await this.#query<{ created_at: number; updated_at: number }>(
+      kind === 'sign'
+        ? "SELECT created_at, updated_at FROM sessions WHERE key_id = $1 AND kind = 'sign' AND status = 'active'"
+        : "SELECT created_at, updated_at FROM sessions WHERE key_id = $1 AND kind = 'refresh' AND status = 'active'",
+      [keyId]
+    );
+    const row = r.rows[0];
+    return row ? { createdAt: row.created_at, updatedAt: row.updated_at } : null;
   }
 
   async getSession(id: string, subject?: string): Promise<SessionRecord | null> {
@@ -441,6 +472,31 @@ export class PostgresStore implements Store {
       [subject, nonce, expiresAt]
     );
     return r.rowCount === 1;
+  }
+
+  async claimStart(
+    subject: string,
+    nonce: string,
+    digest: string,
+    expiresAt: number
+  ): Promise<StartClaim> {
+    const ins = await this.#query(
+      'INSERT INTO request_nonces (subject, nonce, expires_at, digest) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [subject, nonce, expiresAt, digest]
+    );
+    if (ins.rowCount === 1) return { state: 'claimed' };
+    const r = await this.#query<{ digest: string | null; reply: string | null }>(
+      'SELECT digest, reply FROM request_nonces WHERE subject = $1 AND nonce = $2',
+      [subject, nonce]
+    );
+    return claimOf(r.rows[0], digest);
+  }
+
+  async releaseStart(subject: string, nonce: string): Promise<void> {
+    await this.#query(
+      'DELETE FROM request_nonces WHERE subject = $1 AND nonce = $2 AND reply IS NULL',
+      [subject, nonce]
+    );
   }
 
   async isNonceUsed(id: string): Promise<boolean> {
@@ -532,6 +588,7 @@ export class PostgresStore implements Store {
 
 class NonceReused extends Error {}
 class Conflict extends Error {}
+class Replayed extends Error {}
 
 const isUniqueViolation = (e: unknown, constraint: string) =>
   (e as { code?: string }).code === '23505' &&
@@ -544,7 +601,13 @@ const isUniqueViolation = (e: unknown, constraint: string) =>
  * rollbacks the server chose (40: serialisation failure, deadlock).
  */
 function unavailable(e: unknown): unknown {
-  if (e instanceof StoreUnavailable || e instanceof NonceReused || e instanceof Conflict) return e;
+  if (
+    e instanceof StoreUnavailable ||
+    e instanceof NonceReused ||
+    e instanceof Conflict ||
+    e instanceof Replayed
+  )
+    return e;
   const code = (e as { code?: unknown }).code;
   const message = (e as { message?: unknown }).message;
   const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;

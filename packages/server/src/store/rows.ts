@@ -4,7 +4,7 @@
  * @module
  */
 import type { Policy } from '@tessera/api';
-import type { AuditEvent, KeyRecord, SessionRecord } from './store.ts';
+import type { AuditEvent, KeyRecord, SessionRecord, StartClaim } from './store.ts';
 
 export interface KeyRow {
   key_id: string;
@@ -149,3 +149,16 @@ export const auditValues = (e: AuditEvent): unknown[] => [
   e.outcome,
   e.details ? JSON.stringify(e.details) : null,
 ];
+
+/**
+ * What a start request finds when its nonce is taken (see `StartClaim`). No row: the claim was
+ * released between the insert and this read; the resend will find the nonce free.
+ */
+export const claimOf = (
+  r: { digest: string | null; reply: string | null } | undefined,
+  digest: string
+): StartClaim => {
+  if (!r) return { state: 'pending' };
+  if (r.digest !== digest) return { state: 'conflict' };
+  return r.reply === null ? { state: 'pending' } : { state: 'replay', reply: r.reply };
+};

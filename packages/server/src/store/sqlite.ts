@@ -12,6 +12,7 @@ import {
   type AuditRow,
   auditOf,
   auditValues,
+  claimOf,
   KEY_COLUMNS,
   type KeyRow,
   keyOf,
@@ -28,6 +29,8 @@ import {
   type KeyRecord,
   type PairMarker,
   type SessionRecord,
+  type StartClaim,
+  type StartReply,
   type StepCommit,
   type Store,
   StoreUnavailable,
@@ -80,6 +83,10 @@ const MIGRATIONS: string[] = [
   `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
   // The same for a session looked up for its owner (a step, a ticket, an abort).
   `CREATE UNIQUE INDEX sessions_owner ON sessions(subject, id);`,
+  // Idempotent starts: a start request's nonce keeps a digest of the request and, once its
+  // session exists, the reply it got.
+  `ALTER TABLE request_nonces ADD COLUMN digest TEXT;
+   ALTER TABLE request_nonces ADD COLUMN reply TEXT;`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -227,8 +234,8 @@ export class SqliteStore implements Store {
 
   async createSession(
     rec: SessionRecord,
-    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
-  ): Promise<'ok' | 'busy' | 'nonce-reused'> {
+    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[]; request?: StartReply }
+  ): Promise<'ok' | 'busy' | 'nonce-reused' | 'replayed'> {
     const run = this.db.transaction((): 'ok' | 'busy' | 'nonce-reused' => {
       if (opts.exclusive && rec.keyId) {
         const busy = this.#q(
@@ -241,15 +248,37 @@ export class SqliteStore implements Store {
         ...sessionValues(rec)
       );
       for (const a of opts.audit) this.#audit(a);
+      const r = opts.request;
+      if (
+        r &&
+        this.#q(
+          'UPDATE request_nonces SET reply = ? WHERE subject = ? AND nonce = ? AND reply IS NULL'
+        ).run(r.reply, r.subject, r.nonce).changes !== 1
+      )
+        throw new Replayed();
       return 'ok';
     });
     try {
       return run();
     } catch (e) {
       if (e instanceof NonceReused) return 'nonce-reused';
+      if (e instanceof Replayed) return 'replayed';
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return 'busy';
       throw e;
     }
+  }
+
+  async activeSession(
+    keyId: string,
+    kind: 'sign' | 'refresh'
+  ): Promise<{ createdAt: number; updatedAt: number } | null> {
+    // The kind is a literal so that the partial unique index of active sessions answers.
+    const r = this.#q(
+      kind === 'sign'
+        ? "SELECT created_at, updated_at FROM sessions WHERE key_id = ? AND kind = 'sign' AND status = 'active'"
+        : "SELECT created_at, updated_at FROM sessions WHERE key_id = ? AND kind = 'refresh' AND status = 'active'"
+    ).get(keyId) as { created_at: number; updated_at: number } | undefined;
+    return r ? { createdAt: r.created_at, updatedAt: r.updated_at } : null;
   }
 
   async getSession(id: string, subject?: string): Promise<SessionRecord | null> {
@@ -323,6 +352,29 @@ export class SqliteStore implements Store {
       this.#q(
         'INSERT OR IGNORE INTO request_nonces (subject, nonce, expires_at) VALUES (?, ?, ?)'
       ).run(subject, nonce, expiresAt).changes === 1
+    );
+  }
+
+  async claimStart(
+    subject: string,
+    nonce: string,
+    digest: string,
+    expiresAt: number
+  ): Promise<StartClaim> {
+    const claimed = this.#q(
+      'INSERT OR IGNORE INTO request_nonces (subject, nonce, expires_at, digest) VALUES (?, ?, ?, ?)'
+    ).run(subject, nonce, expiresAt, digest).changes;
+    if (claimed === 1) return { state: 'claimed' };
+    const r = this.#q(
+      'SELECT digest, reply FROM request_nonces WHERE subject = ? AND nonce = ?'
+    ).get(subject, nonce) as { digest: string | null; reply: string | null } | undefined;
+    return claimOf(r, digest);
+  }
+
+  async releaseStart(subject: string, nonce: string): Promise<void> {
+    this.#q('DELETE FROM request_nonces WHERE subject = ? AND nonce = ? AND reply IS NULL').run(
+      subject,
+      nonce
     );
   }
 
@@ -413,3 +465,4 @@ export class SqliteStore implements Store {
 }
 
 class NonceReused extends Error {}
+class Replayed extends Error {}

@@ -86,6 +86,26 @@ export interface StepCommit {
 
 export type CommitOutcome = 'ok' | 'conflict' | 'nonce-reused';
 
+/**
+ * A start request claimed by its nonce (idempotent starts): `claimed` for the first request with
+ * the nonce; for a later one, the stored reply if it is the same request (same digest) and that
+ * one succeeded, `pending` while it is still running (or ended without a reply being kept), and
+ * `conflict` if it is another request.
+ */
+export type StartClaim =
+  | { state: 'claimed' }
+  | { state: 'replay'; reply: string }
+  | { state: 'pending' }
+  | { state: 'conflict' };
+
+/** The start request a new session answers: its reply is kept with the session, atomically. */
+export interface StartReply {
+  subject: string;
+  nonce: string;
+  /** The exact JSON text sent (public: session id, params, the server's first envelopes). */
+  reply: string;
+}
+
 export type PairMarker = 'ok' | 'banned' | 'busy';
 
 /**
@@ -122,13 +142,22 @@ export interface Store {
 
   /**
    * Inserts a session with its first state. Refused with `busy` when `exclusiveKey` is set and
-   * another active session of that kind exists for the key, and with `nonce-reused` if a nonce
-   * id was consumed before.
+   * another active session of that kind exists for the key, with `nonce-reused` if a nonce id
+   * was consumed before, and with `replayed` if `request` is given and its claim already holds a
+   * reply (or is gone): the session is then not created.
    */
   createSession(
     rec: SessionRecord,
-    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[] }
-  ): Promise<'ok' | 'busy' | 'nonce-reused'>;
+    opts: { nonces: string[]; exclusive: boolean; audit: AuditEvent[]; request?: StartReply }
+  ): Promise<'ok' | 'busy' | 'nonce-reused' | 'replayed'>;
+  /**
+   * The key's active session of `kind`, if any, with its times (a start refuses a busy key before
+   * doing any work; `createSession` still decides).
+   */
+  activeSession(
+    keyId: string,
+    kind: 'sign' | 'refresh'
+  ): Promise<{ createdAt: number; updatedAt: number } | null>;
   /**
    * The session, or null. With `subject`, another subject's session is null too, found by the
    * same index as a missing one (no existence oracle in the timing, as for `getKey`).
@@ -144,6 +173,19 @@ export interface Store {
 
   /** Records a start request's nonce; false if it was seen (replay). */
   rememberRequestNonce(subject: string, nonce: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Claims a start request's nonce for the request of `digest` (until `expiresAt`), or says what
+   * an earlier request with that nonce left (see `StartClaim`). One claim per (subject, nonce),
+   * also under concurrency.
+   */
+  claimStart(
+    subject: string,
+    nonce: string,
+    digest: string,
+    expiresAt: number
+  ): Promise<StartClaim>;
+  /** Drops a claim that got no reply (the start failed), so that its resend runs again. */
+  releaseStart(subject: string, nonce: string): Promise<void>;
   /** True if the nonce id was consumed. */
   isNonceUsed(id: string): Promise<boolean>;
 

@@ -1,0 +1,74 @@
+/**
+ * Fairness of the compute pool (probe L2): a worker takes one job at a time from a queue on the
+ * loop, signing jobs before key generation and refresh steps and subjects in turn, so another
+ * tenant's signature waits for at most the one long job already running. The order is observed
+ * where the jobs arrive, in a worker that records it.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { ProtocolNameValue } from '@tessera/api';
+import { ComputePool, FairQueue, type StepOutcome } from '../src/compute.ts';
+
+const pool = new ComputePool(1, import.meta.resolve('./fixtures/recording-worker.ts'));
+after(() => pool.close());
+
+/** A step job whose state carries its label (the recording worker echoes it back). */
+const job = (protocol: ProtocolNameValue, subject: string, label: string) =>
+  pool.step(
+    {
+      protocol,
+      state: new TextEncoder().encode(label),
+      envelopes: [],
+      guard: 'none',
+      sender: 1,
+    },
+    { affinity: `key-of-${subject}`, subject }
+  );
+
+/** The labels in the order the worker received them. */
+async function arrivals(jobs: Promise<StepOutcome>[]): Promise<string[]> {
+  const outcomes = await Promise.all(jobs);
+  return outcomes
+    .map((o) => (o as Extract<StepOutcome, { kind: 'violation' }>).why.split(' '))
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([, label]) => label as string);
+}
+
+describe('compute pool fairness', () => {
+  it("another subject's signing step goes before one subject's queued key generations", async () => {
+    const order = await arrivals([
+      job('dkg', 'a', 'a-dkg-1'),
+      job('dkg', 'a', 'a-dkg-2'),
+      job('dkg', 'a', 'a-dkg-3'),
+      job('reshare', 'a', 'a-reshare'),
+      job('ecdsa.sign', 'b', 'b-sign'),
+    ]);
+    // The first key generation step was running when the signature came; nothing else was.
+    assert.deepEqual(order, ['a-dkg-1', 'b-sign', 'a-dkg-2', 'a-dkg-3', 'a-reshare']);
+  });
+
+  it('subjects take turns within a class', async () => {
+    const order = await arrivals([
+      job('ecdsa.sign', 'a', 'a1'),
+      job('ecdsa.sign', 'a', 'a2'),
+      job('frost.sign', 'a', 'a3'),
+      job('ecdsa.sign', 'b', 'b1'),
+      job('ecdsa.sign', 'c', 'c1'),
+      job('ecdsa.sign', 'b', 'b2'),
+    ]);
+    assert.deepEqual(order, ['a1', 'a2', 'b1', 'c1', 'a3', 'b2']);
+  });
+
+  it('the queue on its own: signing first, then round robin by subject', () => {
+    const q = new FairQueue<string>();
+    q.push('bulk', 'a', 'a-dkg');
+    q.push('sign', 'a', 'a-sign-1');
+    q.push('sign', 'a', 'a-sign-2');
+    q.push('sign', 'b', 'b-sign');
+    q.push('bulk', 'b', 'b-dkg');
+    const out: (string | undefined)[] = [];
+    while (q.size > 0) out.push(q.shift());
+    assert.deepEqual(out, ['a-sign-1', 'b-sign', 'a-sign-2', 'a-dkg', 'b-dkg']);
+    assert.equal(q.shift(), undefined);
+  });
+});
