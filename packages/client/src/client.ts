@@ -163,7 +163,8 @@ export class TesseraClient {
       ...fresh(),
     });
     const p = started.params;
-    expect(
+    await this.#expect(
+      started,
       started.protocol === 'dkg' && p.scheme === o.scheme && p.sid0 !== undefined,
       'unexpected key generation parameters'
     );
@@ -331,7 +332,8 @@ export class TesseraClient {
       }
     );
     const p = started.params;
-    expect(
+    await this.#expect(
+      started,
       started.protocol === 'reshare' &&
         p.keyId === keyId &&
         p.epoch === stored.epoch &&
@@ -476,6 +478,13 @@ export class TesseraClient {
     throw lockedError(stored.keyId);
   }
 
+  /** A started session whose parameters are not what was asked for is abandoned, and said so. */
+  async #expect(started: SessionStartedResponse, ok: boolean, why: string): Promise<void> {
+    if (ok) return;
+    await this.#abortAtServer(started.sessionId, 'SESSION_INCOMPLETE');
+    throw new ClientError('SESSION_INCOMPLETE', why);
+  }
+
   /**
    * Tells the server that this client abandoned the session, so that it ends it and frees the
    * key at once instead of answering KEY_BUSY until the session expires. Best effort: the
@@ -597,9 +606,17 @@ async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
   try {
     out = call();
   } catch (e) {
-    await guard.settle(true);
+    // The call's own error is the one to report. Should settling fail too, the pair's marker
+    // stays on disk and reads as a ban later: the safe side.
+    await guard.settle(true).catch(() => undefined);
     if (e instanceof InputError && e.check === 'PairBanned')
       throw new ClientError('KEY_LOCKED', e.message, { cause: e });
+    if (e instanceof InputError && e.check === 'PairBusy')
+      throw new ClientError(
+        'STORE_BUSY',
+        'another process of this client is checking the same pair with the server; sign again shortly',
+        { cause: e }
+      );
     throw e;
   }
   await guard.settle(false);
@@ -660,8 +677,4 @@ function toPayload(input: SignInput): SignPayload {
     message: input.message.toLowerCase(),
     ...(input.hash ? { hash: input.hash } : {}),
   };
-}
-
-function expect(cond: boolean, why: string): asserts cond {
-  if (!cond) throw new ClientError('SESSION_INCOMPLETE', why);
 }

@@ -17,31 +17,13 @@ import {
   type Envelope,
   ecdsaSign,
   type KeyShare,
-  type NonceLedger,
+  noGuardedCheck,
   type PairGuard,
   pairGuardKey,
+  StagedLedger,
 } from '@tessera/core';
 import { ClientError } from './errors.ts';
 import type { PairMarkerState, ShareStore } from './store.ts';
-
-/** Collects the single-use ids a core call consumes, for the store to record after it. */
-class StagedLedger implements NonceLedger {
-  ids: string[] = [];
-  consume(id: string): boolean {
-    if (this.ids.includes(id)) return false;
-    this.ids.push(id);
-    return true;
-  }
-}
-
-/** The pair guard of a batch that carries no guarded round: a check that runs anyway fails loudly. */
-const NO_GUARDED_CHECK: PairGuard = {
-  begin: () => {
-    throw new Error('a guarded check ran in a step that took no pair marker');
-  },
-  end: () => {},
-  ban: () => {},
-};
 
 /** The ECDSA pair with the server, for runs that sign with an ecdsa share. */
 export interface GuardedPair {
@@ -74,7 +56,7 @@ export class RunGuard {
   /** What the core's guarded checks consult during this batch. */
   get pairGuard(): PairGuard {
     const state = this.#marker;
-    if (state === null) return NO_GUARDED_CHECK;
+    if (state === null) return noGuardedCheck;
     return {
       begin: () => state,
       end: () => {},
@@ -89,8 +71,7 @@ export class RunGuard {
    * a ban, writes the banned share. Resolves only once all of it is durable.
    */
   async settle(failed: boolean): Promise<void> {
-    const ids = this.ledger.ids;
-    this.ledger.ids = [];
+    const ids = this.ledger.take();
     const marker = this.#marker;
     this.#marker = null;
     let error: unknown = null;

@@ -62,13 +62,15 @@ export { taprootTweak } from './frost/taproot.ts';
 export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
-export type {
-  NonceLedger,
-  PairGuard,
-  PairGuardState,
-  ReceiveOptions,
-  Session,
-  SessionStatus,
+export {
+  type NonceLedger,
+  noGuardedCheck,
+  type PairGuard,
+  type PairGuardState,
+  type ReceiveOptions,
+  type Session,
+  type SessionStatus,
+  StagedLedger,
 } from './session/driver.ts';
 export {
   decodeEnvelope,

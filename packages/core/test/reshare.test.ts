@@ -537,6 +537,17 @@ describe('reshare of ecdsa keys under tampering with the pairwise setup (2-of-2 
       check: 'BadPoint',
       culprit: 2,
     },
+    // enc(X, πx, list(u32be(peer) ‖ H256("ote/confirm", …))): the last byte is in the hash.
+    {
+      name: 'setup confirmation flipped (r4)',
+      cheater: 2,
+      round: 4,
+      kind: 'broadcast',
+      field: 2,
+      edit: (f) => flip(f, f.length - 1),
+      check: 'SetupConfirm',
+      culprit: 2,
+    },
   ];
   for (const a of pairwiseAttacks) {
     test(`${a.name}: aborts naming ${a.culprit}; the old epoch still signs`, async () => {

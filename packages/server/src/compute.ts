@@ -36,12 +36,13 @@ import {
   encodeEnvelope,
   KeyShare,
   MessageRejected,
-  type NonceLedger,
+  noGuardedCheck,
   type PairGuard,
   type PairGuardState,
   type PartyId,
   ProtocolAbort,
   type ReshareResult,
+  StagedLedger,
   TesseraError,
 } from '@tessera/core';
 import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
@@ -151,25 +152,6 @@ export interface StartOutcome {
   nonces: string[];
 }
 
-/** Collects the single-use ids a core call consumes; the store commits them with the step. */
-export class StagedLedger implements NonceLedger {
-  readonly ids: string[] = [];
-  consume(id: string): boolean {
-    if (this.ids.includes(id)) return false;
-    this.ids.push(id);
-    return true;
-  }
-}
-
-/** The pair guard of a step that carries no guarded round (`ecdsaSign.guardedRounds`). */
-const NO_GUARDED_CHECK: PairGuard = {
-  begin: () => {
-    throw new Error('a guarded check ran in a step that took no pair marker');
-  },
-  end: () => {},
-  ban: () => {},
-};
-
 const SHARE_CACHE_SIZE = 64;
 /** Decoded shares by digest: decoding and validating one costs ≈ 2 ms, more than a round's bookkeeping. */
 const shares = new Map<string, KeyShare>();
@@ -195,7 +177,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
     job.guard === 'none'
       ? undefined
       : job.guard === 'refuse'
-        ? NO_GUARDED_CHECK
+        ? noGuardedCheck
         : {
             begin: () => job.guard as PairGuardState,
             end: () => {},
@@ -207,7 +189,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
     const changed = share !== undefined && share.bannedPeers.join(',') !== bansBefore;
     if (changed && job.share) shares.delete(job.share.digest);
     return {
-      nonces: ledger.ids,
+      nonces: ledger.take(),
       banned,
       ...(changed ? { bannedShare: (share as KeyShare).toBytes() } : {}),
     };
@@ -263,7 +245,7 @@ export function runSignStart(job: SignStartJob, given?: KeyShare): StartOutcome 
     state: ecdsaSign.encodeSession(step.session),
     round: step.session.round,
     out: step.out.map(encodeEnvelope),
-    nonces: ledger.ids,
+    nonces: ledger.take(),
   };
 }
 
@@ -415,11 +397,15 @@ type Ready = { ready: true };
 /**
  * The jobs waiting for one worker. Signing jobs (steps, starts, payloads: milliseconds) go before
  * key generation and refresh steps (up to seconds of CPU), and within each class subjects take
- * turns, one job each, so no tenant's backlog is ahead of another's next job.
+ * turns, one job each, so no tenant's backlog is ahead of another's next job. Under a steady flow
+ * of signatures a waiting long job still gets every `BULK_EVERY`-th turn, so key generations and
+ * refreshes cannot be starved; a signature then waits for at most two long jobs.
  */
 export class FairQueue<T> {
   readonly #classes = { sign: new Map<string, T[]>(), bulk: new Map<string, T[]>() };
   #size = 0;
+  /** Signing jobs taken since the last long one, while long ones waited. */
+  #signsInARow = 0;
 
   get size(): number {
     return this.#size;
@@ -434,7 +420,10 @@ export class FairQueue<T> {
   }
 
   shift(): T | undefined {
-    const waiting = this.#classes.sign.size > 0 ? this.#classes.sign : this.#classes.bulk;
+    const { sign, bulk } = this.#classes;
+    const takeBulk = bulk.size > 0 && (sign.size === 0 || this.#signsInARow >= BULK_EVERY);
+    const waiting = takeBulk ? bulk : sign;
+    this.#signsInARow = takeBulk || bulk.size === 0 ? 0 : this.#signsInARow + 1;
     const next = waiting.entries().next();
     if (next.done) return undefined;
     const [subject, own] = next.value;
@@ -446,6 +435,9 @@ export class FairQueue<T> {
     return item;
   }
 }
+
+/** A waiting long job gets at least one turn in this many (see `FairQueue`). */
+export const BULK_EVERY = 8;
 
 /** `sign`: a signature's jobs; `bulk`: key generation and refresh steps. */
 export type JobClass = 'sign' | 'bulk';

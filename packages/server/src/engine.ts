@@ -47,6 +47,7 @@ import {
   SCHEMES,
   type Scheme,
   type Session,
+  StagedLedger,
   TesseraError,
   taprootTweak,
 } from '@tessera/core';
@@ -57,7 +58,6 @@ import {
   ComputePool,
   ComputeTimeout,
   type ShareInput,
-  StagedLedger,
   type StartOutcome,
   type StepOutcome,
 } from './compute.ts';
@@ -238,7 +238,7 @@ export class SessionEngine {
         { share, signers: PARTIES, message: input.bytes, rid },
         { ledger }
       );
-      started = { ...encodedStart(RUNNERS['frost.sign'], step), nonces: ledger.ids };
+      started = { ...encodedStart(RUNNERS['frost.sign'], step), nonces: ledger.take() };
     }
     return this.#open({
       subject,

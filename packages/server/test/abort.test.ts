@@ -78,7 +78,9 @@ describe('client abort', () => {
   });
 
   test('a done session answers SESSION_CLOSED, an expired one SESSION_EXPIRED, one mid-step SESSION_BUSY', async () => {
-    const u = await testServer({ sessions: { idleSeconds: 1 } });
+    // A clock of our own: expiry without sleeping, whatever the machine's load.
+    let skew = 0;
+    const u = await testServer({}, { now: () => Date.now() + skew });
     try {
       const token = await u.token('bob');
       const store = new MemoryShareStore();
@@ -100,14 +102,6 @@ describe('client abort', () => {
           token,
           body: { payload: { kind: 'message', message: 'ab' }, ...fresh() },
         });
-      const idle = (await start()).json.sessionId as string;
-      await new Promise((r) => setTimeout(r, 1_500));
-      const expired = await call(u.url, 'POST', `/v1/sessions/${idle}/abort`, {
-        token,
-        body: { code: 'LATE' },
-      });
-      assert.equal(expired.status, 410, expired.text);
-      assert.equal(expired.json.error?.code, 'SESSION_EXPIRED');
 
       // A real round-1 step, not awaited: it is in the compute pool when the abort comes.
       const started = (await start()).json as { sessionId: string; params: { rid: string } };
@@ -127,6 +121,16 @@ describe('client abort', () => {
         code: 'SESSION_BUSY',
       });
       assert.equal(JSON.parse(await inFlight).status, 'active');
+      await u.srv.engine.abortByClient('bob', started.sessionId, 'X');
+
+      const idle = (await start()).json.sessionId as string;
+      skew = u.config.sessions.idleMs + 1_000;
+      const expired = await call(u.url, 'POST', `/v1/sessions/${idle}/abort`, {
+        token,
+        body: { code: 'LATE' },
+      });
+      assert.equal(expired.status, 410, expired.text);
+      assert.equal(expired.json.error?.code, 'SESSION_EXPIRED');
     } finally {
       await u.close();
     }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ProtocolNameValue } from '@tessera/api';
-import { ComputePool, FairQueue, type StepOutcome } from '../src/compute.ts';
+import { BULK_EVERY, ComputePool, FairQueue, type StepOutcome } from '../src/compute.ts';
 
 const pool = new ComputePool(1, import.meta.resolve('./fixtures/recording-worker.ts'));
 after(() => pool.close());
@@ -70,5 +70,20 @@ describe('compute pool fairness', () => {
     while (q.size > 0) out.push(q.shift());
     assert.deepEqual(out, ['a-sign-1', 'b-sign', 'a-sign-2', 'a-dkg', 'b-dkg']);
     assert.equal(q.shift(), undefined);
+  });
+
+  it('a steady flow of signatures does not starve a waiting key generation: it gets every BULK_EVERY-th turn', () => {
+    const q = new FairQueue<string>();
+    q.push('bulk', 'a', 'dkg-1');
+    q.push('bulk', 'a', 'dkg-2');
+    const taken: string[] = [];
+    for (let i = 0; i < 3 * (BULK_EVERY + 1); i++) {
+      q.push('sign', `s${i % 3}`, `sign-${i}`);
+      q.push('sign', `s${(i + 1) % 3}`, `sign-${i}'`);
+      taken.push(q.shift() as string);
+    }
+    const at = (label: string) => taken.indexOf(label);
+    assert.equal(at('dkg-1'), BULK_EVERY, 'after BULK_EVERY signing jobs');
+    assert.equal(at('dkg-2'), 2 * BULK_EVERY + 1, 'and again BULK_EVERY later');
   });
 });

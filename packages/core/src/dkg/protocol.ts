@@ -43,10 +43,9 @@ import {
   checkConfirmation,
   checkEcho2,
   collectPairwise,
-  confirmationList,
+  confirmSetups,
   keyProtocol,
   keyProtocolApi,
-  setupConfirmation,
 } from './rounds.ts';
 
 /** Parameters every party of one key generation must agree on. */
@@ -352,17 +351,17 @@ function handleRound3(
     rng
   );
   if (!senders) return { state: s, out: [{ to: 0, body: enc(Xme, pix) }] };
-  const confirms: Record<string, Uint8Array> = {};
-  for (const id of s.ids) {
-    if (id === s.me) continue;
-    confirms[id] = setupConfirmation(s.sid as Uint8Array, s.me, id, {
-      sender: senders[id] as OteSenderSetup,
-      receiver: (s.receivers as Record<string, OteReceiverSetup>)[id] as OteReceiverSetup,
-    });
-  }
+  const peers = s.ids.filter((id) => id !== s.me);
+  const { confirms, field } = confirmSetups(
+    s.sid as Uint8Array,
+    s.me,
+    peers,
+    senders,
+    s.receivers as Record<string, OteReceiverSetup>
+  );
   return {
     state: { ...s, offers: {}, senders, confirms },
-    out: [{ to: 0, body: enc(Xme, pix, confirmationList(confirms)) }],
+    out: [{ to: 0, body: enc(Xme, pix, field) }],
   };
 }
 

@@ -60,10 +60,9 @@ import {
   checkConfirmation,
   checkEcho2,
   collectPairwise,
-  confirmationList,
+  confirmSetups,
   keyProtocol,
   keyProtocolApi,
-  setupConfirmation,
 } from './rounds.ts';
 
 /** The public data of the current epoch, as every participant must know it (authenticated). */
@@ -532,17 +531,16 @@ function handleRound3(
   );
   if (s.scheme !== 'ecdsa')
     return { state: { ...s, offers: {}, senders }, out: [{ to: 0, body: enc(Xme, pix) }] };
-  const confirms: Record<string, Uint8Array> = {};
-  for (const id of s.holders) {
-    if (id === s.me) continue;
-    confirms[id] = setupConfirmation(s.sid as Uint8Array, s.me, id, {
-      sender: senders[id] as OteSenderSetup,
-      receiver: (s.receivers as Record<string, OteReceiverSetup>)[id] as OteReceiverSetup,
-    });
-  }
+  const { confirms, field } = confirmSetups(
+    s.sid as Uint8Array,
+    s.me,
+    s.holders.filter((id) => id !== s.me),
+    senders,
+    s.receivers as Record<string, OteReceiverSetup>
+  );
   return {
     state: { ...s, offers: {}, senders, confirms },
-    out: [{ to: 0, body: enc(Xme, pix, confirmationList(confirms)) }],
+    out: [{ to: 0, body: enc(Xme, pix, field) }],
   };
 }
 

@@ -95,7 +95,7 @@ export function checkEcho2(
  * value; any difference (a message altered in transit, or a party that sent other bytes than it
  * hashed) shows at key generation, naming the peer, instead of as a ban at the first signature.
  */
-export function setupConfirmation(
+function setupConfirmation(
   sid: Uint8Array,
   me: PartyId,
   peer: PartyId,
@@ -106,14 +106,31 @@ export function setupConfirmation(
   return H256('ote/confirm', sid, u32be(a), u32be(b), lo.setupId, hi.setupId);
 }
 
-/** The round-4 field listing our confirmation for every peer: `list(u32be(peer) ‖ hash)`. */
-export const confirmationList = (confirms: Record<string, Uint8Array>): Uint8Array =>
-  list(
-    Object.keys(confirms)
-      .map(Number)
+/**
+ * Our confirmation of the setups with every peer, and the round-4 field that lists them,
+ * `list(u32be(peer) ‖ hash)` in ascending peer order.
+ */
+export function confirmSetups(
+  sid: Uint8Array,
+  me: PartyId,
+  peers: readonly PartyId[],
+  senders: Record<string, OteSenderSetup>,
+  receivers: Record<string, OteReceiverSetup>
+): { confirms: Record<string, Uint8Array>; field: Uint8Array } {
+  const confirms: Record<string, Uint8Array> = {};
+  for (const peer of peers) {
+    confirms[peer] = setupConfirmation(sid, me, peer, {
+      sender: senders[peer] as OteSenderSetup,
+      receiver: receivers[peer] as OteReceiverSetup,
+    });
+  }
+  const field = list(
+    [...peers]
       .sort((a, b) => a - b)
       .map((peer) => concatBytes(u32be(peer), confirms[peer] as Uint8Array))
   );
+  return { confirms, field };
+}
 
 /**
  * What party `id`'s round-4 list must hold: an entry for exactly `peers`, ours equal to `mine`

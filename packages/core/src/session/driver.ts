@@ -130,6 +130,39 @@ export function memoryPairGuardForTests(): PairGuard & {
   };
 }
 
+/**
+ * The ledger of a caller whose durable store is asynchronous (the core's calls are synchronous):
+ * it collects the ids one call consumes, refusing an id twice within it, and records nothing. The
+ * caller then records `take()` durably, refusing if any id was used before, and sends what the
+ * call returned only after that (the server commits them with the step, the client in its store).
+ */
+export class StagedLedger implements NonceLedger {
+  #ids: string[] = [];
+  consume(id: string): boolean {
+    if (this.#ids.includes(id)) return false;
+    this.#ids.push(id);
+    return true;
+  }
+  /** The ids consumed since the last `take`. */
+  take(): string[] {
+    const ids = this.#ids;
+    this.#ids = [];
+    return ids;
+  }
+}
+
+/**
+ * The pair guard of a call that took no durable marker because it carries no guarded round
+ * (`ecdsaSign.guardedRounds`): a guarded check that runs anyway fails loudly, never unguarded.
+ */
+export const noGuardedCheck: PairGuard = {
+  begin: () => {
+    throw new InternalError('a guarded check ran in a step that took no pair marker');
+  },
+  end: () => {},
+  ban: () => {},
+};
+
 /** What a round handler can use besides its state and messages. */
 export interface HandlerContext {
   rng: Rng;
