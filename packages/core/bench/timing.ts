@@ -31,7 +31,7 @@ import {
   SEEDS_BYTES,
   seedOffset,
 } from '../src/ot/setup.ts';
-import { deltaPrime, OTE_XI, oteSenderProcess } from '../src/ot/softspoken.ts';
+import { deltaPrime, OTE_XI, oteReceiverStart, oteSenderProcess } from '../src/ot/softspoken.ts';
 import type { Rng } from '../src/rng.ts';
 import { percentile, progress, type Row, table } from './shared.ts';
 
@@ -193,6 +193,16 @@ function deltaOf(cls: Cls): Uint8Array {
 
 const randomDelta = (): Uint8Array => systemRng(OTE_BLOCKS).map((x) => x & 15);
 
+/**
+ * The issue's own classes, where they are not degenerate: β all zero against random (Bob's rows
+ * do not depend on β, so a state with β = 0 is built from the OT extension directly, skipping
+ * rvoleBobStart's redraw of χ = 0), and Δ' all zero against all one for the routines that never
+ * compare Alice's two pads (Δ' = 0 makes them equal, which never happens: 2^-256).
+ */
+const ISSUE_BETA: [string, string] = ['β all zero', 'β random'];
+const ISSUE_DELTA: [string, string] = ["Δ' all zero", "Δ' all one"];
+const issueDelta = (cls: Cls): Uint8Array => new Uint8Array(OTE_BLOCKS).fill(cls === 0 ? 0 : 15);
+
 interface BobFinishInput {
   state: RvoleBobState;
   m2: Uint8Array;
@@ -225,6 +235,29 @@ function cases(n: number): LeakCase[] {
       return { state, m2 };
     });
   const finishPool = [pool(0), pool(1)] as const;
+  // β = 0 (state made by the OT extension directly: χ would be 0) or random, with Alice's M2.
+  const issuePool = (cls: Cls): BobFinishInput[] =>
+    Array.from({ length: POOL }, () => {
+      const beta = cls === 0 ? new Uint8Array(OTE_XI / 8) : systemRng(OTE_XI / 8);
+      const { m1, state: ote } = oteReceiverStart(receiver, sidS, 1, 2, beta, systemRng);
+      const { m2 } = rvoleAliceRespond(alice, sidS, 1, 2, m1, alpha, systemRng);
+      return { state: { beta, chi: 0n, ote }, m2 };
+    });
+  const issueFinishPool = [issuePool(0), issuePool(1)] as const;
+  const issueSenders = [
+    senderFor(receiver, issueDelta(0)),
+    senderFor(receiver, issueDelta(1)),
+  ] as const;
+  const finishCall = (input: BobFinishInput) => {
+    // A fresh copy each call, in case the routine wipes the state it consumes.
+    const { state: s, m2 } = input;
+    const state: RvoleBobState = {
+      beta: s.beta.slice(),
+      chi: s.chi,
+      ote: { sidX: s.ote.sidX.slice(), V: s.ote.V.slice() },
+    };
+    return () => rvoleBobFinish(receiver.setupId, state, m2);
+  };
   const scalars = Array.from({ length: POOL }, () => G.randomScalar(systemRng));
   const cheap = n * CHEAP_FACTOR;
   return [
@@ -251,16 +284,13 @@ function cases(n: number): LeakCase[] {
       label: 'rvoleBobFinish (d̂ rows), β',
       classes: CLASSES,
       samplesPerClass: n,
-      prepare: (cls, k) => {
-        const { state: s, m2 } = finishPool[cls][k % POOL] as BobFinishInput;
-        // A fresh copy each call, in case the routine wipes the state it consumes.
-        const state: RvoleBobState = {
-          beta: s.beta.slice(),
-          chi: s.chi,
-          ote: { sidX: s.ote.sidX.slice(), V: s.ote.V.slice() },
-        };
-        return () => rvoleBobFinish(receiver.setupId, state, m2);
-      },
+      prepare: (cls, k) => finishCall(finishPool[cls][k % POOL] as BobFinishInput),
+    },
+    {
+      label: 'rvoleBobFinish (d̂ rows), β',
+      classes: ISSUE_BETA,
+      samplesPerClass: n,
+      prepare: (cls, k) => finishCall(issueFinishPool[cls][k % POOL] as BobFinishInput),
     },
     {
       label: "deltaPrime, Δ'",
@@ -269,6 +299,24 @@ function cases(n: number): LeakCase[] {
       prepare: (cls) => {
         const delta = senders[cls].delta;
         return () => deltaPrime(delta);
+      },
+    },
+    {
+      label: "deltaPrime, Δ'",
+      classes: ISSUE_DELTA,
+      samplesPerClass: cheap,
+      prepare: (cls) => {
+        const delta = issueSenders[cls].delta;
+        return () => deltaPrime(delta);
+      },
+    },
+    {
+      label: "oteSenderProcess, Δ'",
+      classes: ISSUE_DELTA,
+      samplesPerClass: n,
+      prepare: (cls, k) => {
+        const m1 = m1s[k % POOL] as Uint8Array;
+        return () => oteSenderProcess(issueSenders[cls], sidS, 1, 2, m1);
       },
     },
     {
