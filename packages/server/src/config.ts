@@ -432,7 +432,9 @@ export function loadConfig(
       headersTimeoutMs,
       keepAliveMs: seconds(limits.keepAliveSeconds, 5),
       idleTimeoutMs: seconds(limits.idleTimeoutSeconds, 60),
-      connectionsPerIp: limits.connectionsPerIp ?? (dev ? 100_000 : 100),
+      // Behind a proxy every connection is the proxy's: it caps its clients, this caps it.
+      connectionsPerIp:
+        limits.connectionsPerIp ?? (dev ? 100_000 : (merged.trustProxy ?? false) ? 10_000 : 100),
       stepsInFlightPerSubject: limits.stepsInFlightPerSubject ?? (dev ? 10_000 : 16),
       stepsInFlightPerIp: limits.stepsInFlightPerIp ?? (dev ? 10_000 : 64),
       payloadHashMs: limits.payloadHashMs ?? 250,
