@@ -14,8 +14,9 @@
  * time budget: a job over it terminates its worker, and a replacement takes the next job.
  *
  * Each worker takes one job at a time from a queue kept on the loop: signing jobs before key
- * generation and refresh steps (seconds each), and subjects in turn within each, so that one
- * tenant's key generations delay another's signature by at most the one step already running.
+ * generation and refresh steps (seconds each), and subjects in turn within each. By default the
+ * long steps also run on a worker of their own (`bulkWorkers`), so that one tenant's key
+ * generations never make another's signature wait for a step of theirs to end.
  * @module
  */
 import { Worker } from 'node:worker_threads';
@@ -474,17 +475,31 @@ const failure = (e: Error): Response => ({ id: -1, ok: false, error: toWire(e) }
 export class ComputePool {
   readonly size: number;
   readonly #slots: Slot[];
+  /** The workers each class of job runs on: the same ones, or a lane of its own for `bulk`. */
+  readonly #lanes: Record<JobClass, Slot[]>;
   #next = 0;
   #closed = false;
   readonly #boot: string;
   /** Test hook: each job as it is handed to a worker, in that order. */
   onDispatch: ((d: Dispatch) => void) | undefined;
 
-  /** `entry`: the worker's module (tests substitute one that dies). */
-  constructor(size: number, entry = import.meta.resolve('./compute-worker.ts')) {
+  /**
+   * `size` workers for every job, or, with `bulkWorkers`, for signing jobs only, the long ones
+   * (key generation, refresh: seconds of CPU per step) running on `bulkWorkers` workers of their
+   * own. Queues order the jobs of one worker, but a job that started runs to its end: only a
+   * separate thread keeps a signature from waiting seconds behind another tenant's key
+   * generation (the operating system then shares the cores between them). `entry`: the worker's
+   * module (tests substitute one that dies).
+   */
+  constructor(
+    size: number,
+    entry = import.meta.resolve('./compute-worker.ts'),
+    opts: { bulkWorkers?: number } = {}
+  ) {
     this.size = size;
     this.#boot = workerBoot(entry);
-    this.#slots = Array.from({ length: size }, (_, index) => ({
+    const bulk = size === 0 ? 0 : (opts.bulkWorkers ?? 0);
+    this.#slots = Array.from({ length: size + bulk }, (_, index) => ({
       index,
       worker: null,
       ready: false,
@@ -492,6 +507,8 @@ export class ComputePool {
       queue: new FairQueue<Job>(),
       sent: new Set<string>(),
     }));
+    const signing = this.#slots.slice(0, size);
+    this.#lanes = { sign: signing, bulk: bulk > 0 ? this.#slots.slice(size) : signing };
   }
 
   /** Runs `job`; `share` is the caller's decoded copy of `job.share`, used on the caller's thread. */
@@ -533,9 +550,11 @@ export class ComputePool {
 
   #submit(req: JobRequest, route: JobRoute, budgetMs?: number): Promise<Response> {
     if (this.#closed) throw new Error('compute pool closed');
-    const slot = this.#slots[fnv1a(route.affinity) % this.size] as Slot;
+    const cls = classOf(req);
+    const lane = this.#lanes[cls];
+    const slot = lane[fnv1a(route.affinity) % lane.length] as Slot;
     return new Promise((resolve) => {
-      slot.queue.push(classOf(req), route.subject, {
+      slot.queue.push(cls, route.subject, {
         req,
         subject: route.subject,
         budgetMs,

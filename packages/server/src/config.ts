@@ -34,6 +34,14 @@ export const ServerConfigFile = Type.Object(
           'worker threads for protocol arithmetic (default: the cores but one, at least 1 and at most 4; 0: on the event loop)',
       })
     ),
+    bulkWorkers: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 64,
+        description:
+          'worker threads of their own for key-generation and refresh steps, beside `workers` (default 1; 0: they share the signing workers)',
+      })
+    ),
     storePoolSize: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -204,6 +212,8 @@ export interface ServerConfig {
   storePoolSize: number;
   /** Worker threads for protocol arithmetic (0: on the event loop). */
   workers: number;
+  /** Workers for key-generation and refresh steps only (0: they share `workers`). */
+  bulkWorkers: number;
   redis: string | null;
   redisPrefix: string;
   rateLimitOnRedisDown: 'open' | 'closed';
@@ -293,6 +303,7 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_EPOCH_ANCHOR_FILE: 'epochAnchorFile',
   TESSERA_STORE_POOL_SIZE: 'storePoolSize',
   TESSERA_WORKERS: 'workers',
+  TESSERA_BULK_WORKERS: 'bulkWorkers',
   TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
   TESSERA_REDIS_PREFIX: 'redisPrefix',
   TESSERA_DEV: 'dev',
@@ -304,7 +315,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'port' || key === 'storePoolSize' || key === 'workers') {
+    if (key === 'port' || key === 'storePoolSize' || key === 'workers' || key === 'bulkWorkers') {
       if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a number, got "${v}"`);
       out[key] = Number(v);
     } else if (key === 'dev') {
@@ -403,6 +414,7 @@ export function loadConfig(
     storePoolSize: merged.storePoolSize ?? 10,
     // One core stays the event loop's; at least one worker keeps a DKG round off the loop.
     workers: merged.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
+    bulkWorkers: merged.bulkWorkers ?? 1,
     redis,
     redisPrefix: merged.redisPrefix ?? 'tessera:',
     rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',

@@ -72,6 +72,43 @@ describe('compute pool fairness', () => {
     assert.equal(q.shift(), undefined);
   });
 
+  it('with a worker lane for long jobs, a signature does not wait for a key-generation step that is running; without one it does', async () => {
+    const entry = import.meta.resolve('./fixtures/recording-worker.ts');
+    for (const bulkWorkers of [1, 0]) {
+      const lanes = new ComputePool(1, entry, { bulkWorkers });
+      const finished: string[] = [];
+      const run = (protocol: ProtocolNameValue, subject: string, label: string) =>
+        lanes
+          .step(
+            {
+              protocol,
+              state: new TextEncoder().encode(label),
+              envelopes: [],
+              guard: 'none',
+              sender: 1,
+            },
+            { affinity: `key-of-${subject}`, subject }
+          )
+          .then(() => finished.push(label));
+      // Both workers loaded first: what follows is about queueing, not start-up.
+      await Promise.all([run('dkg', 'a', 'warm-dkg'), run('ecdsa.sign', 'b', 'warm-sign')]);
+      finished.length = 0;
+      const workers: number[] = [];
+      lanes.onDispatch = (d) => workers.push(d.worker);
+      const dkg = run('dkg', 'a', 'slow-dkg');
+      // The key generation step is running (or about to) when the signature arrives.
+      await new Promise((r) => setTimeout(r, 50));
+      await Promise.all([dkg, run('ecdsa.sign', 'b', 'sign')]);
+      await lanes.close();
+      if (bulkWorkers === 1) {
+        assert.deepEqual(finished, ['sign', 'slow-dkg'], 'the signature did not wait');
+        assert.deepEqual(workers, [1, 0], 'the key generation ran on the lane of its own');
+      } else {
+        assert.deepEqual(finished, ['slow-dkg', 'sign'], 'one shared worker: it waited');
+      }
+    }
+  });
+
   it('a steady flow of signatures does not starve a waiting key generation: it gets every BULK_EVERY-th turn', () => {
     const q = new FairQueue<string>();
     q.push('bulk', 'a', 'dkg-1');
