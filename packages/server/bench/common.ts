@@ -1,6 +1,7 @@
 /** Helpers shared by the server bench's sections (`run.ts`, `hostile.ts`). @module */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -52,4 +53,29 @@ export async function stopServer(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
+}
+
+/**
+ * Adds `value` under `key` to the BENCH_JSON file. In a whole `npm run bench` (no BENCH_ONLY) the
+ * core bench has just written that file, and the key joins its sections; otherwise the file is
+ * written anew.
+ */
+export function addToBenchJson(key: string, value: unknown): void {
+  const path = process.env.BENCH_JSON;
+  if (!path) return;
+  const merge = process.env.BENCH_ONLY === undefined && existsSync(path);
+  const out = merge
+    ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>)
+    : {
+        meta: {
+          date: new Date().toISOString(),
+          node: process.version,
+          platform: `${process.platform} ${process.arch}`,
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model.trim() ?? null,
+        },
+      };
+  out[key] = value;
+  writeFileSync(path, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\nWrote ${key} to ${path}`);
 }

@@ -11,7 +11,9 @@
  *   each concurrent client has its own key; ECDSA keys cost a key generation each, so ECDSA runs
  *   with at most BENCH_SERVER_ECDSA_KEYS (default 32) clients;
  * - server memory and stored bytes per active session (500 sessions opened and left waiting);
- * - server memory per idle session with its WebSocket open (BENCH_IDLE_SOCKETS, default 10,000).
+ * - server memory per idle session with its WebSocket open (BENCH_IDLE_SOCKETS, default 10,000);
+ * - then, on a server of its own with the production limits, the hostile clients of `hostile.ts`
+ *   (BENCH_ONLY=hostile runs them alone, BENCH_HOSTILE=0 skips them).
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -23,10 +25,27 @@ import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import { simulate } from '@tessera/core';
 import { devToken } from '@tessera/server';
-import { f, pct, procStats, sorted, startServer, stopServer, TICKS_PER_SECOND } from './common.ts';
+import {
+  addToBenchJson,
+  f,
+  pct,
+  procStats,
+  sorted,
+  startServer,
+  stopServer,
+  TICKS_PER_SECOND,
+} from './common.ts';
+import { hostileBench } from './hostile.ts';
 
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'server') process.exit(0);
+if (only !== undefined && only !== 'server' && only !== 'hostile') process.exit(0);
+const hostile = async () => {
+  if (process.env.BENCH_HOSTILE !== '0') addToBenchJson('hostile', await hostileBench());
+};
+if (only === 'hostile') {
+  await hostile();
+  process.exit(0);
+}
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 10);
@@ -343,3 +362,4 @@ try {
   await stopServer(child);
   rmSync(data, { recursive: true, force: true });
 }
+await hostile();
