@@ -11,39 +11,47 @@
  *   each concurrent client has its own key; ECDSA keys cost a key generation each, so ECDSA runs
  *   with at most BENCH_SERVER_ECDSA_KEYS (default 32) clients;
  * - server memory and stored bytes per active session (500 sessions opened and left waiting);
- * - server memory per idle session with its WebSocket open (BENCH_IDLE_SOCKETS, default 10,000).
+ * - server memory per idle session with its WebSocket open (BENCH_IDLE_SOCKETS, default 10,000);
+ * - then, on a server of its own with the production limits, the hostile clients of `hostile.ts`
+ *   (BENCH_ONLY=hostile runs them alone, BENCH_HOSTILE=0 skips them).
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { WebSocketLike } from '@tessera/client';
 import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
 import { simulate } from '@tessera/core';
 import { devToken } from '@tessera/server';
+import {
+  addToBenchJson,
+  f,
+  pct,
+  procStats,
+  sorted,
+  startServer,
+  stopServer,
+  TICKS_PER_SECOND,
+} from './common.ts';
+import { hostileBench } from './hostile.ts';
 
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'server') process.exit(0);
+if (only !== undefined && only !== 'server' && only !== 'hostile') process.exit(0);
+const hostile = async () => {
+  if (process.env.BENCH_HOSTILE !== '0') addToBenchJson('hostile', await hostileBench());
+};
+if (only === 'hostile') {
+  await hostile();
+  process.exit(0);
+}
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 10);
 const ECDSA_KEYS = Number(process.env.BENCH_SERVER_ECDSA_KEYS ?? 32);
-const fixture = join(import.meta.dirname, '..', 'test', 'fixtures', 'server-process.ts');
 const DIGEST = 'ab'.repeat(32);
 const MESSAGE = Buffer.from('tessera server bench').toString('hex');
-
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const pct = (xs: number[], p: number) => {
-  const s = sorted(xs);
-  return s.length
-    ? (s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number)
-    : Number.NaN;
-};
-const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 
 /**
  * Two-sample Kolmogorov–Smirnov test: the statistic D and its asymptotic p-value (Stephens'
@@ -201,30 +209,6 @@ async function idleWebSockets(url: string, data: string, pid: number): Promise<v
   }
 }
 
-/** utime+stime (clock ticks) and RSS (KiB) of a process, from /proc. */
-function procStats(pid: number): { ticks: number; rssKiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { ticks, rssKiB: Number(rss?.[1] ?? 0) };
-}
-const TICKS_PER_SECOND = 100;
-
-async function startServer(data: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-    env: { ...process.env, DATA: data, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      const m = /^listening on (\S+)/.exec(l);
-      if (m?.[1]) resolve({ child, url: m[1] });
-    });
-    child.once('exit', (c) => reject(new Error(`server exited (${c})`)));
-  });
-}
-
 const data = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
 const { child, url } = await startServer(data);
 const pid = child.pid as number;
@@ -375,7 +359,7 @@ try {
   );
   await idleWebSockets(url, data, pid);
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await stopServer(child);
   rmSync(data, { recursive: true, force: true });
 }
+await hostile();
