@@ -536,11 +536,18 @@ function printBytes(all: ProtocolBytes[]): void {
   );
 }
 
-/** BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` is the server bench. */
+/**
+ * BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` and `hostile` are parts of
+ * the server bench.
+ */
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !['frost', 'ecdsa', 'lifecycle', 'timing', 'server'].includes(only))
-  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing or server');
-if (only === 'server') process.exit(0);
+const SERVER_PARTS = ['server', 'hostile'];
+if (
+  only !== undefined &&
+  !['frost', 'ecdsa', 'lifecycle', 'timing', ...SERVER_PARTS].includes(only)
+)
+  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing, server or hostile');
+if (only !== undefined && SERVER_PARTS.includes(only)) process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];
 const bytes = part('frost') ? runBytes() : [];
