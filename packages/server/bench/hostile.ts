@@ -305,10 +305,11 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     const metricsToken = randomBytes(16).toString('hex');
     const configFile = join(data, 'hostile.json');
     writeFileSync(configFile, JSON.stringify({ limits, metrics: { token: metricsToken } }));
-    // The fixture's way to the worker count: WORKERS, else the default for this machine.
-    const workers = process.env.WORKERS
-      ? Number(process.env.WORKERS)
-      : loadConfig({ data, dev: true, config: configFile }).workers;
+    // The fixture's way to the worker count: WORKERS, else the default for this machine; and
+    // the workers of their own that key-generation and refresh steps get.
+    const resolved = loadConfig({ data, dev: true, config: configFile });
+    const workers = process.env.WORKERS ? Number(process.env.WORKERS) : resolved.workers;
+    const computeWorkers = `${workers} signing + ${resolved.bulkWorkers} key-generation worker(s)`;
 
     const { child, url } = await startServer(data, { CONFIG: configFile });
     cleanup.push(() => stopServer(child));
@@ -355,7 +356,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     };
 
     console.log(
-      `\nHostile clients (the probe's H1, M1, M2, H2, L9, L2) against a server with the production limits (${JSON.stringify(limits)}); ${workers} compute worker(s); load average ${loadBefore.map((x) => f(x, 2)).join(' ')}\n`
+      `\nHostile clients (the probe's H1, M1, M2, H2, L9, L2) against a server with the production limits (${JSON.stringify(limits)}); ${computeWorkers}; load average ${loadBefore.map((x) => f(x, 2)).join(' ')}\n`
     );
     const [h1, m1, l2b] = [await client('h1'), await client('m1'), await client('l2-b')];
     const ecdsa = { scheme: 'ecdsa' } as const;
@@ -600,7 +601,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       cases.push({
         id: 'L2',
         sent: `another tenant's ${KEYGENS} concurrent ECDSA key generations (a process of its own); signatures back to back meanwhile`,
-        answer: `${busy.length} signatures, ${busy.filter((x) => x > 1000).length} over 1 s (alone: median ${f(pct(alone, 50), 0)} ms of ${SIGNS}); the key generations took ${keygenMs.map((x) => f(x / 1000)).join(', ')} s; ${workers} worker(s)`,
+        answer: `${busy.length} signatures, ${busy.filter((x) => x > 1000).length} over 1 s (alone: median ${f(pct(alone, 50), 0)} ms of ${SIGNS}); the key generations took ${keygenMs.map((x) => f(x / 1000)).join(', ')} s; ${computeWorkers}`,
         attackerMs: busy,
         probe: 'signatures 10,047 and 2,088 ms (alone 90–300 ms); 1 worker',
         ...m,
@@ -630,7 +631,15 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     console.log(
       `\nAttacker waited: from its first byte to the answer or the close. "Closed unanswered": the server closed the connection while the attacker was still sending (the socket error in brackets) and no answer was read; the server's counters say what it answered. Server RSS: before → peak → after the case. Request timeout ${requestTimeoutS} s, headers timeout ${limits.headersTimeoutSeconds} s. Section took ${f(seconds, 0)} s; load average now ${loadAfter.map((x) => f(x, 2)).join(' ')}.`
     );
-    return { limits, workers, seconds, loadBefore, loadAfter, cases };
+    return {
+      limits,
+      workers,
+      bulkWorkers: resolved.bulkWorkers,
+      seconds,
+      loadBefore,
+      loadAfter,
+      cases,
+    };
   } finally {
     for (const step of cleanup.reverse()) await step();
     rmSync(data, { recursive: true, force: true });
