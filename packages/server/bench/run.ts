@@ -80,14 +80,38 @@ function ksTest(a: number[], b: number[]): { d: number; p: number } {
 
 /**
  * Security-tests SRV-A-08: latency of requests about a missing key and about another subject's
- * key (both 404), and of requests with a forged token about an existing and a missing key (both
- * 401), BENCH_ORACLE_SAMPLES each (default 10,000), sent one at a time in a shuffled order. Each
- * pair must answer with the same status and indistinguishable latencies (KS p > 0.01).
+ * key (both 404), of requests with a forged token about an existing and a missing key (both
+ * 401), and of a step to a missing session and to another subject's session (both 404, before
+ * any body is read), BENCH_ORACLE_SAMPLES each (default 10,000), sent one at a time in a
+ * shuffled order. Each pair must answer with the same status and indistinguishable latencies
+ * (KS p > 0.01).
  */
 async function timingOracle(url: string, data: string, othersKey: string): Promise<void> {
   const N = Number(process.env.BENCH_ORACLE_SAMPLES ?? 10_000);
   if (N === 0) return;
   const token = await devToken(data, 'oracle');
+  // Another subject's session, kept open (a key generation waiting for its first step).
+  const owner = await devToken(data, 'oracle-owner');
+  const othersSession = (
+    (await (
+      await fetch(`${url}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          scheme: 'ed25519',
+          nonce: randomBytes(16).toString('hex'),
+          timestamp: Date.now(),
+        }),
+      })
+    ).json()) as { sessionId: string }
+  ).sessionId;
+  const missingSession = randomBytes(16).toString('hex');
+  const step = (sid: string) =>
+    fetch(`${url}/v1/sessions/${sid}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: ['AA=='] }),
+    });
   const forged = `${token.slice(0, -4)}${token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
   // One fixed id each, so that the two cases differ in nothing but whether the key exists.
   const missingKey = randomBytes(32).toString('hex');
@@ -106,6 +130,7 @@ async function timingOracle(url: string, data: string, othersKey: string): Promi
     fetch(`${url}/v1/keys/${keyId}`, { headers: { authorization: `Bearer ${tok}` } });
   const GET = 'GET /v1/keys/:id';
   const SIGN = 'POST /v1/keys/:id/sign';
+  const STEP = 'POST /v1/sessions/:sid/messages';
   const cases = (
     [
       [GET, 'missing key', 404, () => get(missingKey, token)],
@@ -114,6 +139,8 @@ async function timingOracle(url: string, data: string, othersKey: string): Promi
       [GET, 'forged token, missing key', 401, () => get(missingKey, forged)],
       [SIGN, 'missing key', 404, () => sign(missingKey, token)],
       [SIGN, "another subject's key", 404, () => sign(othersKey, token)],
+      [STEP, 'missing session', 404, () => step(missingSession)],
+      [STEP, "another subject's session", 404, () => step(othersSession)],
     ] as const
   ).map(([route, what, status, send]) => ({ route, what, status, send }));
   const order = cases.flatMap((_, k) => Array.from({ length: N }, () => k));
