@@ -9,12 +9,13 @@ import { after, describe, it } from 'node:test';
 import type { ProtocolNameValue } from '@tessera/api';
 import { BULK_EVERY, ComputePool, FairQueue, type StepOutcome } from '../src/compute.ts';
 
-const pool = new ComputePool(1, import.meta.resolve('./fixtures/recording-worker.ts'));
+const RECORDING = import.meta.resolve('./fixtures/recording-worker.ts');
+const pool = new ComputePool(1, RECORDING);
 after(() => pool.close());
 
 /** A step job whose state carries its label (the recording worker echoes it back). */
-const job = (protocol: ProtocolNameValue, subject: string, label: string) =>
-  pool.step(
+const job = (protocol: ProtocolNameValue, subject: string, label: string, on = pool) =>
+  on.step(
     {
       protocol,
       state: new TextEncoder().encode(label),
@@ -73,23 +74,11 @@ describe('compute pool fairness', () => {
   });
 
   it('with a worker lane for long jobs, a signature does not wait for a key-generation step that is running; without one it does', async () => {
-    const entry = import.meta.resolve('./fixtures/recording-worker.ts');
     for (const bulkWorkers of [1, 0]) {
-      const lanes = new ComputePool(1, entry, { bulkWorkers });
+      const lanes = new ComputePool(1, RECORDING, { bulkWorkers });
       const finished: string[] = [];
       const run = (protocol: ProtocolNameValue, subject: string, label: string) =>
-        lanes
-          .step(
-            {
-              protocol,
-              state: new TextEncoder().encode(label),
-              envelopes: [],
-              guard: 'none',
-              sender: 1,
-            },
-            { affinity: `key-of-${subject}`, subject }
-          )
-          .then(() => finished.push(label));
+        job(protocol, subject, label, lanes).then(() => finished.push(label));
       // Both workers loaded first: what follows is about queueing, not start-up.
       await Promise.all([run('dkg', 'a', 'warm-dkg'), run('ecdsa.sign', 'b', 'warm-sign')]);
       finished.length = 0;
