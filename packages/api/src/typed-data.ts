@@ -102,7 +102,20 @@ function bad(why: string): never {
   throw new PayloadError(`typed data: ${why}`);
 }
 
-const ARRAY_SUFFIX = /(\[[0-9]*\])+$/;
+/**
+ * A field type without its array suffixes (`Order[2][]` → `Order`), by one scan from the right:
+ * the regular expression `(\[[0-9]*\])+$` backtracks quadratically on `[][]…[]x`.
+ */
+export function baseType(type: string): string {
+  let end = type.length;
+  while (end > 0 && type.charCodeAt(end - 1) === 93 /* ] */) {
+    let k = end - 2;
+    while (k >= 0 && type.charCodeAt(k) >= 48 && type.charCodeAt(k) <= 57) k--;
+    if (k < 0 || type.charCodeAt(k) !== 91 /* [ */) break;
+    end = k;
+  }
+  return type.slice(0, end);
+}
 
 /**
  * Refuses typed data whose hashing would exceed `TYPED_DATA_LIMITS` (`PayloadTooComplex`), or
@@ -145,7 +158,7 @@ export function checkTypedData(td: TypedDataInput): void {
     onPath.add(name);
     let d = 1;
     for (const f of structs.get(name) as Field[]) {
-      const base = f.type.replace(ARRAY_SUFFIX, '');
+      const base = baseType(f.type);
       if (structs.has(base)) d = Math.max(d, 1 + typeDepth(base, onPath));
     }
     onPath.delete(name);
@@ -173,7 +186,7 @@ export function checkTypedData(td: TypedDataInput): void {
     for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
       total += signatureLength(t);
       for (const f of structs.get(t) as Field[]) {
-        const base = f.type.replace(ARRAY_SUFFIX, '');
+        const base = baseType(f.type);
         if (structs.has(base) && !closure.has(base)) {
           closure.add(base);
           stack.push(base);
