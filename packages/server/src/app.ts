@@ -263,7 +263,9 @@ export async function buildApp(d: AppDeps) {
       unit = await quota.take(limit.scope, req.subject, limit.max);
       return JSON.stringify(await start({ nonce: guard.nonce }));
     } catch (e) {
-      await unit?.refund();
+      // A payload refused for what it would cost still cost work to refuse (its worker may have
+      // been terminated): it counts against the quota; every other refusal does not.
+      if (!(e instanceof ApiError && e.code === 'PAYLOAD_TOO_COMPLEX')) await unit?.refund();
       // The start left nothing: its resend runs again rather than finding the nonce taken.
       await store.releaseStart(req.subject, guard.nonce).catch((err: Error) => {
         req.log.warn({ err: err.message }, 'a failed start request kept its nonce');

@@ -476,7 +476,7 @@ export class ComputePool {
   readonly size: number;
   readonly #slots: Slot[];
   /** The workers each class of job runs on: the same ones, or a lane of its own for `bulk`. */
-  readonly #lanes: Record<JobClass, Slot[]>;
+  readonly #lanes: Record<JobClass | 'payload', Slot[]>;
   #next = 0;
   #closed = false;
   readonly #boot: string;
@@ -486,7 +486,9 @@ export class ComputePool {
   /**
    * `size` workers for every job, or, with `bulkWorkers`, for signing jobs only, the long ones
    * (key generation, refresh: seconds of CPU per step) running on `bulkWorkers` workers of their
-   * own. Queues order the jobs of one worker, but a job that started runs to its end: only a
+   * own; with `payloadWorkers`, the hashing of sign payloads runs on workers of its own too, so
+   * that a payload over its budget, whose worker is terminated, never makes a signing step wait
+   * for a replacement to load. Queues order the jobs of one worker, but a job that started runs to its end: only a
    * separate thread keeps a signature from waiting seconds behind another tenant's key
    * generation (the operating system then shares the cores between them). `entry`: the worker's
    * module (tests substitute one that dies).
@@ -494,12 +496,13 @@ export class ComputePool {
   constructor(
     size: number,
     entry = import.meta.resolve('./compute-worker.ts'),
-    opts: { bulkWorkers?: number } = {}
+    opts: { bulkWorkers?: number; payloadWorkers?: number } = {}
   ) {
     this.size = size;
     this.#boot = workerBoot(entry);
     const bulk = size === 0 ? 0 : (opts.bulkWorkers ?? 0);
-    this.#slots = Array.from({ length: size + bulk }, (_, index) => ({
+    const payload = size === 0 ? 0 : (opts.payloadWorkers ?? 0);
+    this.#slots = Array.from({ length: size + bulk + payload }, (_, index) => ({
       index,
       worker: null,
       ready: false,
@@ -508,7 +511,11 @@ export class ComputePool {
       sent: new Set<string>(),
     }));
     const signing = this.#slots.slice(0, size);
-    this.#lanes = { sign: signing, bulk: bulk > 0 ? this.#slots.slice(size) : signing };
+    this.#lanes = {
+      sign: signing,
+      bulk: bulk > 0 ? this.#slots.slice(size, size + bulk) : signing,
+      payload: payload > 0 ? this.#slots.slice(size + bulk) : signing,
+    };
   }
 
   /** Runs `job`; `share` is the caller's decoded copy of `job.share`, used on the caller's thread. */
@@ -551,7 +558,7 @@ export class ComputePool {
   #submit(req: JobRequest, route: JobRoute, budgetMs?: number): Promise<Response> {
     if (this.#closed) throw new Error('compute pool closed');
     const cls = classOf(req);
-    const lane = this.#lanes[cls];
+    const lane = this.#lanes[req.kind === 'payload' ? 'payload' : cls];
     const slot = lane[fnv1a(route.affinity) % lane.length] as Slot;
     return new Promise((resolve) => {
       slot.queue.push(cls, route.subject, {
@@ -623,10 +630,12 @@ export class ComputePool {
   #overBudget(slot: Slot, id: number): void {
     if (slot.running?.id !== id) return;
     const worker = slot.worker;
-    slot.worker = null;
     slot.ready = false;
     slot.sent.clear();
     void worker?.terminate();
+    // The replacement starts loading now, not when the next job comes (loading takes seconds).
+    slot.worker = this.#spawn(slot);
+    slot.worker.unref();
     this.#finish(
       slot,
       failure(new ComputeTimeout(`the job ran over its budget of ${slot.running.job.budgetMs} ms`))

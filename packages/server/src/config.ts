@@ -34,6 +34,14 @@ export const ServerConfigFile = Type.Object(
           'worker threads for protocol arithmetic (default: the cores but one, at least 1 and at most 4; 0: on the event loop)',
       })
     ),
+    payloadWorkers: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 64,
+        description:
+          'worker threads of their own for hashing sign payloads (typed data, transactions), beside `workers` (default 1; 0: they share the signing workers)',
+      })
+    ),
     bulkWorkers: Type.Optional(
       Type.Integer({
         minimum: 0,
@@ -214,6 +222,8 @@ export interface ServerConfig {
   workers: number;
   /** Workers for key-generation and refresh steps only (0: they share `workers`). */
   bulkWorkers: number;
+  /** Workers for hashing sign payloads only (0: they share `workers`). */
+  payloadWorkers: number;
   redis: string | null;
   redisPrefix: string;
   rateLimitOnRedisDown: 'open' | 'closed';
@@ -304,6 +314,7 @@ const ENV: Record<string, keyof ServerConfigInput> = {
   TESSERA_STORE_POOL_SIZE: 'storePoolSize',
   TESSERA_WORKERS: 'workers',
   TESSERA_BULK_WORKERS: 'bulkWorkers',
+  TESSERA_PAYLOAD_WORKERS: 'payloadWorkers',
   TESSERA_RATE_LIMIT_ON_REDIS_DOWN: 'rateLimitOnRedisDown',
   TESSERA_REDIS_PREFIX: 'redisPrefix',
   TESSERA_DEV: 'dev',
@@ -315,7 +326,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'port' || key === 'storePoolSize' || key === 'workers' || key === 'bulkWorkers') {
+    if (['port', 'storePoolSize', 'workers', 'bulkWorkers', 'payloadWorkers'].includes(key)) {
       if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a number, got "${v}"`);
       out[key] = Number(v);
     } else if (key === 'dev') {
@@ -415,6 +426,7 @@ export function loadConfig(
     // One core stays the event loop's; at least one worker keeps a DKG round off the loop.
     workers: merged.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
     bulkWorkers: merged.bulkWorkers ?? 1,
+    payloadWorkers: merged.payloadWorkers ?? 1,
     redis,
     redisPrefix: merged.redisPrefix ?? 'tessera:',
     rateLimitOnRedisDown: merged.rateLimitOnRedisDown ?? 'open',

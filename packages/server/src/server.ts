@@ -82,7 +82,10 @@ export async function startServer(
   const metrics = new Metrics();
   const redis = config.redis ? new RedisLink(config.redis, config.redisPrefix, log) : null;
   const events = redis ? new RedisSessionEvents(redis) : new LocalSessionEvents();
-  const compute = new ComputePool(config.workers, undefined, { bulkWorkers: config.bulkWorkers });
+  const compute = new ComputePool(config.workers, undefined, {
+    bulkWorkers: config.bulkWorkers,
+    payloadWorkers: config.payloadWorkers,
+  });
   const anchor = new FileEpochAnchor(config.epochAnchorFile);
   if (anchor.created && !storeIsNew)
     log.warn(

@@ -215,6 +215,35 @@ describe('ComputePool', () => {
     }
   });
 
+  it('with a payload lane, a payload over its budget terminates only the payload worker: signing jobs stay on theirs', async () => {
+    const pool = new ComputePool(1, undefined, { payloadWorkers: 1 });
+    const dispatched: string[] = [];
+    pool.onDispatch = (d) => dispatched.push(`${d.kind}@${d.worker}`);
+    try {
+      const payload = { kind: 'eip712', typedData: slowTypedData() } as const;
+      const first = await sign(pool, input('lane-1'), new Uint8Array([1]));
+      assert.ok(first.signature);
+      await pool.payload({ scheme: 'ecdsa', payload }, route, 30_000); // the lane has loaded
+      await assert.rejects(
+        pool.payload({ scheme: 'ecdsa', payload }, route, 1),
+        (e) => e instanceof ComputeTimeout
+      );
+      const message = new Uint8Array([2]);
+      const after = await sign(pool, input('lane-2'), message);
+      assert.ok(
+        opensslVerifies(
+          (shares[0] as KeyShare).publicKey,
+          message,
+          (after.signature as EcdsaSignature).der
+        )
+      );
+      assert.ok(dispatched.filter((d) => d.startsWith('payload')).every((d) => d.endsWith('@1')));
+      assert.ok(dispatched.filter((d) => !d.startsWith('payload')).every((d) => d.endsWith('@0')));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a worker that dies mid-job fails the job with ComputeFailed (the engine bans the pair)', async () => {
     const pool = new ComputePool(1, import.meta.resolve('./fixtures/dying-worker.ts'));
     try {

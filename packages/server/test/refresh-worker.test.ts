@@ -26,7 +26,8 @@ describe('refresh on the compute workers', () => {
     const reshareSteps = dispatched.filter((d) => d.kind === 'step' && d.protocol === 'reshare');
     // Four rounds; the client may send several in one step, so at least two steps.
     assert.ok(reshareSteps.length >= 2, JSON.stringify(dispatched));
-    assert.ok(reshareSteps.every((d) => d.worker === 0 && d.subject === 'alice'));
+    // Worker 0 signs; worker 1 is the lane of key-generation and refresh steps (bulkWorkers).
+    assert.ok(reshareSteps.every((d) => d.worker === 1 && d.subject === 'alice'));
 
     const message = new TextEncoder().encode('signed with the refreshed shares');
     const sig = await c.sign(key.keyId, { message: toHex(message), hash: 'sha256' });
