@@ -51,6 +51,8 @@ const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
 const MARKER_LEASE_MS = 10 * 60_000;
 /** How long `consume` waits for another process's ledger lock before giving up. */
 const LOCK_WAIT_MS = 10_000;
+/** A ledger lock is held for milliseconds: one this old was left by a crash, wherever. */
+const LOCK_LEASE_MS = 30_000;
 
 interface StoreFile {
   format: string;
@@ -75,8 +77,6 @@ export class FileShareStore implements ShareStore {
   readonly #key: Uint8Array;
   /** Ledger lines known per key, and how many bytes of its file they cover. */
   readonly #ledgers = new Map<string, { size: number; ids: Set<string> }>();
-  /** Markers this process holds (a marker of ours found on disk otherwise is a crash's). */
-  readonly #held = new Set<string>();
 
   private constructor(home: string, key: Uint8Array) {
     this.home = home;
@@ -199,7 +199,9 @@ export class FileShareStore implements ShareStore {
       const add = [...new Set(lines)].filter((l) => !known.ids.has(l));
       if (add.length > 0) {
         const created = !existsSync(path);
-        appendDurably(path, `${add.join('\n')}\n`);
+        // After a crash mid-append the file may end in a torn line: start on a line of our own.
+        const torn = !created && lastByte(path) !== 0x0a;
+        appendDurably(path, `${torn ? '\n' : ''}${add.join('\n')}\n`);
         if (created) fsyncDir(dirname(path));
         for (const l of add) known.ids.add(l);
         known.size = statSync(path).size;
@@ -241,26 +243,34 @@ export class FileShareStore implements ShareStore {
   async pairBegin(pair: string): Promise<PairMarkerState> {
     if (existsSync(this.#marker(pair, 'banned'))) return 'banned';
     const path = this.#marker(pair, 'pending');
-    const marker: Marker = { pid: process.pid, host: hostname(), at: Date.now() };
-    try {
-      writeFileSync(path, JSON.stringify(marker), { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      if (this.#held.has(pair) || heldElsewhere(path)) return 'busy';
-      // A marker nobody holds: its process died during the check, which may have failed.
-      await this.pairBan(pair);
-      return 'banned';
+    const token = bytesToHex(randomBytes(16));
+    const marker: Marker = { pid: process.pid, host: hostname(), at: Date.now(), token };
+    // A marker that ends while we look at it is looked at again (a few times, then: busy).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        writeFileSync(path, JSON.stringify(marker), { flag: 'wx', mode: 0o600 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const state = markerState(path);
+        if (state === 'gone') continue;
+        if (state === 'held') return 'busy';
+        // A marker nobody holds: its process died during the check, which may have failed.
+        await this.pairBan(pair);
+        return 'banned';
+      }
+      HELD.set(path, token);
+      fsyncFile(path);
+      fsyncDir(dirname(path));
+      return 'ok';
     }
-    fsyncFile(path);
-    fsyncDir(dirname(path));
-    this.#held.add(pair);
-    return 'ok';
+    return 'busy';
   }
 
   async pairEnd(pair: string): Promise<void> {
-    if (!this.#held.delete(pair)) return;
-    rmSync(this.#marker(pair, 'pending'), { force: true });
-    fsyncDir(join(this.home, 'guard'));
+    const path = this.#marker(pair, 'pending');
+    if (!HELD.delete(path)) return;
+    rmSync(path, { force: true });
+    fsyncDir(dirname(path));
   }
 
   async pairBan(pair: string): Promise<void> {
@@ -270,15 +280,15 @@ export class FileShareStore implements ShareStore {
       fsyncFile(banned);
     }
     // The ban is on disk before the marker goes: a crash in between still reads as a ban.
-    rmSync(this.#marker(pair, 'pending'), { force: true });
+    const pending = this.#marker(pair, 'pending');
+    rmSync(pending, { force: true });
     fsyncDir(dirname(banned));
-    this.#held.delete(pair);
+    HELD.delete(pending);
   }
 
   async pairBanned(pair: string): Promise<boolean> {
     if (existsSync(this.#marker(pair, 'banned'))) return true;
-    const pending = this.#marker(pair, 'pending');
-    if (!existsSync(pending) || this.#held.has(pair) || heldElsewhere(pending)) return false;
+    if (markerState(this.#marker(pair, 'pending')) !== 'dead') return false;
     await this.pairBan(pair);
     return true;
   }
@@ -293,27 +303,46 @@ interface Marker {
   pid: number;
   host: string;
   at: number;
+  /** Which holder wrote it: a process may open several stores on one home. */
+  token: string;
 }
 
 /**
- * True while a marker's process may still be running its check: the process is alive on this
- * host (and is not us: our own markers are in `#held`), or, on another host, the marker is
- * younger than the lease. An unreadable marker is treated as held until it is older than the lease.
+ * The markers this process holds, by path, with their tokens: shared by every store instance of
+ * the process, so a second instance on the same home sees a marker of the first as held.
  */
-function heldElsewhere(path: string): boolean {
-  let m: Marker;
+const HELD = new Map<string, string>();
+
+/**
+ * What a pending marker on disk stands for. `held`: its check may still be running (this process
+ * holds it; or its process is alive on this host; or, on another host or under our own pid,
+ * which a restarted container reuses, it is younger than the lease). `dead`: its process is
+ * gone, so the check may have failed and been seen: a ban. `gone`: it just ended.
+ */
+function markerState(path: string): 'held' | 'dead' | 'gone' {
+  if (HELD.has(path)) return 'held';
+  let text: string;
   try {
-    m = JSON.parse(readFileSync(path, 'utf8')) as Marker;
-  } catch {
-    try {
-      return Date.now() - statSync(path).mtimeMs < MARKER_LEASE_MS;
-    } catch {
-      return false;
-    }
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw e;
   }
-  if (Date.now() - m.at >= MARKER_LEASE_MS) return false;
-  if (m.host !== hostname()) return true;
-  return m.pid !== process.pid && pidAlive(m.pid);
+  let m: Partial<Marker> = {};
+  try {
+    m = JSON.parse(text) as Marker;
+  } catch {
+    // Torn by a crash while being written: its age alone can tell.
+  }
+  let age: number;
+  try {
+    age = Date.now() - (typeof m.at === 'number' ? m.at : statSync(path).mtimeMs);
+  } catch {
+    return 'gone';
+  }
+  if (age >= MARKER_LEASE_MS) return 'dead';
+  if (typeof m.pid !== 'number' || m.host !== hostname() || m.pid === process.pid) return 'held';
+  return pidAlive(m.pid) ? 'held' : 'dead';
 }
 
 function pidAlive(pid: number): boolean {
@@ -351,6 +380,20 @@ function fsyncDir(path: string): void {
   }
 }
 
+/** The last byte of a non-empty file, or -1 for an empty one. */
+function lastByte(path: string): number {
+  const size = statSync(path).size;
+  if (size === 0) return -1;
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, size - 1);
+    return b[0] as number;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function appendDurably(path: string, text: string): void {
   const fd = openSync(path, 'a', 0o600);
   try {
@@ -362,24 +405,27 @@ function appendDurably(path: string, text: string): void {
 }
 
 /**
- * Runs `fn` holding an exclusive lock file (created with O_EXCL). A lock whose process is gone is
- * broken; one held longer than `LOCK_WAIT_MS` fails the call, which sends nothing.
+ * Runs `fn` (synchronous: the lock is never held across an await) holding an exclusive lock
+ * file, created with O_EXCL and naming its holder. A lock left behind is broken: one of this
+ * process (it can only be a crashed predecessor's under the same pid), one of a dead process on
+ * this host, an unreadable one older than a second, any older than `LOCK_LEASE_MS`. Waiting
+ * longer than `LOCK_WAIT_MS` fails the call, which sends nothing.
  */
 async function withLock<T>(lock: string, fn: () => T): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() });
   for (;;) {
     try {
-      writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      writeFileSync(lock, me, { flag: 'wx', mode: 0o600 });
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(readFileSafe(lock));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+      if (staleLock(lock)) {
         rmSync(lock, { force: true });
         continue;
       }
       if (Date.now() > deadline)
-        throw new ClientError('STORE_BUSY', `the share store is locked by process ${owner}`);
+        throw new ClientError('STORE_BUSY', 'the share store is locked by another process');
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -390,11 +436,26 @@ async function withLock<T>(lock: string, fn: () => T): Promise<T> {
   }
 }
 
-function readFileSafe(path: string): string {
+function staleLock(lock: string): boolean {
+  let age: number;
+  let owner: { pid?: unknown; host?: unknown } = {};
   try {
-    return readFileSync(path, 'utf8');
+    age = Date.now() - statSync(lock).mtimeMs;
+    owner = JSON.parse(readFileSync(lock, 'utf8')) as typeof owner;
   } catch {
-    return '';
+    // Gone (retry at once), or torn by a crash between create and write.
+    return !existsSync(lock) || Date.now() - mtimeOr(lock, 0) > 1_000;
+  }
+  if (age > LOCK_LEASE_MS) return true;
+  if (owner.host !== hostname() || typeof owner.pid !== 'number') return false;
+  return owner.pid === process.pid || !pidAlive(owner.pid);
+}
+
+function mtimeOr(path: string, fallback: number): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return fallback;
   }
 }
 

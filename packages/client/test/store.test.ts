@@ -6,8 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MemoryShareStore, type ShareStore } from '@tessera/client';
@@ -166,6 +174,57 @@ describe('FileShareStore across processes and restarts', () => {
     );
     const total = runs.reduce((sum, r) => sum + Number(r.out.trim()), 0);
     assert.equal(total, 20, 'each id was fresh for exactly one process');
+  });
+
+  test('two store instances of one process share its markers: a marker of the first is busy for the second, never a ban', async () => {
+    const dir = home();
+    const a = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    const b = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    assert.equal(await a.pairBegin('shared'), 'ok');
+    assert.equal(await b.pairBanned('shared'), false);
+    assert.equal(await b.pairBegin('shared'), 'busy');
+    await a.pairEnd('shared');
+    assert.equal(await b.pairBegin('shared'), 'ok');
+    await b.pairEnd('shared');
+  });
+
+  test('a marker under our own pid that this process does not hold (a restarted container reuses its pid) is held until its lease ends, then a ban', async () => {
+    const dir = home();
+    const s = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    // Learn the marker's file name from a marker of our own, then leave a predecessor's there.
+    assert.equal(await s.pairBegin('reused'), 'ok');
+    const [name] = readdirSync(join(dir, 'guard'));
+    await s.pairEnd('reused');
+    const path = join(dir, 'guard', name as string);
+    const predecessor = { pid: process.pid, host: hostname(), token: 'old' };
+    writeFileSync(path, JSON.stringify({ ...predecessor, at: Date.now() }));
+    assert.equal(await s.pairBanned('reused'), false);
+    assert.equal(await s.pairBegin('reused'), 'busy');
+    writeFileSync(path, JSON.stringify({ ...predecessor, at: Date.now() - 11 * 60_000 }));
+    assert.equal(await s.pairBanned('reused'), true);
+  });
+
+  test('the ledger lock: one left by a crashed predecessor (our pid, or empty) is broken, not waited for', async () => {
+    const dir = home();
+    const s = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    const lock = join(dir, 'ledger', `${KEY}.log.lock`);
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
+    assert.equal(await s.consume(KEY, ['after-a-crash']), true);
+    writeFileSync(lock, '');
+    const old = new Date(Date.now() - 5_000);
+    utimesSync(lock, old, old);
+    assert.equal(await s.consume(KEY, ['after-a-torn-lock']), true);
+  });
+
+  test('a ledger whose last line was torn by a crash keeps the ids appended after it', async () => {
+    const dir = home();
+    const s = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    await s.consume(KEY, ['first']);
+    appendFileSync(join(dir, 'ledger', `${KEY}.log`), '0123abc'); // a torn line, no newline
+    assert.equal(await s.consume(KEY, ['second']), true);
+    const reopened = await FileShareStore.open(dir, { secret: STORE_SECRET });
+    assert.equal(await reopened.consume(KEY, ['second']), false, 'still recorded after a restart');
+    assert.equal(await reopened.consume(KEY, ['first']), false);
   });
 
   test('a sealed share that was tampered with is refused; the ledger holds hashes, not ids', async () => {
