@@ -11,6 +11,7 @@ import {
 } from '@tessera/api';
 import {
   decodeEnvelope,
+  discardSession,
   dkg,
   type Envelope,
   ecdsaSign,
@@ -37,6 +38,7 @@ import {
   Http,
   HttpStepTransport,
   type StepTransport,
+  startSession,
   type WebSocketFactory,
   WsStepTransport,
 } from './transport.ts';
@@ -157,7 +159,7 @@ export class TesseraClient {
 
   /** Creates a 2-of-2 key with the server; the client share is stored before this returns. */
   async createKey(o: { scheme: Scheme; label?: string } & CallOptions): Promise<CreatedKey> {
-    const started = await this.http.request<SessionStartedResponse>('POST', '/v1/keys', {
+    const started = await startSession<SessionStartedResponse>(this.http, '/v1/keys', {
       scheme: o.scheme,
       ...(o.label ? { label: o.label } : {}),
       ...fresh(),
@@ -222,8 +224,8 @@ export class TesseraClient {
     // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
     const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;
     const publicKey = expected.taproot ? bytesToHex(share.publicKey) : stored.publicKey;
-    const started = await this.http.request<SessionStartedResponse>(
-      'POST',
+    const started = await startSession<SessionStartedResponse>(
+      this.http,
       `/v1/keys/${keyId}/sign`,
       {
         payload,
@@ -256,7 +258,7 @@ export class TesseraClient {
         ? {
             share,
             peer: SERVER_PARTY,
-            persist: () => this.#store.put(withoutEpochs(stored), share.toBytes()),
+            persist: () => this.#persistBans(stored, share),
           }
         : null
     );
@@ -323,8 +325,8 @@ export class TesseraClient {
       (await this.#store.pairBanned(pairGuardKey(share, SERVER_PARTY)))
     )
       share.ban(SERVER_PARTY);
-    const started = await this.http.request<SessionStartedResponse>(
-      'POST',
+    const started = await startSession<SessionStartedResponse>(
+      this.http,
       `/v1/keys/${keyId}/${route}`,
       {
         epoch: stored.epoch,
@@ -473,9 +475,20 @@ export class TesseraClient {
     if (!share.isBanned(SERVER_PARTY)) {
       if (!(await this.#store.pairBanned(pairGuardKey(share, SERVER_PARTY)))) return;
       share.ban(SERVER_PARTY);
-      await this.#store.put(withoutEpochs(stored), share.toBytes());
+      await this.#persistBans(stored, share);
     }
     throw lockedError(stored.keyId);
+  }
+
+  /**
+   * Writes a share whose bans changed back to the store, if its epoch is still the key's current
+   * one: a refresh that finished meanwhile (the server allows one beside a signing session) must
+   * not be rolled back. The pair's ban marker is on disk either way.
+   */
+  async #persistBans(stored: StoredKey, share: KeyShare): Promise<void> {
+    const now = await this.#store.getKey(stored.keyId);
+    if (now?.epoch !== stored.epoch) return;
+    await this.#store.put(withoutEpochs(now), share.toBytes());
   }
 
   /** A started session whose parameters are not what was asked for is abandoned, and said so. */
@@ -582,6 +595,8 @@ export class TesseraClient {
         if (reply.status === 'done' && result !== undefined && inbox.length === 0) break;
       }
     } catch (e) {
+      // Whatever ended the run, nothing of this session's secrets stays in memory.
+      if (session) discardSession(session);
       if (!(e instanceof ServerError && ENDED_AT_SERVER.has(e.code)))
         await this.#abortAtServer(started.sessionId, abortCode(e));
       throw e;

@@ -110,6 +110,15 @@ async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<
   }
 }
 
+/**
+ * A session start, resent identically (same nonce and timestamp) after a lost reply or while the
+ * server is still answering it: the server keeps each start's reply by its nonce and answers a
+ * resend with it, so a lost reply never leaves a session nobody knows of holding the key.
+ */
+export function startSession<T>(http: Http, path: string, body: unknown): Promise<T> {
+  return withResume(RESUME_ATTEMPTS, () => http.request<T>('POST', path, body));
+}
+
 export class HttpStepTransport implements StepTransport {
   readonly #http: Http;
   constructor(http: Http) {

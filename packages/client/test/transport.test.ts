@@ -87,6 +87,28 @@ describe('transports', () => {
     assert.ok(lost >= 4, 'every step was lost once and resent');
   });
 
+  test('a start reply lost on its way back: the identical start is resent, the server answers it with the same session, and the key is not left busy', async () => {
+    const home = w.home();
+    const c = await w.client('lost-start', home);
+    const key = await c.createKey({ scheme: 'ecdsa' });
+    const sessions: string[] = [];
+    let lost = 0;
+    const losing: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!new URL(String(input)).pathname.endsWith('/sign')) return res;
+      const text = await res.text();
+      sessions.push((JSON.parse(text) as { sessionId: string }).sessionId);
+      if (lost++ === 0) throw new TypeError('fetch failed: connection reset');
+      return new Response(text, { status: res.status, headers: res.headers });
+    };
+    const lossy = await w.client('lost-start', home, { fetch: losing });
+    const sig = await lossy.sign(key.keyId, { digest });
+    assert.ok(opensslEcdsa(key.publicKey, sig.signature));
+    assert.equal(sessions.length, 2);
+    assert.equal(sessions[0], sessions[1], 'the resend got the first start’s session');
+    assert.ok(opensslEcdsa(key.publicKey, (await c.sign(key.keyId, { digest })).signature));
+  });
+
   test('a WebSocket dropped right after each send reopens with a new ticket and resumes', async () => {
     const home = w.home();
     const c = await w.client('dropper', home);

@@ -63,6 +63,7 @@ export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
 export {
+  discardSession,
   type NonceLedger,
   noGuardedCheck,
   type PairGuard,

@@ -436,6 +436,19 @@ export function wrapOutgoing(s: Session<unknown>, round: number, out: Outgoing[]
   return wrap(s, round, out);
 }
 
+/**
+ * For a caller that gives up on a session for a reason of its own (the transport failed, a
+ * message was refused before the core saw it): the session is aborted and its state erased, as
+ * after a `ProtocolAbort`. Does nothing to a session that already ended.
+ */
+export function discardSession(session: Session<unknown>): void {
+  if (session.status !== 'active') return;
+  session.status = 'aborted';
+  wipeState(session.state);
+  session.state = null;
+  session.inbox = [];
+}
+
 /** Marks a session aborted, erases its state and throws the error (with the sid filled in). */
 export function abortSession(session: Session<unknown>, e: unknown): never {
   return abort(session, e);
