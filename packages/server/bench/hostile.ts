@@ -33,6 +33,8 @@ const IDLE = num('BENCH_HOSTILE_IDLE', 300);
 const SLOW_HEADERS = num('BENCH_HOSTILE_SLOW_HEADERS', 100);
 const KEYGENS = num('BENCH_HOSTILE_KEYGENS', 3);
 const SIGNS = num('BENCH_HOSTILE_SIGNS', 5);
+/** How long the payloads at the hashing budget are sent back to back. */
+const BUDGET_SECONDS = num('BENCH_HOSTILE_BUDGET_SECONDS', 10);
 const DIGEST = 'cd'.repeat(32);
 /** H2's Content-Length: the probe's, just under the old 24 MiB step body limit. */
 const H2_LENGTH = 25_165_808;
@@ -358,12 +360,18 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     console.log(
       `\nHostile clients (the probe's H1, M1, M2, H2, L9, L2) against a server with the production limits (${JSON.stringify(limits)}); ${computeWorkers}; load average ${loadBefore.map((x) => f(x, 2)).join(' ')}\n`
     );
-    const [h1, m1, l2b] = [await client('h1'), await client('m1'), await client('l2-b')];
+    const [h1, m1, l2b, victim] = [
+      await client('h1'),
+      await client('m1'),
+      await client('l2-b'),
+      await client('budget-victim'),
+    ];
     const ecdsa = { scheme: 'ecdsa' } as const;
-    const [h1Key, m1Key, l2Key] = await Promise.all([
+    const [h1Key, m1Key, l2Key, victimKey] = await Promise.all([
       h1.c.createKey(ecdsa),
       m1.c.createKey(ecdsa),
       l2b.c.createKey(ecdsa),
+      victim.c.createKey(ecdsa),
     ]);
     const cases: Case[] = [];
 
@@ -414,6 +422,48 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
         answer: `${result.status}${result.error ? ` ${result.error.code}` : ''}${limit ? ` (limit: ${limit})` : ''}`,
         attackerMs: [result.ms],
         probe,
+        ...m,
+      });
+    }
+
+    // Payloads at the hashing budget, back to back: each one over it terminates its worker. Another
+    // tenant's signatures meanwhile (the review found them waiting seconds for the replacement).
+    {
+      const signOnce = async () => {
+        const t0 = performance.now();
+        await victim.c.sign(victimKey.keyId, { digest: DIGEST });
+        return performance.now() - t0;
+      };
+      const { result, ...m } = await measure(async () => {
+        const until = performance.now() + BUDGET_SECONDS * 1000;
+        const answers = new Map<string, number>();
+        const attacker = (async () => {
+          while (performance.now() < until) {
+            const body = { payload: { kind: 'eip712', typedData: slowTypedData() }, ...fresh() };
+            const r = await post(`/v1/keys/${h1Key.keyId}/sign`, h1.token, body);
+            const reply = (await r.json()) as {
+              sessionId?: string;
+              error?: { code: string; details?: { limit?: string } };
+            };
+            const limit = reply.error?.details?.limit;
+            const answer = `${r.status}${reply.error ? ` ${reply.error.code}` : ''}${limit ? ` (${limit})` : ''}`;
+            answers.set(answer, (answers.get(answer) ?? 0) + 1);
+            // A payload that made it frees the key for the next one.
+            if (reply.sessionId)
+              await post(`/v1/sessions/${reply.sessionId}/abort`, h1.token, { code: 'BENCH' });
+          }
+        })();
+        const victimMs: number[] = [];
+        while (performance.now() < until) victimMs.push(await signOnce());
+        await attacker;
+        return { answers, victimMs };
+      });
+      cases.push({
+        id: 'H1, at the budget',
+        sent: `sign requests with the slowest typed data inside the static limits, back to back for ${BUDGET_SECONDS} s; another tenant signs meanwhile`,
+        answer: `${[...result.answers].map(([a, n]) => `${n}× ${a}`).join(', ')}; the other tenant's ${result.victimMs.length} signatures: p50 ${f(pct(result.victimMs, 50), 0)} ms, max ${f(Math.max(...result.victimMs), 0)} ms`,
+        attackerMs: [],
+        probe: '',
         ...m,
       });
     }
