@@ -85,14 +85,19 @@ export interface StepTransport {
   close(): void;
 }
 
-/** Attempts per step: with the backoff below, about 10 s to ride out a server restart. */
-const RESUME_ATTEMPTS = 9;
+/**
+ * How long a start or step keeps retrying: long enough to ride out a server restart on a busy
+ * host (a process restart with its store checks can take well over 10 s), short enough that a
+ * server that is really gone is reported within a minute.
+ */
+const RESUME_WINDOW_MS = 30_000;
 
 /**
  * Retries a step after a transport failure. The retry resends the identical request, which the
  * server answers with its cached reply if it had already processed it.
  */
-async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<T>): Promise<T> {
+async function withResume<T>(windowMs: number, fn: (attempt: number) => Promise<T>): Promise<T> {
+  const deadline = Date.now() + windowMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
@@ -102,9 +107,9 @@ async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<
       const retryable =
         (e instanceof ClientError && e.code === 'TRANSPORT') ||
         (e instanceof ServerError && (e.code === 'SESSION_BUSY' || e.code === 'UNAVAILABLE'));
-      if (!retryable || attempt + 1 >= attempts) throw e;
       const asked = e instanceof ServerError && e.retryAfter ? e.retryAfter * 1000 : 0;
       const wait = Math.min(5_000, Math.max(asked, Math.min(2_000, 100 * 2 ** attempt)));
+      if (!retryable || Date.now() + wait > deadline) throw e;
       await new Promise((r) => setTimeout(r, wait));
     }
   }
@@ -116,7 +121,7 @@ async function withResume<T>(attempts: number, fn: (attempt: number) => Promise<
  * resend with it, so a lost reply never leaves a session nobody knows of holding the key.
  */
 export function startSession<T>(http: Http, path: string, body: unknown): Promise<T> {
-  return withResume(RESUME_ATTEMPTS, () => http.request<T>('POST', path, body));
+  return withResume(RESUME_WINDOW_MS, () => http.request<T>('POST', path, body));
 }
 
 export class HttpStepTransport implements StepTransport {
@@ -125,7 +130,7 @@ export class HttpStepTransport implements StepTransport {
     this.#http = http;
   }
   step(sessionId: string, messages: string[]): Promise<StepReplyResponse> {
-    return withResume(RESUME_ATTEMPTS, () =>
+    return withResume(RESUME_WINDOW_MS, () =>
       this.#http.request<StepReplyResponse>('POST', `/v1/sessions/${sessionId}/messages`, {
         messages,
       })
@@ -185,7 +190,7 @@ export class WsStepTransport implements StepTransport {
 
   step(sessionId: string, messages: string[]): Promise<StepReplyResponse> {
     const request = JSON.stringify({ messages });
-    return withResume(RESUME_ATTEMPTS, async () => {
+    return withResume(RESUME_WINDOW_MS, async () => {
       const socket = await this.#open(sessionId);
       return new Promise<StepReplyResponse>((resolve, reject) => {
         socket.onmessage = (ev) => {
