@@ -233,21 +233,29 @@ describe('scale-out: instances sharing PostgreSQL and Redis', { skip: skip ?? fa
       const token = await devToken(data, 'dave');
       const statuses: number[] = [];
       let steps = 0;
+      let blocked: () => void = () => {};
       const blocking: typeof fetch = async (input, init) => {
         const u = new URL(String(input));
         const res = await fetch(`${inst.url}${u.pathname}${u.search}`, init);
         statuses.push(res.status);
         if (STEP.test(u.pathname) && res.ok && ++steps === 1) {
           proxy.block();
+          blocked();
           setTimeout(() => proxy.unblock(), 4_000);
         }
         return res;
       };
       const c = await client('dave', blocking);
       const key = await c.createKey({ scheme: 'ed25519' });
+      // The key generation's first step blocked too; the outage asserted on is the signing's.
       steps = 0;
+      const outage = new Promise<void>((r) => {
+        blocked = r;
+      });
       const signing = c.sign(key.keyId, { message: msgHex });
-      // While blocked, a plain read answers 503 with a Retry-After, and health says down.
+      // While blocked, a plain read answers 503 with a Retry-After, and health says down. Wait
+      // for the block itself (a loaded host may take longer than any fixed delay to get there).
+      await outage;
       await new Promise((r) => setTimeout(r, 300));
       const [read, health] = await Promise.all([
         call(inst.url, 'GET', `/v1/keys/${key.keyId}`, { token }),
