@@ -1,7 +1,7 @@
 /**
  * What a signing payload means: the bytes the parties sign and the parsed fields a policy checks.
  * The server computes this itself from the typed payload (never trusting a client's digest for a
- * transaction, security-tests T-POL-01), and the client computes the same to check what the
+ * transaction; docs/security.md A-69, A-70), and the client computes the same to check what the
  * server asks it to sign. Hashing and parsing come from viem and noble; none is written here.
  * @module
  */

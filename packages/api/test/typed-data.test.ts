@@ -1,7 +1,7 @@
 /**
- * Typed data is bounded before it is hashed (probe H1): real dApp requests hash as viem hashes
+ * Typed data is bounded before it is hashed (docs/security.md A-71): real dApp requests hash as viem hashes
  * them, anything past a limit is refused in time linear in its size, and the domain's chain id is
- * read as viem hashes it (probe M3).
+ * read as viem hashes it (A-69).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -59,7 +59,7 @@ describe('typed data within the limits', () => {
 });
 
 describe('typed data past a limit is refused before hashing', () => {
-  it('the probe H1 request (1,000 nested types, 30 values nested 1,000 deep) is refused at once', () => {
+  it('the oversized typed-data request (1,000 nested types, 30 values nested 1,000 deep) is refused at once', () => {
     // The walk stops at the type count, before any type string is built or hashed.
     assert.throws(() => sign(nestedChain(1000, 30)), refusedFor('types'));
   });
@@ -236,7 +236,7 @@ describe("the domain's chain id, as viem hashes it", () => {
         'custom',
         JSON.stringify(custom)
       );
-    // The probe's variant: chain 1 for the policy to read, chain 5 under a renamed field hashed.
+    // A renamed field: chain 1 for the policy to read, chain 5 under a renamed field hashed.
     const renamed = sign({
       ...td,
       domain: { ...td.domain, chainID: 5 },

@@ -5,7 +5,7 @@
  * - P2WPKH (BIP-143): a DKLs23 `ecdsa` key. The sighash goes to the backend as a raw digest
  *   (`{ kind: 'digest' }`); the partial signature is DER plus the sighash byte.
  * - P2TR key path (BIP-341): a FROST `bip340` key whose shares carry the Taproot tweak
- *   (`taprootTweak`, protocol-spec §8.5). The 32-byte sighash goes as `{ kind: 'message' }` (BIP-340
+ *   (`taprootTweak`, docs/protocols/frost.md). The 32-byte sighash goes as `{ kind: 'message' }` (BIP-340
  *   signs it as is); the signature is `tapKeySig`.
  *
  * The sighashes are the library's own (`preimageWitnessV0` / `preimageWitnessV1`), and every

@@ -219,7 +219,7 @@ export class TesseraClient {
     const payload = toPayload(input);
     const expected = signingInput(stored.scheme, payload);
     const own = await this.#share(stored, stored.epoch);
-    // A ban locks the key here, before anything reaches the server (protocol-spec §5.6).
+    // A ban locks the key here, before anything reaches the server (docs/protocols/ecdsa.md, "Bans").
     if (stored.scheme === 'ecdsa') await this.#refuseLocked(stored, own);
     // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
     const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;
@@ -235,7 +235,7 @@ export class TesseraClient {
     );
     const p = started.params;
     const signed = hexToBytes((stored.scheme === 'ecdsa' ? p.digest : p.message) ?? '');
-    // Sign only what we asked for (security-tests T-POL-01), under the key and epoch we hold.
+    // Sign only what we asked for (docs/security.md A-70), under the key and epoch we hold.
     if (
       p.keyId !== keyId ||
       p.epoch !== stored.epoch ||

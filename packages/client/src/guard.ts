@@ -1,12 +1,13 @@
 /**
- * The durable side of one protocol run of the client (protocol-spec §15), between the core's
+ * The durable side of one protocol run of the client (docs/protocols/common.md, "Single use and erasure";
+ * docs/protocols/ecdsa.md, "Pending checks"), between the core's
  * synchronous calls and the store's asynchronous, durable writes:
  *
  * - Single use: the core records the ids it uses (request and session ids, presignatures, nonce
  *   pairs) in a `StagedLedger` during a call; `settle()` records them in the store's ledger and
  *   refuses (`NONCE_REUSED`) if any was used before. The caller sends what the call produced
  *   only after `settle()` resolved.
- * - Pending-check markers (§15.1): before a batch of server messages that includes an ECDSA round
+ * - Pending-check markers: before a batch of server messages that includes an ECDSA round
  *   whose check can leak secret bits when it fails (`ecdsaSign.guardedRounds`), `begin()` writes
  *   the pair's marker durably; the core consults it synchronously; `settle()` clears it after the
  *   check passed, or bans the pair and writes the banned share, before any error reaches the

@@ -46,7 +46,7 @@ const FORMAT = 'tessera-client-store/1';
 const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
 /**
  * A guarded check takes well under a second: a marker this old whose process cannot be seen
- * (another host) is a crash's, hence a ban (protocol-spec §15.1).
+ * (another host) is a crash's, hence a ban (docs/protocols/ecdsa.md, "Pending checks").
  */
 const MARKER_LEASE_MS = 10 * 60_000;
 /** How long `consume` waits for another process's ledger lock before giving up. */

@@ -1,10 +1,10 @@
 /**
- * The client's bans are durable (security hardening item 1). In the 2-of-2 the client is the
+ * The client's bans are durable (docs/security.md A-13, A-14). In the 2-of-2 the client is the
  * OT-extension sender of the pair (1→2) and holds its long-term Δ'; a server whose round-1 message
  * fails the consistency check is banned, on disk, before the error reaches the caller, and the
  * key then refuses to sign on this client, in this process and in any later one, without a
  * network call. A process killed between the pending-check marker and the check finds the key
- * locked after the restart (protocol-spec §15.1). Signatures are verified by OpenSSL.
+ * locked after the restart (docs/protocols/ecdsa.md, "Pending checks"). Signatures are verified by OpenSSL.
  */
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
- * What the client refuses on its own, whatever the server says (security hardening items 2, 11,
- * 13, 14): a request id it already used (its durable ledger, also after a restart), a server
+ * What the client refuses on its own, whatever the server says (docs/security.md
+ * A-01, A-39, A-52, A-70): a request id it already used (its durable ledger, also after a restart), a server
  * message that is not for this session (header checks before the core sees it), a restored share
  * before it was refreshed, and a weak backup passphrase; and after any refusal it tells the
  * server, which frees the key at once.

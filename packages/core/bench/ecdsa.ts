@@ -1,7 +1,7 @@
 /**
  * ECDSA (DKLs23) figures for `npm run bench`: key generation, signing split into presign
  * (rounds 1–2) and online (digest bound, round 3) phases, CPU time, bytes per party per round,
- * and key-share size, beside the reference implementation's figures from issue #3.
+ * and key-share size, beside figures measured with a reference implementation.
  *
  * Key generation is slow in pure JS here, so it gets BENCH_ECDSA_DKG_RUNS runs (default 3; 0
  * skips the DKG timings).
@@ -20,7 +20,7 @@ import {
 } from '@tessera/core';
 import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
 
-/** Reference (Rust → WASM, same protocol family) on this machine class, from issue #3. */
+/** Reference (Rust → WASM, same protocol family) on this machine class, measured when DKLs23 was added. */
 const REF = {
   dkg22: 855,
   dkg23: 2520,
@@ -241,7 +241,7 @@ export async function runEcdsaBench(): Promise<Record<string, unknown>> {
   };
 
   console.log(
-    '\nThreshold ECDSA (DKLs23), all parties in this process; reference = Rust→WASM implementation (issue #3)\n'
+    '\nThreshold ECDSA (DKLs23), all parties in this process; reference = Rust→WASM implementation\n'
   );
   console.log(`${'case'.padEnd(42)} runs  median ms  p90 ms   CPU ms  reference   ours/ref`);
   console.log(`${'-'.repeat(42)} ----  ---------  ------  -------  ----------  --------`);

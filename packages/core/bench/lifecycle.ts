@@ -1,7 +1,7 @@
 /**
- * Key-lifecycle figures for `npm run bench` (issue #4): refresh, lost-share recovery, HD
- * derivation per level, and backup export/import. Issue #4 gives no reference figures, so the
- * table shows ours only. ECDSA refresh rebuilds every pairwise OT setup (as costly as a key
+ * Key-lifecycle figures for `npm run bench`: refresh, lost-share recovery, HD derivation per
+ * level, and backup export/import. There are no reference figures, so the table shows ours
+ * only. ECDSA refresh rebuilds every pairwise OT setup (as costly as a key
  * generation), so it gets BENCH_LIFECYCLE_ECDSA_RUNS runs (default 1; 0 skips it).
  * @module
  */

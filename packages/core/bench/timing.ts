@@ -194,7 +194,7 @@ function deltaOf(cls: Cls): Uint8Array {
 const randomDelta = (): Uint8Array => systemRng(OTE_BLOCKS).map((x) => x & 15);
 
 /**
- * The issue's own classes, where they are not degenerate: β all zero against random (Bob's rows
+ * The classes first asked for, where they are not degenerate: β all zero against random (Bob's rows
  * do not depend on β, so a state with β = 0 is built from the OT extension directly, skipping
  * rvoleBobStart's redraw of χ = 0), and Δ' all zero against all one for the routines that never
  * compare Alice's two pads (Δ' = 0 makes them equal, which never happens: 2^-256).

@@ -1,5 +1,5 @@
 /**
- * Passphrase-encrypted key-share backups and the two checks of seed 002: "is this the right
+ * Passphrase-encrypted key-share backups and the two checks a recovery needs: "is this the right
  * passphrase?" and "is this share intact?". See docs/backup.md for the format.
  *
  * Argon2id (hash-wasm, WASM; floor m ≥ 64 MiB, t ≥ 3) stretches the passphrase into an AES-256-GCM
@@ -315,8 +315,8 @@ export async function validatePassphrase(blob: Uint8Array, passphrase: string): 
 }
 
 /**
- * Checks a share before use (seed 002): its public data are consistent and `x_i·G` equals its
- * verification share (`KeyShare.validate`, check `ShareInvalid`), and for `ecdsa` every pairwise
+ * Checks a share before use (is it whole and ours?): its public data are consistent and `x_i·G`
+ * equals its verification share (`KeyShare.validate`, check `ShareInvalid`), and for `ecdsa` every pairwise
  * setup is intact: the sender's punctured leaves (index Δ_ν) are empty and every other leaf,
  * seed and id is non-zero (check `ShareCorrupted`). `KeyShare.fromBytes` runs both on every load.
  */

@@ -1,5 +1,5 @@
 /**
- * Strict decoding of message bodies. A body is `enc(field…)` (protocol-spec §2.1); decoders
+ * Strict decoding of message bodies. A body is `enc(field…)` (docs/protocols/common.md); decoders
  * require the exact field count and exact lengths, and throw `DecodeError` on anything else.
  * @module
  */

@@ -1,5 +1,6 @@
 /**
- * The two prime-order groups Tessera uses, with strict wire codecs (protocol-spec §1, §2.7).
+ * The two prime-order groups Tessera uses, with strict wire codecs (docs/protocols/common.md, "Notation" and
+ * "Strict decoding of points and scalars").
  *
  * - secp256k1: 33-byte compressed SEC1 points (02/03 only), 32-byte big-endian scalars.
  * - Ed25519: 32-byte RFC 8032 points (canonical, prime-order subgroup), 32-byte little-endian
@@ -68,7 +69,7 @@ export interface Group {
   encodeScalarInto(s: bigint, out: Uint8Array, off: number): void;
   /** Strict decoding: exactly 32 bytes and `< q`; with `nonzero`, rejects 0. */
   decodeScalar(b: Uint8Array, what?: string, nonzero?: boolean): bigint;
-  /** Uniform scalar in Z_q* from 48 random bytes (protocol-spec §2.4). */
+  /** Uniform scalar in Z_q* from 48 random bytes (docs/protocols/common.md, "Randomness"). */
   randomScalar(rng: Rng): bigint;
   mod(a: bigint): bigint;
   inv(a: bigint): bigint;

@@ -1,7 +1,7 @@
 /**
  * Non-hardened derivation of shared keys.
  *
- * secp256k1 (`ecdsa`, `bip340`): BIP-32 CKDpub exactly as protocol-spec §6, from the extended
+ * secp256k1 (`ecdsa`, `bip340`): BIP-32 CKDpub (docs/protocols/hd.md), from the extended
  * public key `(PK, cc)`: `I = HMAC-SHA512(cc, SEC1(K) ‖ u32be(i))`, `K' = K + I_L·G`, `cc' = I_R`.
  * The child public key and chain code equal what any BIP-32 library computes from the xpub.
  *

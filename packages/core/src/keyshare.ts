@@ -5,8 +5,8 @@
  * list(u32be(id)…), keyId, epoch, chainCode, groupKey, list(X_id…), x_i, pairwise, banned, path,
  * u32be(generation), check)`,
  * where `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and
- * both directed OT-extension setups, protocol-spec §3.6), `banned` the peers whose pair is banned
- * after a cheat (§5.6) and `path` the derivation path from the root key (empty for the root; see
+ * both directed OT-extension setups; docs/protocols/dkg.md "Output"), `banned` the peers whose pair
+ * is banned after a cheat (docs/protocols/ecdsa.md "Bans") and `path` the derivation path from the root key (empty for the root; see
  * hd.ts), `generation` the epoch counter (0 after key generation, +1 per reshare), and `check`
  * `H256("share/check", everything before it)`. Formats v1 (the first 11 fields), v2 (13), v3 (14)
  * and v4 (15, no check) still load. Every field is validated on load, the share must match its
@@ -82,10 +82,10 @@ export interface KeyShareFields {
   generation?: number;
 }
 
-/** DKLs23 pairwise state with one other party (protocol-spec §3.6). Secret. */
+/** DKLs23 pairwise state with one other party (docs/protocols/ecdsa.md, "Pairwise setup"). Secret. */
 export interface PairwiseSetup {
   peer: PartyId;
-  /** `zseed` shared with `peer` (§3.5). */
+  /** `zseed` shared with `peer` (docs/protocols/ecdsa.md, "Zero sharing"). */
   zeroSeed: Uint8Array;
   /** This party as OT-extension sender in `(me→peer)`. */
   sender: OteSenderSetup;
@@ -144,7 +144,7 @@ export class KeyShare {
 
   /**
    * True when the pair with `peer` is banned: a cheat was detected in its OT or multiplication
-   * layer (protocol-spec §5.6). Signing with a banned pair is refused before any cryptography;
+   * layer (docs/protocols/ecdsa.md, "Bans"). Signing with a banned pair is refused before any cryptography;
    * only a full re-setup (reshare) with a new key share clears it.
    */
   isBanned(peer: PartyId): boolean {
@@ -546,7 +546,7 @@ export function withKeyMaterial(
 
 /**
  * @internal A share of a child key: every field of `share` with the secret and verification
- * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, protocol-spec §6). The pairwise setups
+ * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, docs/protocols/hd.md). The pairwise setups
  * and the ban list are the parent's own objects, so a ban recorded while signing under a child
  * key holds for the parent and every other child too.
  */

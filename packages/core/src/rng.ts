@@ -13,7 +13,7 @@ export const systemRng: Rng = (n) => randomBytes(n);
 
 /**
  * Startup health check: two draws must differ and must not be constant. Guards against a stubbed
- * or broken `getRandomValues` (security-tests T-RNG-02).
+ * or broken `getRandomValues`, so that no key is made from it.
  */
 export function assertRngHealthy(rng: Rng = systemRng): void {
   const a = rng(32);

@@ -62,7 +62,7 @@ export interface SimulateSignOptions {
   tamper?: Tamper;
   rng?: Rng;
   /**
-   * ECDSA: one pair guard per party (§15.1 markers), as each party's store would keep them;
+   * ECDSA: one pair guard per party (pending-check markers, docs/protocols/ecdsa.md), as each party's store would keep them;
    * by default a fresh in-memory guard per party for this run.
    */
   pairGuards?: Map<PartyId, PairGuard>;
@@ -302,7 +302,7 @@ export interface SimulateReshareOptions {
 }
 
 /**
- * Reshare (protocol-spec §7) with `shares` as dealers (at least t current holders of one epoch):
+ * Reshare (docs/protocols/reshare.md) with `shares` as dealers (at least t current holders of one epoch):
  * returns one share per new party, same public key and chain code, a new epoch. Two-phase: the
  * new shares are returned only after every new holder proved knowledge of its share (round 4)
  * and a test signature by t of them verified; until then the old shares are the key.

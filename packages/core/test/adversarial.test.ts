@@ -1,13 +1,14 @@
 /**
- * Adversarial tamper matrix for DKG (protocol-spec §4) and FROST signing (§8.3, §8.6).
+ * Adversarial tamper matrix for DKG (docs/protocols/dkg.md) and FROST signing
+ * (docs/protocols/frost.md).
  *
  * One party runs honestly but a hook rewrites its outgoing messages: per round and per field we
  * flip a bit, swap a point for another valid point, replace a scalar with q or 0, truncate a
  * field, duplicate a field or a list item, drop the message, re-label it as another party's, or
  * change a header field. Every case expects the run to reject (no share, no signature) with the
  * exact error an honest party raises: `ProtocolAbort` naming the cheater (or `null` for an echo
- * mismatch among more than two parties, §2.8), or `MessageMissing` (transient, §5.6) for a message
- * that never arrives. See security-tests.md §0, §2.9, §2.11 and §2.16.
+ * mismatch among more than two parties), or `MessageMissing` (transient, no blame) for a message
+ * that never arrives. The attacks are listed in docs/security.md (A-30 to A-41).
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -50,7 +51,7 @@ interface Curve {
   lsb: number;
   /** Encoding of k·G: a valid point of the group. */
   point(k: bigint): Uint8Array;
-  /** Strict validity, as protocol-spec §2.7 requires of every received point. */
+  /** Strict validity, as docs/protocols/common.md requires of every received point. */
   isValidPoint(b: Uint8Array): boolean;
   /** Ed25519 only: the identity, and a valid curve point outside the prime-order subgroup. */
   identity?: Uint8Array;

@@ -1,4 +1,4 @@
-/** Share backups and the two checks of seed 002 (issue #4). */
+/** Share backups and the two checks a recovery needs (docs/backup.md). */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';

@@ -30,7 +30,7 @@ test('core source has no Math.random, Date.now, console or timers', () => {
   }
 });
 
-// hash-wasm: Argon2id for backups (issue #4 names it); pure-JS Argon2 at 64 MiB is far too slow.
+// hash-wasm: Argon2id for backups (docs/backup.md); pure-JS Argon2 at 64 MiB is far too slow.
 test('core package.json depends only on the audited primitives and hash-wasm', () => {
   const pkg = JSON.parse(readFileSync(join(src, '../package.json'), 'utf8')) as {
     dependencies?: object;

@@ -1,14 +1,14 @@
 /**
- * Adversarial tamper matrix for DKLs23 threshold ECDSA (issue #3): signing (protocol-spec §5) and
- * the pairwise OT setup that `dkg.ecdsa` runs in rounds 2 and 3 (§3.1, §3.2, §4). Per round and per
- * field, each case is named after the attack and runs once with each party as the cheater.
- * See protocol-spec §11 and security-tests §2.1–§2.5.
+ * Adversarial tamper matrix for DKLs23 threshold ECDSA: signing and the pairwise OT setup that
+ * `dkg.ecdsa` runs in rounds 2 and 3 (docs/protocols/ecdsa.md). Per round and per field, each case
+ * is named after the attack and runs once with each party as the cheater. The attacks are listed
+ * in docs/security.md (A-01 to A-25).
  *
  * Signing cases run through `simulate.sign` with a tamper hook on the cheater's envelopes. Each
  * asserts the exact error an honest party raises (class, check, culprit), that no honest party sent
- * anything after the round whose check failed (G1: check before release), and for
+ * anything after the round whose check failed (check before release, docs/security.md), and for
  * `OteConsistency` / `RvoleCheck` that the honest share bans the pair, that the ban survives
- * `toBytes`, and that the next signing is refused before any randomness is drawn (§5.6, §15.2).
+ * `toBytes`, and that the next signing is refused before any randomness is drawn (docs/protocols/ecdsa.md, "Bans").
  * Replays, equivocation, session reuse and presignatures use the low-level API.
  *
  * DKG cases: one honest 2-of-2 keygen is recorded (each party's session serialised before each
@@ -100,7 +100,7 @@ const TWIST_X = (() => {
   for (let x = 1n; ; x++) if (modPow(x ** 3n + 7n, (P - 1n) / 2n, P) === P - 1n) return x;
 })();
 
-/** Strict validity as protocol-spec §2.7 requires (33 bytes, 02/03, x < p, on the curve). */
+/** Strict validity as docs/protocols/common.md requires (33 bytes, 02/03, x < p, on the curve). */
 function isValidPoint(b: Uint8Array): boolean {
   if (b.length !== 33 || (b[0] !== 2 && b[0] !== 3)) return false;
   try {
@@ -270,7 +270,7 @@ before(async () => {
 // Signing: the tamper matrix.
 
 type Kind = 'broadcast' | 'p2p';
-/** `cheater`: always the cheater; `cheaterIfTwo`: the cheater with 2 signers, null with more (§5.6). */
+/** `cheater`: always the cheater; `cheaterIfTwo`: the cheater with 2 signers, null with more (docs/protocols/ecdsa.md). */
 type CulpritRule = 'cheater' | 'cheaterIfTwo';
 
 interface SignSetup {
@@ -373,18 +373,10 @@ function r2Field(
 }
 
 const SIGN_ATTACKS: SignAttack[] = [
-  // Round 1: the cheater as RVOLE receiver (Bob) sends M1; the victim (Alice) checks it (§3.3).
-  m1Flip('u.flip', 'flips bit 0 of row 0 of the OT-extension matrix u in M1 (T-OT-01)', M1.u),
-  m1Flip(
-    'tTilde.flip',
-    'flips a bit of the consistency-check value t̃_0 in M1 (T-OT-02)',
-    M1.tTilde
-  ),
-  m1Flip(
-    'betaTilde.flip',
-    'flips a bit of the consistency-check value β̃ in M1 (T-OT-02)',
-    M1.betaTilde
-  ),
+  // Round 1: the cheater as RVOLE receiver (Bob) sends M1; the victim (Alice) checks it.
+  m1Flip('u.flip', 'flips bit 0 of row 0 of the OT-extension matrix u in M1', M1.u),
+  m1Flip('tTilde.flip', 'flips a bit of the consistency-check value t̃_0 in M1', M1.tTilde),
+  m1Flip('betaTilde.flip', 'flips a bit of the consistency-check value β̃ in M1', M1.betaTilde),
   m1Flip('nB.flip', 'flips a bit of its OT-extension nonce nB in M1', M1.nB),
   {
     key: 'r1.p2p.M1.short',
@@ -405,7 +397,7 @@ const SIGN_ATTACKS: SignAttack[] = [
   },
   {
     key: 'r1.replay.verbatim',
-    name: 'replays its round-1 messages from another signing session (T-RES-06)',
+    name: 'replays its round-1 messages from another signing session',
     round: 1,
     kind: 'broadcast',
     edit: (e, ctx) => replayed(e, ctx, false),
@@ -422,17 +414,17 @@ const SIGN_ATTACKS: SignAttack[] = [
   },
   {
     key: 'r1.sendAsOther',
-    name: 'sends its round-1 messages with a swapped sender id (T-CH-05)',
+    name: 'sends its round-1 messages with a swapped sender id',
     round: 1,
     kind: 'broadcast',
     edit: (e, ctx) => ({ ...e, from: impostor(ctx.setup) }),
     expect: blamed('SenderMismatch', 'cheater', 1),
   },
-  // Round 2: the cheater as RVOLE sender (Alice) sends M2 and its public values; §5.4 checks.
+  // Round 2: the cheater as RVOLE sender (Alice) sends M2 and its public values; round-2 checks.
   m2Flip('nA.flip', 'flips a bit of its nonce nA in M2 (changes sidY, so every pad)', M2.nA),
   m2Flip(
     'aTilde.flip',
-    'flips the low bit of the correction ã_0 in M2 (selective abort, §11 #4)',
+    'flips the low bit of the correction ã_0 in M2 (selective abort)',
     M2.aTilde + 31
   ),
   m2Flip('eta.flip', 'flips the low bit of the check value η in M2', M2.eta + 31),
@@ -484,20 +476,8 @@ const SIGN_ATTACKS: SignAttack[] = [
     // GammaS (χ·pk_j = d^s·G + Γ^s) runs per peer before the sum check, and fails first.
     blamed('GammaS', 'cheater', 2)
   ),
-  r2Field(
-    'gammaK.plusG',
-    'adds G to Γ^k (T-OT-03, R equation)',
-    4,
-    plusG,
-    blamed('GammaK', 'cheater', 2)
-  ),
-  r2Field(
-    'gammaS.plusG',
-    'adds G to Γ^s (T-OT-03, pk equation)',
-    5,
-    plusG,
-    blamed('GammaS', 'cheater', 2)
-  ),
+  r2Field('gammaK.plusG', 'adds G to Γ^k (R equation)', 4, plusG, blamed('GammaK', 'cheater', 2)),
+  r2Field('gammaS.plusG', 'adds G to Γ^s (pk equation)', 5, plusG, blamed('GammaS', 'cheater', 2)),
   r2Field(
     'psi.plus1',
     'adds 1 to ψ (unauthenticated by design; only the final verification sees it)',
@@ -514,16 +494,16 @@ const SIGN_ATTACKS: SignAttack[] = [
   ),
   {
     key: 'r2.sendAsOther',
-    name: 'sends its round-2 messages with a swapped sender id (T-CH-05)',
+    name: 'sends its round-2 messages with a swapped sender id',
     round: 2,
     kind: 'p2p',
     edit: (e, ctx) => ({ ...e, from: impostor(ctx.setup) }),
     expect: blamed('SenderMismatch', 'cheater', 2),
   },
-  // Round 3: (u_i, w_i) carry no proof; the final verification is the check (§5.5, T-FIN-01).
+  // Round 3: (u_i, w_i) carry no proof; the final verification is the check.
   {
     key: 'r3.broadcast.u.plus1',
-    name: 'adds 1 to its u_i (T-FIN-01)',
+    name: 'adds 1 to its u_i',
     round: 3,
     kind: 'broadcast',
     edit: body(0, scalarPlus1),
@@ -531,7 +511,7 @@ const SIGN_ATTACKS: SignAttack[] = [
   },
   {
     key: 'r3.broadcast.w.plus1',
-    name: 'adds 1 to its w_i (T-FIN-01)',
+    name: 'adds 1 to its w_i',
     round: 3,
     kind: 'broadcast',
     edit: body(1, scalarPlus1),
@@ -547,7 +527,7 @@ const SIGN_ATTACKS: SignAttack[] = [
   },
   {
     key: 'r3.sendAsOther',
-    name: 'sends its round-3 message with a swapped sender id (T-CH-05)',
+    name: 'sends its round-3 message with a swapped sender id',
     round: 3,
     kind: 'broadcast',
     edit: (e, ctx) => ({ ...e, from: impostor(ctx.setup) }),
@@ -577,7 +557,7 @@ function culpritOf(rule: CulpritRule, s: SignSetup): PartyId | null {
 const setupName = (s: SignSetup): string =>
   `${s.key} key, signers {${s.signers.join(',')}}, party ${s.cheater} cheats`;
 
-/** The signing step refuses a banned pair before drawing any randomness (T-OT-01 "spy"). */
+/** The signing step refuses a banned pair before drawing any randomness (a spy RNG counts draws). */
 async function assertBanEnforced(shares: KeyShare[], s: SignSetup): Promise<void> {
   for (const share of shares) {
     if (share.partyId === s.cheater) {
@@ -904,7 +884,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       const valid = net.party(cheater).sent.find((e) => e.round === 2 && e.to === victim);
       assert.ok(valid);
       const changed = { ...valid, body: editField(valid.body, 6, scalarPlus1) };
-      // Protocol-spec §1: a message for a past round is dropped. The round's inbox is gone, so
+      // A message for a past round is dropped (docs/protocols/common.md). The round's inbox is gone, so
       // core cannot tell a changed copy from a late duplicate; the caller's reply cache can.
       assert.throws(
         () => net.receive(victim, changed),
@@ -934,7 +914,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       assert.deepEqual(v.share.bannedPeers, []);
     });
 
-    test(`2-of-2, party ${cheater} fails the OT-extension check in one session: party ${victim}'s other in-flight session with it is refused (PairBanned) before its M1 is processed (T-OT-04, T-OT-07)`, () => {
+    test(`2-of-2, party ${cheater} fails the OT-extension check in one session: party ${victim}'s other in-flight session with it is refused (PairBanned) before its M1 is processed`, () => {
       const shares = fresh(keyFor('2-of-2'));
       const a = new SignNet(shares, { digest: DIGEST });
       const b = new SignNet(shares, { digest: DIGEST });
@@ -956,7 +936,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       }
     });
 
-    test(`2-of-2, party ${cheater} fails the OT-extension check in one session while party ${victim}'s other session with it is already past round 1: that session aborts too and releases no (u_i, w_i) (T-OT-04, G2)`, () => {
+    test(`2-of-2, party ${cheater} fails the OT-extension check in one session while party ${victim}'s other session with it is already past round 1: that session aborts too and releases no (u_i, w_i)`, () => {
       const shares = fresh(keyFor('2-of-2'));
       const a = new SignNet(shares, { digest: DIGEST });
       const b = new SignNet(shares, { digest: DIGEST });
@@ -977,7 +957,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       isPairBanned(b.party(victim).error, cheater);
     });
 
-    test(`2-of-2, party ${victim} holds a presignature with party ${cheater} when party ${cheater} fails the OT-extension check in another session: complete() is refused (PairBanned) and releases nothing (security-tests §0 key lock)`, () => {
+    test(`2-of-2, party ${victim} holds a presignature with party ${cheater} when party ${cheater} fails the OT-extension check in another session: complete() is refused (PairBanned) and releases nothing`, () => {
       const shares = fresh(keyFor('2-of-2'));
       const pre = new SignNet(shares);
       pre.run();
@@ -1046,7 +1026,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       }
     });
 
-    test(`2-of-2, party ${cheater} reruns a session id after its replay cache was lost (fresh ledgers): the rerun draws fresh nonces and pads (new round-1 messages, new R), so no nonce is used twice (§5.4 freshness, T-RES-08)`, () => {
+    test(`2-of-2, party ${cheater} reruns a session id after its replay cache was lost (fresh ledgers): the rerun draws fresh nonces and pads (new round-1 messages, new R), so no nonce is used twice`, () => {
       const shares = fresh(keyFor('2-of-2'));
       const r = rid();
       const first = new SignNet(shares, { rid: r, digest: DIGEST });
@@ -1128,7 +1108,7 @@ describe('adversarial ECDSA signing (low-level API)', () => {
       assert.deepEqual(sentAfter(v, 2), []);
     });
 
-    test(`3-of-3, party ${cheater} runs honestly with a wrong key share: PublicShareSum with culprit null (not attributable with 3 signers, §5.6), no (u_i, w_i) released`, () => {
+    test(`3-of-3, party ${cheater} runs honestly with a wrong key share: PublicShareSum with culprit null (not attributable with 3 signers), no (u_i, w_i) released`, () => {
       const shares = fresh(keyFor('3-of-3')).map((s) =>
         s.partyId === cheater ? shiftedShare(s, 1n) : s
       );
@@ -1163,7 +1143,7 @@ function setSlot(
   return out;
 }
 
-/** `HashToCurve("ot/base/h2c", sidOT, k, j, P)` as spec §3.1 defines it. */
+/** `HashToCurve("ot/base/h2c", sidOT, k, j, P)` as docs/protocols/ecdsa.md ("Base OT") defines it. */
 function hc(sidOT: Uint8Array, k: number, j: number, p: Uint8Array) {
   return secp256k1_hasher.hashToCurve(enc(sidOT, u32(k), u32(j), p), {
     DST: new TextEncoder().encode(`${DS}/${TAGS.otBaseH2c}`),
@@ -1254,7 +1234,7 @@ const DKG_ATTACKS: DkgAttack[] = [
   ...pointAttacks(2),
   {
     key: 'r2.msg1.N0isIdentity',
-    name: 'sets P_0^0 = −Hc(0, 0, P_0^1) in base-OT message 1, so that N_0^0 is the identity (§11 #12)',
+    name: 'sets P_0^0 = −Hc(0, 0, P_0^1) in base-OT message 1, so that N_0^0 is the identity',
     round: 2,
     edit: onField(2, (f, ctx) => {
       assert.ok(ctx.state.sid, 'test bug: no DKG sid yet');

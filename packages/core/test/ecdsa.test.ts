@@ -1,5 +1,5 @@
 /**
- * DKLs23 threshold ECDSA signing (protocol-spec §5, issue #3): every signature checked by OpenSSL
+ * DKLs23 threshold ECDSA signing (docs/protocols/ecdsa.md): every signature checked by OpenSSL
  * (node:crypto), @noble/curves and libsecp256k1 (tiny-secp256k1), public-key recovery by viem and
  * libsecp256k1; low-s and encodings; a (t, n) matrix and a fast-check property; presigning with
  * single use of the presignature; pair bans; KeyShare v2/v1 formats; and a frozen transcript.
@@ -459,7 +459,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     assert.equal(net.results.size, 0);
   });
 
-  test('a request id is refused a second time even with another signer set (SessionReplay, §5.1)', async () => {
+  test('a request id is refused a second time even with another signer set (SessionReplay)', async () => {
     const three = await key2of3();
     const share = three[0] as KeyShare;
     const ledger = memoryLedgerForTests();
@@ -574,7 +574,7 @@ describe('presigning: rounds 1–2 without the digest, online step with complete
     assert.equal(step.out.length, 1, 'the session still completes');
   });
 
-  test('review F2: a presignature saved with encodeSession and completed again after a restart ends in NonceReuse, because the ledger is the caller’s durable one', () => {
+  test('a presignature saved with encodeSession and completed again after a restart ends in NonceReuse, because the ledger is the caller’s durable one', () => {
     const { net, byId } = presign(two);
     const session = net.sessions.get(2) as EcdsaSignSession;
     const share = byId.get(2) as KeyShare;
@@ -660,7 +660,7 @@ describe('pair bans after a detected OT cheat', () => {
   });
 });
 
-describe('durable pair guard (protocol-spec §15.1)', () => {
+describe('durable pair guard (docs/protocols/ecdsa.md, pending checks)', () => {
   let three: KeyShare[] = [];
   before(async () => {
     three = await key2of3();
@@ -827,7 +827,7 @@ describe('frozen transcript (seeded RNG, test-only)', () => {
   });
 
   /*
-   * Known-answer test for our own wire format (protocol-spec §12). These constants were computed
+   * Known-answer test for our own wire format (no official DKLs23 vectors exist). These constants were computed
    * once from this code with `seededRng(FROZEN_SEED)`; two runs with the same seed were checked to
    * give identical transcripts first. This test fails on ANY change to the bytes on the wire, the
    * order randomness is drawn in, the hashing or the key derivation — intended or not. If a change

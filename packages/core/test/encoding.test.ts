@@ -1,4 +1,4 @@
-/** Transcript encoding (T-FS-01), tag registry, and strict decoders (T-ENC-01/02/06). */
+/** Transcript encoding, tag registry, and strict decoders (docs/security.md ). */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';

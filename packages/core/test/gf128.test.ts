@@ -1,4 +1,4 @@
-/** GF(2^128) multiplication (protocol-spec §2.2, §3.3, §12): reference `gfmul` and fast paths. */
+/** GF(2^128) multiplication (docs/protocols/ecdsa.md, SoftSpokenOT): reference `gfmul` and fast paths. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -8,7 +8,7 @@ import { hex } from './helpers.ts';
 
 const rnd = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
 
-/** A 16-byte element with the single bit `x^k` set (bit order of spec §1). */
+/** A 16-byte element with the single bit `x^k` set (bit order of docs/protocols/common.md). */
 function xPow(k: number): Uint8Array {
   const e = new Uint8Array(16);
   e[k >> 3] = 1 << (k & 7);
@@ -23,7 +23,7 @@ function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.map((v, i) => v ^ (b[i] as number));
 }
 
-/** Reverses the bit order inside each byte (spec §2.2 `rev`). */
+/** Reverses the bit order inside each byte (GHASH's order against ours). */
 function rev(a: Uint8Array): Uint8Array {
   return a.map((v) => {
     let r = 0;

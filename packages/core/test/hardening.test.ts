@@ -103,7 +103,7 @@ describe('a signing call must pass the share its session started with', () => {
   });
 });
 
-describe('secrets are wiped when a session ends (§5.4)', () => {
+describe('secrets are wiped when a session ends', () => {
   let key: KeyShare[] = [];
   before(async () => {
     key = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });

@@ -1,4 +1,4 @@
-/** HD derivation of shared keys (issue #4, protocol-spec §6; Ed25519: docs/protocols/hd.md). */
+/** HD derivation of shared keys (docs/protocols/hd.md). */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';

@@ -10,9 +10,9 @@ import { recoverPublicKey } from 'viem';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** `../shared/vectors/<rel>` relative to the repository root. */
+/** A published test vector file, `packages/core/test/vectors/<rel>` (each folder says its source). */
 export function readVector<T>(rel: string): T {
-  return JSON.parse(readFileSync(join(here, '../../../../shared/vectors', rel), 'utf8')) as T;
+  return JSON.parse(readFileSync(join(here, 'vectors', rel), 'utf8')) as T;
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -1,6 +1,6 @@
 /**
- * Pairwise OT setup: base OT (protocol-spec §3.1) and all-but-one OT / PPRF (§3.2), the §12 layer
- * property tests, and security-tests §2.5 (Devious Transfer, T-BOT-01..03).
+ * Pairwise OT setup: base OT and all-but-one OT / PPRF (docs/protocols/ecdsa.md, "Pairwise
+ * setup"), their property tests, and the base-OT attacks of docs/security.md (A-19, A-20).
  *
  * One directed-pair setup costs seconds, so `before()` runs one full setup (plus one extra
  * receiver message and one extra sender response) and the tests share them.
@@ -39,7 +39,7 @@ const withSlot = (msg: Uint8Array, k: number, j: number, bytes: Uint8Array): Uin
   out.set(bytes, 4 + k * PAIR + j * 33);
   return out;
 };
-/** Spec §2.2 `HashToCurve`, written here from the spec text (not imported) to check the wiring. */
+/** `HashToCurve` of docs/protocols/common.md, written here from the text (not imported) to check the wiring. */
 const specHc = (sid: Uint8Array, k: number, j: number, P: Uint8Array) =>
   secp256k1_hasher.hashToCurve(enc(sid, u32be(k), u32be(j), P), {
     DST: utf8('tessera/v1/ot/base/h2c'),
@@ -89,7 +89,7 @@ before(() => {
   ({ msg1: msg1b } = baseOtReceiverStart(sid2, rngWithFirst(choicesB, rest)));
 });
 
-describe('hash-to-curve wiring (spec §2.2, §12)', () => {
+describe('hash-to-curve wiring', () => {
   test('noble hashToCurve with the RFC DST reproduces RFC 9380 J.8.1 (secp256k1_XMD:SHA-256_SSWU_RO_)', () => {
     const DST = utf8('QUUX-V01-CS02-with-secp256k1_XMD:SHA-256_SSWU_RO_');
     // P.x, P.y from RFC 9380 Appendix J.8.1.
@@ -127,7 +127,7 @@ describe('hash-to-curve wiring (spec §2.2, §12)', () => {
   });
 });
 
-describe('base OT (spec §3.1)', () => {
+describe('base OT', () => {
   test('baseOtSid is H256("ot/base/sid", sid_dkg, u32be(a), u32be(b)) and depends on the direction', () => {
     const sidDkg = unhex('11'.repeat(32));
     assert.equal(
@@ -168,7 +168,7 @@ describe('base OT (spec §3.1)', () => {
     assert.ok(ones > 64 && ones < 192, `${ones} ones`);
   });
 
-  test('T-BOT-02: the dummy Q_k is a group element, not random bytes: every slot of msg1 strictly decodes', () => {
+  test('the dummy Q_k is a group element, not random bytes: every slot of msg1 strictly decodes', () => {
     // A raw-bytes dummy (the sl-crypto bug) would fail to decode in about half of the slots.
     for (const m of [msg1, msg1b]) {
       for (let k = 0; k < COUNT; k++) {
@@ -177,7 +177,7 @@ describe('base OT (spec §3.1)', () => {
     }
   });
 
-  test('spec §12 / T-BOT-02 statistics: the fraction of P^0 (and P^1) with even y is ≈ 1/2 for c = 0 and for c = 1', () => {
+  test('statistics: the fraction of P^0 (and P^1) with even y is ≈ 1/2 for c = 0 and for c = 1', () => {
     // Samples: the main msg1 (random choices) and msg1b (128 OTs with c = 0, 128 with c = 1).
     const even: number[][] = [
       [0, 0],
@@ -210,7 +210,7 @@ describe('base OT (spec §3.1)', () => {
     assert.ok(Math.abs(f0 - f1) < 0.2, `P^0 even-y fraction differs: ${f0} vs ${f1}`);
   });
 
-  test('T-BOT-03 sid binding: the same randomness under another sidOT gives the same Q_k but a different P^{c_k}', () => {
+  test('sid binding: the same randomness under another sidOT gives the same Q_k but a different P^{c_k}', () => {
     for (let k = 0; k < COUNT; k++) {
       const c = bitAt(state.choices, k);
       const cb = bitAt(choicesB, k);
@@ -219,7 +219,7 @@ describe('base OT (spec §3.1)', () => {
     }
   });
 
-  test('T-BOT-03: the sender output depends on its secret ε: other sender randomness, same msg1 → other msg2 and keys', () => {
+  test('the sender output depends on its secret ε: other sender randomness, same msg1 → other msg2 and keys', () => {
     const other = baseOtSenderRespond(sid, msg1, seededRng('ot-setup sender, second instance'));
     for (let k = 0; k < COUNT; k++) {
       for (let j = 0; j < 2; j++) {
@@ -230,7 +230,7 @@ describe('base OT (spec §3.1)', () => {
   });
 });
 
-describe('base OT rejects malformed messages (T-BOT-01, spec §2.7)', () => {
+describe('base OT rejects malformed messages', () => {
   const P = unhex('fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f');
   /** An x-coordinate with no curve point: the first x ≥ 1 for which 02‖x does not decode. */
   const offCurveX = (() => {
@@ -339,7 +339,7 @@ describe('base OT rejects malformed messages (T-BOT-01, spec §2.7)', () => {
   });
 });
 
-describe('all-but-one OT (spec §3.2)', () => {
+describe('all-but-one OT', () => {
   test('the receiver holds 15 of 16 leaves of each block equal to the sender’s, and zeros at Δ_ν', () => {
     assert.equal(pprf.seeds.length, SEEDS_BYTES);
     assert.equal(recovered.seeds.length, SEEDS_BYTES);
@@ -368,7 +368,7 @@ describe('all-but-one OT (spec §3.2)', () => {
     }
   });
 
-  test('the sender’s tree, T, τ and Π match the spec formulas (expansion hashes the parent’s level, §15.5)', () => {
+  test('the sender’s tree, T, τ and Π match the documented formulas (expansion hashes the parent’s level)', () => {
     const sidP = H256('ot/pprf/sid', sid);
     const T: Uint8Array[] = [];
     const TP: Uint8Array[] = [];
@@ -425,7 +425,7 @@ describe('all-but-one OT (spec §3.2)', () => {
   });
 });
 
-describe('all-but-one OT rejects a bad tree or proof (spec §3.2 step 4, §11 #5)', () => {
+describe('all-but-one OT rejects a bad tree or proof', () => {
   const T_ITEM = (nu: number, level: number) => 8 + (nu * 3 + level - 1) * 64;
   const TP_ITEM = (nu: number) => 8 + 192 * 64 + 8 + nu * 64;
   const isPprfProof = (e: unknown) => e instanceof CheckFailed && e.check === 'PprfProof';

@@ -1,5 +1,5 @@
 /**
- * SoftSpokenOT (§3.3), RVOLE (§3.4) and zero sharing (§3.5) on a synthetic correlated setup: the
+ * SoftSpokenOT, RVOLE and zero sharing (docs/protocols/ecdsa.md) on a synthetic correlated setup: the
  * state the all-but-one OT produces (the receiver holds all 16 leaves of each block, the sender all
  * but the one at Δ_ν).
  */

@@ -1,5 +1,5 @@
 /**
- * Reshare (protocol-spec §7; issue #4): refresh, recovery of a lost share, threshold and party-set
+ * Reshare (docs/protocols/reshare.md): refresh, recovery of a lost share, threshold and party-set
  * changes, for FROST keys (Ed25519, BIP-340) and DKLs23 ECDSA keys; epochs never mix; per-round
  * tampering aborts naming the cheater and leaves the old epoch working.
  */
@@ -59,7 +59,7 @@ async function everySubsetSigns(scheme: FrostScheme, shares: KeyShare[], pk: Uin
 
 /**
  * `b` holds the key of `a` in a new epoch. The key id changes only when a lost share was re-issued
- * (a current holder got a new share without dealing, seed 002), else it stays.
+ * (a current holder got a new share without dealing), else it stays.
  */
 function samePublicKey(a: KeyShare[], b: KeyShare[], keyId: 'same' | 'new' = 'same'): void {
   for (const s of b) {
@@ -255,7 +255,7 @@ function tamperWith(a: Attack): Tamper {
 // Dealers 1 and 3 (holders of a 2-of-3 key), new holders 1..4 at threshold 3: party 1 is a dealer
 // and a new holder, party 3 a dealer only, party 4 a new holder only. A changed round-1 commitment
 // reaches everyone alike, but the cheater's own echo E1 was computed from its real one: the echo
-// check fires first, and with four participants it cannot say who lied (§2.8).
+// check fires first, and with four participants it cannot say who lied (docs/protocols/common.md).
 const ATTACKS: Attack[] = [
   {
     name: 'dealer commitment C flipped (r1)',
@@ -469,7 +469,7 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
     const three = await simulate.reshare(refreshed, { threshold: 2, parties: [1, 2, 3] });
     samePublicKey(two, three);
     for (const set of subsets(three, 2)) await check(set);
-    // Party 1 loses its share; 2 and 3 issue it a new one, under a new key id (seed 002).
+    // Party 1 loses its share; 2 and 3 issue it a new one, under a new key id (the old one is retired).
     const recovered = await simulate.reshare([three[1], three[2]] as KeyShare[], {
       threshold: 2,
       parties: [1, 2, 3],

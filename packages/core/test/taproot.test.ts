@@ -1,5 +1,5 @@
 /**
- * Taproot tweak of shared BIP-340 keys (protocol-spec §8.5): BIP-341's official wallet vectors
+ * Taproot tweak of shared BIP-340 keys (docs/protocols/frost.md, "Taproot"): BIP-341's official wallet vectors
  * through dealt shares of their private keys, simulated 2-of-3 and 3-of-5 keys of both internal-key
  * parities signing with many signer sets, and the refusals.
  */

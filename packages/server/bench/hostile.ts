@@ -1,10 +1,11 @@
 /**
  * `npm run bench`, hostile section (BENCH_ONLY=hostile alone; it follows the rest of the server
- * bench otherwise; BENCH_HOSTILE=0 skips it): the attacks of the black-box probe of December
- * (findings H1, M1, M2, H2, L9, L2), sent to a server process of its own that runs with the
- * production limits, over loopback. For each case: what came back, how long the attacker waited,
+ * bench otherwise; BENCH_HOSTILE=0 skips it): the resource attacks of docs/security.md (A-71 to
+ * A-74), sent to a server process of its own that runs with the production limits, over
+ * loopback. For each case: what came back, how long the attacker waited,
  * the worst latency of `GET /v1/health` polled every 20 ms from another thread (the stall the
- * probe measured), the server process's CPU time and RSS, and the probe's figure beside them.
+ * attack caused before the fixes), the server process's CPU time and RSS, and the figure measured
+ * before the fixes (`probe`) beside them.
  *
  * The per-IP limits and the connection cap count per client address, and all of 127.0.0.0/8
  * reaches a server on 127.0.0.1: the health poller, each raw attacker and the SDK clients use
@@ -27,7 +28,7 @@ import { nestedChain, slowTypedData } from '../../api/test/fixtures/typed-data.t
 import { f, pct, procStats, startServer, stopServer, TICKS_PER_SECOND } from './common.ts';
 
 const num = (name: string, byDefault: number) => Number(process.env[name] ?? byDefault);
-const H2_CONNECTIONS = num('BENCH_HOSTILE_CONNECTIONS', 50);
+const SLOW_BODY_CONNECTIONS = num('BENCH_HOSTILE_CONNECTIONS', 50);
 const BIG_STEPS = num('BENCH_HOSTILE_BIG_STEPS', 20);
 const IDLE = num('BENCH_HOSTILE_IDLE', 300);
 const SLOW_HEADERS = num('BENCH_HOSTILE_SLOW_HEADERS', 100);
@@ -36,8 +37,8 @@ const SIGNS = num('BENCH_HOSTILE_SIGNS', 5);
 /** How long the payloads at the hashing budget are sent back to back. */
 const BUDGET_SECONDS = num('BENCH_HOSTILE_BUDGET_SECONDS', 10);
 const DIGEST = 'cd'.repeat(32);
-/** H2's Content-Length: the probe's, just under the old 24 MiB step body limit. */
-const H2_LENGTH = 25_165_808;
+/** The slow bodies' Content-Length: as first measured, just under the old 24 MiB step limit. */
+const SLOW_BODY_LENGTH = 25_165_808;
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 
 /** One address per role (see the module comment); the poller's are 127.0.1.x. */
@@ -266,7 +267,7 @@ const grown = (a: Map<string, number>, b: Map<string, number>) =>
     })
     .join(', ');
 
-/** Another tenant's key generations, in a process of its own as the probe's were. */
+/** Another tenant's key generations, in a process of its own as in the first measurement. */
 const TENANT = `
 const { MemoryShareStore, TesseraClient } = await import('@tessera/client');
 const c = new TesseraClient({ server: process.env.URL, token: process.env.TOKEN, store: new MemoryShareStore() });
@@ -358,7 +359,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     };
 
     console.log(
-      `\nHostile clients (the probe's H1, M1, M2, H2, L9, L2) against a server with the production limits (${JSON.stringify(limits)}); ${computeWorkers}; load average ${loadBefore.map((x) => f(x, 2)).join(' ')}\n`
+      `\nHostile clients (docs/security.md A-71 to A-74) against a server with the production limits (${JSON.stringify(limits)}); ${computeWorkers}; load average ${loadBefore.map((x) => f(x, 2)).join(' ')}\n`
     );
     const [h1, m1, l2b, victim] = [
       await client('h1'),
@@ -387,16 +388,16 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // H1: the probe's typed data, and the slowest typed data the limits let through.
+    // A-71: the oversized typed data, and the slowest typed data the limits let through.
     for (const [id, typedData, sent, probe] of [
       [
-        'H1',
+        'A-71',
         nestedChain(1000, 30),
         '1,000 nested struct types, 30 values 1,000 deep',
         '201 after 32–41 s; the whole server stalled as long',
       ],
       [
-        'H1, within the limits',
+        'A-71, within the limits',
         slowTypedData(),
         'the slowest typed data inside the static limits (api fixture slowTypedData)',
         '',
@@ -427,7 +428,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
     }
 
     // Payloads at the hashing budget, back to back: each one over it terminates its worker. Another
-    // tenant's signatures meanwhile (the review found them waiting seconds for the replacement).
+    // tenant's signatures meanwhile (before the fix they waited seconds for the replacement).
     {
       const signOnce = async () => {
         const t0 = performance.now();
@@ -459,7 +460,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
         return { answers, victimMs };
       });
       cases.push({
-        id: 'H1, at the budget',
+        id: 'A-71, at the budget',
         sent: `sign requests with the slowest typed data inside the static limits, back to back for ${BUDGET_SECONDS} s; another tenant signs meanwhile`,
         answer: `${[...result.answers].map(([a, n]) => `${n}× ${a}`).join(', ')}; the other tenant's ${result.victimMs.length} signatures: p50 ${f(pct(result.victimMs, 50), 0)} ms, max ${f(Math.max(...result.victimMs), 0)} ms`,
         attackerMs: [],
@@ -468,7 +469,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // M1: a refresh's reshare arithmetic ran on the event loop.
+    // A-74: a refresh's reshare arithmetic ran on the event loop.
     {
       const { result, ...m } = await measure(async () => {
         const t0 = performance.now();
@@ -476,7 +477,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
         return performance.now() - t0;
       });
       cases.push({
-        id: 'M1',
+        id: 'A-74, refresh',
         sent: 'one ECDSA refresh through the SDK',
         answer: 'refreshed',
         attackerMs: [result],
@@ -485,7 +486,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // M2: maximal schema-valid step bodies to a session that does not exist, 4 at a time.
+    // A-72: maximal schema-valid step bodies to a session that does not exist, 4 at a time.
     {
       const envelope = randomBytes(3 * Math.floor(LIMITS.envelopeBytes / 3)).toString('base64');
       const body = Buffer.from(
@@ -514,7 +515,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       );
       const written = sent.map((c) => c.written / 2 ** 20);
       cases.push({
-        id: 'M2',
+        id: 'A-72, unknown session',
         sent: `${sent.length} step bodies of ${f(body.length / 2 ** 20)} MiB (16 envelopes of ${envelope.length} characters) to a missing session, 4 at a time`,
         answer: `${tallyText(sent.map((c) => c.outcome))}; server counted ${grown(before, await metrics())}; ${f(pct(written, 50))} MiB (max ${f(Math.max(...written))}) written before the close`,
         attackerMs: sent.map((c) => c.waitedMs),
@@ -523,7 +524,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // H2: slow maximal step bodies to a session of the attacker's, held open.
+    // A-72: slow maximal step bodies to a session of the attacker's, held open.
     {
       const { token } = await client('h2');
       const r = await post('/v1/keys', token, { scheme: 'ecdsa', ...fresh() });
@@ -534,13 +535,15 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       const deadline = performance.now() + (requestTimeoutS + 5) * 1000;
       const { result: _, ...m } = await measure(async () => {
         await Promise.all(
-          Array.from({ length: H2_CONNECTIONS }, async () => {
+          Array.from({ length: SLOW_BODY_CONNECTIONS }, async () => {
             const conn = raw(ADDR.h2);
             held.push(conn);
             await conn.connected;
-            // All of the body but its last byte, as the probe sent it, for as long as it is read.
-            let ok = await conn.write(`${stepHead(sessionId, token, H2_LENGTH)}{"messages":["`);
-            for (let left = H2_LENGTH - 15; ok && left > 0; left -= chunk.length)
+            // All of the body but its last byte, as first measured, for as long as it is read.
+            let ok = await conn.write(
+              `${stepHead(sessionId, token, SLOW_BODY_LENGTH)}{"messages":["`
+            );
+            for (let left = SLOW_BODY_LENGTH - 15; ok && left > 0; left -= chunk.length)
               ok = await conn.write(left >= chunk.length ? chunk : chunk.subarray(0, left));
           })
         );
@@ -550,8 +553,8 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       const closes = closeTimes(held);
       const stillOpen = held.length - closes.length;
       cases.push({
-        id: 'H2',
-        sent: `${H2_CONNECTIONS} connections: a step to its own session with Content-Length ${H2_LENGTH}, body bytes for as long as they are read, then stalled`,
+        id: 'A-72, slow bodies',
+        sent: `${SLOW_BODY_CONNECTIONS} connections: a step to its own session with Content-Length ${SLOW_BODY_LENGTH}, body bytes for as long as they are read, then stalled`,
         answer: `${tallyText(held.map((c) => c.outcome))}; server counted ${grown(before, await metrics())}; ${closes.length} closed by the server after ${f(pct(closes, 50), 0)} ms (max ${f(Math.max(...closes), 0)})${stillOpen ? `, ${stillOpen} still open after ${requestTimeoutS + 5} s` : ''}; ${f(held.reduce((s, c) => s + c.written, 0) / 2 ** 20)} MiB written in all`,
         attackerMs: held.map((c) => c.waitedMs),
         probe: '100 connections: never answered, RSS 683 → 2,613 MiB',
@@ -559,7 +562,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // L9: idle connections and slow headers, each group from one address.
+    // A-73: idle connections and slow headers, each group from one address.
     {
       const idle: RawConn[] = [];
       const slow: RawConn[] = [];
@@ -602,7 +605,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       const summary = `${group('idle', idle)}; ${group('slow headers', slow)}`;
       for (const c of [...idle, ...slow]) c.close();
       cases.push({
-        id: 'L9',
+        id: 'A-73',
         sent: `${IDLE} idle connections from one address, ${SLOW_HEADERS} slow-header ones (1 byte every 2 s) from another; watched ${f(watchedS, 0)} s`,
         answer: `${summary}; server counted ${grown(before, await metrics())}`,
         attackerMs: [],
@@ -611,7 +614,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
     }
 
-    // L2: one tenant's key generations against another tenant's signatures.
+    // A-74: one tenant's key generations against another tenant's signatures.
     {
       const sign = async () => {
         const t0 = performance.now();
@@ -636,7 +639,8 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       );
       cleanup.push(() => tenant.exitCode === null && tenant.kill());
       const lines = createInterface({ input: tenant.stdout })[Symbol.asyncIterator]();
-      if ((await lines.next()).value !== 'ready') throw new Error('the L2 tenant did not start');
+      if ((await lines.next()).value !== 'ready')
+        throw new Error('the key-generating tenant did not start');
       const keygens = lines.next().then((l) => JSON.parse(String(l.value)) as number[]);
       let done = false;
       void keygens.finally(() => (done = true));
@@ -649,7 +653,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
       });
       const keygenMs = await keygens;
       cases.push({
-        id: 'L2',
+        id: 'A-74, fairness',
         sent: `another tenant's ${KEYGENS} concurrent ECDSA key generations (a process of its own); signatures back to back meanwhile`,
         answer: `${busy.length} signatures, ${busy.filter((x) => x > 1000).length} over 1 s (alone: median ${f(pct(alone, 50), 0)} ms of ${SIGNS}); the key generations took ${keygenMs.map((x) => f(x / 1000)).join(', ')} s; ${computeWorkers}`,
         attackerMs: busy,
@@ -665,7 +669,7 @@ export async function hostileBench(): Promise<Record<string, unknown>> {
           ? f(xs[0] as number, 0)
           : `p50 ${f(pct(xs, 50), 0)}, max ${f(Math.max(...xs.filter(Number.isFinite)), 0)}`;
     console.log(
-      '| case | sent | answer | attacker waited ms | worst health ms (polls) | server CPU ms | server RSS MiB | probe (reference) |\n|---|---|---|---|---|---|---|---|'
+      '| case | sent | answer | attacker waited ms | worst health ms (polls) | server CPU ms | server RSS MiB | before the fix (reference) |\n|---|---|---|---|---|---|---|---|'
     );
     for (const c of cases) {
       const other = Object.keys(c.health.other).length

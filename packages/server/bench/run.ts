@@ -79,8 +79,8 @@ function ksTest(a: number[], b: number[]): { d: number; p: number } {
 }
 
 /**
- * Security-tests SRV-A-08: latency of requests about a missing key and about another subject's
- * key (both 404), of requests with a forged token about an existing and a missing key (both
+ * The timing oracle of docs/security.md ("Not covered by a test"): latency of requests about a
+ * missing key and about another subject's key (both 404), of requests with a forged token about an existing and a missing key (both
  * 401), and of a step to a missing session and to another subject's session (both 404, before
  * any body is read), BENCH_ORACLE_SAMPLES each (default 10,000), sent one at a time in a
  * shuffled order. Each pair must answer with the same status and indistinguishable latencies
@@ -160,7 +160,7 @@ async function timingOracle(url: string, data: string, othersKey: string): Promi
     statuses[k]?.add(r.status);
   }
   console.log(
-    `\nTiming oracle (SRV-A-08): ${N} requests per case, one at a time, shuffled; pairs compared with a two-sample KS test (target p > 0.01)\n`
+    `\nTiming oracle (missing key against another subject's): ${N} requests per case, one at a time, shuffled; pairs compared with a two-sample KS test (target p > 0.01)\n`
   );
   console.log(
     '| route | case | status | p50 ms | p90 ms | KS D | KS p |\n|---|---|---|---|---|---|---|'
@@ -177,8 +177,8 @@ async function timingOracle(url: string, data: string, othersKey: string): Promi
 }
 
 /**
- * Security-tests SRV-C-05: IDLE_SOCKETS sessions (default 10,000, the figure of seed 001), each
- * with its WebSocket open and silent. Prints the server's RSS per session beside the seed's
+ * Memory per idle session: IDLE_SOCKETS sessions (default 10,000, the load target), each
+ * with its WebSocket open and silent. Prints the server's RSS per session beside the target
  * budget of about 1 KB of protocol state. An idle socket closes after the 5-minute session idle
  * time (resume.test.ts checks the expiry itself).
  */
@@ -229,7 +229,7 @@ async function idleWebSockets(url: string, data: string, pid: number): Promise<v
     await new Promise((r) => setTimeout(r, 2_000));
     const after = procStats(pid).rssKiB;
     console.log(
-      `${N} idle sessions, each with its WebSocket open (SRV-C-05): server RSS +${f((after - before) / N, 2)} KiB per session (seed 001: about 1 KB of protocol state per session; the state itself is in the store); ${f(N / opening, 0)} opened/s; ${sockets.length - closedEarly} of ${N} still open after 2 s`
+      `${N} idle sessions, each with its WebSocket open: server RSS +${f((after - before) / N, 2)} KiB per session (target: about 1 KB of protocol state per session; the state itself is in the store); ${f(N / opening, 0)} opened/s; ${sockets.length - closedEarly} of ${N} still open after 2 s`
     );
   } finally {
     for (const ws of sockets) ws.close();

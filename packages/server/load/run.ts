@@ -9,7 +9,7 @@
  *
  * Needs PostgreSQL (TESSERA_LOAD_PG_URL, default postgres://postgres@127.0.0.1:5432/test) and
  * Redis (TESSERA_LOAD_REDIS_URL, default redis://127.0.0.1:6379). Uses a fresh schema, dropped at
- * the end. Not a test: figures go in the closing note of the issue.
+ * the end. Not a test: it prints figures for a person to read.
  * @module
  */
 import type { ChildProcess } from 'node:child_process';

@@ -1,14 +1,14 @@
 /**
  * The epoch anchor: what a database restore must not undo, kept outside the database.
  *
- * - The highest share generation confirmed for each key (security-tests SRV-S-03). A refresh
+ * - The highest share generation confirmed for each key (docs/security.md A-47). A refresh
  *   retires the old shares, so a stolen old client share is worthless. An attacker who can
  *   restore the database to before the refresh (a backup, a snapshot) would bring the old server
  *   share back, and the stolen one would sign again. A share older than the anchored generation
  *   is refused with `EPOCH_ROLLBACK`.
- * - Locks after a detected cheat (SRV-S-04, T-OT-05): the generation through which the key's
+ * - Locks after a detected cheat (docs/security.md A-15): the generation through which the key's
  *   ECDSA pair is banned. The ban also lives in the stored share; a restore from before it would
- *   lift it and give the cheater more selective-failure probes (T-OT-07). A reshare makes a new
+ *   lift it and give the cheater more selective-failure probes (docs/security.md A-10). A reshare makes a new
  *   generation, which the lock does not cover.
  *
  * A confirmed generation is written only after the database made the epoch current, never ahead

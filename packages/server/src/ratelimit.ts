@@ -1,5 +1,5 @@
 /**
- * The per-IP rate-limit bucket of a client address (security-tests SRV-L-02): an IPv6 client
+ * The per-IP rate-limit bucket of a client address (docs/security.md A-67): an IPv6 client
  * counts as its /64, the smallest block a host is routinely given, so rotating addresses inside
  * one allocation does not buy new buckets; an IPv4-mapped IPv6 address counts as its IPv4 one.
  * Also the bounds on what one client holds open at a time: connections and step requests.

@@ -1,5 +1,5 @@
 /**
- * Server-level adversarial tests (security-tests §3): authentication, ownership, malformed and
+ * Server-level adversarial tests (docs/security.md, "Co-signing server"): authentication, ownership, malformed and
  * oversized input, replays, wrong rounds, changed resends, concurrency, rate limits, policy.
  * Each gets its documented 4xx code; none produces a 500 or a signature.
  */
@@ -31,7 +31,7 @@ describe('server adversarial tests', () => {
 
   const signBody = () => ({ payload: { kind: 'message', message: 'aa' }, ...fresh() });
 
-  test('SRV-A-01/02: missing, malformed, expired, wrong audience/issuer, nbf, alg none, HS256 with the public key → 401', async () => {
+  test('missing, malformed, expired, wrong audience/issuer, nbf, alg none, HS256 with the public key → 401', async () => {
     const { privateJwk, publicJwk } = await devKey(t.data);
     const key = await importJWK(privateJwk, 'EdDSA');
     const base = () =>
@@ -101,7 +101,7 @@ describe('server adversarial tests', () => {
     assert.equal((await call(t.url, 'GET', '/v1/status')).status, 200);
   });
 
-  test("SRV-A-03: another subject's key id is a 404, exactly like a missing one", async () => {
+  test("another subject's key id is a 404, exactly like a missing one", async () => {
     const missing = 'ab'.repeat(32);
     for (const [method, path, body] of [
       ['GET', '/v1/keys/ID', undefined],
@@ -123,7 +123,7 @@ describe('server adversarial tests', () => {
     assert.deepEqual(list.json, { keys: [] });
   });
 
-  test('SRV-A-04/05, SRV-R-04: session ids guessed or of another subject grant nothing; tickets are one-time; no token in the URL', async () => {
+  test('session ids guessed or of another subject grant nothing; tickets are one-time; no token in the URL', async () => {
     const started = await call(t.url, 'POST', `/v1/keys/${aliceKey.keyId}/sign`, {
       token: alice,
       body: signBody(),
@@ -184,7 +184,7 @@ describe('server adversarial tests', () => {
     assert.equal(await upgrade(`${wsUrl}?ticket=${ticket}`), 401, 'a ticket works once');
   });
 
-  test('SRV-I-01/02/03: oversized, malformed, unknown fields, wrong types, non-canonical hex, unsupported curves → 4xx, nothing persisted', async () => {
+  test('oversized, malformed, unknown fields, wrong types, non-canonical hex, unsupported curves → 4xx, nothing persisted', async () => {
     const keygen = (body: unknown) => call(t.url, 'POST', '/v1/keys', { token: mallory, body });
     const cases: [string, Promise<Awaited<ReturnType<typeof call>>>, number, string][] = [
       [
@@ -273,7 +273,7 @@ describe('server adversarial tests', () => {
     assert.deepEqual((await call(t.url, 'GET', '/v1/keys', { token: mallory })).json, { keys: [] });
   });
 
-  test('SRV-R-01: a start request replayed with the same nonce starts nothing new; another request with it is refused', async () => {
+  test('a start request replayed with the same nonce starts nothing new; another request with it is refused', async () => {
     const body = { scheme: 'ed25519', ...fresh() };
     const first = await call(t.url, 'POST', '/v1/keys', { token: mallory, body });
     assert.equal(first.status, 201);
@@ -289,7 +289,7 @@ describe('server adversarial tests', () => {
     assert.equal(other.json.error?.code, 'REPLAYED_REQUEST');
   });
 
-  test('SRV-I-04, T-RES-01/02: wrong rounds abort; an identical resend gets byte-identical bytes; a changed resend aborts and wipes', async () => {
+  test('wrong rounds abort; an identical resend gets byte-identical bytes; a changed resend aborts and wipes', async () => {
     // A key generation driven by hand with the core, so that envelopes can be altered.
     const start = async () => {
       const r = await call(t.url, 'POST', '/v1/keys', {
@@ -373,7 +373,7 @@ describe('server adversarial tests', () => {
     );
   });
 
-  test('SRV-C-01: a second signing session of one key is refused with KEY_BUSY while the first is active', async () => {
+  test('a second signing session of one key is refused with KEY_BUSY while the first is active', async () => {
     const key = await newKey();
     const results = await Promise.all(
       Array.from({ length: 8 }, () =>
@@ -407,7 +407,7 @@ describe('limits and policy', () => {
   });
   after(() => t.close());
 
-  test('SRV-L-04: the per-subject key generation limit answers 429 with Retry-After', async () => {
+  test('the per-subject key generation limit answers 429 with Retry-After', async () => {
     const token = await t.token('limited');
     const codes: number[] = [];
     let last: Awaited<ReturnType<typeof call>> | undefined;
@@ -423,7 +423,7 @@ describe('limits and policy', () => {
     assert.ok(Number(last?.headers.get('retry-after')) > 0);
   });
 
-  test('T-POL-02/03: blind digests, over-limit values, other chains and the daily count are refused before round 1', async () => {
+  test('blind digests, over-limit values, other chains and the daily count are refused before round 1', async () => {
     const c = await t.client('policy');
     const key = await c.createKey({ scheme: 'ecdsa' });
     const tx = (value: bigint, chainId: number) =>
@@ -492,7 +492,7 @@ describe('limits and policy', () => {
   });
 });
 
-describe('SRV-L-02: rate-limit bypass', () => {
+describe('rate-limit bypass', () => {
   test('an IPv6 client is bucketed by its /64; IPv4 and IPv4-mapped addresses by the address', () => {
     const cases: [string, string][] = [
       ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],

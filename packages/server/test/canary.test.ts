@@ -1,5 +1,5 @@
 /**
- * SRV-O-01: a whole flow (keygen, sign, refresh, sign; every scheme) with logs captured at debug
+ * Canaries (docs/security.md A-54): a whole flow (keygen, sign, refresh, sign; every scheme) with logs captured at debug
  * level; then every log line, the metrics page and the audit log are searched for the shares'
  * secret bytes (client and server shares: every 16-byte window outside the public fields, in hex
  * and base64), the bearer token and a backup passphrase. Nothing may be found.

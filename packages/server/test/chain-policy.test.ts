@@ -1,8 +1,8 @@
 /**
- * `allowedChainIds` binds EIP-712 typed data (probe M3): the chain the policy reads is the chain
+ * `allowedChainIds` binds EIP-712 typed data (docs/security.md A-69): the chain the policy reads is the chain
  * that is signed. Typed data without `domain.chainId`, or with a domain type of the request's own
  * that leaves it out or renames it, is refused; so is another chain, however it is written. Every
- * refusal leaves an audit row describing the payload, never holding it (probe L4).
+ * refusal leaves an audit row describing the payload, never holding it (docs/security.md A-77).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * SRV-F-01: kill -9 the server process during the commit of a key generation, at the points
+ * kill -9 the server process during the commit of a key generation, at the points
  * around the atomic write, then restart it. The key is either fully there (record and share) or
  * absent, never half; the client's retry then finishes and the key signs.
  */

@@ -1,5 +1,5 @@
 /**
- * Fairness of the compute pool (probe L2): a worker takes one job at a time from a queue on the
+ * Fairness of the compute pool (docs/security.md A-74): a worker takes one job at a time from a queue on the
  * loop, signing jobs before key generation and refresh steps and subjects in turn, so another
  * tenant's signature waits for at most the one long job already running. The order is observed
  * where the jobs arrive, in a worker that records it.

@@ -1,8 +1,8 @@
 /**
- * SRV-I-05 (security-tests §3), sized for CI: random and mutated input to every decoder the
+ * Fuzzing (docs/security.md A-63), sized for CI: random and mutated input to every decoder the
  * server runs — REST bodies, envelopes inside step requests, stored share blobs and session
- * states — never crashes, never answers 500, and always fails with a typed error. (The
- * security-tests ask for a 10-minute jazzer.js run per decoder in a nightly job; there is no
+ * states — never crashes, never answers 500, and always fails with a typed error. (A
+ * 10-minute coverage-guided run per decoder in a nightly job would go further; there is no
  * nightly job yet, so `FUZZ_RUNS` scales these properties up by hand.)
  */
 import assert from 'node:assert/strict';
@@ -50,7 +50,7 @@ function typedOrOk(decode: () => unknown): void {
   }
 }
 
-describe('SRV-I-05: decoders under random and mutated input', () => {
+describe('decoders under random and mutated input', () => {
   let share: KeyShare;
   let state: Uint8Array;
   let envelope: Uint8Array;
@@ -85,7 +85,7 @@ describe('SRV-I-05: decoders under random and mutated input', () => {
   });
 });
 
-describe('SRV-I-05: REST bodies and step envelopes', () => {
+describe('REST bodies and step envelopes', () => {
   let t: TestServer;
   let token: string;
   let keyId: string;

@@ -1,6 +1,6 @@
 /**
- * The HTTP surface's smaller findings: malformed WebSocket queries (L1), the per-IP limit on the
- * docs and unknown routes (L3), HTTP-layer errors in the API's shape (L6), what anonymous callers
+ * The HTTP surface: malformed WebSocket queries, the per-IP limit on the docs and unknown routes
+ * (docs/security.md A-67, A-75), HTTP-layer errors in the API's shape, what anonymous callers
  * see of the status and metrics, and the security headers.
  */
 import assert from 'node:assert/strict';
@@ -46,7 +46,7 @@ describe('HTTP surface', () => {
   });
   after(() => t.close());
 
-  test('L1: two tickets (or any malformed query) on the WebSocket route are a 400 SCHEMA, unauthenticated', async () => {
+  test('two tickets (or any malformed query) on the WebSocket route are a 400 SCHEMA, unauthenticated', async () => {
     const z = '0'.repeat(64);
     const r = await call(t.url, 'GET', `/v1/sessions/${'a'.repeat(32)}/ws?ticket=${z}&ticket=${z}`);
     assert.equal(r.status, 400, r.text);
@@ -56,7 +56,7 @@ describe('HTTP surface', () => {
     assert.ok(!t.logs.join('').includes('internal error'));
   });
 
-  test('L6: HTTP-layer refusals answer {"error":{"code","message"}} and echo nothing of the request', async () => {
+  test('HTTP-layer refusals answer {"error":{"code","message"}} and echo nothing of the request', async () => {
     const marker = 'zq'.repeat(150);
     const cases: [string, string, number, string][] = [
       [
@@ -136,7 +136,7 @@ describe('HTTP surface', () => {
   });
 });
 
-describe('L3: the per-IP limit covers the docs and unknown routes', () => {
+describe('the per-IP limit covers the docs and unknown routes', () => {
   test('once the address is over its budget, /docs/* and unknown paths are 429 too', async () => {
     const t = await testServer({ limits: { requestsPerMinutePerIp: 4 } });
     try {

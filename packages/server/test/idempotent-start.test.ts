@@ -1,5 +1,5 @@
 /**
- * Session starts are idempotent by request nonce (probe L7): a client that lost the reply to a
+ * Session starts are idempotent by request nonce (docs/security.md A-64): a client that lost the reply to a
  * start resends it unchanged and gets the same reply, byte for byte, instead of 409 and a key
  * busy until its session expires. The same nonce on another request is still a replay. Run on
  * SQLite and on PostgreSQL.

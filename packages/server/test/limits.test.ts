@@ -1,5 +1,5 @@
 /**
- * Request-layer bounds with real sockets (probe H2, M2, L9): timeouts cut slow and idle clients,
+ * Request-layer bounds with real sockets (docs/security.md A-72, A-73): timeouts cut slow and idle clients,
  * a WebSocket outlives them, connections are capped per address, and a step's session is looked
  * up before its body is read, which must fit the session's round and the in-flight caps.
  */
@@ -48,7 +48,7 @@ const stepHead = (sid: string, token: string, contentLength: number | 'chunked')
     ? 'Transfer-Encoding: chunked\r\n\r\n'
     : `Content-Length: ${contentLength}\r\n\r\n`);
 
-describe('timeouts and connection bounds (H2, L9)', () => {
+describe('timeouts and connection bounds', () => {
   let t: TestServer;
   before(async () => {
     t = await testServer({
@@ -119,7 +119,7 @@ describe('timeouts and connection bounds (H2, L9)', () => {
   });
 });
 
-describe('connections per client address (L9)', () => {
+describe('connections per client address', () => {
   test('over the cap a connection is closed at once; a WebSocket counts as one', async () => {
     const t = await testServer({ limits: { connectionsPerIp: 3, headersTimeoutSeconds: 30 } });
     const held: ReturnType<typeof open>[] = [];
@@ -144,7 +144,7 @@ describe('connections per client address (L9)', () => {
   });
 });
 
-describe('step bodies: ownership first, per-round size, in-flight caps (H2, M2)', () => {
+describe('step bodies: ownership first, per-round size, in-flight caps', () => {
   let t: TestServer;
   let alice: string;
   let bob: string;

@@ -1,5 +1,5 @@
 /**
- * Sign payloads cannot stall the server (probe H1). Typed data past its limits is refused before
+ * Sign payloads cannot stall the server (docs/security.md A-71). Typed data past its limits is refused before
  * any hashing, with an audit row and no job for the workers; typed data within them is hashed on
  * a worker, while the event loop keeps answering, within a time budget whose overrun terminates
  * the worker and refuses the request; real dApp typed data still signs.
@@ -48,7 +48,7 @@ describe('sign payload bounds', () => {
       body: { payload: { kind: 'eip712', typedData }, ...fresh() },
     });
 
-  test('the probe H1 request is refused before any hashing, audited, while health is answered', async () => {
+  test('the oversized typed-data request is refused before any hashing, audited, while health is answered', async () => {
     const probe = nestedChain(1000, 30);
     assert.ok(JSON.stringify(probe).length > 200 * 1024, 'the probe size: 211 KiB');
     const before = dispatched.length;

@@ -1,5 +1,5 @@
 /**
- * The per-subject hourly quotas count accepted starts only (probe L8): requests refused for a
+ * The per-subject hourly quotas count accepted starts only (docs/security.md A-68): requests refused for a
  * stale timestamp, an unsupported curve, a missing key or the key's policy cost nothing, and an
  * accepted one still counts. Counted in the process, and in Redis shared by instances.
  */

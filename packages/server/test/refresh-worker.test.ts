@@ -1,6 +1,6 @@
 /**
- * An ECDSA refresh runs its arithmetic on the compute workers (probe M1: on the event loop it
- * stalled every request for seconds): its steps go to a worker, the new share comes back as
+ * An ECDSA refresh runs its arithmetic on the compute workers (docs/security.md A-74: on the event
+ * loop it stalled every request for seconds): its steps go to a worker, the new share comes back as
  * bytes, and the refreshed key signs what OpenSSL verifies.
  */
 import assert from 'node:assert/strict';

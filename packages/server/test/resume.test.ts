@@ -1,5 +1,5 @@
 /**
- * Resume (security-tests §2.1): the WebSocket dropped after each step in turn, a switch between
+ * Resume (docs/security.md A-05): the WebSocket dropped after each step in turn, a switch between
  * transports mid-session, and a server restart mid-session. Every signature verifies, and the
  * server's used-nonce ledger shows each nonce consumed exactly once.
  */
@@ -124,7 +124,7 @@ describe('resume', () => {
 });
 
 describe('expiry (fake clock)', () => {
-  test('T-RES-04: a session idle past 5 minutes is expired, its state wiped at expiry, and refused', async () => {
+  test('a session idle past 5 minutes is expired, its state wiped at expiry, and refused', async () => {
     let offset = 0;
     const t = await testServer({}, { now: () => Date.now() + offset });
     try {

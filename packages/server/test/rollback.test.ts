@@ -1,7 +1,7 @@
 /**
- * SRV-S-03: a store restored to before a refresh (the old epoch's share row and key record back)
+ * A store restored to before a refresh (docs/security.md A-47) (the old epoch's share row and key record back)
  * must not sign with the retired share: `EPOCH_ROLLBACK`, before any protocol round, also after a
- * restart, because the confirmed generation is anchored outside the store. SRV-S-04 / T-OT-05:
+ * restart, because the confirmed generation is anchored outside the store (A-15):
  * a store restored to before a pair ban still refuses to sign (`KEY_LOCKED`). The anchor file
  * itself (reload, torn line, catch-up after it was lost).
  */
@@ -17,7 +17,7 @@ import { call, fresh, type TestServer, testServer } from './helpers.ts';
 
 const MESSAGE = Buffer.from('after a rollback').toString('hex');
 
-describe('SRV-S-03 epoch rollback', () => {
+describe('epoch rollback', () => {
   test('a store restored to before a refresh refuses the old epoch with EPOCH_ROLLBACK, across a restart', async () => {
     const t = await testServer();
     try {
@@ -188,7 +188,7 @@ describe('confirmation by a first signature with the pending epoch', () => {
     }));
 });
 
-describe('SRV-S-04 / T-OT-05 a ban survives a store restore', () => {
+describe('a ban survives a store restore', () => {
   test('a store restored to before the ban of an ECDSA pair still refuses to sign (KEY_LOCKED)', async () => {
     const t = await testServer();
     try {

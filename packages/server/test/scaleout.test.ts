@@ -1,5 +1,5 @@
 /**
- * Scale-out (security-tests §3, issue 6): server processes sharing one PostgreSQL and one Redis,
+ * Scale-out (docs/server.md, "Several instances"): server processes sharing one PostgreSQL and one Redis,
  * as behind a load balancer without session affinity. Every round goes to another instance; the
  * same round raced on two instances is answered once from the nonce state; an instance killed
  * mid-signature is replaced by another; PostgreSQL blocked for seconds gives 503s and a client

@@ -1,7 +1,8 @@
 /**
  * Session isolation: every envelope's header is checked against the session before core sees
  * it (a valid body replayed into another session of the same subject, another sender or
- * recipient), and another subject's session looks missing, also while its owner's step runs (L5).
+ * recipient), and another subject's session looks missing, also while its owner's step runs
+ * (docs/security.md A-39, A-61).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -106,7 +106,7 @@ function compliance(open: () => Promise<{ store: Store; dispose(): Promise<void>
     assert.equal(await store.getSession('nope'), null);
   });
 
-  test("looked up for its owner, another subject's session is null, as a missing one (L5)", async () => {
+  test("looked up for its owner, another subject's session is null, as a missing one", async () => {
     const rec = session({ subject: 'bob' });
     await store.createSession(rec, opts);
     assert.deepEqual(await store.getSession(rec.id, 'bob'), rec);

@@ -1,5 +1,6 @@
 /**
- * The DKLs23 pairwise setup that key generation (§4) and reshare (§7) run between every two
+ * The DKLs23 pairwise setup (docs/protocols/ecdsa.md, "Pairwise setup") that key generation and
+ * reshare run between every two
  * holders of an `ecdsa` key, in three steps over two message rounds, for the pair `{me, peer}`:
  *
  * 1. `pairwiseOffer`: our zero-seed contribution `z_{me→peer}` and base-OT message 1 of the
@@ -86,7 +87,7 @@ export function pairwiseFinish(
   try {
     recovered = pprfReceiverRecover(sidOT, offer.state.choices, chosen, tree);
   } finally {
-    // The choice bits became Δ: nothing else may keep them (§5.4, erase).
+    // The choice bits became Δ: nothing else may keep them (they are a long-term secret).
     chosen.fill(0);
     offer.state.choices.fill(0);
     offer.state.m.fill(0n);

@@ -1,8 +1,8 @@
 /**
- * Distributed key generation, protocol-spec §4. Commit–reveal Feldman VSS with Fischlin proofs of
+ * Distributed key generation (docs/protocols/dkg.md). Commit–reveal Feldman VSS with Fischlin proofs of
  * knowledge and echo hashes; for `ecdsa` keys (protocol `dkg.ecdsa`) also the DKLs23 pairwise
- * setup: zero-sharing seeds and, for every directed pair, base OTs and the all-but-one OT (§3.1,
- * §3.2) that SoftSpokenOT extends at signing time:
+ * setup: zero-sharing seeds and, for every directed pair, base OTs and the all-but-one OT
+ * (docs/protocols/ecdsa.md, "Pairwise setup") that SoftSpokenOT extends at signing time:
  *
  * | round | sends                                    | kind           |
  * |-------|------------------------------------------|----------------|
@@ -112,7 +112,7 @@ export function dkgConfigHash(p: DkgParams): Uint8Array {
     text(p.scheme),
     u32be(p.parties),
     u32be(p.threshold),
-    // §15.5: each (id, pid) pair is u32be(id) ‖ pid inside one list field.
+    // Each (id, pid) pair is u32be(id) ‖ pid inside one list field (one field, one encoding).
     list(pids.map((pid, k) => concatBytes(u32be(k + 1), pid))),
     text(p.label ?? ''),
     p.sid0
@@ -187,7 +187,7 @@ function handleRound1(
       out.push({ to: id, body: enc(y) });
       continue;
     }
-    // Pairwise setup (§4 round 2): our zero-seed contribution and base-OT message 1 for (me→id).
+    // Pairwise setup, round 2: our zero-seed contribution and base-OT message 1 for (me→id).
     const offer = pairwiseOffer(sid, s.me, id, rng);
     offers[id] = offer;
     out.push({ to: id, body: enc(y, offer.z, offer.msg1) });
@@ -291,7 +291,7 @@ function handleRound2(
   const out: Outgoing[] = [{ to: 0, body: enc(E2) }];
   const next: DkgState = { ...s, coeffs: [], x, PK: PKb, X: g.encodePoints(X), chainCode, E2 };
   if (s.scheme !== 'ecdsa') return { state: next, out };
-  // Pairwise setup (§4 round 3): for each peer j we are the base-OT sender of (j→me).
+  // Pairwise setup, round 3: for each peer j we are the base-OT sender of (j→me).
   const zeroSeeds: Record<string, Uint8Array> = {};
   const receivers: Record<string, OteReceiverSetup> = {};
   const offers = s.offers as Record<string, PairwiseOffer>;
@@ -307,7 +307,7 @@ function handleRound2(
 }
 
 /**
- * §4 round 4, first step: for each peer j, finish the base OTs and the all-but-one OT of (me→j),
+ * Round 4, first step: for each peer j, finish the base OTs and the all-but-one OT of (me→j),
  * where we are the base-OT receiver (and later the OT-extension sender).
  */
 function finishOtReceivers(

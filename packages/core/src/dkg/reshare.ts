@@ -1,5 +1,5 @@
 /**
- * Reshare, protocol-spec §7: one protocol for refresh (same parties and threshold), recovery of a
+ * Reshare (docs/protocols/reshare.md): one protocol for refresh (same parties and threshold), recovery of a
  * lost share (the loser joins as a new holder only) and changes of threshold or party set. The
  * group key and chain code stay; the epoch changes; old shares stop combining with new ones
  * because signing binds the epoch.
@@ -112,7 +112,7 @@ export interface ReshareParams {
   /** Fresh 32-byte coordinator nonce, identical at every participant. */
   sid0: Uint8Array;
   /**
-   * Issue a new key id (seed 002's recovery: the old id is retired). Every participant must say
+   * Issue a new key id (a recovery that retires the old id, e.g. after a lost device). Every participant must say
    * the same; by default the key id stays, whoever deals.
    */
   reissue?: boolean;

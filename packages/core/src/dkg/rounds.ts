@@ -1,5 +1,6 @@
 /**
- * What key generation (§4) and reshare (§7) have in common: four rounds with a broadcast each
+ * What key generation (docs/protocols/dkg.md) and reshare (docs/protocols/reshare.md) have in
+ * common: four rounds with a broadcast each
  * and p2p messages in round 2 (and round 3 for the DKLs23 pairwise setup of `ecdsa` keys), a
  * plain and an `ecdsa` variant of each protocol, the round-2 echo check and the round-4
  * confirmation of every new verification share by a Fischlin proof.
@@ -70,7 +71,7 @@ export function keyProtocolApi<S, R>(plain: ProtocolDef<S, R>, ecdsa: ProtocolDe
   } as const;
 }
 
-/** Round 3: party `id`'s broadcast must be our echo hash `E2` (culprit per §2.8). */
+/** Round 3: party `id`'s broadcast must be our echo hash `E2` (culprit: docs/protocols/common.md, "Echo hashes and whom to blame"). */
 export function checkEcho2(
   id: PartyId,
   body: Uint8Array | undefined,

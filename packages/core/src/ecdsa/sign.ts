@@ -1,5 +1,5 @@
 /**
- * DKLs23 threshold ECDSA signing on secp256k1, protocol-spec §5 (three rounds).
+ * DKLs23 threshold ECDSA signing on secp256k1 (docs/protocols/ecdsa.md), three rounds.
  *
  * | round | party i sends                                                         | kind          |
  * |-------|-----------------------------------------------------------------------|---------------|
@@ -11,7 +11,7 @@
  * `(u_i, v_i, φ_i, r)`. The digest is bound in round 3, given at `start` or later with
  * `ecdsaSign.complete(session, digest)`. The presignature is consumed exactly once: its id is
  * recorded in the nonce ledger before `w_i` is computed, and it is erased from the session.
- * Deviation from §5.1, as issue #3 requires: `sidS` does not contain the digest (it binds key,
+ * Unlike a digest-bound session id, `sidS` does not contain the digest (it binds key,
  * epoch, request id, signer set, derivation path and derived key), so that rounds 1–2 can run
  * ahead; single use of the presignature is what keeps two digests from meeting one nonce.
  * @module
@@ -100,7 +100,7 @@ export interface EcdsaReceiveOptions {
   share: KeyShare;
   /** The durable single-use ledger (see `EcdsaStartOptions`). */
   ledger: NonceLedger;
-  /** Durable §15.1 markers for the checks of rounds 1 and 2 (`ecdsaSign.guardedRounds`). */
+  /** Durable pending-check markers for the checks of rounds 1 and 2 (`ecdsaSign.guardedRounds`). */
   pairGuard: PairGuard;
   /** Sender authenticated by the transport; a different `env.from` aborts naming this party. */
   sender?: PartyId;
@@ -225,7 +225,7 @@ function checkCallOptions(
   if (needGuard && (!opts?.pairGuard || typeof opts.pairGuard.begin !== 'function'))
     throw new InputError('ecdsa.sign: pass a durable PairGuard as { pairGuard }', {
       check: 'PairGuardMissing',
-      hints: ['the checks of rounds 1 and 2 need durable markers (protocol-spec §15.1)'],
+      hints: ['the checks of rounds 1 and 2 need durable markers (docs/protocols/ecdsa.md)'],
     });
 }
 
@@ -236,8 +236,8 @@ export const pairGuardKey = (share: KeyShare, peer: PartyId): string =>
 
 /**
  * Runs a check that can leak secret bits through a selective abort (OT-extension consistency,
- * RVOLE μ) under the §15.1 protocol: a durable marker before, cleared after a pass, a ban after a
- * failure (also recorded on the share, §5.6 / §15.2).
+ * RVOLE μ) under the pair guard: a durable marker before, cleared after a pass, a ban after a
+ * failure, also recorded on the share (docs/protocols/ecdsa.md, "Pending checks", "Bans").
  */
 function guarded<T>(ctx: HandlerContext, share: KeyShare, peer: PartyId, fn: () => T): T {
   const guard = ctx.pairGuard;
@@ -319,7 +319,7 @@ function handleRound1(
   const out: Outgoing[] = [];
   const alice: Record<string, [bigint, bigint]> = {};
   for (const j of ctx.peers) {
-    // §5.6: re-read the ban right before processing this pair's M1.
+    // Re-read the ban right before processing this pair's M1: another session may have set it.
     refuseBanned(share, [j]);
     const { m2, c } = guarded(ctx, share, j, () =>
       rvoleAliceRespond(
@@ -358,7 +358,7 @@ function handleRound2(
   ctx: HandlerContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const share = needShare(ctx, s);
-  // A ban recorded by another session of this key since round 1 stops this one too (G2).
+  // A ban recorded by another session of this key since round 1 stops this one too (the lock is key-wide).
   refuseBanned(share, s.signers);
   const me = ctx.me;
   const sidS = hexToBytes(ctx.sid);
@@ -422,7 +422,7 @@ function handleRound2(
   const r = G.mod(Rx);
   if (R.is0() || r === 0n)
     throw new ProtocolAbort('DegenerateR', null, 'the combined nonce is degenerate');
-  // §5.5 step 4: x(R) ≥ q would need recovery id 2 or 3, which chains refuse. Known now, before
+  // x(R) ≥ q would need recovery id 2 or 3, which chains refuse. Known now, before
   // the presignature exists and before anything of round 3 leaves (probability ≈ 2^-127).
   if (Rx >= Q)
     throw new ProtocolAbort(
@@ -431,7 +431,7 @@ function handleRound2(
       'x(R) ≥ q (probability ≈ 2^-127): sign again'
     );
   Phi = G.mod(Phi);
-  // Bob's choice bits and rows, and both sides' multiplication shares, are spent (§5.4 "erase").
+  // Bob's choice bits and rows, and both sides' multiplication shares, are spent: erase them.
   wipeState(s.bob);
   wipeState(s.alice);
   verifyingKey(s.pk); // warm the table here, so the online phase does not pay for it
@@ -456,7 +456,7 @@ function handleRound2(
 }
 
 /**
- * §5.4 checks 1 and 2, `χ·R_j = d_k·G + Γ^k` and `χ·pk_j = d_s·G + Γ^s`, as one multiplication by
+ * The GammaK and GammaS checks, `χ·R_j = d_k·G + Γ^k` and `χ·pk_j = d_s·G + Γ^s`, as one multiplication by
  * the secret χ: with a fresh 128-bit weight ρ drawn after j's message arrived,
  * `χ·(R_j + ρ·pk_j) = (d_k + ρ·d_s)·G + Γ^k + ρ·Γ^s` holds for wrong values with probability at
  * most 2^-128. ρ is not secret (it only has to be unpredictable to j in advance), so its products
@@ -551,9 +551,9 @@ function handleRound3(
   }
   const digest = s.digest as Uint8Array;
   const compact = concatBytes(numberToBytesBE(r, 32), numberToBytesBE(sig, 32));
-  // Invariant 4, §5.5 step 3: the signature must verify against the group key before anything is
-  // returned; a failure is terminal and never retried (the Lindell17 abort class, security-tests
-  // §2.4). This is ECDSA verification, R' = (e/s)·G + (r/s)·PK, compared with the whole nonce
+  // Invariant 4: the signature must verify against the group key before anything is
+  // returned; a failure is terminal and never retried (the Lindell17 abort class,
+  // docs/security.md A-07). This is ECDSA verification, R' = (e/s)·G + (r/s)·PK, compared with the whole nonce
   // point (negated when s was) rather than only its x mod q: that is stronger than x(R') ≡ r, and
   // it also proves the recovery id, which is the parity of R'.y.
   const e = G.mod(bytesToNumberBE(digest));
@@ -637,8 +637,8 @@ export function ecdsaSignStart(
     list(path.map(u32be)),
     pk
   );
-  // §5.1 / §15.4: a session id is processed once, recorded before any round-1 message leaves.
-  // The request id alone is refused too (§5.1: "a rid or sidS").
+  // A session id is processed once, recorded before any round-1 message leaves. The request id
+  // alone is refused too: a replayed rid with another signer set is still a replay.
   if (
     !ledger.consume(`ecdsa.rid:${bytesToHex(p.rid)}:${me}`) ||
     !ledger.consume(`ecdsa.sign:${bytesToHex(sidS)}:${me}`)
@@ -714,7 +714,7 @@ export function ecdsaSignComplete(
   }
   const d = validateDigest(digest);
   checkCallOptions(session, opts, false);
-  // A presignature made before a ban is not completed after it (key lock, security-tests G2):
+  // A presignature made before a ban is not completed after it (the lock is key-wide):
   // the session is aborted and its presignature erased.
   try {
     refuseBanned(opts.share, s.signers);
@@ -749,7 +749,7 @@ export const ecdsaSign = {
   decodeSession: (b: Uint8Array): EcdsaSignSession => decodeSession(ecdsaSignProtocol, b),
   /**
    * The rounds whose received messages run a check under the pair guard (round 1: the OT
-   * extension's consistency check; round 2: the RVOLE's μ). A caller that keeps durable §15.1
+   * extension's consistency check; round 2: the RVOLE's μ). A caller that keeps durable pending-check
    * markers needs one only for a step that carries messages of these rounds.
    */
   guardedRounds: [1, 2] as readonly number[],

@@ -1,5 +1,5 @@
 /**
- * FROST signing sessions (protocol-spec §8.3, §8.6) around noble's RFC 9591 implementation.
+ * FROST signing sessions (docs/protocols/frost.md) around noble's RFC 9591 implementation.
  *
  * Every signer is its own coordinator, so no party takes the commitment list or the group key
  * from anyone else:
@@ -287,7 +287,7 @@ export function frostSignStartWithSuite(
     p.message,
     share.groupKey
   );
-  // A session id is processed once, recorded before any round-1 message leaves (§15.4).
+  // A session id is processed once, recorded before any round-1 message leaves.
   if (!ledger.consume(`frost.sign:${bytesToHex(sid)}:${share.partyId}`)) {
     throw new InputError('frost.sign: this signing session id was already used', {
       check: 'SessionReplay',

@@ -1,5 +1,5 @@
 /**
- * BIP-341 Taproot tweak of a shared BIP-340 key (protocol-spec §8.5).
+ * BIP-341 Taproot tweak of a shared BIP-340 key (docs/protocols/frost.md, "Taproot").
  *
  * A Taproot output commits to the *output key* `Q = P + t·G`, where `P` is the even-y internal key
  * and `t = int(TaggedHash("TapTweak", x(P) ‖ merkleRoot))`. Key-path spending needs a BIP-340

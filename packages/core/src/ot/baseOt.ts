@@ -1,5 +1,5 @@
 /**
- * Base OT: 256 random 1-out-of-2 OTs per directed pair `(a→b)`, receiver first, protocol-spec §3.1.
+ * Base OT: 256 random 1-out-of-2 OTs per directed pair `(a→b)`, receiver first (docs/protocols/ecdsa.md, "Base OT").
  *
  * An "endemic" OT in the Masny–Rindal style with RFC 9380 hash-to-curve (two Feistel-like rounds
  * `P^{c} = M − Hc(k, c, P^{1−c})`), two messages and no ZK proof:
@@ -8,15 +8,15 @@
  * 2. `baseOtSenderRespond` (party `b`, DKG round 3) → `msg2 = list(B_k^0 ‖ B_k^1)` and both keys per OT.
  * 3. `baseOtReceiverFinish` (party `a`, DKG round 4) → the chosen key per OT.
  *
- * Security notes, each tied to a pitfall of spec §11:
+ * Security notes, each against a known pitfall of base OTs (docs/security.md A-19, A-20):
  * - both receiver points are uniform group elements combined by group addition (Devious
- *   Transfer, §11 #6): the dummy `Q_k` is `γ_k·G`, never random bytes;
- * - `Hc` is RFC 9380 `hash_to_curve`, never `HashToScalar(…)·G` (§11 #7);
- * - each key hashes `sidOT, k, j, B, DH point`, so keys are separated by index and branch (§11 #8);
- * - every received point is strictly decoded before any other work, and `N_k^j = O` aborts (§11 #12);
+ *   Transfer): the dummy `Q_k` is `γ_k·G`, never random bytes;
+ * - `Hc` is RFC 9380 `hash_to_curve`, never `HashToScalar(…)·G`, whose discrete log would be known;
+ * - each key hashes `sidOT, k, j, B, DH point`, so keys are separated by index and branch;
+ * - every received point is strictly decoded before any other work, and `N_k^j = O` aborts;
  * - secrets (`m_k`, `γ_k`, `ε_k^j`) are only multiplied with noble's constant-time `multiply`
  *   (`group.base`), and the receiver's work does not branch on its choice bits: it hashes both
- *   branch labels and selects bytes with masks (§11 #23; JS gives no hard guarantee).
+ *   branch labels and selects bytes with masks (JS gives no hard guarantee).
  * @module
  */
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
@@ -40,12 +40,12 @@ const CHOICE_BYTES = BASE_OT_COUNT / 8;
 /** Bytes of one base-OT key. */
 const KEY = 32;
 
-/** `DST = DS ‖ "/" ‖ tag` for `HashToCurve` (spec §2.2). */
+/** `DST = DS ‖ "/" ‖ tag` for `HashToCurve` (docs/protocols/common.md). */
 const H2C_DST = utf8ToBytes(`${DS}/${TAGS.otBaseH2c}`);
 
 /** Secret state of the base-OT receiver `a` between message 1 and the finish. Plain data. */
 export interface BaseOtReceiverState {
-  /** 32 bytes: choice bit `c_k` is `(choices[k >> 3] >> (k & 7)) & 1` (spec §1 bit order). */
+  /** 32 bytes: choice bit `c_k` is `(choices[k >> 3] >> (k & 7)) & 1` (the bit order of docs/protocols/common.md). */
   choices: Uint8Array;
   /** The 256 secret scalars `m_k ∈ Z_q*` with `M_k = m_k·G`. */
   m: bigint[];
@@ -56,7 +56,7 @@ export function baseOtSid(sidDkg: Uint8Array, a: number, b: number): Uint8Array 
   return H256(TAGS.otBaseSid, sidDkg, u32be(a), u32be(b));
 }
 
-/** Choice bit `k` in the §1 bit order. */
+/** Choice bit `k` in the bit order of docs/protocols/common.md. */
 const bitAt = (bits: Uint8Array, k: number): number => ((bits[k >> 3] as number) >> (k & 7)) & 1;
 
 /**
@@ -86,7 +86,7 @@ function checkSid(sidOT: Uint8Array): void {
 }
 
 /**
- * Base-OT message 1, from the receiver `a` (spec §3.1): for each `k < 256` a fresh choice bit
+ * Base-OT message 1, from the receiver `a`: for each `k < 256` a fresh choice bit
  * `c_k`, a secret `m_k`, the dummy `Q_k = γ_k·G`, and
  * `P_k^{1−c_k} = Q_k`, `P_k^{c_k} = m_k·G − Hc(k, c_k, Q_k)`.
  *
@@ -148,7 +148,7 @@ export function baseOtReceiverStart(
 }
 
 /**
- * Base-OT message 2, from the sender `b` (spec §3.1). Decodes and validates all 512 points of
+ * Base-OT message 2, from the sender `b`. Decodes and validates all 512 points of
  * `msg1` first, computes `N_k^0 = P_k^0 + Hc(k, 0, P_k^1)` and `N_k^1 = P_k^1 + Hc(k, 1, P_k^0)`,
  * then draws `ε_k^j`, sends `B_k^j = ε_k^j·G` and outputs
  * `s_k^j = H256("ot/base/key", sidOT, u32be(k), u32be(j), B_k^j, ε_k^j·N_k^j)`.
@@ -171,7 +171,7 @@ export function baseOtSenderRespond(
   const P0: Point[] = [];
   const P1: Point[] = [];
   // decodePoint rejects non-canonical bytes, so the validated bytes below are the canonical
-  // re-encodings that spec §2.1 requires inside hashes; copied so later mutation of msg1 is moot.
+  // re-encodings that hashes must take (docs/protocols/common.md, "Encoding"); copied so later mutation of msg1 is moot.
   const p0Enc: Uint8Array[] = [];
   const p1Enc: Uint8Array[] = [];
   for (let k = 0; k < BASE_OT_COUNT; k++) {
@@ -218,7 +218,7 @@ export function baseOtSenderRespond(
 }
 
 /**
- * Receiver output of the base OT (spec §3.1): validates all 512 points of `msg2`, then for each
+ * Receiver output of the base OT: validates all 512 points of `msg2`, then for each
  * `k` computes `s_k^{c_k} = H256("ot/base/key", sidOT, u32be(k), u32be(c_k), B_k^{c_k}, m_k·B_k^{c_k})`.
  * `B_k^{c_k}` is selected with byte masks so the work does not depend on `c_k`.
  *

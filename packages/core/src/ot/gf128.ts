@@ -1,16 +1,17 @@
 /**
- * GF(2^128) multiplication for the SoftSpokenOT consistency check (protocol-spec §2.2, §3.3).
+ * GF(2^128) multiplication for the SoftSpokenOT consistency check (docs/protocols/ecdsa.md,
+ * "SoftSpokenOT extension").
  *
  * Field: GF(2)[x]/(x^128 + x^7 + x^2 + x + 1). A 16-byte string `a` is the polynomial
- * `Σ bit_k(a)·x^k` with `bit_k(a) = (a[k>>3] >> (k & 7)) & 1` (§1), i.e. the 16 bytes are a
+ * `Σ bit_k(a)·x^k` with `bit_k(a) = (a[k>>3] >> (k & 7)) & 1` (docs/protocols/common.md), i.e. the 16 bytes are a
  * little-endian 128-bit integer. This is NOT GHASH's reflected bit order; the two are related by
  * `gfmul(a, b) = rev(GHASH(key = rev(b), one block rev(a)))`, where `rev` reverses the bits
- * inside each byte (§2.2).
+ * inside each byte.
  * Internally an element is four 32-bit words, word `w` = little-endian bytes `4w..4w+3`, so bit
  * `k` of the polynomial is bit `k & 31` of word `k >> 5`.
  *
  * Why this file exists: the project rule is "never hand-roll field arithmetic". This module is
- * the one documented exception (spec §2.2 note, §14.7). Core may depend only on `@noble/curves`
+ * the one documented exception (docs/protocols/ecdsa.md, "SoftSpokenOT extension"). Core may depend only on `@noble/curves`
  * and `@noble/hashes`, neither of which has a GF(2^128) multiply; the other route the spec
  * allows, `@noble/ciphers` GHASH with bit reflection, would add a dependency to core and looks up
  * its precomputed tables with the bits of the block being hashed, which here is a secret OT row.
@@ -44,7 +45,7 @@ export const GF128_BYTES = 16;
 /** Bytes in one SoftSpokenOT row: five 16-byte chunks (640 bits). */
 export const GF_ROW_BYTES = 80;
 
-/** The reduction constant: x^128 ≡ x^7 + x^2 + x + 1 = 0x87 (bit order of §1). */
+/** The reduction constant: x^128 ≡ x^7 + x^2 + x + 1 = 0x87 (bit order of docs/protocols/common.md). */
 const R = 0x87;
 
 function checkElement(a: Uint8Array, what: string): void {
@@ -79,7 +80,7 @@ function st32(b: Uint8Array, o: number, w: number): void {
 
 /**
  * Product of two field elements: `a·b` in GF(2)[x]/(x^128 + x^7 + x^2 + x + 1), bit order of
- * protocol-spec §1. The reference implementation: Horner's rule over the bits of `b` from
+ * docs/protocols/common.md. The reference implementation: Horner's rule over the bits of `b` from
  * x^127 down to x^0 (`acc = acc·x ⊕ bit_k(b)·a`), on four 32-bit words, branch-free.
  * @param a - 16-byte element.
  * @param b - 16-byte element.
@@ -204,7 +205,7 @@ export class GfMultiplier {
 }
 
 /**
- * One SoftSpokenOT check value (protocol-spec §3.3 step 4):
+ * One SoftSpokenOT check value (docs/protocols/ecdsa.md, "SoftSpokenOT extension"):
  * `out[outOffset..+16) = ω_0·Z[0] ⊕ ω_1·Z[1] ⊕ ω_2·Z[2] ⊕ ω_3·Z[3] ⊕ Z[4]`, where `ω_j` is the
  * fixed factor of `mults[j]`, `Z = row[rowOffset..rowOffset+80)` and chunk `Z[j]` is bytes
  * `[16j, 16j+16)` of `Z`. The four products share one Horner pass: for each bit position k from

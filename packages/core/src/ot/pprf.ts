@@ -1,13 +1,13 @@
 /**
  * All-but-one OT (a punctured PRF from GGM trees) with its leaf-hash consistency proof, built from
- * the 256 base OTs of one directed pair `(a→b)`, protocol-spec §3.2 (with §15.5: `level` in the
+ * the 256 base OTs of one directed pair `(a→b)`, docs/protocols/ecdsa.md "All-but-one OT" (`level` in the
  * expansion hash is the parent's level).
  *
  * For each of the 64 blocks `ν`, base OTs `4ν + d` (`d = 0..3`) choose one path down a binary tree
  * of depth 4. The sender `b` knows all 16 leaves; the receiver `a` learns every leaf except
  * `Δ_ν`, whose bits (most significant first) are `1 − c_{ν,0}, …, 1 − c_{ν,3}`. The proof
  * `(τ_ν, Π_ν)` binds `b` to one leaf set, so a malformed tree cannot make `a`'s abort depend on
- * which leaf it is missing (spec §11 #5).
+ * which leaf it is missing.
  *
  * Steps: `pprfSenderExpand` (party `b`, DKG round 3, after `baseOtSenderRespond`),
  * `pprfReceiverRecover` (party `a`, DKG round 4, after `baseOtReceiverFinish`), then both call
@@ -41,7 +41,7 @@ const pprfSid = (sidOT: Uint8Array): Uint8Array => H256(TAGS.otPprfSid, sidOT);
 
 /**
  * `(L, R) = split32(XOF("ot/pprf/expand", sidP, u32be(ν), u32be(level), u32be(y), node; 64))`,
- * `level` and `y` being the parent's (§15.5). Returns the 64 bytes `L ‖ R`.
+ * `level` and `y` being the parent's. Returns the 64 bytes `L ‖ R`.
  */
 const expand = (sidP: Uint8Array, nu: number, level: number, y: number, node: Uint8Array) =>
   XOF(TAGS.otPprfExpand, [sidP, u32be(nu), u32be(level), u32be(y), node], 2 * N);
@@ -82,7 +82,7 @@ const eqMask = (a: number, b: number): number => zeroMask(a ^ b);
 const bitAt = (bits: Uint8Array, k: number): number => ((bits[k >> 3] as number) >> (k & 7)) & 1;
 
 /**
- * Sender side of the all-but-one OT (spec §3.2, party `b`): builds the 64 GGM trees from the base-OT
+ * Sender side of the all-but-one OT (party `b`): builds the 64 GGM trees from the base-OT
  * keys, the correction words `T^0, T^1` of each expanded level and the proof `(τ_ν, Π_ν)`.
  *
  * @param sidOT - `baseOtSid(sid_dkg, a, b)`.
@@ -140,7 +140,7 @@ export function pprfSenderExpand(
 }
 
 /**
- * Receiver side of the all-but-one OT (spec §3.2, party `a`): recovers every leaf except the
+ * Receiver side of the all-but-one OT (party `a`): recovers every leaf except the
  * punctured one `Δ_ν` of each block and checks the proof of every block (all 64 are checked; the
  * result is reported once, so timing does not say which block failed).
  *
@@ -226,7 +226,7 @@ export function pprfReceiverRecover(
 }
 
 /**
- * `setupId_{a→b} = H256("ote/setup", sidOT, list(P), list(B), list(T), list(τ‖Π))` (spec §3.2): the
+ * `setupId_{a→b} = H256("ote/setup", sidOT, list(P), list(B), list(T), list(τ‖Π))`: the
  * four list fields in index order. `msg1` and `msg2` already are the `list(P)` and `list(B)`
  * fields, and `pprfMsg` is `enc` of the other two, so the received bytes are hashed unchanged.
  * Call it only after the step that consumed each message succeeded (so each is validated); it

@@ -1,5 +1,5 @@
 /**
- * Random vector OLE for one directed pair `(a→b)`, protocol-spec §3.4 (DKLs23 Protocol 5.2 as
+ * Random vector OLE for one directed pair `(a→b)`, docs/protocols/ecdsa.md "Random vector OLE" (DKLs23 Protocol 5.2 as
  * reconstructed there): Bob gets a random χ, Alice inputs `(α_0, α_1)`, and they end with
  * additive shares `c_m + d_m = α_m·χ`. One check row (θ/μ, Fiat–Shamir) catches an Alice who
  * corrupts pads; the OT-extension check (softspoken.ts) catches a cheating Bob.
@@ -82,7 +82,7 @@ export function rvoleBobStart(
     const beta = rng(OTE_XI / 8);
     let chi = 0n;
     // No branch on the secret choice bits and no product by a secret 0n or 1n (bitMultiplier);
-    // BigInt arithmetic is otherwise not constant time (§11 #23).
+    // BigInt arithmetic is otherwise not constant time (V8 is faster on 0n and 1n).
     for (let i = 0; i < OTE_XI; i++) chi += (g[i] as bigint) * bitMultiplier(beta, i);
     chi = G.mod(chi);
     if (chi === 0n) continue; // negligible; resample as the spec says

@@ -1,5 +1,5 @@
 /**
- * Zero sharing, protocol-spec §3.5: pairwise seeds from key generation give every signer a fresh
+ * Zero sharing (docs/protocols/ecdsa.md, "Zero sharing"): pairwise seeds from key generation give every signer a fresh
  * `ζ_i` per signing session with `Σ_{i∈S} ζ_i = 0`, re-randomising the additive shares `sk_i`.
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * Schnorr proof of knowledge of `w` with `X = w·G`, made non-interactive with Fischlin's
- * transform (straight-line extractable), protocol-spec §2.6.
+ * transform (straight-line extractable); docs/protocols/common.md, "Schnorr proof of knowledge".
  *
  * Parameters are constants, never read from a proof: ρ = 32 repetitions, b = 4 hash bits,
  * challenges e ∈ [0, 2^9). Knowledge error ≈ 2^-(ρ·b) = 2^-128 per hash query. The context
@@ -76,7 +76,7 @@ export function fischlinProve(
  *
  * Each repetition is checked exactly, `A_k == z_k·G − e_k·X`, by recomputing the right-hand side
  * and comparing canonical encodings. Because `X` is in the prime-order subgroup, equality also
- * proves that each `A_k` is a canonical prime-order point (protocol-spec §2.7) without a separate
+ * proves that each `A_k` is a canonical prime-order point (docs/protocols/common.md, strict decoding) without a separate
  * subgroup check, and needs no verifier randomness. With 9-bit `e_k` this costs about what the
  * batched 34-term check would.
  */

@@ -11,7 +11,7 @@
  * - A `ProtocolAbort` marks the session `aborted` and erases its secret state; every later call
  *   throws `SessionClosed`. Nothing computed from secrets leaves an aborted session.
  * - A header mismatch throws `MessageRejected` and leaves the session untouched (the message is
- *   dropped and counts as missing, protocol-spec §1).
+ *   dropped and counts as missing; docs/protocols/common.md, "Sessions, envelopes and delivery").
  * @module
  */
 import { copyBytes, ctEqual } from '../bytes.ts';
@@ -72,7 +72,7 @@ export interface ReceiveOptions {
    */
   share?: KeyShare;
   /**
-   * Durable markers for the DKLs23 consistency checks (protocol-spec §15.1), backed by the
+   * Durable markers for the DKLs23 consistency checks (docs/protocols/ecdsa.md, "Pending checks"), backed by the
    * caller's store. Required by ECDSA signing.
    */
   pairGuard?: PairGuard;
@@ -83,7 +83,7 @@ export type PairGuardState = 'ok' | 'banned' | 'busy';
 
 /**
  * Durable per-pair state for the DKLs23 checks that can leak secret bits through a selective
- * abort (OT-extension consistency, RVOLE μ; protocol-spec §5.6, §15.1, §15.2), kept by the
+ * abort (OT-extension consistency, RVOLE μ; docs/protocols/ecdsa.md, "Bans" and "Pending checks"), kept by the
  * caller's store. `pair` names one pair of one key epoch from this party's side.
  *
  * Protocol: `begin` before the check, atomically and durably; `end` after it passed; `ban` when
@@ -101,7 +101,7 @@ export interface PairGuard {
 
 /**
  * An in-memory `PairGuard`, for tests and `simulate` only: it forgets everything when the process
- * ends. `restart()` models a crash: markers still pending become bans, as §15.1 requires of a
+ * ends. `restart()` models a crash: markers still pending become bans, as the pair-guard contract requires of a
  * durable store.
  */
 export function memoryPairGuardForTests(): PairGuard & {
@@ -366,7 +366,7 @@ export function receiveEnvelope<S, R>(
       { round: env.round, from: env.from, kind, body: copyBytes(env.body) },
     ],
   };
-  // The given object is spent: it keeps no reference to secret state (review finding: a caller
+  // The given object is spent: it keeps no reference to secret state (otherwise a caller
   // holding the old object could otherwise still serialise the secrets).
   session.status = 'consumed';
   session.state = null;

@@ -79,7 +79,7 @@ const MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX sessions_one_active_refresh ON sessions(key_id)
      WHERE kind = 'refresh' AND status = 'active';`,
   // A key looked up for its owner: another subject's key and a missing one both miss this
-  // index, the same way (no existence oracle in the timing, SRV-A-08).
+  // index, the same way (no existence oracle in the timing, docs/security.md A-61).
   `CREATE UNIQUE INDEX keys_owner ON keys(subject, key_id);`,
   // The same for a session looked up for its owner (a step, a ticket, an abort).
   `CREATE UNIQUE INDEX sessions_owner ON sessions(subject, id);`,

@@ -1,6 +1,6 @@
 /**
  * The store interface: everything the server keeps durably. SQLite implements it for the embedded
- * default; the scale-out issue implements it again on PostgreSQL and runs the same compliance
+ * default; PostgreSQL implements it again for scale-out, and both run the same compliance
  * suite. Methods are async so a networked store fits; single-use guarantees are expressed as
  * compare-and-swap (session versions) and unique inserts (nonce ledger, request nonces).
  * @module
@@ -132,7 +132,7 @@ export interface Store {
 
   /**
    * The key, or null. With `subject`, a key of another subject is null too, found by the same
-   * query as a missing one, so the two take the same time (no existence oracle, SRV-A-08).
+   * query as a missing one, so the two take the same time (no existence oracle, docs/security.md A-61).
    */
   getKey(keyId: string, subject?: string): Promise<KeyRecord | null>;
   listKeys(subject: string): Promise<KeyRecord[]>;
@@ -190,7 +190,7 @@ export interface Store {
   isNonceUsed(id: string): Promise<boolean>;
 
   /**
-   * protocol-spec §15.1 markers, one per (key epoch, pair). A pending marker is dated and owned by
+   * Pending-check markers (docs/protocols/ecdsa.md, "Pending checks"), one per (key epoch, pair). A pending marker is dated and owned by
    * the step that began it (`owner`, random per step), which alone may end it. `at` is the
    * caller's clock; a shared store dates markers by the database's clock instead, so that
    * instances with skewed clocks agree on a marker's age.
@@ -199,7 +199,7 @@ export interface Store {
   pairEnd(pair: string, owner: string): Promise<void>;
   pairBan(pair: string): Promise<void>;
   /**
-   * Pending markers become bans (protocol-spec §15.1): their step's process died mid-computation.
+   * Pending markers become bans (docs/protocols/ecdsa.md, "Pending checks"): their step's process died mid-computation.
    * `null`: every pending marker (one process alone on its store, at start-up). A number: markers
    * older than that many milliseconds, by the store's clock (several instances: a live instance's
    * marker is younger than the lease).
