@@ -1,9 +1,13 @@
 /**
  * `npm run bench`, browser section: the gzipped size of a one-page app that imports
  * `@tessera/client` and `@tessera/core` (browser-app/), built by Vite for production from the
- * sources. The installed-package test builds the same app from the packed tarballs.
+ * sources (BENCH_ONLY=bundle runs it alone). The installed-package test builds the same app from
+ * the packed tarballs.
  */
 import { BROWSER_APP, bundleBrowserApp } from './bundle-app.ts';
+
+const only = process.env.BENCH_ONLY;
+if (only !== undefined && only !== 'bundle') process.exit(0);
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 const bundle = await bundleBrowserApp(BROWSER_APP, true);
