@@ -1,5 +1,5 @@
 /**
- * The `tessera` executable (started by bin/tessera.js through tsx). Exit through
+ * The `tessera` executable (started by bin/tessera.js). Exit through
  * `process.exitCode` so pending output is flushed before Node exits.
  * @module
  */

@@ -538,15 +538,15 @@ function printBytes(all: ProtocolBytes[]): void {
 
 /**
  * BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` and `hostile` are parts of
- * the server bench.
+ * the server bench, `bundle` the client's browser bundle.
  */
 const only = process.env.BENCH_ONLY;
-const SERVER_PARTS = ['server', 'hostile'];
+const SERVER_PARTS = ['server', 'hostile', 'bundle'];
 if (
   only !== undefined &&
   !['frost', 'ecdsa', 'lifecycle', 'timing', ...SERVER_PARTS].includes(only)
 )
-  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing, server or hostile');
+  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing, server, hostile or bundle');
 if (only !== undefined && SERVER_PARTS.includes(only)) process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];

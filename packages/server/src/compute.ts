@@ -380,12 +380,23 @@ function fnv1a(s: string): number {
 }
 
 /**
- * The sources are TypeScript run through tsx, whose loader a worker thread does not inherit on
- * Node 20: the worker registers it, then loads its entry point.
+ * The worker's module beside this one: compute-worker.ts when the sources run through tsx (this
+ * module is then compute.ts), compute-worker.js in the built package.
+ */
+const WORKER_ENTRY = import.meta.resolve(
+  import.meta.url.endsWith('.ts') ? './compute-worker.ts' : './compute-worker.js'
+);
+
+/**
+ * A TypeScript entry (the sources, test fixtures) runs through tsx, whose loader a worker thread
+ * does not inherit on Node 20: the worker registers it, then loads its entry point. A built entry
+ * loads as it is (tsx is a development tool, absent where the package is installed).
  */
 const workerBoot = (entry: string) =>
-  `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  entry.endsWith('.ts')
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`
+    : `import(${JSON.stringify(entry)});`;
 
 type WorkerPort = {
   on(e: 'message', f: (r: Request) => void): void;
@@ -495,7 +506,7 @@ export class ComputePool {
    */
   constructor(
     size: number,
-    entry = import.meta.resolve('./compute-worker.ts'),
+    entry = WORKER_ENTRY,
     opts: { bulkWorkers?: number; payloadWorkers?: number } = {}
   ) {
     this.size = size;
