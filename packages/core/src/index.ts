@@ -3,7 +3,8 @@
  *
  * Every protocol exports `start(params)` → `{ session, out }` and `receive(session, envelope)` →
  * `{ session, out, result? }`. Sessions are plain data (`encodeSession`/`decodeSession`); a failed
- * check throws `ProtocolAbort` naming the culprit. `simulate` runs all parties in memory.
+ * check throws `ProtocolAbort` naming the culprit. `local` runs all parties in memory
+ * (`simulate`, with a tamper hook for tests, is in `@tessera/core/testing`).
  * @module
  */
 export {
@@ -61,6 +62,12 @@ export {
 export { taprootTweak } from './frost/taproot.ts';
 export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
+export {
+  type LocalKeygenOptions,
+  type LocalReshareOptions,
+  type LocalSignOptions,
+  local,
+} from './local.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
 export {
   discardSession,
@@ -78,11 +85,4 @@ export {
   type Envelope,
   encodeEnvelope,
   type Step,
-  type Tamper,
 } from './session/envelope.ts';
-export {
-  type SimulateKeygenOptions,
-  type SimulateReshareOptions,
-  type SimulateSignOptions,
-  simulate,
-} from './simulate.ts';
