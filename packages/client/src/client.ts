@@ -10,6 +10,7 @@ import {
   signingInput,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   discardSession,
   dkg,
@@ -129,7 +130,7 @@ export class TesseraClient {
    * parsing validates the share (point decoding, a base multiplication, interpolation), ~2 ms
    * that every signature would otherwise pay; a share whose stored bytes changed is parsed again.
    */
-  readonly #parsed = new Map<string, { digest: string; share: KeyShare }>();
+  readonly #parsed = new BoundedCache<string, { digest: string; share: KeyShare }>(PARSED_SHARES);
   readonly #transport: TransportKind;
   readonly #webSocket: WebSocketFactory | undefined;
   /** Test hook: gets each WebSocket transport before use. */
@@ -457,8 +458,6 @@ export class TesseraClient {
           { cause: e }
         );
       }
-      if (this.#parsed.size >= PARSED_SHARES)
-        this.#parsed.delete(this.#parsed.keys().next().value as string);
       this.#parsed.set(id, { digest, share });
       return share;
     } finally {

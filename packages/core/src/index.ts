@@ -86,3 +86,5 @@ export {
   encodeEnvelope,
   type Step,
 } from './session/envelope.ts';
+export { BoundedCache, type BoundedCacheOptions } from './util/bounded-cache.ts';
+export { type Secp256k1Point, secp256k1KeyTable } from './verifying-key.ts';

@@ -31,6 +31,7 @@ import {
   type TypedDataLimit,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   type Envelope,
   ecdsaSign,
@@ -155,14 +156,13 @@ export interface StartOutcome {
 
 const SHARE_CACHE_SIZE = 64;
 /** Decoded shares by digest: decoding and validating one costs ≈ 2 ms, more than a round's bookkeeping. */
-const shares = new Map<string, KeyShare>();
+const shares = new BoundedCache<string, KeyShare>(SHARE_CACHE_SIZE);
 
 function shareOf(input: ShareInput): KeyShare {
   const cached = shares.get(input.digest);
   if (cached) return cached;
   if (!input.bytes) throw new ShareMissing();
   const share = KeyShare.fromBytes(input.bytes);
-  if (shares.size >= SHARE_CACHE_SIZE) shares.delete(shares.keys().next().value as string);
   shares.set(input.digest, share);
   return share;
 }

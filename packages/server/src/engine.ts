@@ -31,6 +31,7 @@ import {
   signingInput,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   dkg,
   type Envelope,
@@ -141,7 +142,10 @@ export class SessionEngine {
    * Decoded shares by key id, epoch and sealed blob: decoding and validating a share costs more
    * than a signing round's bookkeeping. Bounded; an entry whose blob changed is not used.
    */
-  readonly #shares = new Map<string, { blob: string; share: KeyShare; bytes: Uint8Array }>();
+  readonly #shares = new BoundedCache<string, { blob: string; share: KeyShare; bytes: Uint8Array }>(
+    SHARE_CACHE_SIZE,
+    { onEvict: (_, dropped) => dropped.bytes.fill(0) }
+  );
   readonly #compute: ComputePool;
   readonly #anchor: EpochAnchor;
   /**
@@ -942,11 +946,6 @@ export class SessionEngine {
     }
     // Plaintext share bytes live as long as the decoded share they came with, and no longer.
     if (cached) cached.bytes.fill(0);
-    else if (this.#shares.size >= SHARE_CACHE_SIZE) {
-      const oldest = this.#shares.keys().next().value as string;
-      this.#shares.get(oldest)?.bytes.fill(0);
-      this.#shares.delete(oldest);
-    }
     this.#shares.set(cacheKey, { blob: digest, share, bytes });
     return { share, input: { digest, bytes } };
   }

@@ -55,6 +55,7 @@ import {
 import type { Envelope, Step } from '../session/envelope.ts';
 import { wipeState } from '../session/state.ts';
 import { commit, enc, H256, list, openCommitment } from '../transcript.ts';
+import { secp256k1KeyTable } from '../verifying-key.ts';
 
 /** A threshold ECDSA signature (low-s), in the forms chains use. */
 export interface EcdsaSignature {
@@ -157,24 +158,12 @@ export type EcdsaSignSession = Session<EcdsaSignState>;
 const NAME = 'ecdsa.sign';
 const Q = G.order;
 
-/** Group keys with a multiplication table, most recently used last. */
-const verifyingKeys = new Map<string, GroupPoint>();
-
 /**
  * The group key as a point with a small precomputed table (window 4, ≈ 17 ms to build once), so
  * that the final verification in the online phase costs two table multiplications instead of a
  * full one. Built at the end of the presign phase; public data, bounded cache.
  */
-function verifyingKey(pk: Uint8Array): GroupPoint {
-  const hex = bytesToHex(pk);
-  const cached = verifyingKeys.get(hex);
-  if (cached) verifyingKeys.delete(hex);
-  else if (verifyingKeys.size >= 64)
-    verifyingKeys.delete(verifyingKeys.keys().next().value as string);
-  const p = cached ?? G.decodeOwn(pk).precompute(4, false);
-  verifyingKeys.set(hex, p);
-  return p;
-}
+const verifyingKey = (pk: Uint8Array): GroupPoint => secp256k1KeyTable(pk);
 
 const culpritIfTwo = (s: EcdsaSignState, j: PartyId): PartyId | null =>
   s.signers.length === 2 ? j : null;
