@@ -19,7 +19,6 @@ import {
   encodeEnvelope,
   exportShare,
   frostSign,
-  InputError,
   importShare,
   KeyShare,
   type NonceLedger,
@@ -28,6 +27,7 @@ import {
   reshare,
   type Session,
   type Step,
+  TesseraError,
   taprootTweak,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
@@ -623,9 +623,10 @@ async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
     // The call's own error is the one to report. Should settling fail too, the pair's marker
     // stays on disk and reads as a ban later: the safe side.
     await guard.settle(true).catch(() => undefined);
-    if (e instanceof InputError && e.check === 'PairBanned')
-      throw new ClientError('KEY_LOCKED', e.message, { cause: e });
-    if (e instanceof InputError && e.check === 'PairBusy')
+    const refused = e instanceof TesseraError && e.code === 'INVALID_INPUT' ? e : null;
+    if (refused?.check === 'PairBanned')
+      throw new ClientError('KEY_LOCKED', refused.message, { cause: e });
+    if (refused?.check === 'PairBusy')
       throw new ClientError(
         'STORE_BUSY',
         'another process of this client is checking the same pair with the server; sign again shortly',

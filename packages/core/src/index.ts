@@ -21,6 +21,14 @@ export {
   validateShare,
 } from './backup.ts';
 export { ctEqual } from './bytes.ts';
+export {
+  CHECKS,
+  type CheckInfo,
+  type CheckName,
+  CORE_ERROR_CODES,
+  type CoreErrorCode,
+  type CulpritKind,
+} from './checks.ts';
 export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
 export {
   oldKeyOf,
@@ -41,7 +49,12 @@ export {
   pairGuardKey,
 } from './ecdsa/sign.ts';
 export {
+  type CoreErrorOptions,
   DecodeError,
+  type ErrorData,
+  type ErrorShape,
+  errorData,
+  errorFromData,
   InputError,
   InternalError,
   MessageMissing,
@@ -51,6 +64,7 @@ export {
   ProtocolAbort,
   SessionClosed,
   TesseraError,
+  type TesseraErrorOptions,
 } from './errors.ts';
 export {
   type FrostReceiveOptions,

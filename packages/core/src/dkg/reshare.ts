@@ -34,7 +34,9 @@
  * (`clearBans`): a ban marks a party caught cheating, and new OT setups do not make it honest.
  * @module
  */
+
 import { bytesToHex, copyBytes, ctEqual, u32be } from '../bytes.ts';
+import type { CheckName } from '../checks.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
@@ -208,7 +210,7 @@ function validate(p: ReshareParams): {
   dealers: PartyId[];
   holders: PartyId[];
 } {
-  const bad = (why: string, check?: string): never => {
+  const bad = (why: string, check?: CheckName): never => {
     throw new InputError(`reshare: ${why}`, check ? { check } : {});
   };
   if (p.share !== undefined && !(p.share instanceof KeyShare)) bad('share must be a KeyShare');

@@ -14,7 +14,9 @@
  *   dropped and counts as missing, protocol-spec §1).
  * @module
  */
+
 import { copyBytes, ctEqual } from '../bytes.ts';
+import type { CheckName } from '../checks.ts';
 import {
   CheckFailed,
   DecodeError,
@@ -312,7 +314,7 @@ export function receiveEnvelope<S, R>(
   if (session.proto !== def.name)
     throw new InputError(`session is for ${session.proto}, not ${def.name}`);
   if (session.status !== 'active') throw new SessionClosed(session.status, { sid: session.sid });
-  const reject = (check: string, why: string): never => {
+  const reject = (check: CheckName, why: string): never => {
     throw new MessageRejected(check, env.from ?? null, `message rejected: ${why}`, {
       sid: session.sid,
     });
