@@ -39,6 +39,7 @@ export {
   reshare,
 } from './dkg/reshare.ts';
 export {
+  type EcdsaCallContext,
   type EcdsaCompleteOptions,
   type EcdsaReceiveOptions,
   type EcdsaSignature,

@@ -24,7 +24,12 @@ import {
   reshare as reshareProtocolApi,
   reshareProtocolFor,
 } from './dkg/reshare.ts';
-import { type EcdsaSignature, ecdsaSign, ecdsaSignProtocol } from './ecdsa/sign.ts';
+import {
+  type EcdsaCallContext,
+  type EcdsaSignature,
+  ecdsaSign,
+  ecdsaSignProtocol,
+} from './ecdsa/sign.ts';
 import {
   InputError,
   InternalError,
@@ -96,7 +101,7 @@ interface SimParty<R> {
 type Receive<R> = (
   s: Session<unknown>,
   e: Envelope,
-  o: ReceiveOptions
+  o: ReceiveOptions & EcdsaCallContext
 ) => Step<Session<unknown>, R>;
 
 /** Runs started parties to completion over an in-memory network. */
@@ -150,7 +155,7 @@ export function runParties<R>(
         const party = parties.get(r);
         if (!party || party.error || party.session.status !== 'active') continue;
         try {
-          const rec: ReceiveOptions = { sender: item.origin, ledger };
+          const rec: ReceiveOptions & EcdsaCallContext = { sender: item.origin, ledger };
           if (opts.rng) rec.rng = opts.rng;
           const share = opts.shares?.get(r);
           if (share) rec.share = share;

@@ -47,6 +47,7 @@ import { fischlinProve } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
+  echoCulprit,
   type HandlerResult,
   type Outgoing,
   openSession,
@@ -297,9 +298,6 @@ export function reshareStart(
   ]);
 }
 
-const echoCulprit = (s: ReshareState, j: PartyId): PartyId | null =>
-  s.participants.length === 2 ? j : null;
-
 /** A field that must be present (`len` bytes) when `present`, and empty otherwise. */
 function roleField(f: Uint8Array, present: boolean, len: number, what: string): Uint8Array {
   if (!present) {
@@ -407,7 +405,7 @@ function handleRound2(
     if (!ctEqual(got.E1j, E1)) {
       throw new ProtocolAbort(
         'EchoMismatch',
-        echoCulprit(s, id),
+        echoCulprit(s.participants, id),
         `party ${id} saw different round-1 commitments`
       );
     }
@@ -510,7 +508,7 @@ function handleRound3(
       id,
       msgs.get(id)?.broadcast,
       s.E2 as Uint8Array,
-      echoCulprit(s, id),
+      echoCulprit(s.participants, id),
       'reshare round 3'
     );
     if (s.scheme !== 'ecdsa') continue;
