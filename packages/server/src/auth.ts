@@ -8,7 +8,6 @@
  * among the configured keys.
  * @module
  */
-
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
