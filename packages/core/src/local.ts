@@ -30,14 +30,7 @@ import {
   ecdsaSign,
   ecdsaSignProtocol,
 } from './ecdsa/sign.ts';
-import {
-  InputError,
-  InternalError,
-  MessageMissing,
-  MessageRejected,
-  type PartyId,
-  TesseraError,
-} from './errors.ts';
+import { InputError, InternalError, MessageMissing, type PartyId, TesseraError } from './errors.ts';
 import { frostSign, frostSignProtocol } from './frost/sign.ts';
 import type { KeyShare, Scheme } from './keyshare.ts';
 import { type Rng, systemRng } from './rng.ts';
@@ -132,7 +125,7 @@ export function runParties<R>(
   }
   const ledger = opts.ledger ?? memoryLedgerForTests();
   const cheaters = new Set<PartyId>();
-  const rejections: MessageRejected[] = [];
+  const rejections: TesseraError[] = [];
   while (queue.length > 0) {
     const next: typeof queue = [];
     for (const item of queue) {
@@ -165,9 +158,9 @@ export function runParties<R>(
           for (const out of step.out) next.push({ origin: r, env: out });
           if (step.result !== undefined) party.result = step.result;
         } catch (e) {
-          if (e instanceof MessageRejected) rejections.push(e);
-          else if (e instanceof TesseraError) party.error = e;
-          else throw e;
+          if (!(e instanceof TesseraError)) throw e;
+          if (e.code === 'MESSAGE_REJECTED') rejections.push(e);
+          else party.error = e;
         }
       }
     }
