@@ -4,7 +4,7 @@
  */
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
-import { simulate } from '@tessera/core';
+import { local } from '@tessera/core';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const message = new TextEncoder().encode(
@@ -13,11 +13,11 @@ const message = new TextEncoder().encode(
 
 for (const scheme of ['ed25519', 'bip340'] as const) {
   const t0 = performance.now();
-  const shares = await simulate.keygen(scheme, { threshold: 2, parties: 3, label: 'demo' });
+  const shares = await local.keygen(scheme, { threshold: 2, parties: 3, label: 'demo' });
   const t1 = performance.now();
   const [p1, , p3] = shares;
   if (!p1 || !p3) throw new Error('key generation returned too few shares');
-  const signature = await simulate.sign(scheme, [p1, p3], message);
+  const signature = await local.sign(scheme, [p1, p3], message);
   const t2 = performance.now();
   const publicKey = p1.publicKey;
   const verified =
@@ -46,12 +46,12 @@ for (const scheme of ['ed25519', 'bip340'] as const) {
 {
   // Threshold ECDSA (DKLs23): the same flow, verified by OpenSSL through node:crypto.
   const t0 = performance.now();
-  const shares = await simulate.keygen('ecdsa', { threshold: 2, parties: 3, label: 'demo' });
+  const shares = await local.keygen('ecdsa', { threshold: 2, parties: 3, label: 'demo' });
   const t1 = performance.now();
   const [p1, , p3] = shares;
   if (!p1 || !p3) throw new Error('key generation returned too few shares');
   const digest = new Uint8Array(createHash('sha256').update(message).digest());
-  const sig = await simulate.sign('ecdsa', [p1, p3], digest);
+  const sig = await local.sign('ecdsa', [p1, p3], digest);
   const t2 = performance.now();
   const { x, y } = secp256k1.Point.fromBytes(p1.publicKey).toAffine();
   const b64 = (n: bigint) =>

@@ -6,14 +6,17 @@
  * ECDSA is verified as SEC 1 §4.1.4 states it, on noble's point arithmetic, with the public key
  * kept as a point with a small multiplication table (per key, bounded): a server verifies every
  * signature of the same few keys, and the table makes that ≈ 4× cheaper than noble's one-shot
- * `verify`, which decodes the key and multiplies without a table each time. A property test
- * checks it against noble's `verify` and OpenSSL.
+ * `verify`, which decodes the key and multiplies without a table each time. The table is noble's
+ * own point, kept in the process-wide cache `@tessera/core` also verifies with
+ * (`secp256k1KeyTable`): only the cache is shared, not the verification. A property test checks
+ * it against noble's `verify` and OpenSSL.
  * @module
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { secp256k1KeyTable } from '@tessera/core';
 import type { SchemeName } from './payload.ts';
 import type { SignResultBody } from './schemas.ts';
 
@@ -58,25 +61,6 @@ const Point = secp256k1.Point;
 const Fn = Point.Fn;
 type SecpPoint = InstanceType<typeof Point>;
 
-/** Public keys as points with a window-4 table, most recently used last. */
-const keyTables = new Map<string, SecpPoint>();
-const KEY_TABLES = 64;
-
-function keyTable(publicKeyHex: string): SecpPoint {
-  const cached = keyTables.get(publicKeyHex);
-  if (cached) {
-    keyTables.delete(publicKeyHex);
-    keyTables.set(publicKeyHex, cached);
-    return cached;
-  }
-  // fromBytes validates the encoding and that the point is on the curve.
-  const p = Point.fromBytes(hexToBytes(publicKeyHex));
-  p.precompute(4, false);
-  if (keyTables.size >= KEY_TABLES) keyTables.delete(keyTables.keys().next().value as string);
-  keyTables.set(publicKeyHex, p);
-  return p;
-}
-
 /**
  * ECDSA verification of a 32-byte digest (SEC 1 §4.1.4) with low `s` required (BIP-62, as every
  * chain we serve demands): `R' = (e/s)·G + (r/s)·Q` must be a point whose `x mod n` is `r`.
@@ -92,7 +76,7 @@ export function verifyEcdsaDigest(
   if (r === 0n || r >= Fn.ORDER || s === 0n || s > Fn.ORDER >> 1n) return false;
   let Q: SecpPoint;
   try {
-    Q = keyTable(publicKeyHex);
+    Q = secp256k1KeyTable(hexToBytes(publicKeyHex));
   } catch {
     return false;
   }

@@ -7,7 +7,7 @@
  */
 import { type SignPayload, signingInput } from '@tessera/api';
 import type { TesseraClient } from '@tessera/client';
-import { type KeyShare, type Scheme, simulate } from '@tessera/core';
+import { type KeyShare, local, type Scheme } from '@tessera/core';
 import { ChainError } from './errors.ts';
 
 /** A signature as the protocols produce it. ECDSA: `r ‖ s` (low s) and the recovery id. */
@@ -46,10 +46,10 @@ export class LocalBackend implements SigningBackend {
     // The same meaning the server gives a payload: the bytes come from @tessera/api.
     const { bytes } = signingInput(this.scheme, payload);
     if (this.scheme === 'ecdsa') {
-      const s = await simulate.sign('ecdsa', this.#shares, bytes);
+      const s = await local.sign('ecdsa', this.#shares, bytes);
       return { signature: s.compact, recovery: s.recovery };
     }
-    return { signature: await simulate.sign(this.scheme, this.#shares, bytes) };
+    return { signature: await local.sign(this.scheme, this.#shares, bytes) };
   }
 }
 
@@ -73,9 +73,9 @@ export class RemoteBackend implements SigningBackend {
    * user an address it alone controls. A server record that differs is refused.
    */
   static async open(client: TesseraClient, keyId: string): Promise<RemoteBackend> {
-    const local = await client.localKey(keyId);
+    const stored = await client.localKey(keyId);
     const remote = await client.getKey(keyId);
-    if (remote.publicKey !== local.publicKey || remote.scheme !== local.scheme)
+    if (remote.publicKey !== stored.publicKey || remote.scheme !== stored.scheme)
       throw new ChainError(
         'KEY_MISMATCH',
         `the server's record of key ${keyId} does not match this client's: refusing to use it`
@@ -83,8 +83,8 @@ export class RemoteBackend implements SigningBackend {
     return new RemoteBackend(
       client,
       keyId,
-      local.scheme,
-      new Uint8Array(Buffer.from(local.publicKey, 'hex'))
+      stored.scheme,
+      new Uint8Array(Buffer.from(stored.publicKey, 'hex'))
     );
   }
 

@@ -20,7 +20,8 @@ import {
   Transaction,
 } from '@scure/btc-signer';
 import type { SignPayload } from '@tessera/api';
-import { type KeyShare, simulate } from '@tessera/core';
+import type { KeyShare } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import * as ecc from 'tiny-secp256k1';
 import { LocalBackend, type SigningBackend } from '../src/backend.ts';
 import {

@@ -16,7 +16,8 @@ import {
   type RawSignature,
   type SigningBackend,
 } from '@tessera/chains';
-import { deriveChild, type KeyShare, simulate } from '@tessera/core';
+import { deriveChild, type KeyShare } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import {
   verifyMessage as ethersVerifyMessage,
   verifyTypedData as ethersVerifyTypedData,

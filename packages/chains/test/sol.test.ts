@@ -30,7 +30,8 @@ import {
   verifySignature,
 } from '@solana/kit';
 import type { SignPayload } from '@tessera/api';
-import { type KeyShare, simulate } from '@tessera/core';
+import type { KeyShare } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import { LocalBackend, type SigningBackend } from '../src/backend.ts';
 import { ChainError } from '../src/errors.ts';
 import {

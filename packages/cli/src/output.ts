@@ -19,7 +19,7 @@
  * |      | backup that is of another key or an older epoch (BAD_INPUT)                         |
  * @module
  */
-import { ClientError, type Progress, ServerError } from '@tessera/client';
+import type { Progress } from '@tessera/client';
 import { TesseraError } from '@tessera/core';
 import { CommanderError } from 'commander';
 
@@ -42,9 +42,12 @@ export interface OutputFlags {
   quiet?: boolean;
 }
 
-/** A mistake in how the CLI was called: exit code 2, nothing sent anywhere. */
-export class UsageError extends Error {
+/** A mistake in how the CLI was called (code `USAGE`): exit code 2, nothing sent anywhere. */
+export class UsageError extends TesseraError {
   override name = 'UsageError';
+  constructor(message: string) {
+    super('USAGE', message);
+  }
 }
 
 export class Output {
@@ -96,6 +99,8 @@ export function reportError(e: unknown, io: Io, json: boolean): number {
 
 /** Client errors about the local share store (exit code 4). */
 const STORE_CODES = new Set(['NO_SHARE', 'BAD_INPUT', 'SHARE_CORRUPTED', 'STORE_BUSY']);
+/** Usage and input mistakes (exit code 2). */
+const USAGE_CODES = new Set(['USAGE', 'INVALID_INPUT', 'WEAK_PASSPHRASE']);
 
 function classify(e: unknown): { exit: number; code: string; message: string } {
   if (e instanceof CommanderError) {
@@ -103,17 +108,13 @@ function classify(e: unknown): { exit: number; code: string; message: string } {
     const message = e.code === 'commander.help' ? 'a command is required' : e.message;
     return { exit: 2, code: 'USAGE', message: message.replace(/^error: /, '') };
   }
-  if (e instanceof UsageError) return { exit: 2, code: 'USAGE', message: e.message };
-  if (e instanceof ServerError) return { exit: 1, code: e.code, message: e.message };
-  if (e instanceof ClientError) {
-    if (e.code === 'TRANSPORT') return { exit: 3, code: e.code, message: e.message + rootCause(e) };
-    const exit = STORE_CODES.has(e.code) ? 4 : e.code === 'WEAK_PASSPHRASE' ? 2 : 1;
-    return { exit, code: e.code, message: e.message };
+  // Every Tessera package's errors have core's shape: the exit code follows from `code` (the
+  // codes of core, the client, the server and the chains package do not overlap where it matters).
+  if (e instanceof TesseraError) {
+    const { code, message } = e;
+    if (code === 'TRANSPORT') return { exit: 3, code, message: message + rootCause(e) };
+    return { exit: STORE_CODES.has(code) ? 4 : USAGE_CODES.has(code) ? 2 : 1, code, message };
   }
-  if (e instanceof TesseraError)
-    return { exit: e.code === 'INVALID_INPUT' ? 2 : 1, code: e.code, message: e.message };
-  if (e instanceof Error && e.name === 'ChainError')
-    return { exit: 1, code: (e as Error & { code: string }).code, message: e.message };
   // Matched by name: importing @tessera/server here would load it for every command.
   if (e instanceof Error && e.name === 'ConfigError')
     return { exit: 2, code: 'CONFIG', message: e.message };

@@ -10,6 +10,7 @@ import {
   signingInput,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   discardSession,
   dkg,
@@ -18,7 +19,6 @@ import {
   encodeEnvelope,
   exportShare,
   frostSign,
-  InputError,
   importShare,
   KeyShare,
   type NonceLedger,
@@ -27,6 +27,7 @@ import {
   reshare,
   type Session,
   type Step,
+  TesseraError,
   taprootTweak,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
@@ -129,7 +130,7 @@ export class TesseraClient {
    * parsing validates the share (point decoding, a base multiplication, interpolation), ~2 ms
    * that every signature would otherwise pay; a share whose stored bytes changed is parsed again.
    */
-  readonly #parsed = new Map<string, { digest: string; share: KeyShare }>();
+  readonly #parsed = new BoundedCache<string, { digest: string; share: KeyShare }>(PARSED_SHARES);
   readonly #transport: TransportKind;
   readonly #webSocket: WebSocketFactory | undefined;
   /** Test hook: gets each WebSocket transport before use. */
@@ -457,8 +458,6 @@ export class TesseraClient {
           { cause: e }
         );
       }
-      if (this.#parsed.size >= PARSED_SHARES)
-        this.#parsed.delete(this.#parsed.keys().next().value as string);
       this.#parsed.set(id, { digest, share });
       return share;
     } finally {
@@ -624,9 +623,10 @@ async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
     // The call's own error is the one to report. Should settling fail too, the pair's marker
     // stays on disk and reads as a ban later: the safe side.
     await guard.settle(true).catch(() => undefined);
-    if (e instanceof InputError && e.check === 'PairBanned')
-      throw new ClientError('KEY_LOCKED', e.message, { cause: e });
-    if (e instanceof InputError && e.check === 'PairBusy')
+    const refused = e instanceof TesseraError && e.code === 'INVALID_INPUT' ? e : null;
+    if (refused?.check === 'PairBanned')
+      throw new ClientError('KEY_LOCKED', refused.message, { cause: e });
+    if (refused?.check === 'PairBusy')
       throw new ClientError(
         'STORE_BUSY',
         'another process of this client is checking the same pair with the server; sign again shortly',

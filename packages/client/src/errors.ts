@@ -1,22 +1,32 @@
 /**
  * Client errors: `ServerError` carries the server's stable code; `ClientError` is a refusal the
  * client makes itself (the server asked it to sign something else, a signature did not verify).
+ * Both are `TesseraError`s, core's shape: callers dispatch on `code`.
  * @module
  */
 import type { ErrorBody } from '@tessera/api';
+import { type PartyId, TesseraError } from '@tessera/core';
 
-export class ServerError extends Error {
+/** The culprit a server's `PROTOCOL_ABORT` names in its details, if any. */
+function culpritIn(details: Record<string, unknown> | undefined): PartyId | null {
+  const c = details?.culprit;
+  return typeof c === 'number' && Number.isInteger(c) ? c : null;
+}
+
+export class ServerError extends TesseraError {
   override name = 'ServerError';
-  readonly code: string;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   /** Seconds the server asked us to wait (429, 503). */
   readonly retryAfter: number | undefined;
 
   constructor(status: number, body: ErrorBody | null, retryAfter?: number) {
-    super(body?.error.message ?? `server answered ${status}`);
+    super(
+      body?.error.code ?? (status >= 500 ? 'INTERNAL' : 'UNKNOWN'),
+      body?.error.message ?? `server answered ${status}`,
+      { culprit: culpritIn(body?.error.details) }
+    );
     this.status = status;
-    this.code = body?.error.code ?? (status >= 500 ? 'INTERNAL' : 'UNKNOWN');
     this.details = body?.error.details;
     this.retryAfter = retryAfter;
   }
@@ -54,11 +64,10 @@ export type ClientErrorCode =
   | 'STORE_BUSY'
   | 'BAD_INPUT';
 
-export class ClientError extends Error {
+export class ClientError extends TesseraError {
   override name = 'ClientError';
-  readonly code: ClientErrorCode;
+  declare readonly code: ClientErrorCode;
   constructor(code: ClientErrorCode, message: string, opts?: { cause?: unknown }) {
-    super(message, opts);
-    this.code = code;
+    super(code, message, opts?.cause === undefined ? {} : { cause: opts.cause });
   }
 }

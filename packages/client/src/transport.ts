@@ -11,6 +11,7 @@ import {
   type StepReplyResponse,
   type WsTicketResponse,
 } from '@tessera/api';
+import { TesseraError } from '@tessera/core';
 import { ClientError, ServerError } from './errors.ts';
 
 export interface HttpOptions {
@@ -104,10 +105,10 @@ async function withResume<T>(windowMs: number, fn: (attempt: number) => Promise<
     } catch (e) {
       // A dropped connection, our own earlier copy of this request still being processed, or the
       // server's store briefly unreachable (503: nothing uncommitted was kept).
-      const retryable =
-        (e instanceof ClientError && e.code === 'TRANSPORT') ||
-        (e instanceof ServerError && (e.code === 'SESSION_BUSY' || e.code === 'UNAVAILABLE'));
-      const asked = e instanceof ServerError && e.retryAfter ? e.retryAfter * 1000 : 0;
+      const code = e instanceof TesseraError ? e.code : null;
+      const retryable = code === 'TRANSPORT' || code === 'SESSION_BUSY' || code === 'UNAVAILABLE';
+      const after = (e as Partial<ServerError>).retryAfter;
+      const asked = after ? after * 1000 : 0;
       const wait = Math.min(5_000, Math.max(asked, Math.min(2_000, 100 * 2 ** attempt)));
       if (!retryable || Date.now() + wait > deadline) throw e;
       await new Promise((r) => setTimeout(r, wait));

@@ -15,10 +15,9 @@ import {
   type KeyShare,
   type NonceLedger,
   type PartyId,
-  simulate,
   systemRng,
 } from '@tessera/core';
-import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, memoryPairGuardForTests, simulate } from '@tessera/core/testing';
 
 /** Reference (Rust → WASM, same protocol family) on this machine class, measured when DKLs23 was added. */
 const REF = {

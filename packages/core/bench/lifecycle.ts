@@ -5,14 +5,8 @@
  * generation), so it gets BENCH_LIFECYCLE_ECDSA_RUNS runs (default 1; 0 skips it).
  * @module
  */
-import {
-  deriveChild,
-  exportShare,
-  importShare,
-  type KeyShare,
-  type Scheme,
-  simulate,
-} from '@tessera/core';
+import { deriveChild, exportShare, importShare, type KeyShare, type Scheme } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 
 interface Row {
   label: string;

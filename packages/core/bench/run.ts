@@ -25,10 +25,9 @@ import {
   type PartyId,
   type SessionStatus,
   type Step,
-  simulate,
   systemRng,
 } from '@tessera/core';
-import { memoryLedgerForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
 import { median, percentile, progress, type Row, table } from './shared.ts';

@@ -11,11 +11,13 @@
  * `BackupCiphertext`, `BackupStale` (an older epoch than the caller's).
  * @module
  */
+
 import { gcm } from '@noble/ciphers/aes.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { argon2id } from 'hash-wasm';
 import { concatBytes, copyBytes, ctEqual, readU32be, u32be, utf8ToBytes, wipe } from './bytes.ts';
+import type { CheckName } from './checks.ts';
 import { decodeFields, type Fields, fixedBytes } from './codec.ts';
 import { DecodeError, InputError, type PartyId } from './errors.ts';
 import { checkSeeds, KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
@@ -62,7 +64,7 @@ export interface BackupInfo {
   kdf: BackupKdfParams;
 }
 
-const fail = (check: string, message: string, hints: string[] = []): never => {
+const fail = (check: CheckName, message: string, hints: string[] = []): never => {
   throw new InputError(message, { check, hints });
 };
 

@@ -19,11 +19,14 @@
  * @module
  */
 
+import type { CheckName } from './checks.ts';
+
 /** Party identifier, 1..255. */
 export type PartyId = number;
 
 /** Options shared by every Tessera error. */
 export interface TesseraErrorOptions {
+  /** The failed check: for core's own errors a name from `CHECKS` (docs/errors.md). */
   check?: string | null;
   culprit?: PartyId | null;
   sid?: string | null;
@@ -31,8 +34,33 @@ export interface TesseraErrorOptions {
   hints?: string[];
 }
 
+/** Options of core's own errors: their checks are from `CHECKS`. */
+export interface CoreErrorOptions extends TesseraErrorOptions {
+  check?: CheckName | null;
+}
+
+/**
+ * The shape every Tessera package's errors share (core's, the server's `ApiError`, the client's
+ * `ServerError` and `ClientError`, the CLI's): a stable `code` to dispatch on, a message for
+ * people, and the party to blame where one is.
+ */
+export interface ErrorShape {
+  readonly code: string;
+  readonly message: string;
+  readonly culprit?: PartyId | null;
+}
+
+/** A Tessera error as plain data, as it crosses a thread or process boundary. */
+export interface ErrorData {
+  name: string;
+  code: string;
+  message: string;
+  check: string | null;
+  culprit: PartyId | null;
+}
+
 /** Base class of every error thrown by Tessera. */
-export class TesseraError extends Error {
+export class TesseraError extends Error implements ErrorShape {
   override name = 'TesseraError';
   /** Stable machine-readable code (see the module table). */
   readonly code: string;
@@ -58,7 +86,7 @@ export class TesseraError extends Error {
 /** The caller's input is wrong (bad parameters, wrong share, bad lengths). */
 export class InputError extends TesseraError {
   override name = 'InputError';
-  constructor(message: string, opts: TesseraErrorOptions = {}) {
+  constructor(message: string, opts: CoreErrorOptions = {}) {
     super('INVALID_INPUT', message, opts);
   }
 }
@@ -71,10 +99,10 @@ export class InputError extends TesseraError {
 export class ProtocolAbort extends TesseraError {
   override name = 'ProtocolAbort';
   constructor(
-    check: string,
+    check: CheckName,
     culprit: PartyId | null,
     message: string,
-    opts: TesseraErrorOptions = {}
+    opts: CoreErrorOptions = {}
   ) {
     super('PROTOCOL_ABORT', message, { ...opts, check, culprit });
   }
@@ -84,10 +112,10 @@ export class ProtocolAbort extends TesseraError {
 export class MessageRejected extends TesseraError {
   override name = 'MessageRejected';
   constructor(
-    check: string,
+    check: CheckName,
     culprit: PartyId | null,
     message: string,
-    opts: TesseraErrorOptions = {}
+    opts: CoreErrorOptions = {}
   ) {
     super('MESSAGE_REJECTED', message, { ...opts, check, culprit });
   }
@@ -98,7 +126,7 @@ export class MessageMissing extends TesseraError {
   override name = 'MessageMissing';
   /** Every party whose message is missing. */
   readonly missing: PartyId[];
-  constructor(missing: PartyId[], round: number, opts: TesseraErrorOptions = {}) {
+  constructor(missing: PartyId[], round: number, opts: CoreErrorOptions = {}) {
     super(
       'MESSAGE_MISSING',
       `round ${round}: no message from part${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`,
@@ -111,7 +139,7 @@ export class MessageMissing extends TesseraError {
 /** The session is finished, aborted, or was already consumed by an earlier `receive`. */
 export class SessionClosed extends TesseraError {
   override name = 'SessionClosed';
-  constructor(status: string, opts: TesseraErrorOptions = {}) {
+  constructor(status: string, opts: CoreErrorOptions = {}) {
     super('SESSION_CLOSED', `session is ${status}: it accepts no further messages`, {
       ...opts,
       hints: [
@@ -125,7 +153,7 @@ export class SessionClosed extends TesseraError {
 /** A nonce (or presignature) was offered for a second use. */
 export class NonceReuse extends TesseraError {
   override name = 'NonceReuse';
-  constructor(opts: TesseraErrorOptions = {}) {
+  constructor(opts: CoreErrorOptions = {}) {
     super('NONCE_REUSED', 'this signing nonce was already used; it is never used twice', {
       ...opts,
       check: 'NonceSingleUse',
@@ -137,7 +165,7 @@ export class NonceReuse extends TesseraError {
 /** A bug in Tessera: an invariant that should always hold did not. */
 export class InternalError extends TesseraError {
   override name = 'InternalError';
-  constructor(message: string, opts: TesseraErrorOptions = {}) {
+  constructor(message: string, opts: CoreErrorOptions = {}) {
     super('INTERNAL', message, opts);
   }
 }
@@ -161,9 +189,33 @@ export class DecodeError extends Error {
  */
 export class CheckFailed extends Error {
   override name = 'CheckFailed';
-  readonly check: string;
-  constructor(check: string, message: string) {
+  readonly check: CheckName;
+  constructor(check: CheckName, message: string) {
     super(message);
     this.check = check;
   }
+}
+
+/** The data of a Tessera error, to send where its class cannot go (a worker's reply). */
+export function errorData(e: TesseraError): ErrorData {
+  return { name: e.name, code: e.code, message: e.message, check: e.check, culprit: e.culprit };
+}
+
+/**
+ * A `TesseraError` that carries copied data, as `errorData` made it: the receiving side
+ * dispatches on `code` and `check`. The class follows from `code` alone (a `PROTOCOL_ABORT` is a
+ * `ProtocolAbort`, a `MESSAGE_REJECTED` a `MessageRejected`, anything else the base class), so
+ * that a caller still testing the class gets the same answer on either side of the boundary.
+ */
+export function errorFromData(d: ErrorData): TesseraError {
+  // The check names came from core's own error (`errorData`), so they are from `CHECKS`.
+  const check = d.check as CheckName;
+  const e =
+    d.code === 'PROTOCOL_ABORT'
+      ? new ProtocolAbort(check, d.culprit, d.message)
+      : d.code === 'MESSAGE_REJECTED'
+        ? new MessageRejected(check, d.culprit, d.message)
+        : new TesseraError(d.code, d.message, { check: d.check, culprit: d.culprit });
+  e.name = d.name;
+  return e;
 }

@@ -19,6 +19,7 @@ import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes, copyBytes, u32be } from './bytes.ts';
+import type { CheckName } from './checks.ts';
 import { InputError } from './errors.ts';
 import {
   childShare,
@@ -31,7 +32,7 @@ import {
 } from './keyshare.ts';
 import { H256, hashToScalar } from './transcript.ts';
 
-const bad = (msg: string, check: string, hints: string[] = []): never => {
+const bad = (msg: string, check: CheckName, hints: string[] = []): never => {
   throw new InputError(msg, { check, hints });
 };
 

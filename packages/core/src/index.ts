@@ -3,7 +3,8 @@
  *
  * Every protocol exports `start(params)` → `{ session, out }` and `receive(session, envelope)` →
  * `{ session, out, result? }`. Sessions are plain data (`encodeSession`/`decodeSession`); a failed
- * check throws `ProtocolAbort` naming the culprit. `simulate` runs all parties in memory.
+ * check throws `ProtocolAbort` naming the culprit. `local` runs all parties in memory
+ * (`simulate`, with a tamper hook for tests, is in `@tessera/core/testing`).
  * @module
  */
 export {
@@ -20,6 +21,14 @@ export {
   validateShare,
 } from './backup.ts';
 export { ctEqual } from './bytes.ts';
+export {
+  CHECKS,
+  type CheckInfo,
+  type CheckName,
+  CORE_ERROR_CODES,
+  type CoreErrorCode,
+  type CulpritKind,
+} from './checks.ts';
 export { type DkgParams, type DkgSession, dkg } from './dkg/protocol.ts';
 export {
   oldKeyOf,
@@ -30,6 +39,7 @@ export {
   reshare,
 } from './dkg/reshare.ts';
 export {
+  type EcdsaCallContext,
   type EcdsaCompleteOptions,
   type EcdsaReceiveOptions,
   type EcdsaSignature,
@@ -40,7 +50,12 @@ export {
   pairGuardKey,
 } from './ecdsa/sign.ts';
 export {
+  type CoreErrorOptions,
   DecodeError,
+  type ErrorData,
+  type ErrorShape,
+  errorData,
+  errorFromData,
   InputError,
   InternalError,
   MessageMissing,
@@ -50,6 +65,7 @@ export {
   ProtocolAbort,
   SessionClosed,
   TesseraError,
+  type TesseraErrorOptions,
 } from './errors.ts';
 export {
   type FrostReceiveOptions,
@@ -61,6 +77,12 @@ export {
 export { taprootTweak } from './frost/taproot.ts';
 export { type DerivedKey, deriveChild, derivePublic, parsePath } from './hd.ts';
 export { KeyShare, SCHEMES, type Scheme } from './keyshare.ts';
+export {
+  type LocalKeygenOptions,
+  type LocalReshareOptions,
+  type LocalSignOptions,
+  local,
+} from './local.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
 export {
   discardSession,
@@ -78,11 +100,6 @@ export {
   type Envelope,
   encodeEnvelope,
   type Step,
-  type Tamper,
 } from './session/envelope.ts';
-export {
-  type SimulateKeygenOptions,
-  type SimulateReshareOptions,
-  type SimulateSignOptions,
-  simulate,
-} from './simulate.ts';
+export { BoundedCache, type BoundedCacheOptions } from './util/bounded-cache.ts';
+export { type Secp256k1Point, secp256k1KeyTable } from './verifying-key.ts';

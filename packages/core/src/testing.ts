@@ -1,7 +1,15 @@
 /**
  * @tessera/core/testing — helpers for tests, benchmarks and in-process runs, never for a party
  * that keeps sessions or shares across a restart: the nonce ledger and pair guard here live in
- * memory and forget everything when the process ends.
+ * memory and forget everything when the process ends, and `simulate` lets a test tamper with
+ * messages.
  * @module
  */
 export { memoryLedgerForTests, memoryPairGuardForTests } from './session/driver.ts';
+export type { Tamper } from './session/envelope.ts';
+export {
+  type SimulateKeygenOptions,
+  type SimulateReshareOptions,
+  type SimulateSignOptions,
+  simulate,
+} from './simulate.ts';

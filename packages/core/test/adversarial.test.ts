@@ -21,10 +21,9 @@ import {
   MessageRejected,
   type PartyId,
   ProtocolAbort,
-  simulate,
-  type Tamper,
   TesseraError,
 } from '@tessera/core';
+import { simulate, type Tamper } from '@tessera/core/testing';
 import { concat, joinFields, readU32, sameBytes, splitFields, u32 } from './wire.ts';
 
 type FrostScheme = 'ed25519' | 'bip340';

@@ -9,10 +9,10 @@ import {
   importShare,
   inspectBackup,
   KeyShare,
-  simulate,
   validatePassphrase,
   validateShare,
 } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import { hex } from './helpers.ts';
 import { reseal as resealShare } from './wire.ts';
 

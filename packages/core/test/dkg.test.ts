@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { dkg, KeyShare, simulate } from '@tessera/core';
+import { dkg, KeyShare } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import { DecodeError } from '../src/errors.ts';
 import { ed25519Group, secp256k1Group } from '../src/group.ts';
 import { shareSecret } from '../src/keyshare.ts';

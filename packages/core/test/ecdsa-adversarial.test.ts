@@ -39,11 +39,14 @@ import {
   ProtocolAbort,
   type Rng,
   SessionClosed,
-  simulate,
-  type Tamper,
   TesseraError,
 } from '@tessera/core';
-import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
+import {
+  memoryLedgerForTests,
+  memoryPairGuardForTests,
+  simulate,
+  type Tamper,
+} from '@tessera/core/testing';
 import type { DkgState } from '../src/dkg/protocol.ts';
 import type { EcdsaSignState } from '../src/ecdsa/sign.ts';
 import { pairwiseSetup, shareSecret } from '../src/keyshare.ts';

@@ -31,9 +31,8 @@ import {
   pairGuardKey,
   SessionClosed,
   type Step,
-  simulate,
 } from '@tessera/core';
-import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, memoryPairGuardForTests, simulate } from '@tessera/core/testing';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { enc } from '../src/transcript.ts';

@@ -5,15 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
-import {
-  type Envelope,
-  frostSign,
-  KeyShare,
-  NonceReuse,
-  SessionClosed,
-  simulate,
-} from '@tessera/core';
-import { memoryLedgerForTests } from '@tessera/core/testing';
+import { type Envelope, frostSign, KeyShare, NonceReuse, SessionClosed } from '@tessera/core';
+import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
 import fc from 'fast-check';
 import { decodeFields } from '../src/codec.ts';
 import { frostSignStartWithSuite } from '../src/frost/sign.ts';

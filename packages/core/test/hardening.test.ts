@@ -18,9 +18,8 @@ import {
   KeyShare,
   type PartyId,
   ProtocolAbort,
-  simulate,
 } from '@tessera/core';
-import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, memoryPairGuardForTests, simulate } from '@tessera/core/testing';
 import type { PairwiseOffer } from '../src/dkg/pairwise.ts';
 import { hex, utf8, verifyEcdsaSha256WithNode } from './helpers.ts';
 

@@ -5,14 +5,8 @@ import { before, describe, test } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { HDKey } from '@scure/bip32';
-import {
-  deriveChild,
-  derivePublic,
-  InputError,
-  KeyShare,
-  parsePath,
-  simulate,
-} from '@tessera/core';
+import { deriveChild, derivePublic, InputError, KeyShare, parsePath } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import fc from 'fast-check';
 import {
   hex,

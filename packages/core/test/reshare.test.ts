@@ -7,15 +7,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import {
-  type Envelope,
-  InputError,
-  KeyShare,
-  type PartyId,
-  ProtocolAbort,
-  simulate,
-  type Tamper,
-} from '@tessera/core';
+import { type Envelope, InputError, KeyShare, type PartyId, ProtocolAbort } from '@tessera/core';
+import { simulate, type Tamper } from '@tessera/core/testing';
 import fc from 'fast-check';
 import { groupOfScheme, pairwiseSetup, shareSecret } from '../src/keyshare.ts';
 import {

@@ -8,14 +8,8 @@ import { describe, test } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utils as btcUtils, p2tr } from '@scure/btc-signer';
-import {
-  deriveChild,
-  derivePublic,
-  InputError,
-  KeyShare,
-  simulate,
-  taprootTweak,
-} from '@tessera/core';
+import { deriveChild, derivePublic, InputError, KeyShare, taprootTweak } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import * as ecc from 'tiny-secp256k1';
 import { taprootTweakWith } from '../src/frost/taproot.ts';
 import { secp256k1Group as g } from '../src/group.ts';

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { WebSocketLike } from '@tessera/client';
 import { MemoryShareStore, TesseraClient } from '@tessera/client';
 import { nodeWebSocket } from '@tessera/client/node';
-import { simulate } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 import { devToken } from '@tessera/server';
 import {
   addToBenchJson,

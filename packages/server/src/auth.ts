@@ -11,6 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BoundedCache } from '@tessera/core';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -48,7 +49,9 @@ export class Authenticator {
    * ≈ 0.3 ms. An entry serves for at most a minute and never past the token's `exp` (with the
    * same clock tolerance), so a key removed from the JWKS stops working within a minute.
    */
-  readonly #verified = new Map<string, { sub: string; exp: number; until: number }>();
+  readonly #verified = new BoundedCache<string, { sub: string; exp: number; until: number }>(
+    VERIFIED_TOKENS
+  );
 
   private constructor(keys: KeySet, config: ServerConfig['auth'], tickets: TicketStore) {
     this.#keys = keys;
@@ -100,8 +103,6 @@ export class Authenticator {
         (payload.iat > nowS + CLOCK_TOLERANCE_S || exp - payload.iat > max)
       )
         throw new Error('issued in the future or for too long');
-      if (this.#verified.size >= VERIFIED_TOKENS)
-        this.#verified.delete(this.#verified.keys().next().value as string);
       this.#verified.set(id, {
         sub: payload.sub,
         exp: payload.exp as number,

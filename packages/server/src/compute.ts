@@ -31,20 +31,19 @@ import {
   type TypedDataLimit,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   type Envelope,
   ecdsaSign,
   encodeEnvelope,
+  errorFromData,
   KeyShare,
-  MessageRejected,
   noGuardedCheck,
   type PairGuard,
   type PairGuardState,
   type PartyId,
-  ProtocolAbort,
   type ReshareResult,
   StagedLedger,
-  TesseraError,
 } from '@tessera/core';
 import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
 
@@ -155,14 +154,13 @@ export interface StartOutcome {
 
 const SHARE_CACHE_SIZE = 64;
 /** Decoded shares by digest: decoding and validating one costs ≈ 2 ms, more than a round's bookkeeping. */
-const shares = new Map<string, KeyShare>();
+const shares = new BoundedCache<string, KeyShare>(SHARE_CACHE_SIZE);
 
 function shareOf(input: ShareInput): KeyShare {
   const cached = shares.get(input.digest);
   if (cached) return cached;
   if (!input.bytes) throw new ShareMissing();
   const share = KeyShare.fromBytes(input.bytes);
-  if (shares.size >= SHARE_CACHE_SIZE) shares.delete(shares.keys().next().value as string);
   shares.set(input.digest, share);
   return share;
 }
@@ -258,7 +256,11 @@ type JobRequest =
   | { kind: 'payload'; job: PayloadJob };
 type Request = JobRequest & { id: number };
 
-/** An error as it crosses threads: enough to rebuild the class the engine dispatches on. */
+/**
+ * An error as it crosses threads. A core error travels as its data (`code`, `check`, `culprit`,
+ * message) and arrives as a plain copy: the engine dispatches on `code` and `check`, not on a
+ * class. The pool's own failures and the payload refusals (no `code`) travel by name.
+ */
 interface WireError {
   name: string;
   code: string | null;
@@ -290,17 +292,15 @@ type Response =
 
 function toWire(e: unknown): WireError {
   const err = e instanceof Error ? e : new Error(String(e));
-  const t = err instanceof TesseraError ? err : null;
+  const f = err as Error & { code?: unknown; check?: unknown; culprit?: unknown };
   return {
     name: err.name,
-    code: t?.code ?? null,
+    code: typeof f.code === 'string' ? f.code : null,
     message: err.message,
     // A payload's exceeded limit travels where a protocol error's check does.
     check:
-      t?.check ??
-      (err as { check?: string }).check ??
-      (err instanceof PayloadTooComplex ? err.limit : null),
-    culprit: t?.culprit ?? null,
+      typeof f.check === 'string' ? f.check : err instanceof PayloadTooComplex ? err.limit : null,
+    culprit: typeof f.culprit === 'number' ? f.culprit : null,
   };
 }
 
@@ -310,15 +310,7 @@ function fromWire(w: WireError): Error {
   if (w.name === 'PayloadTooComplex')
     return new PayloadTooComplex((w.check ?? 'budget') as TypedDataLimit | 'budget', w.message);
   if (w.name === 'PayloadError') return new PayloadError(w.message);
-  if (w.name === 'ProtocolAbort')
-    return new ProtocolAbort(w.check ?? 'unknown', w.culprit, w.message);
-  if (w.name === 'MessageRejected')
-    return new MessageRejected(w.check ?? 'unknown', w.culprit, w.message);
-  if (w.code !== null)
-    return new TesseraError(w.code, w.message, {
-      ...(w.check !== null ? { check: w.check } : {}),
-      ...(w.culprit !== null ? { culprit: w.culprit } : {}),
-    });
+  if (w.code !== null) return errorFromData({ ...w, code: w.code });
   const e = new Error(w.message);
   e.name = w.name;
   return e;

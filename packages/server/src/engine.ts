@@ -31,6 +31,7 @@ import {
   signingInput,
 } from '@tessera/api';
 import {
+  BoundedCache,
   decodeEnvelope,
   dkg,
   type Envelope,
@@ -38,10 +39,8 @@ import {
   encodeEnvelope,
   frostSign,
   KeyShare,
-  MessageRejected,
   type PairGuard,
   type PairGuardState,
-  ProtocolAbort,
   pairGuardKey,
   reshare,
   SCHEMES,
@@ -141,7 +140,10 @@ export class SessionEngine {
    * Decoded shares by key id, epoch and sealed blob: decoding and validating a share costs more
    * than a signing round's bookkeeping. Bounded; an entry whose blob changed is not used.
    */
-  readonly #shares = new Map<string, { blob: string; share: KeyShare; bytes: Uint8Array }>();
+  readonly #shares = new BoundedCache<string, { blob: string; share: KeyShare; bytes: Uint8Array }>(
+    SHARE_CACHE_SIZE,
+    { onEvict: (_, dropped) => dropped.bytes.fill(0) }
+  );
   readonly #compute: ComputePool;
   readonly #anchor: EpochAnchor;
   /**
@@ -577,12 +579,13 @@ export class SessionEngine {
     if (computed.kind === 'violation') return this.#violation(rec, computed.why);
     if (computed.kind === 'error') {
       const e = computed.error;
-      if (e instanceof ProtocolAbort) return this.#abort(rec, e, computed.bannedShare);
-      if (e instanceof MessageRejected) return this.#violation(rec, e.message);
-      if (e instanceof TesseraError && e.check === 'PairBanned')
-        throw new ApiError('KEY_LOCKED', e.message);
+      // A core error from a worker is a copy of its data: dispatch on `code` and `check`.
+      const core = e instanceof TesseraError ? e : null;
+      if (core?.code === 'PROTOCOL_ABORT') return this.#abort(rec, core, computed.bannedShare);
+      if (core?.code === 'MESSAGE_REJECTED') return this.#violation(rec, core.message);
+      if (core?.check === 'PairBanned') throw new ApiError('KEY_LOCKED', e.message);
       // The key's one signing session has a step in flight (on another instance): retryable.
-      if (e instanceof TesseraError && e.check === 'PairBusy')
+      if (core?.check === 'PairBusy')
         throw new ApiError(
           'SESSION_BUSY',
           'another request for this session is being processed; resend to get its reply'
@@ -764,7 +767,7 @@ export class SessionEngine {
   /** A check on the client's message failed: terminal, culprit named, state destroyed. */
   async #abort(
     rec: SessionRecord,
-    e: ProtocolAbort,
+    e: TesseraError,
     bannedShare: Uint8Array | undefined
   ): Promise<never> {
     this.#metrics.cheatAborts.inc({ protocol: rec.protocol, check: e.check ?? 'unknown' });
@@ -942,11 +945,6 @@ export class SessionEngine {
     }
     // Plaintext share bytes live as long as the decoded share they came with, and no longer.
     if (cached) cached.bytes.fill(0);
-    else if (this.#shares.size >= SHARE_CACHE_SIZE) {
-      const oldest = this.#shares.keys().next().value as string;
-      this.#shares.get(oldest)?.bytes.fill(0);
-      this.#shares.delete(oldest);
-    }
     this.#shares.set(cacheKey, { blob: digest, share, bytes });
     return { share, input: { digest, bytes } };
   }

@@ -4,10 +4,12 @@
  * @module
  */
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '@tessera/api';
+import { TesseraError } from '@tessera/core';
 
-export class ApiError extends Error {
+/** An `ApiError` is core's shape (`code`, `message`, `culprit`): callers dispatch on `code`. */
+export class ApiError extends TesseraError {
   override name = 'ApiError';
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   /** Seconds to wait before retrying (429, 503). */
@@ -18,8 +20,8 @@ export class ApiError extends Error {
     message: string,
     opts: { details?: Record<string, unknown>; retryAfter?: number } = {}
   ) {
-    super(message);
-    this.code = code;
+    const culprit = opts.details?.culprit;
+    super(code, message, typeof culprit === 'number' ? { culprit } : {});
     this.status = ERROR_STATUS[code];
     this.details = opts.details;
     this.retryAfter = opts.retryAfter;

@@ -8,6 +8,7 @@
 import type { ProtocolNameValue } from '@tessera/api';
 import {
   dkg,
+  type EcdsaCallContext,
   type EcdsaSignature,
   type Envelope,
   ecdsaSign,
@@ -23,6 +24,9 @@ import type { SessionKind } from './store/store.ts';
 
 export type CoreResult = KeyShare | EcdsaSignature | Uint8Array | ReshareResult;
 
+/** What the server passes to any protocol's `receive`; ECDSA's share and guard where it signs. */
+export type PartyCallOptions = ReceiveOptions & EcdsaCallContext;
+
 export interface ProtocolRunner {
   name: ProtocolNameValue;
   kind: SessionKind;
@@ -30,7 +34,7 @@ export interface ProtocolRunner {
   receive(
     s: Session<unknown>,
     env: Envelope,
-    o: ReceiveOptions
+    o: PartyCallOptions
   ): Step<Session<unknown>, CoreResult>;
   encode(s: Session<unknown>): Uint8Array;
   decode(b: Uint8Array): Session<unknown>;
@@ -38,7 +42,7 @@ export interface ProtocolRunner {
 
 /** The part of a core protocol's API the server drives, whatever its state and result types. */
 interface CoreProtocol<S> {
-  receive(s: S, env: Envelope, o: ReceiveOptions): Step<S, CoreResult>;
+  receive(s: S, env: Envelope, o: PartyCallOptions): Step<S, CoreResult>;
   encodeSession(s: S): Uint8Array;
   decodeSession(b: Uint8Array): S;
 }

@@ -16,9 +16,8 @@ import {
   encodeEnvelope,
   KeyShare,
   ProtocolAbort,
-  simulate,
 } from '@tessera/core';
-import { memoryLedgerForTests, memoryPairGuardForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, memoryPairGuardForTests, simulate } from '@tessera/core/testing';
 import { slowTypedData } from '../../api/test/fixtures/typed-data.ts';
 import {
   ComputeFailed,

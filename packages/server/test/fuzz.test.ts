@@ -14,10 +14,9 @@ import {
   ecdsaSign,
   encodeEnvelope,
   KeyShare,
-  simulate,
   TesseraError,
 } from '@tessera/core';
-import { memoryLedgerForTests } from '@tessera/core/testing';
+import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
 import fc from 'fast-check';
 import { call, fresh, type TestServer, testServer } from './helpers.ts';
 

@@ -11,7 +11,8 @@ import {
   MAX_STEP_BODY_BYTES,
   stepBodyLimit,
 } from '@tessera/api';
-import { type Envelope, encodeEnvelope, simulate } from '@tessera/core';
+import { type Envelope, encodeEnvelope } from '@tessera/core';
+import { simulate } from '@tessera/core/testing';
 
 describe('step body limits per protocol round', () => {
   test('the table covers every round of every protocol with 2 and 3 parties', async () => {

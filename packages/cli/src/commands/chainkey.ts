@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { LocalBackend, RemoteBackend, type SigningBackend } from '@tessera/chains';
 import { checkBackupPassphrase } from '@tessera/client';
-import { exportShare, importShare, type KeyShare, type Scheme, simulate } from '@tessera/core';
+import { exportShare, importShare, type KeyShare, local, type Scheme } from '@tessera/core';
 import type { Command } from 'commander';
 import { type ClientFlags, clientOptions, connect, keyIdArg } from '../connect.ts';
 import { UsageError } from '../output.ts';
@@ -48,7 +48,7 @@ export async function createLocalKey(
   const pass = passphrase(env);
   // The file holds every share of the key: the passphrase must be at least a backup's.
   await checkBackupPassphrase(pass);
-  const shares = await simulate.keygen(scheme, { threshold: 2, parties: 2 });
+  const shares = await local.keygen(scheme, { threshold: 2, parties: 2 });
   const sealed = await Promise.all(shares.map((s) => exportShare(s, pass)));
   const body: LocalKeyFile = {
     format: 'tessera-local-key/v1',

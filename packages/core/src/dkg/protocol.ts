@@ -28,6 +28,7 @@ import { fischlinProve, fischlinVerify } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
+  echoCulprit,
   type HandlerResult,
   type Outgoing,
   openSession,
@@ -144,8 +145,6 @@ function validateParams(p: DkgParams): void {
   }
 }
 
-const echoCulprit = (s: DkgState, j: PartyId): PartyId | null => (s.ids.length === 2 ? j : null);
-
 function handleRound1(
   g: Group,
   s: DkgState,
@@ -238,7 +237,7 @@ function handleRound2(
     if (!ctEqual(E1j, E1)) {
       throw new ProtocolAbort(
         'EchoMismatch',
-        echoCulprit(s, id),
+        echoCulprit(s.ids, id),
         `party ${id} saw different round-1 commitments`
       );
     }
@@ -339,7 +338,13 @@ function handleRound3(
 ): HandlerResult<DkgState, KeyShare> {
   for (const id of s.ids) {
     if (id === s.me) continue;
-    checkEcho2(id, msgs.get(id)?.broadcast, s.E2 as Uint8Array, echoCulprit(s, id), 'dkg round 3');
+    checkEcho2(
+      id,
+      msgs.get(id)?.broadcast,
+      s.E2 as Uint8Array,
+      echoCulprit(s.ids, id),
+      'dkg round 3'
+    );
   }
   const senders = s.scheme === 'ecdsa' ? finishOtReceivers(s, msgs) : undefined;
   const Xme = (s.X as Uint8Array[])[s.ids.indexOf(s.me)] as Uint8Array;

@@ -34,7 +34,9 @@
  * (`clearBans`): a ban marks a party caught cheating, and new OT setups do not make it honest.
  * @module
  */
+
 import { bytesToHex, copyBytes, ctEqual, u32be } from '../bytes.ts';
+import type { CheckName } from '../checks.ts';
 import { decodeFields, decodePointList, fixedBytes } from '../codec.ts';
 import { InputError, type PartyId, ProtocolAbort } from '../errors.ts';
 import type { Group, GroupPoint } from '../group.ts';
@@ -45,6 +47,7 @@ import { fischlinProve } from '../proofs/fischlin.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
+  echoCulprit,
   type HandlerResult,
   type Outgoing,
   openSession,
@@ -208,7 +211,7 @@ function validate(p: ReshareParams): {
   dealers: PartyId[];
   holders: PartyId[];
 } {
-  const bad = (why: string, check?: string): never => {
+  const bad = (why: string, check?: CheckName): never => {
     throw new InputError(`reshare: ${why}`, check ? { check } : {});
   };
   if (p.share !== undefined && !(p.share instanceof KeyShare)) bad('share must be a KeyShare');
@@ -294,9 +297,6 @@ export function reshareStart(
     { to: 0, body: enc(w, C) },
   ]);
 }
-
-const echoCulprit = (s: ReshareState, j: PartyId): PartyId | null =>
-  s.participants.length === 2 ? j : null;
 
 /** A field that must be present (`len` bytes) when `present`, and empty otherwise. */
 function roleField(f: Uint8Array, present: boolean, len: number, what: string): Uint8Array {
@@ -405,7 +405,7 @@ function handleRound2(
     if (!ctEqual(got.E1j, E1)) {
       throw new ProtocolAbort(
         'EchoMismatch',
-        echoCulprit(s, id),
+        echoCulprit(s.participants, id),
         `party ${id} saw different round-1 commitments`
       );
     }
@@ -508,7 +508,7 @@ function handleRound3(
       id,
       msgs.get(id)?.broadcast,
       s.E2 as Uint8Array,
-      echoCulprit(s, id),
+      echoCulprit(s.participants, id),
       'reshare round 3'
     );
     if (s.scheme !== 'ecdsa') continue;

@@ -58,7 +58,12 @@ export function keyProtocol<S extends { scheme: Scheme }, R>(
 export function keyProtocolApi<S, R>(plain: ProtocolDef<S, R>, ecdsa: ProtocolDef<S, R>) {
   return {
     receive(session: Session<S>, env: Envelope, opts?: ReceiveOptions): Step<Session<S>, R> {
-      return receiveEnvelope(session.proto === ecdsa.name ? ecdsa : plain, session, env, opts);
+      return receiveEnvelope(
+        session.proto === ecdsa.name ? ecdsa : plain,
+        session,
+        env,
+        opts ?? {}
+      );
     },
     encodeSession: (s: Session<S>): Uint8Array => encodeSession(s as Session<unknown>),
     decodeSession(b: Uint8Array): Session<S> {

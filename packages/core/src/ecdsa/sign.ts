@@ -39,6 +39,7 @@ import {
   advanceSession,
   blame,
   decodeSession,
+  echoCulprit,
   encodeSession,
   type HandlerContext,
   type HandlerResult,
@@ -55,6 +56,7 @@ import {
 import type { Envelope, Step } from '../session/envelope.ts';
 import { wipeState } from '../session/state.ts';
 import { commit, enc, H256, list, openCommitment } from '../transcript.ts';
+import { secp256k1KeyTable } from '../verifying-key.ts';
 
 /** A threshold ECDSA signature (low-s), in the forms chains use. */
 export interface EcdsaSignature {
@@ -107,6 +109,19 @@ export interface EcdsaReceiveOptions {
   rng?: Rng;
 }
 
+/**
+ * What ECDSA's calls add to the generic handler context: this signer's share and its durable
+ * pair guard (docs/protocols/ecdsa.md, "Pending checks"). Optional here because each call checks
+ * what it needs (`checkCallOptions`) before the session is touched.
+ */
+export interface EcdsaCallContext {
+  share?: KeyShare;
+  pairGuard?: PairGuard;
+}
+
+/** The handler context of an ECDSA round. */
+type EcdsaContext = HandlerContext & EcdsaCallContext;
+
 /** Options of `ecdsaSign.complete`. */
 export interface EcdsaCompleteOptions {
   share: KeyShare;
@@ -116,8 +131,12 @@ export interface EcdsaCompleteOptions {
   rng?: Rng;
 }
 
-/** Plain, serialisable state of one signer. Secrets are erased as soon as they are used. */
-export interface EcdsaSignState {
+/**
+ * Plain, serialisable state of one signer, round by round: each round's state is the previous
+ * one plus what that round made (the session's `round` tells which one a session holds; no tag is
+ * stored, so saved sessions keep their encoding). Secrets are erased as soon as they are used.
+ */
+export interface EcdsaRound1State {
   signers: PartyId[];
   keyId: Uint8Array;
   epoch: Uint8Array;
@@ -136,20 +155,38 @@ export interface EcdsaSignState {
   salt: Uint8Array;
   C: Uint8Array;
   bob: Record<string, RvoleBobState>;
-  /** After round 1. */
-  commits?: Record<string, Uint8Array>;
-  E1?: Uint8Array;
-  sk?: bigint;
-  pkShare?: Uint8Array;
-  alice?: Record<string, [bigint, bigint]>;
-  /** After round 2: the presignature (erased when used). */
-  presig?: { u: bigint; v: bigint; phi: bigint; r: bigint; R: Uint8Array } | null;
-  presigId?: string;
-  /** After the online step: `H256("sign/digest", sidS, z)`, compared with every peer's. */
-  digestHash?: Uint8Array;
-  /** After the online step: own (u_i, w_i) and the combined nonce point R. */
-  own?: { u: bigint; w: bigint; R: Uint8Array };
 }
+
+/** After round 1: the peers' commitments, their echo, and this signer's multiplication shares. */
+export interface EcdsaRound2State extends EcdsaRound1State {
+  commits: Record<string, Uint8Array>;
+  E1: Uint8Array;
+  sk: bigint;
+  pkShare: Uint8Array;
+  alice: Record<string, [bigint, bigint]>;
+}
+
+/** After round 2: the presignature (erased, set to null, when used). */
+export interface EcdsaPresignedState extends EcdsaRound2State {
+  presig: { u: bigint; v: bigint; phi: bigint; r: bigint; R: Uint8Array } | null;
+  presigId: string;
+}
+
+/** After the online step: the digest is bound and this signer's round-3 values are out. */
+export interface EcdsaRound3State extends EcdsaPresignedState {
+  digest: Uint8Array;
+  /** `H256("sign/digest", sidS, z)`, compared with every peer's. */
+  digestHash: Uint8Array;
+  /** Own (u_i, w_i) and the combined nonce point R. */
+  own: { u: bigint; w: bigint; R: Uint8Array };
+}
+
+/**
+ * The state of one signer in any round, as a session holds it: round 1's fields, and those of
+ * later rounds once made. Each round's handler gets its own round's exact type.
+ */
+export type EcdsaSignState = EcdsaRound1State &
+  Partial<Omit<EcdsaRound3State, keyof EcdsaRound1State>>;
 
 /** An ECDSA signing session. */
 export type EcdsaSignSession = Session<EcdsaSignState>;
@@ -157,27 +194,12 @@ export type EcdsaSignSession = Session<EcdsaSignState>;
 const NAME = 'ecdsa.sign';
 const Q = G.order;
 
-/** Group keys with a multiplication table, most recently used last. */
-const verifyingKeys = new Map<string, GroupPoint>();
-
 /**
  * The group key as a point with a small precomputed table (window 4, ≈ 17 ms to build once), so
  * that the final verification in the online phase costs two table multiplications instead of a
  * full one. Built at the end of the presign phase; public data, bounded cache.
  */
-function verifyingKey(pk: Uint8Array): GroupPoint {
-  const hex = bytesToHex(pk);
-  const cached = verifyingKeys.get(hex);
-  if (cached) verifyingKeys.delete(hex);
-  else if (verifyingKeys.size >= 64)
-    verifyingKeys.delete(verifyingKeys.keys().next().value as string);
-  const p = cached ?? G.decodeOwn(pk).precompute(4, false);
-  verifyingKeys.set(hex, p);
-  return p;
-}
-
-const culpritIfTwo = (s: EcdsaSignState, j: PartyId): PartyId | null =>
-  s.signers.length === 2 ? j : null;
+const verifyingKey = (pk: Uint8Array): GroupPoint => secp256k1KeyTable(pk);
 
 /**
  * The share a call passes must be the one the session started with: same key, epoch, party,
@@ -195,7 +217,7 @@ const shareMismatch = () =>
     hints: ['a derived (child) session needs the same child share in every call'],
   });
 
-function needShare(ctx: HandlerContext, s: EcdsaSignState): KeyShare {
+function needShare(ctx: EcdsaContext, s: EcdsaSignState): KeyShare {
   if (!sameShare(ctx.share, s)) throw shareMismatch();
   return ctx.share;
 }
@@ -239,7 +261,7 @@ export const pairGuardKey = (share: KeyShare, peer: PartyId): string =>
  * RVOLE μ) under the pair guard: a durable marker before, cleared after a pass, a ban after a
  * failure, also recorded on the share (docs/protocols/ecdsa.md, "Pending checks", "Bans").
  */
-function guarded<T>(ctx: HandlerContext, share: KeyShare, peer: PartyId, fn: () => T): T {
+function guarded<T>(ctx: EcdsaContext, share: KeyShare, peer: PartyId, fn: () => T): T {
   const guard = ctx.pairGuard;
   if (!guard) throw new InputError('ecdsa.sign: a guarded check needs a PairGuard');
   const key = pairGuardKey(share, peer);
@@ -287,9 +309,9 @@ function refuseBanned(share: KeyShare, signers: readonly PartyId[]): void {
 }
 
 function handleRound1(
-  s: EcdsaSignState,
+  s: EcdsaRound1State,
   msgs: Map<PartyId, PeerMessages>,
-  ctx: HandlerContext
+  ctx: EcdsaContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const share = needShare(ctx, s);
   const me = ctx.me;
@@ -353,9 +375,9 @@ function handleRound1(
 }
 
 function handleRound2(
-  s: EcdsaSignState,
+  s: EcdsaRound2State,
   msgs: Map<PartyId, PeerMessages>,
-  ctx: HandlerContext
+  ctx: EcdsaContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const share = needShare(ctx, s);
   // A ban recorded by another session of this key since round 1 stops this one too (the lock is key-wide).
@@ -366,7 +388,7 @@ function handleRound2(
   let u = 0n;
   let v = 0n;
   const Rs: GroupPoint[] = [G.decodeOwn(s.R)];
-  const pks: GroupPoint[] = [G.decodeOwn(s.pkShare as Uint8Array)];
+  const pks: GroupPoint[] = [G.decodeOwn(s.pkShare)];
   for (const j of ctx.peers) {
     const f = blame(j, () => {
       const f = decodeFields(msgs.get(j)?.p2p as Uint8Array, 8, 'sign round 2');
@@ -382,14 +404,14 @@ function handleRound2(
         E1: fixedBytes(f[7], 32, 'E1'),
       };
     });
-    if (!ctEqual(f.E1, s.E1 as Uint8Array)) {
+    if (!ctEqual(f.E1, s.E1)) {
       throw new ProtocolAbort(
         'EchoMismatch',
-        culpritIfTwo(s, j),
+        echoCulprit(s.signers, j),
         `party ${j} saw different round-1 commitments`
       );
     }
-    const Cj = (s.commits as Record<string, Uint8Array>)[j] as Uint8Array;
+    const Cj = s.commits[j] as Uint8Array;
     if (!openCommitment(Cj, 'sign/commitR', sidS, j, [f.Rraw], f.salt)) {
       throw new ProtocolAbort(
         'CommitmentOpen',
@@ -402,7 +424,7 @@ function handleRound2(
       rvoleBobFinish(pairwiseSetup(share, j).receiver.setupId, bob, f.m2)
     );
     checkGammas(f, bob.chi, dk, ds, j, ctx.rng);
-    const [ck, cs] = (s.alice as Record<string, [bigint, bigint]>)[j] as [bigint, bigint];
+    const [ck, cs] = s.alice[j] as [bigint, bigint];
     Phi += f.psi;
     u += ck + dk;
     v += cs + ds;
@@ -437,12 +459,12 @@ function handleRound2(
   verifyingKey(s.pk); // warm the table here, so the online phase does not pay for it
   const presig = {
     u: G.mod(s.k * Phi + u),
-    v: G.mod((s.sk as bigint) * Phi + v),
+    v: G.mod(s.sk * Phi + v),
     phi: s.phi,
     r,
     R: G.encodePoint(R),
   };
-  const next: EcdsaSignState = {
+  const next: EcdsaPresignedState = {
     ...s,
     k: 0n,
     sk: 0n,
@@ -452,7 +474,7 @@ function handleRound2(
     presigId: `ecdsa:${ctx.sid}:${me}`,
   };
   if (next.digest === null) return { state: next, out: [] };
-  return online(next, ctx.sid, needLedger(ctx.ledger));
+  return online(next, next.digest, ctx.sid, needLedger(ctx.ledger));
 }
 
 /**
@@ -486,36 +508,36 @@ function checkGammas(
 
 /** The online step: consume the presignature once and compute `w_i = e·φ_i + r·v_i`. */
 function online(
-  s: EcdsaSignState,
+  s: EcdsaPresignedState,
+  digest: Uint8Array,
   sid: string,
   ledger: NonceLedger
-): HandlerResult<EcdsaSignState, EcdsaSignature> {
+): HandlerResult<EcdsaRound3State, EcdsaSignature> {
   const presig = s.presig;
-  if (!presig || !ledger.consume(s.presigId as string)) throw new NonceReuse();
-  const digest = s.digest as Uint8Array;
+  if (!presig || !ledger.consume(s.presigId)) throw new NonceReuse();
   const e = G.mod(bytesToNumberBE(digest));
   // The digest is bound late (presigning): each signer states which digest it signs, so that a
   // disagreement is reported as such (DigestMismatch) instead of blamed on an honest peer.
   const dz = H256('sign/digest', hexToBytes(sid), digest);
   const w = G.mod(e * presig.phi + presig.r * presig.v);
-  const next: EcdsaSignState = {
+  const next = {
     ...s,
     presig: null,
     phi: 0n,
     own: { u: presig.u, w, R: presig.R },
   };
   return {
-    state: { ...next, digestHash: dz },
+    state: { ...next, digest, digestHash: dz },
     out: [{ to: 0, body: enc(G.encodeScalar(presig.u), G.encodeScalar(w), dz) }],
   };
 }
 
 function handleRound3(
-  s: EcdsaSignState,
+  s: EcdsaRound3State,
   msgs: Map<PartyId, PeerMessages>,
-  ctx: HandlerContext
+  ctx: EcdsaContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
-  const own = s.own as { u: bigint; w: bigint; R: Uint8Array };
+  const own = s.own;
   let U = own.u;
   let W = own.w;
   for (const j of ctx.peers) {
@@ -527,7 +549,7 @@ function handleRound3(
         dz: fixedBytes(f[2], 32, 'digest hash'),
       };
     });
-    if (!ctEqual(dz, s.digestHash as Uint8Array)) {
+    if (!ctEqual(dz, s.digestHash)) {
       // The signers were given different digests (coordinator or policy layer): no one can be
       // blamed from here, and no signature can result.
       throw new ProtocolAbort('DigestMismatch', null, `party ${j} signed a different digest`);
@@ -549,7 +571,7 @@ function handleRound3(
     sig = Q - sig;
     flip = 1;
   }
-  const digest = s.digest as Uint8Array;
+  const digest = s.digest;
   const compact = concatBytes(numberToBytesBE(r, 32), numberToBytesBE(sig, 32));
   // Invariant 4: the signature must verify against the group key before anything is
   // returned; a failure is terminal and never retried (the Lindell17 abort class,
@@ -580,19 +602,19 @@ function handleRound3(
   };
 }
 
-const HANDLERS = [handleRound1, handleRound2, handleRound3];
-
 /** The ECDSA signing protocol definition. */
-export const ecdsaSignProtocol: ProtocolDef<EcdsaSignState, EcdsaSignature> = {
+export const ecdsaSignProtocol: ProtocolDef<EcdsaSignState, EcdsaSignature, EcdsaCallContext> = {
   name: NAME,
   rounds: 3,
   expect: (round) => ({ broadcast: round !== 2, p2p: round !== 3 }),
   // Round 3 needs our own (u_i, w_i), which exists only once the digest is bound.
   ready: (round, s) => round !== 3 || s.own !== undefined,
+  // The session's round says which state it holds: each handler returns the next round's.
   handle(round, state, msgs, ctx) {
-    const h = HANDLERS[round - 1];
-    if (!h) throw new InputError(`ecdsa.sign has no round ${round}`);
-    return h(state, msgs, ctx);
+    if (round === 1) return handleRound1(state, msgs, ctx);
+    if (round === 2) return handleRound2(state as EcdsaRound2State, msgs, ctx);
+    if (round === 3) return handleRound3(state as EcdsaRound3State, msgs, ctx);
+    throw new InputError(`ecdsa.sign has no round ${round}`);
   },
 };
 
@@ -721,13 +743,15 @@ export function ecdsaSignComplete(
   } catch (e) {
     abortSession(session as Session<unknown>, e);
   }
-  const next: EcdsaSignSession = { ...session, state: { ...s, digest: d } };
+  // A presignature exists only in a state that went through round 2.
+  const state = { ...s, digest: d } as EcdsaPresignedState;
+  const next: EcdsaSignSession = { ...session, state };
   session.status = 'consumed';
   session.state = null;
   session.inbox = [];
-  let res: HandlerResult<EcdsaSignState, EcdsaSignature>;
+  let res: HandlerResult<EcdsaRound3State, EcdsaSignature>;
   try {
-    res = online(next.state as EcdsaSignState, next.sid, opts.ledger);
+    res = online(state, d, next.sid, opts.ledger);
   } catch (e) {
     abortSession(next as Session<unknown>, e);
   }

@@ -25,6 +25,7 @@ import { type Rng, systemRng } from '../rng.ts';
 import {
   blame,
   decodeSession,
+  echoCulprit,
   encodeSession,
   type HandlerContext,
   type HandlerResult,
@@ -136,9 +137,6 @@ function commitmentList(s: FrostSignState): CommitmentList {
   }));
 }
 
-const echoCulprit = (s: FrostSignState, j: PartyId): PartyId | null =>
-  s.signers.length === 2 ? j : null;
-
 function handleCommitments(
   s: FrostSignState,
   msgs: Map<PartyId, PeerMessages>,
@@ -213,7 +211,7 @@ function handleShares(
     if (!ctEqual(echo, s.echo as Uint8Array)) {
       throw new ProtocolAbort(
         'EchoMismatch',
-        echoCulprit(s, id),
+        echoCulprit(s.signers, id),
         `party ${id} signed over a different commitment list`
       );
     }

@@ -13,6 +13,7 @@ import { CheckFailed, DecodeError } from '../errors.ts';
 import { secp256k1Group as G } from '../group.ts';
 import type { Rng } from '../rng.ts';
 import { H256, hashToScalar } from '../transcript.ts';
+import { BoundedCache } from '../util/bounded-cache.ts';
 import type { OteReceiverSetup, OteSenderSetup } from './setup.ts';
 import {
   columns,
@@ -30,20 +31,16 @@ const M = 3;
 /** Size of Alice's message M2. */
 export const M2_BYTES = 32 + OTE_XI * M * 32 + 32 + 32;
 
-const gadgetCache = new Map<string, bigint[]>();
+const gadgetCache = new BoundedCache<string, bigint[]>(256);
 
 /** Public gadget vector `g_i = HashToScalar("rvole/gadget", setupId, i)`, cached per setup. */
 export function gadget(setupId: Uint8Array): bigint[] {
   const key = String.fromCharCode(...setupId);
-  let g = gadgetCache.get(key);
-  if (!g) {
-    g = Array.from({ length: OTE_XI }, (_, i) =>
+  return gadgetCache.getOrCreate(key, () =>
+    Array.from({ length: OTE_XI }, (_, i) =>
       hashToScalar('rvole/gadget', [setupId, u32be(i)], G.order)
-    );
-    if (gadgetCache.size >= 256) gadgetCache.delete(gadgetCache.keys().next().value as string);
-    gadgetCache.set(key, g);
-  }
-  return g;
+    )
+  );
 }
 
 const Q_MINUS_1 = G.order - 1n;

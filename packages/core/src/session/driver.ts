@@ -14,7 +14,9 @@
  *   dropped and counts as missing; docs/protocols/common.md, "Sessions, envelopes and delivery").
  * @module
  */
+
 import { copyBytes, ctEqual } from '../bytes.ts';
+import type { CheckName } from '../checks.ts';
 import {
   CheckFailed,
   DecodeError,
@@ -26,7 +28,6 @@ import {
   SessionClosed,
   TesseraError,
 } from '../errors.ts';
-import type { KeyShare } from '../keyshare.ts';
 import { type Rng, systemRng } from '../rng.ts';
 import type { Envelope, Step } from './envelope.ts';
 import { decodeState, encodeState, wipeState } from './state.ts';
@@ -66,16 +67,6 @@ export interface ReceiveOptions {
    * session completed twice would reuse its nonce).
    */
   ledger?: NonceLedger;
-  /**
-   * This party's key share, for protocols whose sessions reference it instead of copying its
-   * secrets (ECDSA signing). Bans detected during the call are recorded on it: persist it after.
-   */
-  share?: KeyShare;
-  /**
-   * Durable markers for the DKLs23 consistency checks (docs/protocols/ecdsa.md, "Pending checks"), backed by the
-   * caller's store. Required by ECDSA signing.
-   */
-  pairGuard?: PairGuard;
 }
 
 /** What `PairGuard.begin` found. */
@@ -163,12 +154,13 @@ export const noGuardedCheck: PairGuard = {
   ban: () => {},
 };
 
-/** What a round handler can use besides its state and messages. */
+/**
+ * What a round handler can use besides its state and messages. A protocol whose calls carry more
+ * (ECDSA: the share and the pair guard) declares it as its definition's `X`, and gets it here.
+ */
 export interface HandlerContext {
   rng: Rng;
   ledger: NonceLedger | undefined;
-  share: KeyShare | undefined;
-  pairGuard: PairGuard | undefined;
   sid: string;
   me: PartyId;
   peers: readonly PartyId[];
@@ -181,8 +173,11 @@ export interface HandlerResult<S, R> {
   result?: R;
 }
 
-/** A protocol definition: name, round layout and one handler per round. */
-export interface ProtocolDef<S, R> {
+/**
+ * A protocol definition: name, round layout and one handler per round. `X` is what the
+ * protocol's own call options add to the handler context (nothing for most protocols).
+ */
+export interface ProtocolDef<S, R, X = unknown> {
   name: string;
   /** Number of rounds whose messages this party receives (1..rounds). */
   rounds: number;
@@ -194,7 +189,7 @@ export interface ProtocolDef<S, R> {
     round: number,
     state: S,
     msgs: Map<PartyId, PeerMessages>,
-    ctx: HandlerContext
+    ctx: HandlerContext & X
   ): HandlerResult<S, R>;
 }
 
@@ -240,8 +235,8 @@ export function memoryLedgerForTests(): NonceLedger & { size(): number } {
 }
 
 /** Starts a session: header plus the state and round-1 messages a protocol's `init` made. */
-export function openSession<S>(
-  def: ProtocolDef<S, unknown>,
+export function openSession<S, X>(
+  def: ProtocolDef<S, unknown, X>,
   sid: string,
   me: PartyId,
   peers: PartyId[],
@@ -285,6 +280,15 @@ export function blame<T>(culprit: PartyId, fn: () => T): T {
   }
 }
 
+/**
+ * The culprit of a mismatch that only `sender` and this party can see (an echo of the round's
+ * broadcasts that differs from ours): with two parties it must be the other one; with more,
+ * nobody can tell who lied, so no one is named (docs/protocols/common.md, "Echo hashes and whom
+ * to blame").
+ */
+export const echoCulprit = (parties: readonly PartyId[], sender: PartyId): PartyId | null =>
+  parties.length === 2 ? sender : null;
+
 /** Parties the session still waits for in its current round. */
 export function pendingSenders(
   session: Session<unknown>,
@@ -303,16 +307,16 @@ export function pendingSenders(
  * Feeds one envelope to a session. Returns the next session (the given one is consumed), the
  * envelopes to send, and the result once the last round completes.
  */
-export function receiveEnvelope<S, R>(
-  def: ProtocolDef<S, R>,
+export function receiveEnvelope<S, R, X>(
+  def: ProtocolDef<S, R, X>,
   session: Session<S>,
   env: Envelope,
-  opts: ReceiveOptions = {}
+  opts: ReceiveOptions & X
 ): Step<Session<S>, R> {
   if (session.proto !== def.name)
     throw new InputError(`session is for ${session.proto}, not ${def.name}`);
   if (session.status !== 'active') throw new SessionClosed(session.status, { sid: session.sid });
-  const reject = (check: string, why: string): never => {
+  const reject = (check: CheckName, why: string): never => {
     throw new MessageRejected(check, env.from ?? null, `message rejected: ${why}`, {
       sid: session.sid,
     });
@@ -379,17 +383,16 @@ export function receiveEnvelope<S, R>(
  * `next`, which the caller owns. Used by `receive` and by protocols that resume a waiting round
  * (ECDSA's online phase).
  */
-export function advanceSession<S, R>(
-  def: ProtocolDef<S, R>,
+export function advanceSession<S, R, X>(
+  def: ProtocolDef<S, R, X>,
   next: Session<S>,
-  opts: ReceiveOptions = {},
+  opts: ReceiveOptions & X,
   initialOut: Envelope[] = []
 ): Step<Session<S>, R> {
-  const ctx: HandlerContext = {
+  const ctx: HandlerContext & X = {
+    ...opts,
     rng: opts.rng ?? systemRng,
     ledger: opts.ledger,
-    share: opts.share,
-    pairGuard: opts.pairGuard,
     sid: next.sid,
     me: next.me,
     peers: next.peers,
@@ -473,7 +476,10 @@ export function encodeSession(session: Session<unknown>): Uint8Array {
 }
 
 /** Restores a session written by `encodeSession`, checking it belongs to `def`. */
-export function decodeSession<S>(def: ProtocolDef<S, unknown>, bytes: Uint8Array): Session<S> {
+export function decodeSession<S, X>(
+  def: ProtocolDef<S, unknown, X>,
+  bytes: Uint8Array
+): Session<S> {
   const s = decodeState(bytes) as Session<S>;
   if (s === null || typeof s !== 'object' || s.v !== 1 || s.proto !== def.name) {
     throw new InputError(`session bytes are not a ${def.name} session`);

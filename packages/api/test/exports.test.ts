@@ -1,0 +1,58 @@
+/**
+ * The public surface of `@tessera/api`: the sorted names each entry point exports, kept here as
+ * an inline snapshot (as viem does). A change to the surface shows as a diff of this file;
+ * update the list when the change is meant.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+const exportsOf = async (entry: string): Promise<string[]> =>
+  Object.keys(await import(entry)).sort();
+
+test('@tessera/api exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/api'), [
+    'AbortBody',
+    'AbortReply',
+    'CLIENT_ROUND_KIB',
+    'CreateKeyBody',
+    'ERROR_STATUS',
+    'ErrorResponse',
+    'Health',
+    'Hex',
+    'HexN',
+    'KeyIdParams',
+    'KeyInfo',
+    'KeyList',
+    'KeygenResult',
+    'LIMITS',
+    'MAX_STEP_BODY_BYTES',
+    'PayloadError',
+    'PayloadTooComplex',
+    'PolicySchema',
+    'ProtocolName',
+    'RefreshBody',
+    'RefreshResult',
+    'SchemeSchema',
+    'SessionParams',
+    'SessionParamsInfo',
+    'SessionStarted',
+    'SessionStatusSchema',
+    'SignBody',
+    'SignPayloadSchema',
+    'SignResult',
+    'Status',
+    'StepBody',
+    'StepReply',
+    'TYPED_DATA_LIMITS',
+    'WsTicket',
+    'checkPayloadBounds',
+    'checkedSignature',
+    'coreProtocolName',
+    'describeInput',
+    'hasStandardDomainType',
+    'isErrorCode',
+    'signingInput',
+    'standardDomainType',
+    'stepBodyLimit',
+  ]);
+});

@@ -1,0 +1,14 @@
+/**
+ * The public surface of `@tessera/cli`: the sorted names each entry point exports, kept here as
+ * an inline snapshot (as viem does). A change to the surface shows as a diff of this file;
+ * update the list when the change is meant.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+const exportsOf = async (entry: string): Promise<string[]> =>
+  Object.keys(await import(entry)).sort();
+
+test('@tessera/cli exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/cli'), ['UsageError', 'runCli']);
+});

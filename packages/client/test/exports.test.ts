@@ -1,0 +1,27 @@
+/**
+ * The public surface of `@tessera/client`: the sorted names each entry point exports, kept here as
+ * an inline snapshot (as viem does). A change to the surface shows as a diff of this file;
+ * update the list when the change is meant.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+const exportsOf = async (entry: string): Promise<string[]> =>
+  Object.keys(await import(entry)).sort();
+
+test('@tessera/client exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/client'), [
+    'ClientError',
+    'Http',
+    'HttpStepTransport',
+    'MemoryShareStore',
+    'ServerError',
+    'TesseraClient',
+    'WsStepTransport',
+    'checkBackupPassphrase',
+  ]);
+});
+
+test('@tessera/client/node exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/client/node'), ['FileShareStore', 'nodeWebSocket']);
+});

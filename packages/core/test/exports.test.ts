@@ -1,0 +1,66 @@
+/**
+ * The public surface of `@tessera/core`: the sorted names each entry point exports, kept here as
+ * an inline snapshot (as viem does). A change to the surface shows as a diff of this file;
+ * update the list when the change is meant.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+const exportsOf = async (entry: string): Promise<string[]> =>
+  Object.keys(await import(entry)).sort();
+
+test('@tessera/core exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/core'), [
+    'BACKUP_KDF_FLOOR',
+    'BACKUP_PASSPHRASE_MIN',
+    'BoundedCache',
+    'CHECKS',
+    'CORE_ERROR_CODES',
+    'DecodeError',
+    'InputError',
+    'InternalError',
+    'KeyShare',
+    'MessageMissing',
+    'MessageRejected',
+    'NonceReuse',
+    'ProtocolAbort',
+    'SCHEMES',
+    'SessionClosed',
+    'StagedLedger',
+    'TesseraError',
+    'assertRngHealthy',
+    'ctEqual',
+    'decodeEnvelope',
+    'deriveChild',
+    'derivePublic',
+    'discardSession',
+    'dkg',
+    'ecdsaSign',
+    'encodeEnvelope',
+    'errorData',
+    'errorFromData',
+    'exportShare',
+    'frostSign',
+    'importShare',
+    'inspectBackup',
+    'local',
+    'noGuardedCheck',
+    'oldKeyOf',
+    'pairGuardKey',
+    'parsePath',
+    'reshare',
+    'secp256k1KeyTable',
+    'systemRng',
+    'taprootTweak',
+    'validatePassphrase',
+    'validateShare',
+  ]);
+});
+
+test('@tessera/core/testing exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/core/testing'), [
+    'memoryLedgerForTests',
+    'memoryPairGuardForTests',
+    'simulate',
+  ]);
+});
