@@ -46,7 +46,11 @@ import {
   StagedLedger,
   TesseraError,
 } from '@tessera/core';
-import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
+import { ComputeFailed, ComputeTimeout } from './compute-errors.ts';
+import { type CoreResult, isReshareResult } from './sessions/protocol.ts';
+import { codecOf } from './sessions/protocols/index.ts';
+
+export { ComputeFailed, ComputeTimeout };
 
 /**
  * The share a job runs with: a digest naming it in worker caches, and its plaintext encoding
@@ -55,19 +59,6 @@ import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
 export interface ShareInput {
   digest: string;
   bytes?: Uint8Array;
-}
-
-/**
- * The worker running a job died (crash, out of memory, terminated) before answering: whether
- * the job's checks passed is unknown.
- */
-export class ComputeFailed extends Error {
-  override name = 'ComputeFailed';
-}
-
-/** A job ran over its time budget: its worker was terminated. */
-export class ComputeTimeout extends ComputeFailed {
-  override name = 'ComputeTimeout';
 }
 
 /** A worker was sent a share digest it no longer holds: send the bytes. */
@@ -82,7 +73,7 @@ export type GuardInput = PairGuardState | 'refuse' | 'none';
 
 export interface StepJob {
   protocol: ProtocolNameValue;
-  /** The session as `runner.encode` wrote it (opened). */
+  /** The session as its codec encoded it (opened). */
   state: Uint8Array;
   /** The client's envelopes, in order, as received. */
   envelopes: Uint8Array[];
@@ -169,7 +160,7 @@ function shareOf(input: ShareInput): KeyShare {
 
 /** Runs a step's envelopes through the core, on this thread. */
 export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
-  const runner = RUNNERS[job.protocol];
+  const codec = codecOf(job.protocol);
   const share = given ?? (job.share ? shareOf(job.share) : undefined);
   const bansBefore = share?.bannedPeers.join(',');
   const ledger = new StagedLedger();
@@ -195,7 +186,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
       ...(changed ? { bannedShare: (share as KeyShare).toBytes() } : {}),
     };
   };
-  let session = runner.decode(job.state);
+  let session = codec.decode(job.state);
   const out: Envelope[] = [];
   let result: CoreResult | undefined;
   try {
@@ -207,7 +198,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
           why: `round-${env.round} message while the session is in round ${session.round}`,
           ...effects(),
         };
-      const s = runner.receive(session, env, {
+      const s = codec.receive(session, env, {
         sender: job.sender,
         ledger,
         ...(share ? { share } : {}),
@@ -222,7 +213,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
   }
   return {
     kind: 'ok',
-    state: result !== undefined ? null : runner.encode(session),
+    state: result !== undefined ? null : codec.encode(session),
     round: session.round,
     out: out.map(encodeEnvelope),
     ...(result !== undefined ? { result } : {}),
@@ -444,7 +435,7 @@ export const BULK_EVERY = 8;
 export type JobClass = 'sign' | 'bulk';
 
 const classOf = (req: JobRequest): JobClass =>
-  req.kind === 'step' && RUNNERS[req.job.protocol].kind !== 'sign' ? 'bulk' : 'sign';
+  req.kind === 'step' ? codecOf(req.job.protocol).lane : 'sign';
 
 interface Job {
   req: JobRequest;
