@@ -47,7 +47,7 @@ import {
   TesseraError,
 } from '@tessera/core';
 import { ComputeFailed, ComputeTimeout } from './compute-errors.ts';
-import { type CoreResult, isReshareResult } from './sessions/protocol.ts';
+import { type CoreResult, isReshareResult, type SessionCodec } from './sessions/protocol.ts';
 import { codecOf } from './sessions/protocols/index.ts';
 
 export { ComputeFailed, ComputeTimeout };
@@ -158,9 +158,15 @@ function shareOf(input: ShareInput): KeyShare {
   return share;
 }
 
-/** Runs a step's envelopes through the core, on this thread. */
-export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
-  const codec = codecOf(job.protocol);
+/**
+ * Runs a step's envelopes through the core, on this thread. `codec`: the session's, when the
+ * caller has it (a worker looks it up by the job's protocol).
+ */
+export function runStep(
+  job: StepJob,
+  given?: KeyShare,
+  codec: SessionCodec = codecOf(job.protocol)
+): StepOutcome {
   const share = given ?? (job.share ? shareOf(job.share) : undefined);
   const bansBefore = share?.bannedPeers.join(',');
   const ledger = new StagedLedger();
@@ -458,6 +464,9 @@ interface Slot {
 }
 
 const failure = (e: Error): Response => ({ id: -1, ok: false, error: toWire(e) });
+
+/** What the engine and protocols run jobs through (a `ComputePool`, or a test's stand-in). */
+export type Compute = Pick<ComputePool, 'step' | 'signStart' | 'payload'>;
 
 /**
  * Runs jobs on `size` worker threads (0: on the caller's thread), chosen by affinity, one job

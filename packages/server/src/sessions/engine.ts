@@ -34,7 +34,7 @@ import {
 } from '@tessera/core';
 import type { Logger } from 'pino';
 import { type EpochAnchor, MemoryEpochAnchor } from '../anchor.ts';
-import { ComputeFailed, ComputePool, type StepOutcome } from '../compute.ts';
+import { type Compute, ComputeFailed, ComputePool, type StepOutcome } from '../compute.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Sealer } from '../custody.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -60,8 +60,9 @@ import type {
   ProtocolContext,
   ServerProtocol,
 } from './protocol.ts';
-import { codecOf, protocolOf } from './protocols/index.ts';
+import { PROTOCOLS, type SessionTable, sessionTable } from './protocols/index.ts';
 
+const SESSIONS = sessionTable(PROTOCOLS);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const hex = bytesToHex;
 /** SHA-256 in hex through OpenSSL: a step's request covers up to ~80 KiB. */
@@ -79,7 +80,9 @@ export interface EngineDeps {
   /** Where terminal session states are announced (other instances' WebSockets listen). */
   events?: SessionEvents;
   /** Where protocol arithmetic runs (default: on the event loop). */
-  compute?: ComputePool;
+  compute?: Compute;
+  /** The protocols whose sessions it steps (default: the server's, `protocols/index.ts`). */
+  protocols?: readonly ServerProtocol<never>[];
   /** The confirmed generations, kept outside the store (default: in memory only). */
   anchor?: EpochAnchor;
   now?: () => number;
@@ -92,7 +95,8 @@ export class SessionEngine {
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #events: SessionEvents | undefined;
-  readonly #compute: ComputePool;
+  readonly #compute: Compute;
+  readonly #sessions: SessionTable;
   readonly #pairs: StorePairGuards;
   readonly #ctx: ProtocolContext;
   /** The server's shares: every load, anchor check and lock goes through it. */
@@ -117,6 +121,7 @@ export class SessionEngine {
     this.#log = d.log;
     this.#events = d.events;
     this.#compute = d.compute ?? new ComputePool(0);
+    this.#sessions = d.protocols ? sessionTable(d.protocols) : SESSIONS;
     this.now = d.now ?? Date.now;
     this.vault = new KeyVault({
       store: d.store,
@@ -269,7 +274,7 @@ export class SessionEngine {
     const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
     const mismatch = this.#headerMismatch(rec, state, envs);
     if (mismatch) return this.#violation(rec, `envelope ${mismatch} does not match the session`);
-    const codec = codecOf(rec.protocol);
+    const codec = this.#sessions.codecOf(rec.protocol);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
     let loaded: LoadedShare | undefined;
@@ -345,7 +350,7 @@ export class SessionEngine {
     const result = computed.result;
     const stage = result !== undefined ? 'final' : 'round';
     this.faultPoint(`${rec.protocol}:computed:${stage}`);
-    const protocol = protocolOf(rec.protocol);
+    const protocol = this.#sessions.protocolOf(rec.protocol);
     const finished: Finished | undefined =
       result !== undefined ? protocol.finish(this.#ctx, rec, key, result) : undefined;
     const effects: KeyEffect[] = [...(finished?.effects ?? [])];
@@ -522,7 +527,7 @@ export class SessionEngine {
   #headerMismatch(rec: SessionRecord, state: Uint8Array, envs: Envelope[]): string | null {
     const params = JSON.parse(rec.params) as { sid?: string };
     // Sessions opened before the sid was recorded: read it from their state.
-    const sid = params.sid ?? codecOf(rec.protocol).decode(state).sid;
+    const sid = params.sid ?? this.#sessions.codecOf(rec.protocol).decode(state).sid;
     const proto = coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme);
     for (const e of envs) {
       if (e.v !== 1) return 'version';

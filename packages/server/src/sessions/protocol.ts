@@ -22,7 +22,7 @@ import {
   type Session,
   type Step,
 } from '@tessera/core';
-import type { ComputePool } from '../compute.ts';
+import type { Compute } from '../compute.ts';
 import type { ServerConfig } from '../config.ts';
 import type { ApiError } from '../errors.ts';
 import type { KeyVault } from '../keys/vault.ts';
@@ -109,7 +109,7 @@ export interface ProtocolContext {
   /** Shares, anchors, locks: the only way to a share. */
   readonly vault: KeyVault;
   /** Where arithmetic runs when it should not run on the event loop. */
-  readonly compute: ComputePool;
+  readonly compute: Compute;
   now(): number;
   /** Signing sessions of the key started since `since` (a policy's daily count). */
   signaturesSince(keyId: string, since: number): Promise<number>;

@@ -10,20 +10,26 @@ import { sign } from './sign.ts';
 
 export const PROTOCOLS: readonly ServerProtocol<never>[] = [keygen, sign, refresh, recover];
 
-/** Stored sessions find their protocol by their codec (the first protocol to list it). */
-const BY_SESSION = new Map<string, { codec: SessionCodec; protocol: ServerProtocol<never> }>();
-for (const protocol of PROTOCOLS)
-  for (const codec of protocol.sessions)
-    if (!BY_SESSION.has(codec.name)) BY_SESSION.set(codec.name, { codec, protocol });
-
-function entry(name: string) {
-  const found = BY_SESSION.get(name);
-  if (!found) throw new Error(`no protocol runs sessions of "${name}"`);
-  return found;
+/** Looks up, for a stored session's `protocol`, its codec and the protocol that finishes it. */
+export interface SessionTable {
+  codecOf(name: string): SessionCodec;
+  protocolOf(name: string): ServerProtocol<never>;
 }
 
-/** The codec of a stored session's `protocol`. */
-export const codecOf = (name: string): SessionCodec => entry(name).codec;
+/** The table of `protocols`' codecs; a codec two protocols share belongs to the first listed. */
+export function sessionTable(protocols: readonly ServerProtocol<never>[]): SessionTable {
+  const byName = new Map<string, { codec: SessionCodec; protocol: ServerProtocol<never> }>();
+  for (const protocol of protocols)
+    for (const codec of protocol.sessions)
+      if (!byName.has(codec.name)) byName.set(codec.name, { codec, protocol });
+  const entry = (name: string) => {
+    const found = byName.get(name);
+    if (!found) throw new Error(`no protocol runs sessions of "${name}"`);
+    return found;
+  };
+  return { codecOf: (name) => entry(name).codec, protocolOf: (name) => entry(name).protocol };
+}
 
-/** The protocol that finishes sessions of a stored `protocol`. */
-export const protocolOf = (name: string): ServerProtocol<never> => entry(name).protocol;
+const table = sessionTable(PROTOCOLS);
+/** The codec of a stored session's `protocol`, among the server's protocols. */
+export const codecOf = (name: string): SessionCodec => table.codecOf(name);
