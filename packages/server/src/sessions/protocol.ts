@@ -168,9 +168,14 @@ export interface Finished {
   audit: AuditEvent[];
 }
 
-/** A protocol a client starts. `I`: what the route hands `start`. */
+/**
+ * A protocol a client starts. `I`: what the route hands `start`. Where its arithmetic runs:
+ * `start` runs on the event loop unless it hands the work to `ctx.compute` (ECDSA signing does,
+ * its first round costing milliseconds of CPU); every step runs through the compute pool, in its
+ * codec's `lane`.
+ */
 export interface ServerProtocol<I = unknown> {
-  /** What the client asks for; also the audit action of the start (`<name>.start`). */
+  /** What the client asks for (the refresh and recover routes are named by it). */
   name: string;
   /** The codecs its sessions run: steps of a stored session find their protocol by these. */
   sessions: readonly SessionCodec[];
