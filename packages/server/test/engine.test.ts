@@ -170,6 +170,19 @@ describe('session engine (fake protocol)', () => {
     received = 0;
   });
 
+  it("a protocol missing from the engine's list cannot start a session", async () => {
+    const e = new SessionEngine({
+      store,
+      sealer,
+      config,
+      metrics: new Metrics(),
+      log: createLogger('silent'),
+      compute,
+      now: () => clock,
+    });
+    await assert.rejects(e.start(fake, 'alice', { sid: '00'.repeat(32) }), { code: 'INTERNAL' });
+  });
+
   it('runs a session to its end and stores its reply', async () => {
     const e = engine();
     const s = await open(e);

@@ -166,7 +166,7 @@ export class SessionEngine {
     request: StartRequest | undefined
   ): Promise<SessionStartedResponse> {
     // A protocol missing from the engine's list could start sessions that no step could run.
-    if (this.#sessions.codecOf(o.codec.name) !== o.codec)
+    if (this.#sessions.find(o.codec.name) !== o.codec)
       throw new ApiError('INTERNAL', `sessions of "${o.codec.name}" are not registered`);
     const now = this.now();
     const id = hex(new Uint8Array(randomBytes(16)));

@@ -12,6 +12,8 @@ export const PROTOCOLS: readonly ServerProtocol<never>[] = [keygen, sign, refres
 
 /** Looks up, for a stored session's `protocol`, its codec and the protocol that finishes it. */
 export interface SessionTable {
+  /** The codec listed under `name`, or undefined. */
+  find(name: string): SessionCodec | undefined;
   codecOf(name: string): SessionCodec;
   protocolOf(name: string): ServerProtocol<never>;
 }
@@ -27,7 +29,11 @@ export function sessionTable(protocols: readonly ServerProtocol<never>[]): Sessi
     if (!found) throw new Error(`no protocol runs sessions of "${name}"`);
     return found;
   };
-  return { codecOf: (name) => entry(name).codec, protocolOf: (name) => entry(name).protocol };
+  return {
+    find: (name) => byName.get(name)?.codec,
+    codecOf: (name) => entry(name).codec,
+    protocolOf: (name) => entry(name).protocol,
+  };
 }
 
 const table = sessionTable(PROTOCOLS);
