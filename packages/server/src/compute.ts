@@ -45,7 +45,11 @@ import {
   type ReshareResult,
   StagedLedger,
 } from '@tessera/core';
-import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
+import { ComputeFailed, ComputeTimeout } from './compute-errors.ts';
+import { type CoreResult, isReshareResult, type SessionCodec } from './sessions/protocol.ts';
+import { codecOf } from './sessions/protocols/index.ts';
+
+export { ComputeFailed, ComputeTimeout };
 
 /**
  * The share a job runs with: a digest naming it in worker caches, and its plaintext encoding
@@ -54,19 +58,6 @@ import { type CoreResult, isReshareResult, RUNNERS } from './protocols.ts';
 export interface ShareInput {
   digest: string;
   bytes?: Uint8Array;
-}
-
-/**
- * The worker running a job died (crash, out of memory, terminated) before answering: whether
- * the job's checks passed is unknown.
- */
-export class ComputeFailed extends Error {
-  override name = 'ComputeFailed';
-}
-
-/** A job ran over its time budget: its worker was terminated. */
-export class ComputeTimeout extends ComputeFailed {
-  override name = 'ComputeTimeout';
 }
 
 /** A worker was sent a share digest it no longer holds: send the bytes. */
@@ -81,7 +72,7 @@ export type GuardInput = PairGuardState | 'refuse' | 'none';
 
 export interface StepJob {
   protocol: ProtocolNameValue;
-  /** The session as `runner.encode` wrote it (opened). */
+  /** The session as its codec encoded it (opened). */
   state: Uint8Array;
   /** The client's envelopes, in order, as received. */
   envelopes: Uint8Array[];
@@ -165,9 +156,15 @@ function shareOf(input: ShareInput): KeyShare {
   return share;
 }
 
-/** Runs a step's envelopes through the core, on this thread. */
-export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
-  const runner = RUNNERS[job.protocol];
+/**
+ * Runs a step's envelopes through the core, on this thread. `codec`: the session's, when the
+ * caller has it (a worker looks it up by the job's protocol).
+ */
+export function runStep(
+  job: StepJob,
+  given?: KeyShare,
+  codec: SessionCodec = codecOf(job.protocol)
+): StepOutcome {
   const share = given ?? (job.share ? shareOf(job.share) : undefined);
   const bansBefore = share?.bannedPeers.join(',');
   const ledger = new StagedLedger();
@@ -193,7 +190,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
       ...(changed ? { bannedShare: (share as KeyShare).toBytes() } : {}),
     };
   };
-  let session = runner.decode(job.state);
+  let session = codec.decode(job.state);
   const out: Envelope[] = [];
   let result: CoreResult | undefined;
   try {
@@ -205,7 +202,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
           why: `round-${env.round} message while the session is in round ${session.round}`,
           ...effects(),
         };
-      const s = runner.receive(session, env, {
+      const s = codec.receive(session, env, {
         sender: job.sender,
         ledger,
         ...(share ? { share } : {}),
@@ -220,7 +217,7 @@ export function runStep(job: StepJob, given?: KeyShare): StepOutcome {
   }
   return {
     kind: 'ok',
-    state: result !== undefined ? null : runner.encode(session),
+    state: result !== undefined ? null : codec.encode(session),
     round: session.round,
     out: out.map(encodeEnvelope),
     ...(result !== undefined ? { result } : {}),
@@ -447,7 +444,7 @@ export const BULK_EVERY = 8;
 export type JobClass = 'sign' | 'bulk';
 
 const classOf = (req: JobRequest): JobClass =>
-  req.kind === 'step' && RUNNERS[req.job.protocol].kind !== 'sign' ? 'bulk' : 'sign';
+  req.kind === 'step' ? codecOf(req.job.protocol).lane : 'sign';
 
 interface Job {
   req: JobRequest;
@@ -470,6 +467,9 @@ interface Slot {
 }
 
 const failure = (e: Error): Response => ({ id: -1, ok: false, error: toWire(e) });
+
+/** What the engine and protocols run jobs through (a `ComputePool`, or a test's stand-in). */
+export type Compute = Pick<ComputePool, 'step' | 'signStart' | 'payload'>;
 
 /**
  * Runs jobs on `size` worker threads (0: on the caller's thread), chosen by affinity, one job

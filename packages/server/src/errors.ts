@@ -5,6 +5,7 @@
  */
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '@tessera/api';
 import { TesseraError } from '@tessera/core';
+import { StoreUnavailable } from './store/store.ts';
 
 /** An `ApiError` is core's shape (`code`, `message`, `culprit`): callers dispatch on `code`. */
 export class ApiError extends TesseraError {
@@ -39,3 +40,27 @@ export class ApiError extends TesseraError {
 }
 
 export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`);
+
+/** Maps anything thrown to an API error; unknown faults become INTERNAL with a generic message. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
+  if (e.validation)
+    return new ApiError('SCHEMA', `invalid request: ${e.message ?? 'schema mismatch'}`);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new ApiError('PAYLOAD_TOO_LARGE', 'the request body is too large');
+  if (typeof e.code === 'string' && e.code.startsWith('FST_ERR_CTP'))
+    return new ApiError('SCHEMA', `invalid request body: ${e.message}`);
+  if (e.statusCode === 429) return new ApiError('RATE_LIMITED', e.message ?? 'too many requests');
+  // The store is locked, full or unreachable: transient, nothing was half-written (transactions).
+  if (
+    err instanceof StoreUnavailable ||
+    (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(e.code))
+  )
+    return new ApiError('UNAVAILABLE', 'the store is unavailable; retry shortly', {
+      retryAfter: 1,
+    });
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
+    return new ApiError('SCHEMA', e.message ?? 'bad request');
+  return new ApiError('INTERNAL', 'internal error');
+}

@@ -14,12 +14,13 @@ export {
   type ServerConfigInput,
 } from './config.ts';
 export { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
-export { CLIENT_PARTY, SERVER_PARTY, SessionEngine } from './engine.ts';
 export { ApiError } from './errors.ts';
+export { CLIENT_PARTY, SERVER_PARTY } from './keys/parties.ts';
 export { createLogger } from './log.ts';
 export { Metrics } from './metrics.ts';
 export { HsmError, type HsmErrorCode, Pkcs11KeyWrapper } from './pkcs11.ts';
 export { openStore, type RunningServer, type StartOptions, startServer } from './server.ts';
+export { SessionEngine } from './sessions/engine.ts';
 export { openPostgresStore, PostgresStore } from './store/postgres.ts';
 export { openSqliteStore, SqliteStore } from './store/sqlite.ts';
 export type * from './store/store.ts';

@@ -1,0 +1,68 @@
+/**
+ * What every route module shares: the app's dependencies, the typed Fastify instance, the error
+ * responses of the OpenAPI schemas, and bearer authentication.
+ * @module
+ */
+
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { ErrorResponse } from '@tessera/api';
+import type {
+  FastifyInstance,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth.ts';
+import type { ServerConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RedisLink, SessionEvents } from '../redis.ts';
+import type { SessionEngine } from '../sessions/engine.ts';
+import type { Store } from '../store/store.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    subject: string;
+  }
+}
+
+export interface AppDeps {
+  config: ServerConfig;
+  store: Store;
+  engine: SessionEngine;
+  auth: Authenticator;
+  metrics: Metrics;
+  log: Logger;
+  /** Shared rate-limit counters across instances (null: counted in this process). */
+  redis: RedisLink | null;
+  events: SessionEvents;
+}
+
+/** The Fastify instance routes are added to, with TypeBox schemas typing requests. */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+/** The error replies an authenticated route documents. */
+export const errors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  410: ErrorResponse,
+  413: ErrorResponse,
+  429: ErrorResponse,
+};
+
+/** The OpenAPI security requirement of an authenticated route. */
+export const secured = { security: [{ bearer: [] }] };
+
+/** An `onRequest` hook: the bearer token's subject, or 401. */
+export const authenticator = (auth: Authenticator) => async (req: FastifyRequest) => {
+  req.subject = await auth.verify(req.headers.authorization);
+};

@@ -1,0 +1,628 @@
+/**
+ * The session engine: the life of a session, whatever its protocol. It opens the session a
+ * protocol started, feeds it the client's envelopes and persists every step; the protocol (see
+ * `protocol.ts`) says how it starts and finishes and which steps need the share. Transport-
+ * agnostic: HTTP start/step and the WebSocket both call `step`, so a client may switch
+ * transports mid-session.
+ *
+ * Single use on every path (architecture invariant 3; docs/security.md A-01, A-02):
+ * - A step commits with a compare-and-swap on the session version, together with the single-use
+ *   ids (nonces, presignatures) the core consumed; only a committed step's reply is released.
+ * - The exact last request and reply are stored: a byte-identical resend gets the byte-identical
+ *   reply without running the protocol again. Any other message for an answered round, or for a
+ *   future round, aborts the session and destroys its state (`PROTOCOL_VIOLATION`).
+ * - Expiry (idle or total lifetime) destroys the state.
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import {
+  coreProtocolName,
+  type ErrorCode,
+  type ProtocolNameValue,
+  type SessionStartedResponse,
+  type StepReplyResponse,
+} from '@tessera/api';
+import {
+  decodeEnvelope,
+  type Envelope,
+  pairGuardKey,
+  type Scheme,
+  TesseraError,
+} from '@tessera/core';
+import type { Logger } from 'pino';
+import { type EpochAnchor, MemoryEpochAnchor } from '../anchor.ts';
+import { type Compute, ComputeFailed, ComputePool, type StepOutcome } from '../compute.ts';
+import type { ServerConfig } from '../config.ts';
+import type { Sealer } from '../custody.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { StorePairGuards } from '../keys/pairGuard.ts';
+import { CLIENT_PARTY, SERVER_PARTY } from '../keys/parties.ts';
+import { KeyVault, type LoadedShare } from '../keys/vault.ts';
+import type { Metrics } from '../metrics.ts';
+import type { SessionEvents } from '../redis.ts';
+import type {
+  AuditEvent,
+  CommitOutcome,
+  KeyEffect,
+  KeyRecord,
+  SessionRecord,
+  StartReply,
+  StepCommit,
+  Store,
+} from '../store/store.ts';
+import type {
+  ExclusiveKind,
+  Finished,
+  Opening,
+  ProtocolContext,
+  ServerProtocol,
+} from './protocol.ts';
+import { PROTOCOLS, type SessionTable, sessionTable } from './protocols/index.ts';
+
+const SESSIONS = sessionTable(PROTOCOLS);
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+const hex = bytesToHex;
+/** SHA-256 in hex through OpenSSL: a step's request covers up to ~80 KiB. */
+const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The start request a session answers (idempotent starts): its reply is kept by its nonce. */
+export type StartRequest = Pick<StartReply, 'nonce'>;
+
+export interface EngineDeps {
+  store: Store;
+  sealer: Sealer;
+  config: ServerConfig;
+  metrics: Metrics;
+  log: Logger;
+  /** Where terminal session states are announced (other instances' WebSockets listen). */
+  events?: SessionEvents;
+  /** Where protocol arithmetic runs (default: on the event loop). */
+  compute?: Compute;
+  /** The protocols whose sessions it steps (default: the server's, `protocols/index.ts`). */
+  protocols?: readonly ServerProtocol<never>[];
+  /** The confirmed generations, kept outside the store (default: in memory only). */
+  anchor?: EpochAnchor;
+  now?: () => number;
+}
+
+export class SessionEngine {
+  readonly #store: Store;
+  readonly #sealer: Sealer;
+  readonly #config: ServerConfig;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #events: SessionEvents | undefined;
+  readonly #compute: Compute;
+  readonly #sessions: SessionTable;
+  readonly #pairs: StorePairGuards;
+  readonly #ctx: ProtocolContext;
+  /** The server's shares: every load, anchor check and lock goes through it. */
+  readonly vault: KeyVault;
+  readonly now: () => number;
+  /**
+   * Sessions with a step in progress in this process, by subject and session id (a second
+   * concurrent step of the owner gets SESSION_BUSY; another subject finds no session).
+   */
+  readonly #busy = new Set<string>();
+  /**
+   * Test hook: called at named points (`<protocol>:computed|committed:round|final`) so a test can
+   * kill the process there (docs/security.md A-05, A-48).
+   */
+  faultPoint: (name: string) => void = () => {};
+
+  constructor(d: EngineDeps) {
+    this.#store = d.store;
+    this.#sealer = d.sealer;
+    this.#config = d.config;
+    this.#metrics = d.metrics;
+    this.#log = d.log;
+    this.#events = d.events;
+    this.#compute = d.compute ?? new ComputePool(0);
+    this.#sessions = d.protocols ? sessionTable(d.protocols) : SESSIONS;
+    this.now = d.now ?? Date.now;
+    this.vault = new KeyVault({
+      store: d.store,
+      sealer: d.sealer,
+      anchor: d.anchor ?? new MemoryEpochAnchor(),
+      log: d.log,
+    });
+    this.#pairs = new StorePairGuards({ store: d.store, log: d.log, now: () => this.now() });
+    this.#ctx = {
+      config: d.config,
+      vault: this.vault,
+      compute: this.#compute,
+      now: () => this.now(),
+      signaturesSince: (keyId, since) => this.#store.countSignSessions(keyId, since),
+      refuseBusy: (keyId, kind) => this.#refuseBusy(keyId, kind),
+      event: (...a) => this.#event(...a),
+      auditRefusal: (...a) => this.#auditRefusal(...a),
+    };
+  }
+
+  // ---- starting sessions -------------------------------------------------------------------
+
+  /** Starts a session of `protocol` for `subject`, and answers with its first messages. */
+  async start<I>(
+    protocol: ServerProtocol<I>,
+    subject: string,
+    input: I,
+    request?: StartRequest
+  ): Promise<SessionStartedResponse> {
+    return this.#open(subject, await protocol.start(this.#ctx, subject, input), request);
+  }
+
+  /** The client holds its share of the pending epoch: make it current and delete older shares. */
+  async confirmEpoch(subject: string, keyId: string, epoch: string): Promise<KeyRecord> {
+    return this.vault.confirmEpoch(subject, keyId, epoch, this.now());
+  }
+
+  /** Stores the opened session (and, with `request`, the reply under its nonce). */
+  async #open(
+    subject: string,
+    o: Opening,
+    request: StartRequest | undefined
+  ): Promise<SessionStartedResponse> {
+    // A protocol missing from the engine's list could start sessions that no step could run.
+    if (this.#sessions.find(o.codec.name) !== o.codec)
+      throw new ApiError('INTERNAL', `sessions of "${o.codec.name}" are not registered`);
+    const now = this.now();
+    const id = hex(new Uint8Array(randomBytes(16)));
+    // The core session id, kept with the params: every envelope of the session must carry it.
+    const params = { ...o.params, sid: o.codec.decode(o.state).sid };
+    const rec: SessionRecord = {
+      id,
+      subject,
+      kind: o.codec.kind,
+      protocol: o.codec.name,
+      scheme: o.scheme,
+      keyId: o.keyId,
+      epoch: o.epoch,
+      status: 'active',
+      version: 0,
+      state: this.#sealer.sealSession(id, 0, o.state),
+      params: JSON.stringify(params),
+      round: o.round,
+      totalRounds: o.codec.totalRounds,
+      lastRequest: null,
+      lastReply: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const audit = [this.#event(subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
+    const started: SessionStartedResponse = {
+      sessionId: id,
+      protocol: o.codec.name,
+      party: CLIENT_PARTY,
+      serverParty: SERVER_PARTY,
+      totalRounds: o.codec.totalRounds,
+      params,
+      messages: o.out.map(b64),
+      expiresAt: now + this.#config.sessions.idleMs,
+    };
+    const kept = request
+      ? { subject, nonce: request.nonce, reply: JSON.stringify(started) }
+      : undefined;
+    const create = () =>
+      this.#store.createSession(rec, {
+        nonces: o.nonces,
+        exclusive: o.exclusive,
+        audit,
+        ...(kept ? { request: kept } : {}),
+      });
+    let created = await create();
+    // The active session of this key may have expired without being reaped yet (the reaper runs
+    // every 30 s): expire what is due and try once more. Reaping on every start instead ran three
+    // write statements and a count per session.
+    if (created === 'busy' && (await this.reap()) > 0) created = await create();
+    if (created === 'busy')
+      throw new ApiError('KEY_BUSY', `another ${o.codec.kind} session of key ${o.keyId} is active`);
+    if (created === 'nonce-reused') throw new ApiError('INTERNAL', 'a fresh request id collided');
+    // The same start request, run twice at once, already has its session and reply.
+    if (created === 'replayed')
+      throw new ApiError(
+        'SESSION_BUSY',
+        'this start request is being answered by another request; resend to get its reply',
+        { retryAfter: 1 }
+      );
+    this.#metrics.sessions.inc({ protocol: o.codec.name, outcome: 'started' });
+    this.#log.info({ sessionId: id, protocol: o.codec.name, keyId: o.keyId }, 'session started');
+    return started;
+  }
+
+  // ---- steps -------------------------------------------------------------------------------
+
+  /**
+   * Delivers the client's envelopes (base64) and returns the reply as the exact JSON text sent,
+   * so that a resend gets the same bytes.
+   */
+  async step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+    // Keyed by subject too: another subject's request finds no session (404), busy or not.
+    const busy = `${subject}\n${sessionId}`;
+    if (this.#busy.has(busy))
+      throw new ApiError('SESSION_BUSY', 'another request for this session is being processed');
+    this.#busy.add(busy);
+    try {
+      return await this.#step(subject, sessionId, messages);
+    } finally {
+      this.#busy.delete(busy);
+    }
+  }
+
+  async #step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+    const started = performance.now();
+    const rec = await this.ownedSession(subject, sessionId);
+    const raw = messages.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
+    const requestHash = nodeSha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r])));
+    if (rec.lastRequest === requestHash && rec.lastReply !== null) return rec.lastReply;
+    if (rec.status === 'expired')
+      throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
+    if (rec.status !== 'active')
+      throw new ApiError('SESSION_CLOSED', `the session is ${rec.status}`);
+    const now = this.now();
+    if (this.#overdue(rec, now)) {
+      await this.reap();
+      throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
+    }
+    if (raw.length === 0) throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
+    let envs: Envelope[];
+    try {
+      envs = raw.map((r) => decodeEnvelope(r));
+    } catch (e) {
+      return this.#violation(rec, `malformed envelope: ${(e as Error).message}`);
+    }
+    if (rec.state === null) throw new ApiError('SESSION_CLOSED', 'the session has no state');
+    const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
+    const mismatch = this.#headerMismatch(rec, state, envs);
+    if (mismatch) return this.#violation(rec, `envelope ${mismatch} does not match the session`);
+    const codec = this.#sessions.codecOf(rec.protocol);
+    const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
+    if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
+    let loaded: LoadedShare | undefined;
+    if (codec.loadsShare && key) {
+      try {
+        loaded = await this.vault.load(key, rec.epoch as string);
+      } catch (e) {
+        // A refresh was confirmed meanwhile and the epoch's share is gone: end the session.
+        if (e instanceof ApiError && e.code === 'EPOCH_STALE')
+          return this.#abortWith(
+            rec,
+            'EPOCH_CHANGED',
+            'the key was refreshed during this session; start a new one',
+            'SESSION_CLOSED'
+          );
+        throw e;
+      }
+      this.vault.refuseLocked(key, loaded.share);
+    }
+    // A durable pair marker only for a step that runs a guarded check; any other step gets a
+    // guard that refuses, so a check moved to another round fails loudly instead of unguarded.
+    const guarded = envs.some((e) => codec.guardedRounds.includes(e.round));
+    const marker =
+      loaded && guarded
+        ? await this.#pairs.begin(pairGuardKey(loaded.share, CLIENT_PARTY))
+        : undefined;
+    // A ban the store holds as a marker (a crashed step's; docs/protocols/ecdsa.md, "Pending checks") is anchored too.
+    if (marker?.state === 'banned' && loaded) this.vault.lock(rec.keyId as string, loaded.share);
+    let computed: StepOutcome;
+    try {
+      computed = await this.#compute.step(
+        {
+          protocol: rec.protocol as ProtocolNameValue,
+          state,
+          envelopes: raw,
+          ...(loaded ? { share: loaded.input } : {}),
+          guard: !loaded ? 'none' : marker ? marker.state : 'refuse',
+          sender: CLIENT_PARTY,
+        },
+        { affinity: rec.keyId ?? rec.id, subject: rec.subject },
+        loaded?.share
+      );
+      if (computed.banned) marker?.guard.ban('');
+      if ((computed.banned || computed.bannedShare) && loaded)
+        this.vault.lock(rec.keyId as string, loaded.share);
+    } catch (e) {
+      // The worker died mid-step: whether a guarded check failed is unknown, and the pending-check rule reads an
+      // unknown outcome as a failure (as it reads a marker left by a crashed process).
+      if (e instanceof ComputeFailed) {
+        marker?.guard.ban('');
+        // Only a step whose marker was taken could have run the check (settle bans only then).
+        if (marker?.state === 'ok' && loaded) this.vault.lock(rec.keyId as string, loaded.share);
+      }
+      throw e;
+    } finally {
+      await marker?.settle();
+    }
+    if (computed.kind === 'violation') return this.#violation(rec, computed.why);
+    if (computed.kind === 'error') {
+      const e = computed.error;
+      // A core error from a worker is a copy of its data: dispatch on `code` and `check`.
+      const core = e instanceof TesseraError ? e : null;
+      if (core?.code === 'PROTOCOL_ABORT') return this.#abort(rec, core, computed.bannedShare);
+      if (core?.code === 'MESSAGE_REJECTED') return this.#violation(rec, core.message);
+      if (core?.check === 'PairBanned') throw new ApiError('KEY_LOCKED', e.message);
+      // The key's one session with a pair marker has a step in flight (on another instance).
+      if (core?.check === 'PairBusy')
+        throw new ApiError(
+          'SESSION_BUSY',
+          'another request for this session is being processed; resend to get its reply'
+        );
+      throw e;
+    }
+    const result = computed.result;
+    const stage = result !== undefined ? 'final' : 'round';
+    this.faultPoint(`${rec.protocol}:computed:${stage}`);
+    const protocol = this.#sessions.protocolOf(rec.protocol);
+    const finished: Finished | undefined =
+      result !== undefined ? protocol.finish(this.#ctx, rec, key, result) : undefined;
+    const effects: KeyEffect[] = [...(finished?.effects ?? [])];
+    if (computed.bannedShare) effects.push(this.#bansEffect(rec, computed.bannedShare));
+    const reply: StepReplyResponse = {
+      sessionId: rec.id,
+      status: result !== undefined ? 'done' : 'active',
+      round: computed.round,
+      messages: computed.out.map(b64),
+      ...(finished ? { result: finished.result } : {}),
+    };
+    const replyText = JSON.stringify(reply);
+    const commit: StepCommit = {
+      status: reply.status,
+      state:
+        computed.state === null
+          ? null
+          : this.#sealer.sealSession(rec.id, rec.version + 1, computed.state),
+      round: computed.round,
+      lastRequest: requestHash,
+      lastReply: replyText,
+      updatedAt: now,
+      nonces: computed.nonces,
+      effects,
+      audit: finished?.audit ?? [],
+    };
+    const outcome = await this.#store.commitStep(rec.id, rec.version, commit);
+    if (outcome === 'conflict') {
+      // Another instance (or request) committed this very step first: its reply is the answer,
+      // and what was computed here is dropped unreleased.
+      const now = await this.#store.getSession(rec.id);
+      if (now?.lastRequest === requestHash && now.lastReply !== null) return now.lastReply;
+      throw new ApiError(
+        'SESSION_BUSY',
+        'the session moved on concurrently; resend to get its reply'
+      );
+    }
+    if (outcome === 'nonce-reused') {
+      return this.#abortWith(
+        rec,
+        'NONCE_REUSE',
+        'a single-use nonce of this session was already used'
+      );
+    }
+    this.faultPoint(`${rec.protocol}:committed:${stage}`);
+    if (result !== undefined) {
+      this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'done' });
+      this.#events?.publish({ sessionId: rec.id, status: 'done' });
+      await protocol.committed?.(this.#ctx, rec, key);
+    }
+    this.#metrics.roundSeconds.observe(
+      { protocol: rec.protocol },
+      (performance.now() - started) / 1000
+    );
+    return replyText;
+  }
+
+  // ---- aborts ------------------------------------------------------------------------------
+
+  /**
+   * The client gave up on its session (a failed check on its side, a cancel): the state is
+   * destroyed and the key is free for a new session at once. An aborted session stays aborted.
+   */
+  async abortByClient(subject: string, sessionId: string, code: string): Promise<void> {
+    const rec = await this.ownedSession(subject, sessionId);
+    const busy = `${subject}\n${sessionId}`;
+    if (this.#busy.has(busy))
+      throw new ApiError('SESSION_BUSY', 'a request of this session is being processed');
+    if (rec.status === 'aborted') return;
+    if (rec.status === 'done') throw new ApiError('SESSION_CLOSED', 'the session is done');
+    if (rec.status === 'expired' || this.#overdue(rec, this.now()))
+      throw new ApiError('SESSION_EXPIRED', 'the session expired');
+    this.#busy.add(busy);
+    try {
+      // A step committed meanwhile (on another instance) moved the version: the client resends.
+      if ((await this.#closeAborted(rec, 'client-abort', { code }, [])) !== 'ok')
+        throw new ApiError('SESSION_BUSY', 'the session moved on concurrently; resend the abort');
+    } finally {
+      this.#busy.delete(busy);
+    }
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'client-abort' });
+    this.#log.info(
+      { sessionId, protocol: rec.protocol, keyId: rec.keyId },
+      'aborted by the client'
+    );
+  }
+
+  /** A check on the client's message failed: terminal, culprit named, state destroyed. */
+  async #abort(
+    rec: SessionRecord,
+    e: TesseraError,
+    bannedShare: Uint8Array | undefined
+  ): Promise<never> {
+    this.#metrics.cheatAborts.inc({ protocol: rec.protocol, check: e.check ?? 'unknown' });
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'aborted' });
+    const details = { check: e.check, culprit: e.culprit };
+    const effects = bannedShare ? [this.#bansEffect(rec, bannedShare)] : [];
+    await this.#closeAborted(rec, 'abort', details, effects);
+    this.#log.warn(
+      { sessionId: rec.id, protocol: rec.protocol, keyId: rec.keyId, ...details },
+      'protocol abort'
+    );
+    throw new ApiError(
+      'PROTOCOL_ABORT',
+      `protocol aborted: check ${e.check} failed on party ${e.culprit ?? 'unknown'}'s message`,
+      { details }
+    );
+  }
+
+  /** A message that breaks the session's sequence (wrong round, changed resend, garbage). */
+  async #violation(rec: SessionRecord, why: string): Promise<never> {
+    this.#metrics.sessions.inc({ protocol: rec.protocol, outcome: 'violation' });
+    await this.#closeAborted(rec, 'violation', { reason: why }, []);
+    throw new ApiError('PROTOCOL_VIOLATION', `${why}; the session is aborted`);
+  }
+
+  async #abortWith(
+    rec: SessionRecord,
+    reason: string,
+    message: string,
+    code: ErrorCode = 'PROTOCOL_VIOLATION'
+  ): Promise<never> {
+    await this.#closeAborted(rec, 'abort', { reason }, []);
+    throw new ApiError(code, message);
+  }
+
+  async #closeAborted(
+    rec: SessionRecord,
+    outcome: string,
+    details: Record<string, unknown>,
+    effects: KeyEffect[]
+  ): Promise<CommitOutcome> {
+    const written = await this.#store.commitStep(rec.id, rec.version, {
+      status: 'aborted',
+      state: null,
+      round: rec.round,
+      lastRequest: null,
+      lastReply: null,
+      updatedAt: this.now(),
+      nonces: [],
+      effects,
+      audit: [this.#event(rec.subject, rec.keyId, rec.id, rec.kind, outcome, details)],
+    });
+    // Announced only when written: a stale record (another instance moved on) aborted nothing.
+    if (written === 'ok') this.#events?.publish({ sessionId: rec.id, status: 'aborted' });
+    return written;
+  }
+
+  /** A share whose bans changed in this session's step (its encoding), to commit with it. */
+  #bansEffect(rec: SessionRecord, share: Uint8Array): KeyEffect {
+    return this.vault.bansEffect(rec.keyId as string, rec.epoch as string, share);
+  }
+
+  // ---- lookups and housekeeping --------------------------------------------------------------
+
+  /** The session, if it belongs to `subject`; 404 otherwise, the same for a missing one. */
+  async ownedSession(subject: string, sessionId: string): Promise<SessionRecord> {
+    const rec = await this.#store.getSession(sessionId, subject);
+    if (!rec || rec.subject !== subject) throw notFound('session');
+    return rec;
+  }
+
+  /** 404 unless the session exists and belongs to `subject`. */
+  async assertSessionOwner(subject: string, sessionId: string): Promise<void> {
+    await this.ownedSession(subject, sessionId);
+  }
+
+  /**
+   * The first header field of an envelope that does not fit the session, or null. The transport
+   * authenticates the whole request, header fields included; checking them here, before core,
+   * means a valid envelope replayed into another session of the same subject, or one claiming
+   * another sender, aborts only the session it was sent to: no pair marker, no ban, no compute.
+   */
+  #headerMismatch(rec: SessionRecord, state: Uint8Array, envs: Envelope[]): string | null {
+    const params = JSON.parse(rec.params) as { sid?: string };
+    // Sessions opened before the sid was recorded: read it from their state.
+    const sid = params.sid ?? this.#sessions.codecOf(rec.protocol).decode(state).sid;
+    const proto = coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme);
+    for (const e of envs) {
+      if (e.v !== 1) return 'version';
+      if (e.proto !== proto) return 'protocol';
+      if (e.sid !== sid) return 'session id';
+      if (e.from !== CLIENT_PARTY) return 'sender';
+      if (e.to !== 0 && e.to !== SERVER_PARTY) return 'recipient';
+    }
+    return null;
+  }
+
+  /** Idle or over its lifetime at `now`. */
+  #overdue(s: { updatedAt: number; createdAt: number }, now: number): boolean {
+    const { idleMs, lifetimeMs } = this.#config.sessions;
+    return now - s.updatedAt > idleMs || now - s.createdAt > lifetimeMs;
+  }
+
+  /** Expires idle and over-age sessions, destroying their state. */
+  async reap(): Promise<number> {
+    const now = this.now();
+    const n = await this.#store.expireSessions(
+      now - this.#config.sessions.idleMs,
+      now - this.#config.sessions.lifetimeMs
+    );
+    if (n > 0) this.#metrics.sessions.inc({ protocol: 'any', outcome: 'expired' }, n);
+    // With several instances, one that died mid-step never restarts to clean up after itself.
+    if (this.#store.shared) await this.recoverPairMarkers();
+    this.#metrics.activeSessions.set(await this.#store.countActiveSessions());
+    return n;
+  }
+
+  /** Turns the pair markers of crashed steps into bans (docs/protocols/ecdsa.md, "Pending checks"). */
+  async recoverPairMarkers(): Promise<number> {
+    return this.#pairs.recover();
+  }
+
+  /**
+   * KEY_BUSY before any work while the key has an active session of `kind` that is not yet due
+   * to expire (one that is due is reaped when the new session is created).
+   */
+  async #refuseBusy(keyId: string, kind: ExclusiveKind): Promise<void> {
+    const active = await this.#store.activeSession(keyId, kind);
+    if (!active || this.#overdue(active, this.now())) return;
+    throw new ApiError('KEY_BUSY', `another ${kind} session of key ${keyId} is active`);
+  }
+
+  /**
+   * A refused start leaves an audit row (`action`): who, which key, the code and reason, and
+   * what the protocol says the request was, never its payload. The refusal stands if the store
+   * cannot write it.
+   */
+  async #auditRefusal(
+    subject: string,
+    keyId: string,
+    action: string,
+    refusal: ApiError,
+    details: Record<string, unknown>
+  ): Promise<void> {
+    try {
+      await this.#store.audit(
+        this.#event(subject, keyId, null, action, 'refused', {
+          code: refusal.code,
+          reason: refusal.message,
+          ...details,
+        })
+      );
+    } catch (e) {
+      this.#log.warn({ keyId, action, err: (e as Error).message }, 'could not audit a refusal');
+    }
+  }
+
+  #event(
+    subject: string,
+    keyId: string | null,
+    sessionId: string | null,
+    action: string,
+    outcome: string,
+    details?: Record<string, unknown>
+  ): AuditEvent {
+    return {
+      at: this.now(),
+      subject,
+      keyId,
+      sessionId,
+      action,
+      outcome,
+      ...(details ? { details } : {}),
+    };
+  }
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}

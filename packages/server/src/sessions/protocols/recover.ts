@@ -1,0 +1,14 @@
+/**
+ * Recovery: refresh's reshare, started by a client that restored its share from a backup. The
+ * round-4 proofs show it holds the share, and both shares are replaced. Its sessions are
+ * refresh's (stored as `reshare`), so a recovery finishes as a refresh does.
+ * @module
+ */
+import type { ServerProtocol } from '../protocol.ts';
+import { type RefreshInput, refresh, startReshare } from './refresh.ts';
+
+export const recover: ServerProtocol<RefreshInput> = {
+  ...refresh,
+  name: 'recover',
+  start: (ctx, subject, input) => startReshare(ctx, subject, input, 'recover'),
+};

@@ -1,0 +1,108 @@
+/**
+ * Refresh: a reshare between the two parties that keeps the public key and replaces both
+ * shares. The new epoch stays pending until the client confirms it (or signs with it).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { reshare } from '@tessera/core';
+import { ApiError } from '../../errors.ts';
+import {
+  encodedStart,
+  isReshareResult,
+  type Opening,
+  PARTIES,
+  type ProtocolContext,
+  SERVER_PARTY,
+  type ServerProtocol,
+  sessionCodec,
+} from '../protocol.ts';
+
+export interface RefreshInput {
+  keyId: string;
+  /** The latest epoch of the key, as the client knows it. */
+  epoch: string;
+}
+
+export const reshareSessions = sessionCodec(
+  {
+    name: 'reshare',
+    kind: 'refresh',
+    totalRounds: 4,
+    loadsShare: false,
+    guardedRounds: [],
+    lane: 'bulk',
+  },
+  reshare
+);
+
+/** Opens a reshare of the key's latest epoch; `purpose` names the start in the audit. */
+export async function startReshare(
+  ctx: ProtocolContext,
+  subject: string,
+  { keyId, epoch }: RefreshInput,
+  purpose: string
+): Promise<Opening> {
+  const key = await ctx.vault.ownedKey(subject, keyId);
+  await ctx.refuseBusy(key.keyId, 'refresh');
+  const latest = key.pendingEpoch ?? key.epoch;
+  if (epoch !== latest)
+    throw new ApiError('EPOCH_STALE', `epoch ${epoch} is not the latest epoch of key ${keyId}`, {
+      details: { epoch: latest },
+    });
+  const share = await ctx.vault.share(key, latest);
+  const sid0 = new Uint8Array(randomBytes(32));
+  const step = reshare.start({
+    share,
+    dealers: PARTIES,
+    parties: PARTIES,
+    threshold: 2,
+    me: SERVER_PARTY,
+    sid0,
+  });
+  return {
+    codec: reshareSessions,
+    scheme: key.scheme,
+    keyId,
+    epoch: latest,
+    ...encodedStart(reshareSessions, step),
+    nonces: [],
+    params: {
+      scheme: key.scheme,
+      threshold: 2,
+      parties: PARTIES,
+      keyId,
+      epoch: latest,
+      sid0: bytesToHex(sid0),
+    },
+    exclusive: true,
+    audit: { action: `${purpose}.start` },
+  };
+}
+
+export const refresh: ServerProtocol<RefreshInput> = {
+  name: 'refresh',
+  sessions: [reshareSessions],
+
+  start: (ctx, subject, input) => startReshare(ctx, subject, input, 'refresh'),
+
+  finish(ctx, rec, key, result) {
+    if (!(isReshareResult(result) && key && result.share))
+      throw new ApiError('INTERNAL', `unexpected result for a ${rec.kind} session`);
+    const epoch = bytesToHex(result.epoch);
+    if (bytesToHex(result.keyId) !== key.keyId)
+      throw new ApiError('INTERNAL', 'refresh changed the key id');
+    return {
+      result: { keyId: key.keyId, epoch },
+      effects: [
+        {
+          kind: 'refresh',
+          keyId: key.keyId,
+          epoch,
+          share: ctx.vault.seal(key.keyId, epoch, result.share.toBytes()),
+        },
+      ],
+      audit: [ctx.event(rec.subject, key.keyId, rec.id, 'refresh', 'ok', { epoch })],
+    };
+  },
+};
