@@ -33,6 +33,7 @@ const IDLE_MS = 300_000;
 let received = 0;
 type FakeSession = Session<{ seen: number }>;
 const fakeCore = {
+  rounds: 2,
   receive(s: FakeSession, env: Envelope) {
     received++;
     const next: FakeSession = { ...s, round: s.round + 1, state: { seen: s.state!.seen + 1 } };
@@ -49,7 +50,6 @@ const codec = sessionCodec(
   {
     name: PROTO,
     kind: 'keygen',
-    totalRounds: 2,
     loadsShare: false,
     guardedRounds: [],
     lane: 'sign',

@@ -57,6 +57,8 @@ export function keyProtocol<S extends { scheme: Scheme }, R>(
 /** `receive` and session (de)serialisation for the plain and `ecdsa` variants of a protocol. */
 export function keyProtocolApi<S, R>(plain: ProtocolDef<S, R>, ecdsa: ProtocolDef<S, R>) {
   return {
+    /** Rounds whose messages a party receives (the same for both variants). */
+    rounds: plain.rounds,
     receive(session: Session<S>, env: Envelope, opts?: ReceiveOptions): Step<Session<S>, R> {
       return receiveEnvelope(
         session.proto === ecdsa.name ? ecdsa : plain,
@@ -76,7 +78,10 @@ export function keyProtocolApi<S, R>(plain: ProtocolDef<S, R>, ecdsa: ProtocolDe
   } as const;
 }
 
-/** Round 3: party `id`'s broadcast must be our echo hash `E2` (culprit: docs/protocols/common.md, "Echo hashes and whom to blame"). */
+/**
+ * Round 3: party `id`'s broadcast must be our echo hash `E2` (culprit: docs/protocols/common.md,
+ * "Echo hashes and whom to blame").
+ */
 export function checkEcho2(
   id: PartyId,
   body: Uint8Array | undefined,

@@ -766,6 +766,8 @@ export function ecdsaSignComplete(
 
 /** The ECDSA signing protocol: `start`, `receive`, `complete`, and session (de)serialisation. */
 export const ecdsaSign = {
+  /** Rounds whose messages a party receives. */
+  rounds: ecdsaSignProtocol.rounds,
   start: ecdsaSignStart,
   receive: ecdsaSignReceive,
   complete: ecdsaSignComplete,
@@ -773,8 +775,8 @@ export const ecdsaSign = {
   decodeSession: (b: Uint8Array): EcdsaSignSession => decodeSession(ecdsaSignProtocol, b),
   /**
    * The rounds whose received messages run a check under the pair guard (round 1: the OT
-   * extension's consistency check; round 2: the RVOLE's μ). A caller that keeps durable pending-check
-   * markers needs one only for a step that carries messages of these rounds.
+   * extension's consistency check; round 2: the RVOLE's μ). A caller that keeps durable
+   * pending-check markers needs one only for a step that carries messages of these rounds.
    */
   guardedRounds: [1, 2] as readonly number[],
 } as const;

@@ -345,6 +345,8 @@ export function frostSignReceive(
 
 /** The FROST signing protocol: `start`, `receive`, and session (de)serialisation. */
 export const frostSign = {
+  /** Rounds whose messages a party receives. */
+  rounds: frostSignProtocol.rounds,
   start: frostSignStart,
   receive: frostSignReceive,
   encodeSession: (s: FrostSignSession): Uint8Array => encodeSession(s as Session<unknown>),

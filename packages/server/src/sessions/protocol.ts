@@ -88,6 +88,8 @@ export type PartyCallOptions = ReceiveOptions & EcdsaCallContext;
 
 /** The part of a core protocol's API a codec drives, whatever its state and result types. */
 interface CoreProtocol<S> {
+  /** Rounds whose messages a party receives: the session's round count comes from core. */
+  readonly rounds: number;
   receive(s: S, env: Envelope, o: PartyCallOptions): Step<S, CoreResult>;
   encodeSession(s: S): Uint8Array;
   decodeSession(b: Uint8Array): S;
@@ -95,11 +97,12 @@ interface CoreProtocol<S> {
 
 /** A codec over a core protocol, its session type erased: the engine only stores and feeds it. */
 export function sessionCodec<S>(
-  traits: Omit<SessionCodec, 'receive' | 'encode' | 'decode'>,
+  traits: Omit<SessionCodec, 'totalRounds' | 'receive' | 'encode' | 'decode'>,
   api: CoreProtocol<S>
 ): SessionCodec {
   return {
     ...traits,
+    totalRounds: api.rounds,
     receive: (s, env, o) =>
       api.receive(s as S, env, o) as unknown as Step<Session<unknown>, CoreResult>,
     encode: (s) => api.encodeSession(s as S),

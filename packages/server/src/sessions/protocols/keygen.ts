@@ -27,7 +27,6 @@ export const dkgSessions = sessionCodec(
   {
     name: 'dkg',
     kind: 'keygen',
-    totalRounds: 4,
     loadsShare: false,
     guardedRounds: [],
     lane: 'bulk',

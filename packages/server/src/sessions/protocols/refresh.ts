@@ -28,7 +28,6 @@ export const reshareSessions = sessionCodec(
   {
     name: 'reshare',
     kind: 'refresh',
-    totalRounds: 4,
     loadsShare: false,
     guardedRounds: [],
     lane: 'bulk',

@@ -44,7 +44,6 @@ export const ecdsaSignSessions = sessionCodec(
   {
     name: 'ecdsa.sign',
     kind: 'sign',
-    totalRounds: 3,
     loadsShare: true,
     guardedRounds: ecdsaSign.guardedRounds,
     lane: 'sign',
@@ -56,7 +55,6 @@ export const frostSignSessions = sessionCodec(
   {
     name: 'frost.sign',
     kind: 'sign',
-    totalRounds: 2,
     loadsShare: false,
     guardedRounds: [],
     lane: 'sign',
