@@ -217,7 +217,7 @@ export async function keygenRun(
   );
 }
 
-function checkSameKey(shares: KeyShare[], scheme: Scheme, what = 'simulate.sign'): void {
+function checkSameKey(shares: KeyShare[], scheme: Scheme, what = 'local.sign'): void {
   if (!Array.isArray(shares) || shares.length === 0)
     throw new InputError(`${what}: no shares given`);
   const first = shares[0] as KeyShare;
@@ -306,7 +306,7 @@ function startAll<S>(
 function agreed<R>(sigs: R[], bytes: (r: R) => Uint8Array): R {
   const first = sigs[0] as R;
   if (!sigs.every((x) => ctEqual(bytes(x), bytes(first)))) {
-    throw new InternalError('simulate.sign: signers returned different signatures');
+    throw new InternalError('local.sign: signers returned different signatures');
   }
   return first;
 }
@@ -322,15 +322,15 @@ export async function reshareRun(
   opts: LocalReshareOptions & RunHooks
 ): Promise<KeyShare[]> {
   const first = shares[0];
-  if (!first) throw new InputError('simulate.reshare: no shares given');
-  checkSameKey(shares, first.scheme, 'simulate.reshare');
+  if (!first) throw new InputError('local.reshare: no shares given');
+  checkSameKey(shares, first.scheme, 'local.reshare');
   const rng = opts.rng ?? systemRng;
   const sid0 = rng(32);
   const old = oldKeyOf(first);
   const byId = new Map(shares.map((s) => [s.partyId, s]));
   const dealers = [...byId.keys()];
   if (dealers.length !== shares.length)
-    throw new InputError('simulate.reshare: two shares of the same party');
+    throw new InputError('local.reshare: two shares of the same party');
   const participants = [...new Set([...dealers, ...(opts.parties ?? [])])];
   const starts = participants.map((id) => {
     const share = byId.get(id);
@@ -360,7 +360,7 @@ export async function reshareRun(
   );
   const epochs = new Set(results.map((r) => bytesToHex(r.epoch)));
   if (epochs.size !== 1)
-    throw new InternalError('simulate.reshare: participants disagree on the epoch');
+    throw new InternalError('local.reshare: participants disagree on the epoch');
   const fresh = results
     .map((r) => r.share)
     .filter((s): s is KeyShare => s !== null)
@@ -402,10 +402,10 @@ export async function refreshRun(
   opts: Omit<LocalReshareOptions, 'threshold' | 'parties'> & RunHooks = {}
 ): Promise<KeyShare[]> {
   const first = shares[0];
-  if (!first) throw new InputError('simulate.refresh: no shares given');
+  if (!first) throw new InputError('local.refresh: no shares given');
   if (shares.length !== first.parties.length)
-    throw new InputError('simulate.refresh: every current holder takes part in a refresh', {
-      hints: ['to replace a lost share, use simulate.reshare with the remaining holders'],
+    throw new InputError('local.refresh: every current holder takes part in a refresh', {
+      hints: ['to replace a lost share, use local.reshare with the remaining holders'],
     });
   return reshareRun(shares, { ...opts, threshold: first.threshold, parties: [...first.parties] });
 }

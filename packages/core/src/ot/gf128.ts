@@ -11,9 +11,9 @@
  * `k` of the polynomial is bit `k & 31` of word `k >> 5`.
  *
  * Why this file exists: the project rule is "never hand-roll field arithmetic". This module is
- * the one documented exception (docs/protocols/ecdsa.md, "SoftSpokenOT extension"). Core may depend only on `@noble/curves`
- * and `@noble/hashes`, neither of which has a GF(2^128) multiply; the other route the spec
- * allows, `@noble/ciphers` GHASH with bit reflection, would add a dependency to core and looks up
+ * the one documented exception (docs/protocols/ecdsa.md, "SoftSpokenOT extension"). Neither
+ * `@noble/curves` nor `@noble/hashes` has a GF(2^128) multiply; the other route,
+ * `@noble/ciphers` GHASH with bit reflection, would make the OT layer depend on ciphers, and it looks up
  * its precomputed tables with the bits of the block being hashed, which here is a secret OT row.
  * The code is small (shift, AND, XOR on 32-bit words) and is tested against `@noble/ciphers`
  * GHASH through the bit-reversal identity, against the field identities (`a·1 = a`,

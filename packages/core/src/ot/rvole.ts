@@ -82,7 +82,7 @@ export function rvoleBobStart(
     // BigInt arithmetic is otherwise not constant time (V8 is faster on 0n and 1n).
     for (let i = 0; i < OTE_XI; i++) chi += (g[i] as bigint) * bitMultiplier(beta, i);
     chi = G.mod(chi);
-    if (chi === 0n) continue; // negligible; resample as the spec says
+    if (chi === 0n) continue; // negligible; resample (docs/protocols/ecdsa.md, "Random vector OLE")
     const { m1, state } = oteReceiverStart(setup, sidS, a, b, beta, rng);
     return { m1, state: { beta, chi, ote: state } };
   }

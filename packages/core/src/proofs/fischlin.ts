@@ -65,7 +65,7 @@ export function fischlinProve(
       }
     }
     r.fill(0n);
-    // Probability ≈ 2^-42 per proof: restart with fresh randomness, as the spec says.
+    // Probability ≈ 2^-42 per proof: restart with fresh randomness (docs/protocols/common.md).
     if (ok) return proof;
   }
 }

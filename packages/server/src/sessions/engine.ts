@@ -79,7 +79,11 @@ export interface EngineDeps {
   events?: SessionEvents;
   /** Where protocol arithmetic runs (default: on the event loop). */
   compute?: Compute;
-  /** The protocols whose sessions it steps (default: the server's, `protocols/index.ts`). */
+  /**
+   * The protocols whose sessions it steps (default: the server's, `protocols/index.ts`). A
+   * `ComputePool` steps sessions by the codecs of that list (a worker can only find a codec by
+   * name), so another list needs a `compute` of its own: tests use this with a fake compute.
+   */
   protocols?: readonly ServerProtocol<never>[];
   /** The confirmed generations, kept outside the store (default: in memory only). */
   anchor?: EpochAnchor;
@@ -119,6 +123,8 @@ export class SessionEngine {
     this.#log = d.log;
     this.#events = d.events;
     this.#compute = d.compute ?? new ComputePool(0);
+    if (d.protocols && this.#compute instanceof ComputePool)
+      throw new Error('an engine with its own protocol list needs a compute of its own');
     this.#sessions = d.protocols ? sessionTable(d.protocols) : SESSIONS;
     this.now = d.now ?? Date.now;
     this.vault = new KeyVault({
