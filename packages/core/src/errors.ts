@@ -202,20 +202,12 @@ export function errorData(e: TesseraError): ErrorData {
 }
 
 /**
- * A `TesseraError` that carries copied data, as `errorData` made it: the receiving side
- * dispatches on `code` and `check`. The class follows from `code` alone (a `PROTOCOL_ABORT` is a
- * `ProtocolAbort`, a `MESSAGE_REJECTED` a `MessageRejected`, anything else the base class), so
- * that a caller still testing the class gets the same answer on either side of the boundary.
+ * A `TesseraError` that carries copied data, as `errorData` made it: a plain copy (the base
+ * class, with the original's name, code, check and culprit). Receivers dispatch on `code` and
+ * `check`, never on the class, so one rule holds on either side of a thread boundary.
  */
 export function errorFromData(d: ErrorData): TesseraError {
-  // The check names came from core's own error (`errorData`), so they are from `CHECKS`.
-  const check = d.check as CheckName;
-  const e =
-    d.code === 'PROTOCOL_ABORT'
-      ? new ProtocolAbort(check, d.culprit, d.message)
-      : d.code === 'MESSAGE_REJECTED'
-        ? new MessageRejected(check, d.culprit, d.message)
-        : new TesseraError(d.code, d.message, { check: d.check, culprit: d.culprit });
+  const e = new TesseraError(d.code, d.message, { check: d.check, culprit: d.culprit });
   e.name = d.name;
   return e;
 }

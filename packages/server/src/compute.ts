@@ -21,14 +21,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import {
-  PayloadError,
-  PayloadTooComplex,
   type ProtocolNameValue,
   type SchemeName,
   type SigningInput,
   type SignPayload,
   signingInput,
-  type TypedDataLimit,
 } from '@tessera/api';
 import {
   BoundedCache,
@@ -294,19 +291,13 @@ function toWire(e: unknown): WireError {
     name: err.name,
     code: typeof f.code === 'string' ? f.code : null,
     message: err.message,
-    // A payload's exceeded limit travels where a protocol error's check does.
-    check:
-      typeof f.check === 'string' ? f.check : err instanceof PayloadTooComplex ? err.limit : null,
+    check: typeof f.check === 'string' ? f.check : null,
     culprit: typeof f.culprit === 'number' ? f.culprit : null,
   };
 }
 
+/** A worker's error as the plain copy of its data: callers dispatch on `code` and `check`. */
 function fromWire(w: WireError): Error {
-  if (w.name === 'ComputeTimeout') return new ComputeTimeout(w.message);
-  if (w.name === 'ComputeFailed') return new ComputeFailed(w.message);
-  if (w.name === 'PayloadTooComplex')
-    return new PayloadTooComplex((w.check ?? 'budget') as TypedDataLimit | 'budget', w.message);
-  if (w.name === 'PayloadError') return new PayloadError(w.message);
   if (w.code !== null) return errorFromData({ ...w, code: w.code });
   const e = new Error(w.message);
   e.name = w.name;

@@ -15,17 +15,11 @@ import {
   ecdsaSign,
   encodeEnvelope,
   KeyShare,
-  ProtocolAbort,
+  type TesseraError,
 } from '@tessera/core';
 import { memoryLedgerForTests, memoryPairGuardForTests, simulate } from '@tessera/core/testing';
 import { slowTypedData } from '../../api/test/fixtures/typed-data.ts';
-import {
-  ComputeFailed,
-  ComputePool,
-  ComputeTimeout,
-  type ShareInput,
-  type StepOutcome,
-} from '../src/compute.ts';
+import { ComputePool, type ShareInput, type StepOutcome } from '../src/compute.ts';
 import { opensslVerifyEcdsa, toHex } from './helpers.ts';
 
 let shares: KeyShare[];
@@ -143,8 +137,9 @@ describe('ComputePool', () => {
         return { ...e, body };
       });
       assert.equal(run.last.kind, 'error');
-      const error = (run.last as Extract<StepOutcome, { kind: 'error' }>).error;
-      assert.ok(error instanceof ProtocolAbort, `${error.name}: ${error.message}`);
+      // A worker's error arrives as a copy of its data: its code says what it is.
+      const error = (run.last as Extract<StepOutcome, { kind: 'error' }>).error as TesseraError;
+      assert.equal(error.code, 'PROTOCOL_ABORT', `${error.name}: ${error.message}`);
       assert.equal(error.check, 'OteConsistency');
       assert.equal(error.culprit, 1);
       assert.equal(run.last.banned, true, 'the marker becomes a ban');
@@ -197,7 +192,7 @@ describe('ComputePool', () => {
       assert.equal(hashed.bytes.length, 32);
       await assert.rejects(
         pool.payload({ scheme: 'ecdsa', payload }, route, 1),
-        (e) => e instanceof ComputeTimeout
+        (e) => (e as TesseraError).code === 'COMPUTE_TIMEOUT'
       );
       const message = new Uint8Array([9]);
       const run = await sign(pool, input('after-timeout'), message);
@@ -225,7 +220,7 @@ describe('ComputePool', () => {
       await pool.payload({ scheme: 'ecdsa', payload }, route, 30_000); // the lane has loaded
       await assert.rejects(
         pool.payload({ scheme: 'ecdsa', payload }, route, 1),
-        (e) => e instanceof ComputeTimeout
+        (e) => (e as TesseraError).code === 'COMPUTE_TIMEOUT'
       );
       const message = new Uint8Array([2]);
       const after = await sign(pool, input('lane-2'), message);
@@ -251,7 +246,9 @@ describe('ComputePool', () => {
           { share: input(), signers: [1, 2], rid: new Uint8Array(32), digest: new Uint8Array(32) },
           route
         ),
-        (e) => e instanceof ComputeFailed && /exited with code 3/.test(e.message)
+        (e) =>
+          (e as TesseraError).code === 'COMPUTE_FAILED' &&
+          /exited with code 3/.test((e as Error).message)
       );
     } finally {
       await pool.close();

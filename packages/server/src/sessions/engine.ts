@@ -32,7 +32,8 @@ import {
 } from '@tessera/core';
 import type { Logger } from 'pino';
 import { type EpochAnchor, MemoryEpochAnchor } from '../anchor.ts';
-import { type Compute, ComputeFailed, ComputePool, type StepOutcome } from '../compute.ts';
+import { type Compute, ComputePool, type StepOutcome } from '../compute.ts';
+import { isComputeFailure } from '../compute-errors.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Sealer } from '../custody.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -330,7 +331,7 @@ export class SessionEngine {
     } catch (e) {
       // The worker died mid-step: whether a guarded check failed is unknown, and the pending-check rule reads an
       // unknown outcome as a failure (as it reads a marker left by a crashed process).
-      if (e instanceof ComputeFailed) {
+      if (isComputeFailure(e)) {
         marker?.guard.ban('');
         // Only a step whose marker was taken could have run the check (settle bans only then).
         if (marker?.state === 'ok' && loaded) this.vault.lock(rec.keyId as string, loaded.share);

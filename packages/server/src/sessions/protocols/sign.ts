@@ -12,15 +12,14 @@ import {
   checkedSignature,
   checkPayloadBounds,
   describeInput,
-  PayloadError,
   PayloadTooComplex,
   type SigningInput,
   type SignPayload,
   signingInput,
 } from '@tessera/api';
-import { ecdsaSign, frostSign, StagedLedger, taprootTweak } from '@tessera/core';
+import { ecdsaSign, frostSign, StagedLedger, TesseraError, taprootTweak } from '@tessera/core';
 import type { StartOutcome } from '../../compute.ts';
-import { ComputeFailed, ComputeTimeout } from '../../compute-errors.ts';
+import { isComputeFailure } from '../../compute-errors.ts';
 import { ApiError } from '../../errors.ts';
 import { policyRefusal, TRANSACTION_KINDS } from '../../policy.ts';
 import type { KeyRecord } from '../../store/store.ts';
@@ -186,27 +185,27 @@ async function hashedInput(
       );
     } catch (e) {
       // Its worker was terminated over the budget, or died of the payload: one or the other.
-      if (e instanceof ComputeFailed)
+      if (isComputeFailure(e))
         throw new PayloadTooComplex(
           'budget',
-          e instanceof ComputeTimeout
+          e.code === 'COMPUTE_TIMEOUT'
             ? `the payload took more than ${budget} ms to hash; it is refused`
             : 'hashing the payload exhausted its worker; it is refused'
         );
       throw e;
     }
   } catch (e) {
-    if (e instanceof PayloadTooComplex) {
-      const refusal = new ApiError('PAYLOAD_TOO_COMPLEX', e.message, {
-        details: { limit: e.limit },
+    // Payload errors come from a worker as copies of their data: their code says what they are.
+    const code = e instanceof TesseraError ? e.code : null;
+    if (code === 'PAYLOAD_TOO_COMPLEX') {
+      const limit = (e as TesseraError).check ?? 'budget';
+      const refusal = new ApiError('PAYLOAD_TOO_COMPLEX', (e as TesseraError).message, {
+        details: { limit },
       });
-      await ctx.auditRefusal(subject, key.keyId, REFUSED, refusal, {
-        kind: payload.kind,
-        limit: e.limit,
-      });
+      await ctx.auditRefusal(subject, key.keyId, REFUSED, refusal, { kind: payload.kind, limit });
       throw refusal;
     }
-    if (e instanceof PayloadError) throw new ApiError('BAD_PAYLOAD', e.message);
+    if (code === 'BAD_PAYLOAD') throw new ApiError('BAD_PAYLOAD', (e as TesseraError).message);
     throw e;
   }
 }
