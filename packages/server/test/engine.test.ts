@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, it } from 'node:test';
 import type { ProtocolNameValue } from '@tessera/api';
 import { type Envelope, encodeEnvelope, type Session } from '@tessera/core';
+import { Type } from 'typebox';
 import { type Compute, runStep, type StepJob } from '../src/compute.ts';
 import { loadConfig } from '../src/config.ts';
 import { Sealer } from '../src/custody.ts';
@@ -20,6 +21,7 @@ import {
   SERVER_PARTY,
   type ServerProtocol,
   sessionCodec,
+  startRoute,
 } from '../src/sessions/protocol.ts';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite.ts';
 
@@ -59,6 +61,13 @@ const codec = sessionCodec(
 const fake: ServerProtocol<{ sid: string }> = {
   name: 'fake',
   sessions: [codec],
+  // Never registered: this test drives the engine without HTTP.
+  route: startRoute({
+    path: '/fake',
+    body: Type.Object({ sid: Type.String() }),
+    quota: (limits) => ({ scope: 'keygen', max: limits.keygensPerHourPerSubject }),
+    input: (_params, body) => ({ sid: body.sid }),
+  }),
   async start(_ctx, _subject, { sid }) {
     const session: FakeSession = {
       v: 1,

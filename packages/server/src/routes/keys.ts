@@ -1,12 +1,11 @@
 /**
- * Key routes: create (key generation), list, read, and the sessions started on a key (sign,
- * refresh, recover), plus the confirmation of a refreshed epoch. Starts are idempotent by their
+ * Key routes: list, read, the confirmation of a refreshed epoch, and the start route each
+ * protocol declares (key generation, sign, refresh, recover). Starts are idempotent by their
  * request nonce and charged to the subject's hourly quota.
  * @module
  */
 import { createHash } from 'node:crypto';
 import {
-  CreateKeyBody,
   KeyIdParams,
   KeyInfo,
   type KeyInfoResponse,
@@ -14,17 +13,13 @@ import {
   RefreshBody,
   SessionStarted,
   type SessionStartedResponse,
-  SignBody,
 } from '@tessera/api';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, notFound } from '../errors.ts';
 import { type QuotaUnit, SubjectQuota } from '../quota.ts';
 import type { StartRequest } from '../sessions/engine.ts';
-import { keygen } from '../sessions/protocols/keygen.ts';
-import { recover } from '../sessions/protocols/recover.ts';
-import { refresh } from '../sessions/protocols/refresh.ts';
-import { sign } from '../sessions/protocols/sign.ts';
+import { PROTOCOLS } from '../sessions/protocols/index.ts';
 import type { KeyRecord } from '../store/store.ts';
 import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
 
@@ -85,29 +80,34 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
     }
   };
 
-  app.post(
-    '/v1/keys',
-    {
-      schema: { ...secured, body: CreateKeyBody, response: { 201: SessionStarted, ...errors } },
-      onRequest: authenticate,
-    },
-    async (req, reply) =>
-      sendStarted(
-        reply,
-        await startOnce(
-          req,
-          req.body,
-          { scope: 'keygen', max: config.limits.keygensPerHourPerSubject },
-          (request) =>
-            engine.start(
-              keygen,
-              req.subject,
-              { scheme: req.body.scheme, label: req.body.label ?? '' },
-              request
-            )
-        )
-      )
-  );
+  // One start route per protocol, as the protocol declares it.
+  for (const protocol of PROTOCOLS) {
+    const route = protocol.route;
+    app.post(
+      `/v1${route.path}`,
+      {
+        schema: {
+          ...secured,
+          ...(route.description ? { description: route.description } : {}),
+          ...(route.params ? { params: route.params } : {}),
+          body: route.body,
+          response: { 201: SessionStarted, ...errors },
+        },
+        onRequest: authenticate,
+      },
+      async (req, reply) => {
+        // Validated against `route.body`, which carries the nonce and timestamp of every start.
+        const body = req.body as { nonce: string; timestamp: number };
+        const params = (req.params ?? {}) as Readonly<Record<string, string>>;
+        return sendStarted(
+          reply,
+          await startOnce(req, body, route.quota(config.limits), (request) =>
+            engine.start(protocol, req.subject, route.input(params, body), request)
+          )
+        );
+      }
+    );
+  }
   app.get(
     '/v1/keys',
     { schema: { ...secured, response: { 200: KeyList, ...errors } }, onRequest: authenticate },
@@ -127,66 +127,6 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
       return keyInfo(key);
     }
   );
-  app.post(
-    '/v1/keys/:keyId/sign',
-    {
-      schema: {
-        ...secured,
-        params: KeyIdParams,
-        body: SignBody,
-        response: { 201: SessionStarted, ...errors },
-      },
-      onRequest: authenticate,
-    },
-    async (req, reply) =>
-      sendStarted(
-        reply,
-        await startOnce(
-          req,
-          req.body,
-          { scope: 'sign', max: config.limits.signsPerHourPerSubject },
-          (request) =>
-            engine.start(
-              sign,
-              req.subject,
-              { keyId: req.params.keyId, payload: req.body.payload, epoch: req.body.epoch },
-              request
-            )
-        )
-      )
-  );
-  // Refresh, and recover: the same protocol, started by a client restored from a backup.
-  const refreshLimit = { scope: 'refresh', max: config.limits.keygensPerHourPerSubject };
-  for (const protocol of [refresh, recover]) {
-    app.post(
-      `/v1/keys/:keyId/${protocol.name}`,
-      {
-        schema: {
-          ...secured,
-          description:
-            protocol === refresh
-              ? 'Proactive refresh: same public key, new shares on both sides.'
-              : 'Prove possession of a share restored from a backup; both shares are replaced.',
-          params: KeyIdParams,
-          body: RefreshBody,
-          response: { 201: SessionStarted, ...errors },
-        },
-        onRequest: authenticate,
-      },
-      async (req, reply) =>
-        sendStarted(
-          reply,
-          await startOnce(req, req.body, refreshLimit, (request) =>
-            engine.start(
-              protocol,
-              req.subject,
-              { keyId: req.params.keyId, epoch: req.body.epoch },
-              request
-            )
-          )
-        )
-    );
-  }
   app.post(
     '/v1/keys/:keyId/refresh/confirm',
     {

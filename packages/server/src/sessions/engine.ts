@@ -85,7 +85,7 @@ export interface EngineDeps {
    * `ComputePool` steps sessions by the codecs of that list (a worker can only find a codec by
    * name), so another list needs a `compute` of its own: tests use this with a fake compute.
    */
-  protocols?: readonly ServerProtocol<never>[];
+  protocols?: readonly ServerProtocol<unknown>[];
   /** The confirmed generations, kept outside the store (default: in memory only). */
   anchor?: EpochAnchor;
   now?: () => number;

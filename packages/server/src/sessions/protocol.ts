@@ -23,6 +23,7 @@ import {
   type Session,
   type Step,
 } from '@tessera/core';
+import type { Static, TSchema } from 'typebox';
 import type { Compute } from '../compute.ts';
 import type { ServerConfig } from '../config.ts';
 import type { ApiError } from '../errors.ts';
@@ -184,6 +185,8 @@ export interface Finished {
 export interface ServerProtocol<I = unknown> {
   /** What the client asks for (the refresh and recover routes are named by it). */
   name: string;
+  /** How a client starts it over HTTP: `routes/keys.ts` registers one start route per protocol. */
+  route: StartRoute<I>;
   /** The codecs its sessions run: steps of a stored session find their protocol by these. */
   sessions: readonly SessionCodec[];
   start(ctx: ProtocolContext, subject: string, input: I): Promise<Opening>;
@@ -197,3 +200,28 @@ export interface ServerProtocol<I = unknown> {
   /** After the final step committed (not part of the commit: may fail without undoing it). */
   committed?(ctx: ProtocolContext, rec: SessionRecord, key: KeyRecord | null): Promise<void>;
 }
+
+/**
+ * A protocol's start route: `POST /v1{path}`, answered `201` with the session. Every start is
+ * idempotent by its request nonce and charged to one of the subject's hourly quotas.
+ */
+export interface StartRoute<I, B extends TSchema = TSchema> {
+  /** The path after `/v1`, e.g. `/keys/:keyId/sign`. */
+  path: string;
+  description?: string;
+  /** The path parameters' schema, when the path has any. */
+  params?: TSchema;
+  /** The body's schema (its `nonce` and `timestamp` make the start idempotent). */
+  body: B;
+  /** The quota a start counts against, and its hourly limit. */
+  quota(limits: ServerConfig['limits']): { scope: string; max: number };
+  /** The protocol's input, from the validated path parameters and body. */
+  input(params: Readonly<Record<string, string>>, body: Static<B>): I;
+}
+
+/**
+ * Declares a start route with its body's type: the route's schema has validated the body before
+ * `input` sees it, so the list of protocols can hold routes of different bodies.
+ */
+export const startRoute = <I, B extends TSchema>(r: StartRoute<I, B>): StartRoute<I> =>
+  r as unknown as StartRoute<I>;

@@ -1,5 +1,6 @@
 /**
- * The protocols the server runs: adding one means adding its file and listing it here.
+ * The protocols the server runs: adding one means adding its file (its sessions, its start route,
+ * how it finishes) and listing it here.
  * @module
  */
 import type { ServerProtocol, SessionCodec } from '../protocol.ts';
@@ -8,19 +9,19 @@ import { recover } from './recover.ts';
 import { refresh } from './refresh.ts';
 import { sign } from './sign.ts';
 
-export const PROTOCOLS: readonly ServerProtocol<never>[] = [keygen, sign, refresh, recover];
+export const PROTOCOLS: readonly ServerProtocol<unknown>[] = [keygen, sign, refresh, recover];
 
 /** Looks up, for a stored session's `protocol`, its codec and the protocol that finishes it. */
 export interface SessionTable {
   /** The codec listed under `name`, or undefined. */
   find(name: string): SessionCodec | undefined;
   codecOf(name: string): SessionCodec;
-  protocolOf(name: string): ServerProtocol<never>;
+  protocolOf(name: string): ServerProtocol<unknown>;
 }
 
 /** The table of `protocols`' codecs; a codec two protocols share belongs to the first listed. */
-export function sessionTable(protocols: readonly ServerProtocol<never>[]): SessionTable {
-  const byName = new Map<string, { codec: SessionCodec; protocol: ServerProtocol<never> }>();
+export function sessionTable(protocols: readonly ServerProtocol<unknown>[]): SessionTable {
+  const byName = new Map<string, { codec: SessionCodec; protocol: ServerProtocol<unknown> }>();
   for (const protocol of protocols)
     for (const codec of protocol.sessions)
       if (!byName.has(codec.name)) byName.set(codec.name, { codec, protocol });

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { CreateKeyBody } from '@tessera/api';
 import { dkg, SCHEMES, type Scheme } from '@tessera/core';
 import { ApiError } from '../../errors.ts';
 import type { KeyRecord } from '../../store/store.ts';
@@ -16,6 +17,7 @@ import {
   SERVER_PARTY,
   type ServerProtocol,
   sessionCodec,
+  startRoute,
 } from '../protocol.ts';
 
 export interface KeygenInput {
@@ -37,6 +39,12 @@ export const dkgSessions = sessionCodec(
 export const keygen: ServerProtocol<KeygenInput> = {
   name: 'keygen',
   sessions: [dkgSessions],
+  route: startRoute({
+    path: '/keys',
+    body: CreateKeyBody,
+    quota: (limits) => ({ scope: 'keygen', max: limits.keygensPerHourPerSubject }),
+    input: (_params, body) => ({ scheme: body.scheme, label: body.label ?? '' }),
+  }),
 
   async start(_ctx, _subject, { scheme, label }) {
     if (!(SCHEMES as readonly string[]).includes(scheme))

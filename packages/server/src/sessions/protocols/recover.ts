@@ -5,10 +5,14 @@
  * @module
  */
 import type { ServerProtocol } from '../protocol.ts';
-import { type RefreshInput, refresh, startReshare } from './refresh.ts';
+import { type RefreshInput, refresh, reshareRoute, startReshare } from './refresh.ts';
 
 export const recover: ServerProtocol<RefreshInput> = {
   ...refresh,
   name: 'recover',
+  route: reshareRoute(
+    'recover',
+    'Prove possession of a share restored from a backup; both shares are replaced.'
+  ),
   start: (ctx, subject, input) => startReshare(ctx, subject, input, 'recover'),
 };

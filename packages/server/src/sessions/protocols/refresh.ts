@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { KeyIdParams, RefreshBody } from '@tessera/api';
 import { reshare } from '@tessera/core';
 import { ApiError } from '../../errors.ts';
 import {
@@ -16,6 +17,7 @@ import {
   SERVER_PARTY,
   type ServerProtocol,
   sessionCodec,
+  startRoute,
 } from '../protocol.ts';
 
 export interface RefreshInput {
@@ -79,9 +81,21 @@ export async function startReshare(
   };
 }
 
+/** The start route of refresh and of recover (`/keys/:keyId/<name>`), one quota for both. */
+export const reshareRoute = (name: string, description: string) =>
+  startRoute({
+    path: `/keys/:keyId/${name}`,
+    description,
+    params: KeyIdParams,
+    body: RefreshBody,
+    quota: (limits) => ({ scope: 'refresh', max: limits.keygensPerHourPerSubject }),
+    input: (params, body): RefreshInput => ({ keyId: params.keyId as string, epoch: body.epoch }),
+  });
+
 export const refresh: ServerProtocol<RefreshInput> = {
   name: 'refresh',
   sessions: [reshareSessions],
+  route: reshareRoute('refresh', 'Proactive refresh: same public key, new shares on both sides.'),
 
   start: (ctx, subject, input) => startReshare(ctx, subject, input, 'refresh'),
 

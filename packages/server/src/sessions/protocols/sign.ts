@@ -12,7 +12,9 @@ import {
   checkedSignature,
   checkPayloadBounds,
   describeInput,
+  KeyIdParams,
   PayloadTooComplex,
+  SignBody,
   type SigningInput,
   type SignPayload,
   signingInput,
@@ -30,6 +32,7 @@ import {
   type ProtocolContext,
   type ServerProtocol,
   sessionCodec,
+  startRoute,
 } from '../protocol.ts';
 
 export interface SignInput {
@@ -68,6 +71,17 @@ const REFUSED = 'sign.refused';
 export const sign: ServerProtocol<SignInput> = {
   name: 'sign',
   sessions: [ecdsaSignSessions, frostSignSessions],
+  route: startRoute({
+    path: '/keys/:keyId/sign',
+    params: KeyIdParams,
+    body: SignBody,
+    quota: (limits) => ({ scope: 'sign', max: limits.signsPerHourPerSubject }),
+    input: (params, body) => ({
+      keyId: params.keyId as string,
+      payload: body.payload,
+      epoch: body.epoch,
+    }),
+  }),
 
   async start(ctx, subject, { keyId, payload, epoch: asked }) {
     const key = await ctx.vault.ownedKey(subject, keyId);
