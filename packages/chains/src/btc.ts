@@ -5,8 +5,8 @@
  * - P2WPKH (BIP-143): a DKLs23 `ecdsa` key. The sighash goes to the backend as a raw digest
  *   (`{ kind: 'digest' }`); the partial signature is DER plus the sighash byte.
  * - P2TR key path (BIP-341): a FROST `bip340` key whose shares carry the Taproot tweak
- *   (`taprootTweak`, docs/protocols/frost.md). The 32-byte sighash goes as `{ kind: 'message' }` (BIP-340
- *   signs it as is); the signature is `tapKeySig`.
+ *   (`taprootTweak`, docs/protocols/frost.md). The 32-byte sighash goes as `{ kind: 'message' }`
+ *   (BIP-340 signs it as is); the signature is `tapKeySig`.
  *
  * The sighashes are the library's own (`preimageWitnessV0` / `preimageWitnessV1`), and every
  * signature is verified (noble's `secp256k1.verify` with low-s, `schnorr.verify`: the primitives

@@ -220,7 +220,8 @@ export class TesseraClient {
     const payload = toPayload(input);
     const expected = signingInput(stored.scheme, payload);
     const own = await this.#share(stored, stored.epoch);
-    // A ban locks the key here, before anything reaches the server (docs/protocols/ecdsa.md, "Bans").
+    // A ban locks the key here, before anything reaches the server (docs/protocols/ecdsa.md,
+    // "Bans").
     if (stored.scheme === 'ecdsa') await this.#refuseLocked(stored, own);
     // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
     const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;

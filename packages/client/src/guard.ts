@@ -1,6 +1,6 @@
 /**
- * The durable side of one protocol run of the client (docs/protocols/common.md, "Single use and erasure";
- * docs/protocols/ecdsa.md, "Pending checks"), between the core's
+ * The durable side of one protocol run of the client (docs/protocols/common.md, "Single use and
+ * erasure"; docs/protocols/ecdsa.md, "Pending checks"), between the core's
  * synchronous calls and the store's asynchronous, durable writes:
  *
  * - Single use: the core records the ids it uses (request and session ids, presignatures, nonce

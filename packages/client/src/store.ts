@@ -9,9 +9,10 @@
  *   nonce pair) the client's protocol runs used. The client sends nothing that depends on an id
  *   before `consume` resolved true, so no nonce is used twice, ever, whatever crashes or replays.
  * - the pending-check markers of ECDSA pairs (`pairBegin`, `pairEnd`, `pairBan`;
- *   docs/protocols/ecdsa.md, "Pending checks"): a marker is written before a check that can leak secret bits when it fails, and
- *   cleared only after the check passed. A marker found after the process died counts as a ban,
- *   because the check may have failed and been observed. A ban locks the key on this client.
+ *   docs/protocols/ecdsa.md, "Pending checks"): a marker is written before a check that can leak
+ *   secret bits when it fails, and cleared only after the check passed. A marker found after the
+ *   process died counts as a ban, because the check may have failed and been observed. A ban locks
+ *   the key on this client.
  * An implementation must make each of these durable (on disk, flushed) before its promise
  * resolves, and keep them across restarts; a browser store keeps them in IndexedDB beside the
  * shares and resolves only once the transaction completed.

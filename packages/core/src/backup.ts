@@ -318,9 +318,10 @@ export async function validatePassphrase(blob: Uint8Array, passphrase: string): 
 
 /**
  * Checks a share before use (is it whole and ours?): its public data are consistent and `x_i·G`
- * equals its verification share (`KeyShare.validate`, check `ShareInvalid`), and for `ecdsa` every pairwise
- * setup is intact: the sender's punctured leaves (index Δ_ν) are empty and every other leaf,
- * seed and id is non-zero (check `ShareCorrupted`). `KeyShare.fromBytes` runs both on every load.
+ * equals its verification share (`KeyShare.validate`, check `ShareInvalid`), and for `ecdsa` every
+ * pairwise setup is intact: the sender's punctured leaves (index Δ_ν) are empty and every other
+ * leaf, seed and id is non-zero (check `ShareCorrupted`). `KeyShare.fromBytes` runs both on every
+ * load.
  */
 export function validateShare(share: KeyShare): void {
   if (!(share instanceof KeyShare)) fail('ShareInvalid', 'validateShare: expected a KeyShare');

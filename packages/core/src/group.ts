@@ -1,6 +1,6 @@
 /**
- * The two prime-order groups Tessera uses, with strict wire codecs (docs/protocols/common.md, "Notation" and
- * "Strict decoding of points and scalars").
+ * The two prime-order groups Tessera uses, with strict wire codecs (docs/protocols/common.md,
+ * "Notation" and "Strict decoding of points and scalars").
  *
  * - secp256k1: 33-byte compressed SEC1 points (02/03 only), 32-byte big-endian scalars.
  * - Ed25519: 32-byte RFC 8032 points (canonical, prime-order subgroup), 32-byte little-endian

@@ -6,13 +6,13 @@
  * u32be(generation), check)`,
  * where `pairwise` holds, for `ecdsa` keys, one DKLs23 setup per other party (zero-sharing seed and
  * both directed OT-extension setups; docs/protocols/dkg.md "Output"), `banned` the peers whose pair
- * is banned after a cheat (docs/protocols/ecdsa.md "Bans") and `path` the derivation path from the root key (empty for the root; see
- * hd.ts), `generation` the epoch counter (0 after key generation, +1 per reshare), and `check`
- * `H256("share/check", everything before it)`. Formats v1 (the first 11 fields), v2 (13), v3 (14)
- * and v4 (15, no check) still load. Every field is validated on load, the share must match its
- * public verification share, and the OT seeds must be intact: a damaged share is
- * `ShareCorrupted`, found before it can make an honest peer fail a consistency check (and be
- * banned for it).
+ * is banned after a cheat (docs/protocols/ecdsa.md "Bans") and `path` the derivation path from the
+ * root key (empty for the root; see hd.ts), `generation` the epoch counter (0 after key generation,
+ * +1 per reshare), and `check` `H256("share/check", everything before it)`. Formats v1 (the first
+ * 11 fields), v2 (13), v3 (14) and v4 (15, no check) still load. Every field is validated on load,
+ * the share must match its public verification share, and the OT seeds must be intact: a damaged
+ * share is `ShareCorrupted`, found before it can make an honest peer fail a consistency check (and
+ * be banned for it).
  *
  * The secret share is held in a private field: it never appears in `JSON.stringify`, in
  * logs or `util.inspect`, or in an error. Only `toBytes()` exports it.
@@ -82,7 +82,9 @@ export interface KeyShareFields {
   generation?: number;
 }
 
-/** DKLs23 pairwise state with one other party (docs/protocols/ecdsa.md, "Pairwise setup"). Secret. */
+/**
+ * DKLs23 pairwise state with one other party (docs/protocols/ecdsa.md, "Pairwise setup"). Secret.
+ */
 export interface PairwiseSetup {
   peer: PartyId;
   /** `zseed` shared with `peer` (docs/protocols/ecdsa.md, "Zero sharing"). */
@@ -144,8 +146,8 @@ export class KeyShare {
 
   /**
    * True when the pair with `peer` is banned: a cheat was detected in its OT or multiplication
-   * layer (docs/protocols/ecdsa.md, "Bans"). Signing with a banned pair is refused before any cryptography;
-   * only a full re-setup (reshare) with a new key share clears it.
+   * layer (docs/protocols/ecdsa.md, "Bans"). Signing with a banned pair is refused before any
+   * cryptography; only a full re-setup (reshare) with a new key share clears it.
    */
   isBanned(peer: PartyId): boolean {
     return (bansOf.get(this) as Set<PartyId>).has(peer);
@@ -546,9 +548,9 @@ export function withKeyMaterial(
 
 /**
  * @internal A share of a child key: every field of `share` with the secret and verification
- * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, docs/protocols/hd.md). The pairwise setups
- * and the ban list are the parent's own objects, so a ban recorded while signing under a child
- * key holds for the parent and every other child too.
+ * shares shifted by `tweak` (`x' = x + δ`, `X' = X + δ·G`, docs/protocols/hd.md). The pairwise
+ * setups and the ban list are the parent's own objects, so a ban recorded while signing under a
+ * child key holds for the parent and every other child too.
  */
 export function childShare(
   share: KeyShare,

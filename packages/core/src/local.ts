@@ -313,8 +313,8 @@ function agreed<R>(sigs: R[], bytes: (r: R) => Uint8Array): R {
 
 /**
  * Reshare (docs/protocols/reshare.md) with `shares` as dealers (at least t current holders of one
- * epoch): returns one share per new party, same public key and chain code, a new epoch. Two-phase: the
- * new shares are returned only after every new holder proved knowledge of its share (round 4)
+ * epoch): returns one share per new party, same public key and chain code, a new epoch. Two-phase:
+ * the new shares are returned only after every new holder proved knowledge of its share (round 4)
  * and a test signature by t of them verified; until then the old shares are the key.
  */
 export async function reshareRun(

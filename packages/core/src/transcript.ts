@@ -23,10 +23,10 @@ import {
 export const DS = 'tessera/v1';
 
 /**
- * Tag registry (docs/protocols/common.md, "Hashes and domain separation"). A tag is used for exactly one purpose; a unit test asserts
- * they are pairwise distinct. Tessera additions: `frost/*` for the FROST session layer,
- * `hd/ed25519/*` for Ed25519 derivation (hd.ts); `rs/keyid` (the new key id after a lost share
- * is re-issued);
+ * Tag registry (docs/protocols/common.md, "Hashes and domain separation"). A tag is used for
+ * exactly one purpose; a unit test asserts they are pairwise distinct. Tessera additions: `frost/*`
+ * for the FROST session layer, `hd/ed25519/*` for Ed25519 derivation (hd.ts); `rs/keyid` (the new
+ * key id after a lost share is re-issued);
  * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
  * (the digest each signer binds in round 3); `ote/confirm` (both ends of a pair confirm their
  * OT-extension setup ids at the end of key generation and reshare); `share/public` (the public
@@ -312,8 +312,8 @@ export class PrefixedHash {
 
 /**
  * Hash commitment `Com(tag, sid, i, payload…) = H256(tag, sid, u32be(i), payload…, salt)`
- * (docs/protocols/common.md, "Commitments"). The committer's id and the session id are inside the hash, so a
- * commitment cannot be replayed by another party or in another session.
+ * (docs/protocols/common.md, "Commitments"). The committer's id and the session id are inside the
+ * hash, so a commitment cannot be replayed by another party or in another session.
  */
 export function commit(
   tag: Tag,

@@ -8,8 +8,8 @@
  *   is refused with `EPOCH_ROLLBACK`.
  * - Locks after a detected cheat (docs/security.md A-15): the generation through which the key's
  *   ECDSA pair is banned. The ban also lives in the stored share; a restore from before it would
- *   lift it and give the cheater more selective-failure probes (docs/security.md A-10). A reshare makes a new
- *   generation, which the lock does not cover.
+ *   lift it and give the cheater more selective-failure probes (docs/security.md A-10). A reshare
+ *   makes a new generation, which the lock does not cover.
  *
  * A confirmed generation is written only after the database made the epoch current, never ahead
  * of it: a crash between the two leaves the anchor behind, and the next load of the current epoch

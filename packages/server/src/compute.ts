@@ -6,9 +6,10 @@
  * seconds. On the event loop that caps a server at one core and stalls every other request while
  * a DKG round runs; in workers the loop only does I/O and the store, and the arithmetic uses every
  * core. Nothing about the protocol changes: a job carries the opened session state, the client's
- * envelopes, the server's share (plaintext, in this process's memory only) and what the pending-check
- * pair marker found (docs/protocols/ecdsa.md); it returns the next state, the reply envelopes, the single-use ids consumed
- * and whether a check banned the pair. The store, custody, markers and commits stay on the loop.
+ * envelopes, the server's share (plaintext, in this process's memory only) and what the
+ * pending-check pair marker found (docs/protocols/ecdsa.md); it returns the next state, the reply
+ * envelopes, the single-use ids consumed and whether a check banned the pair. The store, custody,
+ * markers and commits stay on the loop.
  *
  * A sign request's payload (typed data, a transaction) is parsed and hashed here too, under a
  * time budget: a job over it terminates its worker, and a replacement takes the next job.

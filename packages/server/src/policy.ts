@@ -20,8 +20,9 @@ export function policyRefusal(
   if (input.blind && !p.blindSigning)
     return `"${kind}" payloads are blind signing, which this key does not allow; send a typed payload`;
   if (p.allowedChainIds && kind === 'eip712') {
-    // The chain checked must be the chain signed (docs/security.md A-69): a domain without chainId is valid
-    // on every chain, and a domain type of the request's own may leave chainId out or rename it.
+    // The chain checked must be the chain signed (docs/security.md A-69): a domain without chainId
+    // is valid on every chain, and a domain type of the request's own may leave chainId out or
+    // rename it.
     if (input.domainType !== 'standard')
       return 'typed data with its own EIP712Domain type: send the standard domain type (name, version, chainId, verifyingContract, salt, as present)';
     if (input.chainId === undefined)

@@ -1,7 +1,7 @@
 /**
- * Distributed key generation (docs/protocols/dkg.md). Commit–reveal Feldman VSS with Fischlin proofs of
- * knowledge and echo hashes; for `ecdsa` keys (protocol `dkg.ecdsa`) also the DKLs23 pairwise
- * setup: zero-sharing seeds and, for every directed pair, base OTs and the all-but-one OT
+ * Distributed key generation (docs/protocols/dkg.md). Commit–reveal Feldman VSS with Fischlin
+ * proofs of knowledge and echo hashes; for `ecdsa` keys (protocol `dkg.ecdsa`) also the DKLs23
+ * pairwise setup: zero-sharing seeds and, for every directed pair, base OTs and the all-but-one OT
  * (docs/protocols/ecdsa.md, "Pairwise setup") that SoftSpokenOT extends at signing time:
  *
  * | round | sends                                    | kind           |

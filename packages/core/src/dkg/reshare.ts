@@ -1,8 +1,8 @@
 /**
- * Reshare (docs/protocols/reshare.md): one protocol for refresh (same parties and threshold), recovery of a
- * lost share (the loser joins as a new holder only) and changes of threshold or party set. The
- * group key and chain code stay; the epoch changes; old shares stop combining with new ones
- * because signing binds the epoch.
+ * Reshare (docs/protocols/reshare.md): one protocol for refresh (same parties and threshold),
+ * recovery of a lost share (the loser joins as a new holder only) and changes of threshold or party
+ * set. The group key and chain code stay; the epoch changes; old shares stop combining with new
+ * ones because signing binds the epoch.
  *
  * Participants are the dealers `Q` (at least t_old holders of the current epoch) and the new
  * holders; a party can be both. Every participant sends in every round, with empty fields where
@@ -115,8 +115,8 @@ export interface ReshareParams {
   /** Fresh 32-byte coordinator nonce, identical at every participant. */
   sid0: Uint8Array;
   /**
-   * Issue a new key id (a recovery that retires the old id, e.g. after a lost device). Every participant must say
-   * the same; by default the key id stays, whoever deals.
+   * Issue a new key id (a recovery that retires the old id, e.g. after a lost device). Every
+   * participant must say the same; by default the key id stays, whoever deals.
    */
   reissue?: boolean;
   /**

@@ -380,7 +380,8 @@ function handleRound2(
   ctx: EcdsaContext
 ): HandlerResult<EcdsaSignState, EcdsaSignature> {
   const share = needShare(ctx, s);
-  // A ban recorded by another session of this key since round 1 stops this one too (the lock is key-wide).
+  // A ban recorded by another session of this key since round 1 stops this one too (the lock is
+  // key-wide).
   refuseBanned(share, s.signers);
   const me = ctx.me;
   const sidS = hexToBytes(ctx.sid);
@@ -478,8 +479,8 @@ function handleRound2(
 }
 
 /**
- * The GammaK and GammaS checks, `χ·R_j = d_k·G + Γ^k` and `χ·pk_j = d_s·G + Γ^s`, as one multiplication by
- * the secret χ: with a fresh 128-bit weight ρ drawn after j's message arrived,
+ * The GammaK and GammaS checks, `χ·R_j = d_k·G + Γ^k` and `χ·pk_j = d_s·G + Γ^s`, as one
+ * multiplication by the secret χ: with a fresh 128-bit weight ρ drawn after j's message arrived,
  * `χ·(R_j + ρ·pk_j) = (d_k + ρ·d_s)·G + Γ^k + ρ·Γ^s` holds for wrong values with probability at
  * most 2^-128. ρ is not secret (it only has to be unpredictable to j in advance), so its products
  * are variable-time. On a failure the two checks run apart to name the one that failed.
@@ -575,9 +576,9 @@ function handleRound3(
   const compact = concatBytes(numberToBytesBE(r, 32), numberToBytesBE(sig, 32));
   // Invariant 4: the signature must verify against the group key before anything is
   // returned; a failure is terminal and never retried (the Lindell17 abort class,
-  // docs/security.md A-07). This is ECDSA verification, R' = (e/s)·G + (r/s)·PK, compared with the whole nonce
-  // point (negated when s was) rather than only its x mod q: that is stronger than x(R') ≡ r, and
-  // it also proves the recovery id, which is the parity of R'.y.
+  // docs/security.md A-07). This is ECDSA verification, R' = (e/s)·G + (r/s)·PK, compared with the
+  // whole nonce point (negated when s was) rather than only its x mod q: that is stronger than
+  // x(R') ≡ r, and it also proves the recovery id, which is the parity of R'.y.
   const e = G.mod(bytesToNumberBE(digest));
   const sInv = G.inv(sig);
   const Rv = G.G.multiplyUnsafe(G.mod(e * sInv)).add(

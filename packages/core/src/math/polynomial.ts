@@ -14,7 +14,8 @@ export function evalPoly(g: Group, coeffs: readonly bigint[], x: bigint): bigint
 
 /**
  * Lagrange basis coefficient of `i` over `ids`, evaluated at `x`:
- * `Π_{j∈ids, j≠i} (x − j)·(i − j)^{-1} mod q`. At `x = 0` this is `λ_{i,S}` of docs/protocols/common.md ("Notation").
+ * `Π_{j∈ids, j≠i} (x − j)·(i − j)^{-1} mod q`. At `x = 0` this is `λ_{i,S}` of
+ * docs/protocols/common.md ("Notation").
  */
 export function lagrange(g: Group, ids: readonly number[], i: number, x = 0): bigint {
   let num = 1n;

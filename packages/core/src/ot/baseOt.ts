@@ -1,5 +1,6 @@
 /**
- * Base OT: 256 random 1-out-of-2 OTs per directed pair `(a→b)`, receiver first (docs/protocols/ecdsa.md, "Base OT").
+ * Base OT: 256 random 1-out-of-2 OTs per directed pair `(a→b)`, receiver first
+ * (docs/protocols/ecdsa.md, "Base OT").
  *
  * An "endemic" OT in the Masny–Rindal style with RFC 9380 hash-to-curve (two Feistel-like rounds
  * `P^{c} = M − Hc(k, c, P^{1−c})`), two messages and no ZK proof:
@@ -45,7 +46,10 @@ const H2C_DST = utf8ToBytes(`${DS}/${TAGS.otBaseH2c}`);
 
 /** Secret state of the base-OT receiver `a` between message 1 and the finish. Plain data. */
 export interface BaseOtReceiverState {
-  /** 32 bytes: choice bit `c_k` is `(choices[k >> 3] >> (k & 7)) & 1` (the bit order of docs/protocols/common.md). */
+  /**
+   * 32 bytes: choice bit `c_k` is `(choices[k >> 3] >> (k & 7)) & 1` (the bit order of
+   * docs/protocols/common.md).
+   */
   choices: Uint8Array;
   /** The 256 secret scalars `m_k ∈ Z_q*` with `M_k = m_k·G`. */
   m: bigint[];
@@ -171,7 +175,8 @@ export function baseOtSenderRespond(
   const P0: Point[] = [];
   const P1: Point[] = [];
   // decodePoint rejects non-canonical bytes, so the validated bytes below are the canonical
-  // re-encodings that hashes must take (docs/protocols/common.md, "Encoding"); copied so later mutation of msg1 is moot.
+  // re-encodings that hashes must take (docs/protocols/common.md, "Encoding"); copied so later
+  // mutation of msg1 is moot.
   const p0Enc: Uint8Array[] = [];
   const p1Enc: Uint8Array[] = [];
   for (let k = 0; k < BASE_OT_COUNT; k++) {

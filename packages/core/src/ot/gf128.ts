@@ -3,22 +3,22 @@
  * "SoftSpokenOT extension").
  *
  * Field: GF(2)[x]/(x^128 + x^7 + x^2 + x + 1). A 16-byte string `a` is the polynomial
- * `Σ bit_k(a)·x^k` with `bit_k(a) = (a[k>>3] >> (k & 7)) & 1` (docs/protocols/common.md), i.e. the 16 bytes are a
- * little-endian 128-bit integer. This is NOT GHASH's reflected bit order; the two are related by
- * `gfmul(a, b) = rev(GHASH(key = rev(b), one block rev(a)))`, where `rev` reverses the bits
- * inside each byte.
+ * `Σ bit_k(a)·x^k` with `bit_k(a) = (a[k>>3] >> (k & 7)) & 1` (docs/protocols/common.md), i.e. the
+ * 16 bytes are a little-endian 128-bit integer. This is NOT GHASH's reflected bit order; the two
+ * are related by `gfmul(a, b) = rev(GHASH(key = rev(b), one block rev(a)))`, where `rev` reverses
+ * the bits inside each byte.
  * Internally an element is four 32-bit words, word `w` = little-endian bytes `4w..4w+3`, so bit
  * `k` of the polynomial is bit `k & 31` of word `k >> 5`.
  *
  * Why this file exists: the project rule is "never hand-roll field arithmetic". This module is
  * the one documented exception (docs/protocols/ecdsa.md, "SoftSpokenOT extension"). Neither
  * `@noble/curves` nor `@noble/hashes` has a GF(2^128) multiply; the other route,
- * `@noble/ciphers` GHASH with bit reflection, would make the OT layer depend on ciphers, and it looks up
- * its precomputed tables with the bits of the block being hashed, which here is a secret OT row.
- * The code is small (shift, AND, XOR on 32-bit words) and is tested against `@noble/ciphers`
- * GHASH through the bit-reversal identity, against the field identities (`a·1 = a`,
- * commutativity, associativity, distributivity, `a^(2^128) = a`, `x^127·x = x^7+x^2+x+1`), and the
- * fast paths against the reference `gfmul`.
+ * `@noble/ciphers` GHASH with bit reflection, would make the OT layer depend on ciphers, and it
+ * looks up its precomputed tables with the bits of the block being hashed, which here is a secret
+ * OT row. The code is small (shift, AND, XOR on 32-bit words) and is tested against
+ * `@noble/ciphers` GHASH through the bit-reversal identity, against the field identities (`a·1 =
+ * a`, commutativity, associativity, distributivity, `a^(2^128) = a`, `x^127·x = x^7+x^2+x+1`), and
+ * the fast paths against the reference `gfmul`.
  *
  * Timing: no branch, loop bound or memory index in this file depends on the value of either
  * factor; loop bounds and indices depend only on the public offsets. Every bit of a factor
@@ -45,7 +45,9 @@ export const GF128_BYTES = 16;
 /** Bytes in one SoftSpokenOT row: five 16-byte chunks (640 bits). */
 export const GF_ROW_BYTES = 80;
 
-/** The reduction constant: x^128 ≡ x^7 + x^2 + x + 1 = 0x87 (bit order of docs/protocols/common.md). */
+/**
+ * The reduction constant: x^128 ≡ x^7 + x^2 + x + 1 = 0x87 (bit order of docs/protocols/common.md).
+ */
 const R = 0x87;
 
 function checkElement(a: Uint8Array, what: string): void {

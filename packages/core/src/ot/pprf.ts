@@ -1,7 +1,7 @@
 /**
  * All-but-one OT (a punctured PRF from GGM trees) with its leaf-hash consistency proof, built from
- * the 256 base OTs of one directed pair `(a→b)`, docs/protocols/ecdsa.md "All-but-one OT" (`level` in the
- * expansion hash is the parent's level).
+ * the 256 base OTs of one directed pair `(a→b)`, docs/protocols/ecdsa.md "All-but-one OT" (`level`
+ * in the expansion hash is the parent's level).
  *
  * For each of the 64 blocks `ν`, base OTs `4ν + d` (`d = 0..3`) choose one path down a binary tree
  * of depth 4. The sender `b` knows all 16 leaves; the receiver `a` learns every leaf except

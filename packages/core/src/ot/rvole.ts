@@ -1,8 +1,8 @@
 /**
- * Random vector OLE for one directed pair `(a→b)`, docs/protocols/ecdsa.md "Random vector OLE" (DKLs23 Protocol 5.2 as
- * reconstructed there): Bob gets a random χ, Alice inputs `(α_0, α_1)`, and they end with
- * additive shares `c_m + d_m = α_m·χ`. One check row (θ/μ, Fiat–Shamir) catches an Alice who
- * corrupts pads; the OT-extension check (softspoken.ts) catches a cheating Bob.
+ * Random vector OLE for one directed pair `(a→b)`, docs/protocols/ecdsa.md "Random vector OLE"
+ * (DKLs23 Protocol 5.2 as reconstructed there): Bob gets a random χ, Alice inputs `(α_0, α_1)`, and
+ * they end with additive shares `c_m + d_m = α_m·χ`. One check row (θ/μ, Fiat–Shamir) catches an
+ * Alice who corrupts pads; the OT-extension check (softspoken.ts) catches a cheating Bob.
  *
  * Messages: Bob's M1 (softspoken.ts) in signing round 1; Alice's `M2 = nA ‖ ã ‖ η ‖ μ`
  * (49,248 bytes) in round 2; Bob finishes in round 3.

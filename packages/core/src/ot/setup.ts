@@ -1,7 +1,8 @@
 /**
- * Shapes shared by the DKLs23 OT layers (docs/protocols/ecdsa.md, "Pairwise setup"). For a directed pair `(a→b)`, `a` is
- * the OT-extension sender (and base-OT receiver) and `b` the OT-extension receiver (and base-OT
- * sender). Leaf seeds are one flat buffer: seed `(ν, y)` is bytes `[(16ν + y)·32, +32)`.
+ * Shapes shared by the DKLs23 OT layers (docs/protocols/ecdsa.md, "Pairwise setup"). For a directed
+ * pair `(a→b)`, `a` is the OT-extension sender (and base-OT receiver) and `b` the OT-extension
+ * receiver (and base-OT sender). Leaf seeds are one flat buffer: seed `(ν, y)` is bytes `[(16ν +
+ * y)·32, +32)`.
  * @module
  */
 

@@ -1,13 +1,13 @@
 /**
  * SoftSpokenOT extension with k = 4 and its Fiat–Shamir consistency check over GF(2^128),
- * docs/protocols/ecdsa.md ("SoftSpokenOT extension"). One extension of ξ = 512 OTs (plus 128 check columns, L' = 640) per
- * directed pair per signature.
+ * docs/protocols/ecdsa.md ("SoftSpokenOT extension"). One extension of ξ = 512 OTs (plus 128 check
+ * columns, L' = 640) per directed pair per signature.
  *
  * Receiver `b` (choice bits β) sends `M1 = nB ‖ u_0..u_63 ‖ β̃ ‖ t̃_0..t̃_255` (9,264 bytes).
  * Sender `a` rebuilds its rows `W_r = V_r ⊕ Δ'_r·β̄` from its 15-of-16 leaves and checks every
  * row against `t̃_r ⊕ Δ'_r·β̃` without early exit; any failure is `OteConsistency`, after which the
- * caller must ban the pair (docs/protocols/ecdsa.md, "Bans"). Fresh `nB` (in the PRG) and `nA` (in the output hash) make pads
- * single-use even if a session id is replayed.
+ * caller must ban the pair (docs/protocols/ecdsa.md, "Bans"). Fresh `nB` (in the PRG) and `nA` (in
+ * the output hash) make pads single-use even if a session id is replayed.
  * @module
  */
 import { concatBytes, ctEqual, u32be, writeU32be } from '../bytes.ts';
@@ -124,8 +124,8 @@ export interface OteReceiverState {
 }
 
 /**
- * Receiver side: extends with choice bits `beta` (512 bits = 64 bytes, bit i in the bit order of docs/protocols/common.md).
- * Returns M1 and the state needed to compute pads once `nA` is known.
+ * Receiver side: extends with choice bits `beta` (512 bits = 64 bytes, bit i in the bit order of
+ * docs/protocols/common.md). Returns M1 and the state needed to compute pads once `nA` is known.
  */
 export function oteReceiverStart(
   setup: OteReceiverSetup,
@@ -210,7 +210,8 @@ export function oteSenderProcess(
   for (let r = 0; r < ROWS; r++) {
     expected.set(tTilde.subarray(r * 16, r * 16 + 16));
     xorMasked(expected, 0, betaTilde, 0, 16, -deltaBit(setup.delta, r) & 0xff);
-    // No early exit: every row is checked whatever happened before, so timing does not say which failed.
+    // No early exit: every row is checked whatever happened before, so timing does not say which
+    // failed.
     ok = ctEqual(compress(omega, W, r * ROW_BYTES), expected) && ok;
   }
   if (!ok) throw new CheckFailed('OteConsistency', 'the OT-extension consistency check failed');

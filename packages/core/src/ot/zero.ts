@@ -1,6 +1,7 @@
 /**
- * Zero sharing (docs/protocols/ecdsa.md, "Zero sharing"): pairwise seeds from key generation give every signer a fresh
- * `ζ_i` per signing session with `Σ_{i∈S} ζ_i = 0`, re-randomising the additive shares `sk_i`.
+ * Zero sharing (docs/protocols/ecdsa.md, "Zero sharing"): pairwise seeds from key generation give
+ * every signer a fresh `ζ_i` per signing session with `Σ_{i∈S} ζ_i = 0`, re-randomising the
+ * additive shares `sk_i`.
  * @module
  */
 import { u32be } from '../bytes.ts';

@@ -76,9 +76,9 @@ export function fischlinProve(
  *
  * Each repetition is checked exactly, `A_k == z_k·G − e_k·X`, by recomputing the right-hand side
  * and comparing canonical encodings. Because `X` is in the prime-order subgroup, equality also
- * proves that each `A_k` is a canonical prime-order point (docs/protocols/common.md, strict decoding) without a separate
- * subgroup check, and needs no verifier randomness. With 9-bit `e_k` this costs about what the
- * batched 34-term check would.
+ * proves that each `A_k` is a canonical prime-order point (docs/protocols/common.md, strict
+ * decoding) without a separate subgroup check, and needs no verifier randomness. With 9-bit `e_k`
+ * this costs about what the batched 34-term check would.
  */
 export function fischlinVerify(
   g: Group,

@@ -74,8 +74,8 @@ export type PairGuardState = 'ok' | 'banned' | 'busy';
 
 /**
  * Durable per-pair state for the DKLs23 checks that can leak secret bits through a selective
- * abort (OT-extension consistency, RVOLE μ; docs/protocols/ecdsa.md, "Bans" and "Pending checks"), kept by the
- * caller's store. `pair` names one pair of one key epoch from this party's side.
+ * abort (OT-extension consistency, RVOLE μ; docs/protocols/ecdsa.md, "Bans" and "Pending checks"),
+ * kept by the caller's store. `pair` names one pair of one key epoch from this party's side.
  *
  * Protocol: `begin` before the check, atomically and durably; `end` after it passed; `ban` when
  * it failed. A marker that was never ended (the process died during the check) MUST make
@@ -92,8 +92,8 @@ export interface PairGuard {
 
 /**
  * An in-memory `PairGuard`, for tests and `simulate` only: it forgets everything when the process
- * ends. `restart()` models a crash: markers still pending become bans, as the pair-guard contract requires of a
- * durable store.
+ * ends. `restart()` models a crash: markers still pending become bans, as the pair-guard contract
+ * requires of a durable store.
  */
 export function memoryPairGuardForTests(): PairGuard & {
   restart(): void;

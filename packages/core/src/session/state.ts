@@ -66,10 +66,11 @@ export function decodeState(bytes: Uint8Array): unknown {
 }
 
 /**
- * Best-effort erasure of a session state (docs/protocols/common.md, "Single use and erasure"): zero-fills every byte
- * array it reaches and replaces every bigint with 0n, in place. JS cannot erase copies the engine
- * made, nor the strings of an encoded session; this removes what the state itself still holds.
- * A state must own its arrays: one shared with a key share or a result would be zeroed too.
+ * Best-effort erasure of a session state (docs/protocols/common.md, "Single use and erasure"):
+ * zero-fills every byte array it reaches and replaces every bigint with 0n, in place. JS cannot
+ * erase copies the engine made, nor the strings of an encoded session; this removes what the state
+ * itself still holds. A state must own its arrays: one shared with a key share or a result would be
+ * zeroed too.
  */
 export function wipeState(value: unknown, seen: WeakSet<object> = new WeakSet()): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;

@@ -1,7 +1,8 @@
 /**
- * The server's pair guard (docs/protocols/ecdsa.md, "Pending checks") on the store: a durable marker is written before
- * a step that runs a guarded check and settled after it (ended, or turned into a ban). A marker
- * left by a crash reads as a ban, so a check whose outcome was lost counts as failed.
+ * The server's pair guard (docs/protocols/ecdsa.md, "Pending checks") on the store: a durable
+ * marker is written before a step that runs a guarded check and settled after it (ended, or turned
+ * into a ban). A marker left by a crash reads as a ban, so a check whose outcome was lost counts as
+ * failed.
  * @module
  */
 import { randomBytes } from 'node:crypto';

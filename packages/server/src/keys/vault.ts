@@ -1,7 +1,8 @@
 /**
  * The key vault: the one way to the server's shares. It loads and opens a sealed share, keeps
  * the decoded-share cache, checks every loaded share against the epoch anchor kept outside the
- * store (rollback; docs/security.md A-47), and owns pair locks (bans anchored outside the store; A-15).
+ * store (rollback; docs/security.md A-47), and owns pair locks (bans anchored outside the store;
+ * A-15).
  * @module
  */
 import { createHash } from 'node:crypto';

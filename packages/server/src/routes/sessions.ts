@@ -143,7 +143,9 @@ export function registerSessionRoutes(app: App, d: AppDeps): void {
   );
 }
 
-/** One session over a WebSocket: each text frame is a step request; the reply is the step's JSON. */
+/**
+ * One session over a WebSocket: each text frame is a step request; the reply is the step's JSON.
+ */
 function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: AppDeps): void {
   const { engine, config, metrics } = d;
   let queue = Promise.resolve();

@@ -309,7 +309,8 @@ export class SessionEngine {
       loaded && guarded
         ? await this.#pairs.begin(pairGuardKey(loaded.share, CLIENT_PARTY))
         : undefined;
-    // A ban the store holds as a marker (a crashed step's; docs/protocols/ecdsa.md, "Pending checks") is anchored too.
+    // A ban the store holds as a marker (a crashed step's; docs/protocols/ecdsa.md, "Pending
+    // checks") is anchored too.
     if (marker?.state === 'banned' && loaded) this.vault.lock(rec.keyId as string, loaded.share);
     let computed: StepOutcome;
     try {
@@ -329,8 +330,9 @@ export class SessionEngine {
       if ((computed.banned || computed.bannedShare) && loaded)
         this.vault.lock(rec.keyId as string, loaded.share);
     } catch (e) {
-      // The worker died mid-step: whether a guarded check failed is unknown, and the pending-check rule reads an
-      // unknown outcome as a failure (as it reads a marker left by a crashed process).
+      // The worker died mid-step: whether a guarded check failed is unknown, and the pending-check
+      // rule reads an unknown outcome as a failure (as it reads a marker left by a crashed
+      // process).
       if (isComputeFailure(e)) {
         marker?.guard.ban('');
         // Only a step whose marker was taken could have run the check (settle bans only then).
@@ -568,7 +570,9 @@ export class SessionEngine {
     return n;
   }
 
-  /** Turns the pair markers of crashed steps into bans (docs/protocols/ecdsa.md, "Pending checks"). */
+  /**
+   * Turns the pair markers of crashed steps into bans (docs/protocols/ecdsa.md, "Pending checks").
+   */
   async recoverPairMarkers(): Promise<number> {
     return this.#pairs.recover();
   }

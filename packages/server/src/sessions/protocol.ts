@@ -67,7 +67,8 @@ export interface SessionCodec {
   loadsShare: boolean;
   /**
    * The rounds whose messages run a check under the pair guard: a step carrying one takes a
-   * durable pair marker first (docs/protocols/ecdsa.md, "Pending checks"); any other step gets a guard that refuses.
+   * durable pair marker first (docs/protocols/ecdsa.md, "Pending checks"); any other step gets a
+   * guard that refuses.
    */
   guardedRounds: readonly number[];
   /**

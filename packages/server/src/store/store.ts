@@ -132,7 +132,8 @@ export interface Store {
 
   /**
    * The key, or null. With `subject`, a key of another subject is null too, found by the same
-   * query as a missing one, so the two take the same time (no existence oracle, docs/security.md A-61).
+   * query as a missing one, so the two take the same time (no existence oracle, docs/security.md
+   * A-61).
    */
   getKey(keyId: string, subject?: string): Promise<KeyRecord | null>;
   listKeys(subject: string): Promise<KeyRecord[]>;
@@ -190,19 +191,19 @@ export interface Store {
   isNonceUsed(id: string): Promise<boolean>;
 
   /**
-   * Pending-check markers (docs/protocols/ecdsa.md, "Pending checks"), one per (key epoch, pair). A pending marker is dated and owned by
-   * the step that began it (`owner`, random per step), which alone may end it. `at` is the
-   * caller's clock; a shared store dates markers by the database's clock instead, so that
-   * instances with skewed clocks agree on a marker's age.
+   * Pending-check markers (docs/protocols/ecdsa.md, "Pending checks"), one per (key epoch, pair). A
+   * pending marker is dated and owned by the step that began it (`owner`, random per step), which
+   * alone may end it. `at` is the caller's clock; a shared store dates markers by the database's
+   * clock instead, so that instances with skewed clocks agree on a marker's age.
    */
   pairBegin(pair: string, at: number, owner: string): Promise<PairMarker>;
   pairEnd(pair: string, owner: string): Promise<void>;
   pairBan(pair: string): Promise<void>;
   /**
-   * Pending markers become bans (docs/protocols/ecdsa.md, "Pending checks"): their step's process died mid-computation.
-   * `null`: every pending marker (one process alone on its store, at start-up). A number: markers
-   * older than that many milliseconds, by the store's clock (several instances: a live instance's
-   * marker is younger than the lease).
+   * Pending markers become bans (docs/protocols/ecdsa.md, "Pending checks"): their step's process
+   * died mid-computation. `null`: every pending marker (one process alone on its store, at
+   * start-up). A number: markers older than that many milliseconds, by the store's clock (several
+   * instances: a live instance's marker is younger than the lease).
    */
   recoverPairMarkers(olderThanMs: number | null): Promise<number>;
 
