@@ -29,7 +29,12 @@ export interface Sealed {
   secretStore: string;
 }
 
-/** Both blobs parsed and paired, before any password is hashed. */
+/**
+ * Both blobs parsed and paired, before any password is hashed. A `secretStore` of another key
+ * than `keyId` is SHARE_MISMATCH; an `encryptedShare` whose header names another key than its
+ * `secretStore` is SHARE_CORRUPTED: a damaged header and another key's share are the same thing
+ * to the AEAD that would find out later, and a flipped byte must read as damage wherever it is.
+ */
 export function parsePair(
   encryptedShare: string,
   secretStore: string,
@@ -37,13 +42,13 @@ export function parsePair(
 ): { sealed: SealedShare; wrapped: WrappedKey } {
   const sealed = parseEncryptedShare(encryptedShare);
   const wrapped = parseSecretStore(secretStore);
+  if (keyId !== undefined && keyId !== wrapped.keyId)
+    throw new GatewayError('SHARE_MISMATCH', 'the secretStore is not of keyId');
   if (wrapped.keyId !== sealed.keyId)
     throw new GatewayError(
-      'SHARE_MISMATCH',
-      'the secretStore and the encryptedShare are of different keys'
+      'SHARE_CORRUPTED',
+      'the encryptedShare is damaged, or not the share of this secretStore'
     );
-  if (keyId !== undefined && keyId !== sealed.keyId)
-    throw new GatewayError('SHARE_MISMATCH', 'the encryptedShare is not a share of keyId');
   return { sealed, wrapped };
 }
 

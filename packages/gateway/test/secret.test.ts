@@ -84,7 +84,7 @@ test('a wrong password is INVALID_PASSWORD', async () => {
   assert.equal(await codeOf(() => unlock(pair, 'wrong password!', memoKdf)), 'INVALID_PASSWORD');
 });
 
-test('a share, secret store or key id of another key is SHARE_MISMATCH before any hashing', async () => {
+test('before any hashing: a secretStore of another keyId is SHARE_MISMATCH, a share of another key SHARE_CORRUPTED', async () => {
   const other = sealShare({
     ...plainShare(),
     keyId: 'ef'.repeat(32),
@@ -92,7 +92,7 @@ test('a share, secret store or key id of another key is SHARE_MISMATCH before an
   });
   assert.equal(
     await codeOf(() => parsePair(other.encryptedShare, sealed.secretStore)),
-    'SHARE_MISMATCH'
+    'SHARE_CORRUPTED'
   );
   assert.equal(
     await codeOf(() => parsePair(sealed.encryptedShare, sealed.secretStore, 'ef'.repeat(32))),
