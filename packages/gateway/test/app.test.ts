@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { local } from '@tessera/core';
+import { local, pairGuardKey } from '@tessera/core';
+import { BanBook } from '../src/bans.ts';
 import { GatewayError } from '../src/errors.ts';
 import { API_KEY, type Harness, harness, json, sealedShare } from './fixtures.ts';
 import { flipByte } from './helpers.ts';
@@ -337,6 +338,26 @@ test('key: list from node 1 with a token for the user; metadata registered with 
     404,
     'NOT_FOUND'
   );
+});
+
+test('a key whose pair with node 1 is banned in DATA/bans/ does not sign: 423 KEY_LOCKED, node 1 not contacted', async () => {
+  const [share] = await local.keygen('ecdsa', { threshold: 2, parties: 2 });
+  const s = share as NonNullable<typeof share>;
+  const sealed = await sealedShare(s.toBytes(), {
+    scheme: 'ecdsa',
+    keyId: s.keyIdHex,
+    epoch: bytesToHex(s.epoch),
+    password,
+  });
+  // What another instance on the same data directory wrote after node 1 failed a check.
+  await new BanBook(h.data).ban(pairGuardKey(s, 2));
+  const calls = h.nodeCalls.length;
+  const r = await post(
+    '/v3/wallet/sign/mta',
+    signBody(sealed, { message: undefined, digest: '11'.repeat(32) })
+  );
+  errorOf(r, 423, 'KEY_LOCKED');
+  assert.equal(h.nodeCalls.length, calls);
 });
 
 test('a full hashing queue is 503 BUSY with Retry-After, and no node is contacted', async () => {
