@@ -22,6 +22,8 @@ export const GATEWAY_ERROR_STATUS = {
   SHARE_CORRUPTED: 400,
   /** The `encryptedShare`, `secretStore` and `keyId` of a request are not of one key. */
   SHARE_MISMATCH: 400,
+  /** The nodes do not know the key as asked (e.g. not the same 2-of-3 key at both nodes). */
+  BAD_INPUT: 400,
   /** An ECDSA key on the EdDSA route or the other way round (the message names the right one). */
   WRONG_SIGNING_METHOD: 400,
   /** The signing payload cannot be parsed, or does not fit the key's scheme. */
@@ -171,6 +173,9 @@ export function toGatewayError(err: unknown): GatewayError {
       });
     const code = err.code as string;
     if (code === 'RECOVERY_PENDING') return recoveryPending(err);
+    if (code === 'BAD_INPUT')
+      // The SDK's own words about ids and keys it was given (no secret reaches its messages).
+      return new GatewayError('BAD_INPUT', err.message.replace(/\s+/g, ' ').slice(0, 300));
     const known = CLIENT_CODES[code];
     if (known) return new GatewayError(known[0], known[1]);
     return new GatewayError('INTERNAL', 'internal error');
