@@ -63,6 +63,20 @@ export const ERROR_STATUS = {
   EPOCH_ROLLBACK: 500,
   /** The key pair is locked after a detected cheat; a reshare is needed. */
   KEY_LOCKED: 423,
+  /**
+   * This node's role in the key forbids the request (node 2 of a 2-of-3 key never signs), or the
+   * server runs without the node identity the request needs.
+   */
+  ROLE_FORBIDDEN: 403,
+  /** A recovery issued a new key id for this key's public key: the old key id never signs again. */
+  KEY_RETIRED: 410,
+  /**
+   * A recovery of the key was requested: the key does not sign until it is done or cancelled, and
+   * the recovery runs only once the node's delay has passed (`details.readyAt`).
+   */
+  RECOVERY_PENDING: 409,
+  /** No recovery of the key is pending (none was requested, or it was cancelled). */
+  NO_RECOVERY: 409,
   /** The store or another dependency is unavailable: retry later. */
   UNAVAILABLE: 503,
   /** An unexpected server fault (a bug); nothing secret is in the message. */

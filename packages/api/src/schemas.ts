@@ -45,10 +45,37 @@ const StartGuard = {
   timestamp: Type.Integer({ minimum: 0, description: 'client time, ms since the Unix epoch' }),
 };
 
+/** A node's public identity in the 2-of-3 topology (`GET /v1/node/identity`). */
+export const NodeIdentitySchema = Type.Object(
+  {
+    nodeId: Type.Union([Type.Literal('node1'), Type.Literal('node2')]),
+    ed25519: HexN(32, 'Ed25519 public key: verifies what the node signs'),
+    x25519: HexN(32, 'X25519 public key: what the other node seals to'),
+    fingerprint: HexN(
+      32,
+      'SHA-256("tessera/node-identity/v1" ‖ nodeId ‖ ed25519 ‖ x25519): what clients pin'
+    ),
+  },
+  strict
+);
+
+/**
+ * The 2-of-3 topology of a session start: both nodes' identities as the client pinned them, and
+ * the coordinator nonce the client chose for all three parties.
+ */
+export const TopologyFields = {
+  topology: Type.Optional(Type.Literal('2-of-3')),
+  nodes: Type.Optional(
+    Type.Object({ node1: NodeIdentitySchema, node2: NodeIdentitySchema }, strict)
+  ),
+  sid0: Type.Optional(HexN(32, '2-of-3: the coordinator nonce the client sends both nodes')),
+};
+
 export const CreateKeyBody = Type.Object(
   {
     scheme: Type.String({ maxLength: 32, description: 'ecdsa, ed25519 or bip340' }),
     label: Type.Optional(Type.String({ maxLength: 128 })),
+    ...TopologyFields,
     ...StartGuard,
   },
   strict
@@ -132,7 +159,38 @@ export const SignBody = Type.Object(
 );
 
 export const RefreshBody = Type.Object(
-  { epoch: HexN(32, 'the epoch of the client share being refreshed'), ...StartGuard },
+  {
+    epoch: HexN(32, 'the epoch of the client share being refreshed'),
+    ...TopologyFields,
+    ...StartGuard,
+  },
+  strict
+);
+
+/** A recovery's start (2-of-3): the client that lost its share joins as a new holder. */
+export const RecoveryRunBody = Type.Object(
+  {
+    sid0: HexN(32, 'the coordinator nonce the client sends both nodes'),
+    nodes: Type.Object({ node1: NodeIdentitySchema, node2: NodeIdentitySchema }, strict),
+    ...StartGuard,
+  },
+  strict
+);
+
+export const RecoveryStatus = Type.Object(
+  {
+    keyId: HexN(32),
+    state: Type.Union([
+      Type.Literal('pending'),
+      Type.Literal('ready'),
+      Type.Literal('cancelled'),
+      Type.Literal('done'),
+    ]),
+    requestedAt: Type.Optional(Type.Integer()),
+    readyAt: Type.Optional(Type.Integer({ description: 'ms since the Unix epoch' })),
+    /** Once done: the key id the recovery issued. */
+    successor: Type.Optional(HexN(32)),
+  },
   strict
 );
 
@@ -155,7 +213,17 @@ const Envelopes = Type.Array(
   { maxItems: LIMITS.envelopesPerStep }
 );
 
-export const StepBody = Type.Object({ messages: Envelopes }, strict);
+/** The other node's envelopes the client relays in a 2-of-3 session (opaque to the client). */
+const Relayed = Type.Array(
+  Type.String({
+    pattern: '^[A-Za-z0-9+/]*={0,2}$',
+    maxLength: Math.ceil((LIMITS.envelopeBytes + 1024) / 3) * 4,
+    description: 'base64 of a node envelope: signed by the sending node, sealed to the recipient',
+  }),
+  { maxItems: LIMITS.envelopesPerStep }
+);
+
+export const StepBody = Type.Object({ messages: Envelopes, relay: Type.Optional(Relayed) }, strict);
 
 /** A protocol as core names it in envelopes: key generation and reshare of ECDSA keys differ. */
 export type CoreProtocolName =
@@ -227,6 +295,25 @@ export const SessionParamsInfo = Type.Object(
     message: Type.Optional(Hex(LIMITS.messageBytes)),
     /** Taproot signing: the x-only output key both parties' tweaked shares sign for. */
     outputKey: Type.Optional(HexN(32)),
+    /** 2-of-3: this node's party id, and the other node (whose envelopes the client relays). */
+    me: Type.Optional(Type.Integer()),
+    peer: Type.Optional(
+      Type.Object({ party: Type.Integer(), ...NodeIdentitySchema.properties }, strict)
+    ),
+    /** 2-of-3 recovery: the dealers (the nodes), and the public data of the epoch they deal. */
+    dealers: Type.Optional(Type.Array(Type.Integer())),
+    reissue: Type.Optional(Type.Boolean()),
+    old: Type.Optional(
+      Type.Object(
+        {
+          generation: Type.Integer({ minimum: 0 }),
+          groupKey: Hex(33),
+          chainCode: HexN(32),
+          verificationShares: Type.Array(Hex(33), { maxItems: 255 }),
+        },
+        strict
+      )
+    ),
   },
   strict
 );
@@ -265,6 +352,8 @@ export const SessionStarted = Type.Object(
     params: SessionParamsInfo,
     /** The server's first-round envelopes (base64). */
     messages: Envelopes,
+    /** 2-of-3: the first-round envelopes for the other node, which the client relays. */
+    relay: Type.Optional(Relayed),
     expiresAt: Type.Integer({ description: 'ms since the Unix epoch' }),
   },
   strict
@@ -277,6 +366,8 @@ export const StepReply = Type.Object(
     /** The round the server is collecting next (or the last round when done). */
     round: Type.Integer(),
     messages: Envelopes,
+    /** 2-of-3: envelopes for the other node, which the client relays unchanged. */
+    relay: Type.Optional(Relayed),
     result: Type.Optional(Type.Union([KeygenResult, SignResult, RefreshResult])),
   },
   strict
@@ -317,6 +408,14 @@ export const KeyInfo = Type.Object(
     pendingEpoch: Type.Optional(HexN(32)),
     policy: PolicySchema,
     createdAt: Type.Integer(),
+    /** 2-of-3 keys: the topology, this node's id in it, and the other node. */
+    topology: Type.Optional(Type.Literal('2-of-3')),
+    node: Type.Optional(Type.Union([Type.Literal('node1'), Type.Literal('node2')])),
+    peer: Type.Optional(NodeIdentitySchema),
+    /** A recovery requested and not done (the key does not sign meanwhile). */
+    recovery: Type.Optional(RecoveryStatus),
+    /** The key id a recovery issued for this public key: this key id no longer signs. */
+    retiredBy: Type.Optional(HexN(32)),
   },
   strict
 );
@@ -373,6 +472,9 @@ export type AbortRequest = Static<typeof AbortBody>;
 export type SessionStartedResponse = Static<typeof SessionStarted>;
 export type StepReplyResponse = Static<typeof StepReply>;
 export type KeyInfoResponse = Static<typeof KeyInfo>;
+export type NodeIdentityInfo = Static<typeof NodeIdentitySchema>;
+export type RecoveryStatusResponse = Static<typeof RecoveryStatus>;
+export type RecoveryRunRequest = Static<typeof RecoveryRunBody>;
 export type KeyListResponse = Static<typeof KeyList>;
 export type Policy = Static<typeof PolicySchema>;
 export type KeygenResultBody = Static<typeof KeygenResult>;

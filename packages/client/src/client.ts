@@ -3,6 +3,8 @@ import {
   checkedSignature,
   type KeyInfoResponse,
   type KeyListResponse,
+  type NodeIdentityInfo,
+  type RecoveryStatusResponse,
   type SessionStartedResponse,
   type SignPayload,
   type SignResultBody,
@@ -35,6 +37,15 @@ import { ClientError, ServerError } from './errors.ts';
 import { RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';
 import type { ShareStore, StoredKey } from './store.ts';
+import {
+  NODE1,
+  NODE2,
+  type NodeLeg,
+  type NodeSet,
+  pinnedIdentities,
+  runTrio,
+  TOPOLOGY_PARTIES,
+} from './topology.ts';
 import {
   Http,
   HttpStepTransport,
@@ -94,6 +105,9 @@ export interface RefreshOptions extends CallOptions {
   clearBans?: boolean;
 }
 
+/** A 2-of-3 key: both nodes, as the caller pins them. */
+export type TopologyOptions = { topology?: undefined } | { topology: '2-of-3'; nodes: NodeSet };
+
 /** What a core call of the run gets besides its session and envelope. */
 interface RunOptions {
   sender: number;
@@ -133,6 +147,7 @@ export class TesseraClient {
   readonly #parsed = new BoundedCache<string, { digest: string; share: KeyShare }>(PARSED_SHARES);
   readonly #transport: TransportKind;
   readonly #webSocket: WebSocketFactory | undefined;
+  readonly #options: ClientOptions;
   /** Test hook: gets each WebSocket transport before use. */
   onWsTransport: ((t: WsStepTransport) => void) | null = null;
 
@@ -143,6 +158,7 @@ export class TesseraClient {
       ...(o.fetch ? { fetch: o.fetch } : {}),
     });
     this.#store = o.store;
+    this.#options = o;
     this.#transport = o.transport ?? 'http';
     this.#webSocket = o.webSocket;
   }
@@ -158,8 +174,15 @@ export class TesseraClient {
     return t;
   }
 
-  /** Creates a 2-of-2 key with the server; the client share is stored before this returns. */
-  async createKey(o: { scheme: Scheme; label?: string } & CallOptions): Promise<CreatedKey> {
+  /**
+   * Creates a 2-of-2 key with the server, or with `topology: '2-of-3'` a key split among this
+   * client, node 1 and node 2 (`nodes`: their URLs and pinned fingerprints; this client's
+   * `server` must be node 1). The client share is stored before this returns.
+   */
+  async createKey(
+    o: { scheme: Scheme; label?: string } & CallOptions & TopologyOptions
+  ): Promise<CreatedKey> {
+    if (o.topology === '2-of-3') return this.#createTopologyKey(o, o.nodes);
     const started = await startSession<SessionStartedResponse>(this.http, '/v1/keys', {
       scheme: o.scheme,
       ...(o.label ? { label: o.label } : {}),
@@ -212,6 +235,8 @@ export class TesseraClient {
   /** Signs with the key; the signature is verified against the stored public key before it is returned. */
   async sign(keyId: string, input: SignInput, o: CallOptions = {}): Promise<Signature> {
     const stored = await this.#storedKey(keyId);
+    // A 2-of-3 key signs with node 1 alone (parties 1 and 2); node 2 is never contacted.
+    if (stored.nodes) this.#checkNode1(stored.nodes);
     if (stored.refreshRequired)
       throw new ClientError(
         'REFRESH_REQUIRED',
@@ -301,6 +326,7 @@ export class TesseraClient {
    */
   async refresh(keyId: string, o: RefreshOptions = {}): Promise<{ keyId: string; epoch: string }> {
     const stored = await this.#storedKey(keyId);
+    if (stored.nodes) return this.#refreshTopologyKey(stored, o);
     return this.#refresh(keyId, stored.refreshRequired ? 'recover' : 'refresh', o);
   }
 
@@ -374,6 +400,323 @@ export class TesseraClient {
     });
     await this.#store.prune(keyId, epoch);
     return { keyId, epoch };
+  }
+
+  // ---- the 2-of-3 topology (docs/topologies.md) ------------------------------------------
+
+  #checkNode1(nodes: NodeSet): void {
+    if (nodes.node1.url.replace(/\/+$/, '') !== this.http.server)
+      throw new ClientError(
+        'BAD_INPUT',
+        `this client talks to ${this.http.server}, not to node 1 (${nodes.node1.url}): create it with server = node 1`
+      );
+  }
+
+  /** Http to both nodes (the same token), with their identities checked against the pins. */
+  async #nodes(nodes: NodeSet): Promise<{
+    legs: { node1: Http; node2: Http };
+    ids: { node1: NodeIdentityInfo; node2: NodeIdentityInfo };
+  }> {
+    this.#checkNode1(nodes);
+    const node2 = new Http({
+      server: nodes.node2.url,
+      token: this.#options.token,
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+    });
+    const legs = { node1: this.http, node2 };
+    return { legs, ids: await pinnedIdentities(nodes, legs) };
+  }
+
+  /** Starts the same session at both nodes; one refused start abandons the other. */
+  async #startBoth(
+    legs: { node1: Http; node2: Http },
+    path: string,
+    body: (http: Http) => Record<string, unknown>
+  ): Promise<[NodeLeg, NodeLeg]> {
+    const starts = await Promise.allSettled(
+      [legs.node1, legs.node2].map((h) =>
+        startSession<SessionStartedResponse>(h, path, { ...body(h), ...fresh() })
+      )
+    );
+    const [one, two] = starts;
+    if (one?.status === 'fulfilled' && two?.status === 'fulfilled')
+      return [
+        { party: NODE1, http: legs.node1, started: one.value },
+        { party: NODE2, http: legs.node2, started: two.value },
+      ];
+    for (const [i, s] of starts.entries())
+      if (s.status === 'fulfilled')
+        await this.#abortLeg(
+          { party: i + 2, http: i === 0 ? legs.node1 : legs.node2, started: s.value },
+          'SESSION_INCOMPLETE'
+        );
+    throw (starts.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+
+  async #abortLeg(leg: NodeLeg, code: string): Promise<void> {
+    const safe = code.replace(/[^A-Za-z_]/g, '').slice(0, 64) || 'ClientAbort';
+    try {
+      await leg.http.request(
+        'POST',
+        `/v1/sessions/${leg.started.sessionId}/abort`,
+        { code: safe },
+        { timeoutMs: 5_000 }
+      );
+    } catch {
+      // Unreachable or already ended: the session expires anyway.
+    }
+  }
+
+  /** Both nodes must start the session the client asked for, with the same parameters. */
+  async #expectBoth(legs: [NodeLeg, NodeLeg], ok: (l: NodeLeg) => boolean, why: string) {
+    const [a, b] = legs;
+    const same =
+      JSON.stringify({ ...a.started.params, me: 0, peer: 0 }) ===
+      JSON.stringify({ ...b.started.params, me: 0, peer: 0 });
+    if (same && legs.every(ok)) return;
+    for (const leg of legs) await this.#abortLeg(leg, 'SESSION_INCOMPLETE');
+    throw new ClientError('SESSION_INCOMPLETE', why);
+  }
+
+  async #createTopologyKey(
+    o: { scheme: Scheme; label?: string } & CallOptions,
+    nodes: NodeSet
+  ): Promise<CreatedKey> {
+    const { legs, ids } = await this.#nodes(nodes);
+    const sid0 = randomBytes(32);
+    const started = await this.#startBoth(legs, '/v1/keys', () => ({
+      scheme: o.scheme,
+      ...(o.label ? { label: o.label } : {}),
+      topology: '2-of-3',
+      nodes: ids,
+      sid0: bytesToHex(sid0),
+    }));
+    await this.#expectBoth(
+      started,
+      (l) =>
+        l.started.protocol === 'dkg' &&
+        l.started.params.scheme === o.scheme &&
+        l.started.params.sid0 === bytesToHex(sid0) &&
+        l.started.params.me === l.party,
+      'the nodes did not start the key generation asked for'
+    );
+    const fp = (f: string) => hexToBytes(f);
+    const { result: share, replies } = await runTrio(
+      started,
+      () =>
+        dkg.start({
+          scheme: o.scheme,
+          threshold: 2,
+          parties: 3,
+          me: CLIENT_PARTY,
+          sid0,
+          ...(o.label ? { label: o.label } : {}),
+          pids: [new Uint8Array(32), fp(ids.node1.fingerprint), fp(ids.node2.fingerprint)],
+        }),
+      (s, e, sender) => dkg.receive(s, e, { sender }),
+      new RunGuard(this.#store, null),
+      guarded,
+      (leg, code) => this.#abortLeg(leg, code)
+    );
+    const publicKey = bytesToHex(share.publicKey);
+    // All three confirmed the same key before anyone keeps a share of it.
+    for (const r of replies) {
+      const confirmed = r.result as CreatedKey | undefined;
+      if (confirmed?.keyId !== share.keyIdHex || confirmed.publicKey !== publicKey)
+        throw new ClientError('SESSION_INCOMPLETE', 'the nodes did not confirm the same key');
+    }
+    const created: CreatedKey = {
+      keyId: share.keyIdHex,
+      scheme: o.scheme,
+      publicKey,
+      epoch: bytesToHex(share.epoch),
+    };
+    await this.#store.put(
+      { ...created, label: o.label ?? '', server: this.http.server, topology: '2-of-3', nodes },
+      share.toBytes()
+    );
+    return created;
+  }
+
+  async #refreshTopologyKey(
+    stored: StoredKey,
+    o: RefreshOptions
+  ): Promise<{ keyId: string; epoch: string }> {
+    const nodes = stored.nodes as NodeSet;
+    const { legs, ids } = await this.#nodes(nodes);
+    const share = await this.#share(stored, stored.epoch);
+    const sid0 = randomBytes(32);
+    const started = await this.#startBoth(legs, `/v1/keys/${stored.keyId}/refresh`, () => ({
+      epoch: stored.epoch,
+      topology: '2-of-3',
+      nodes: ids,
+      sid0: bytesToHex(sid0),
+    }));
+    await this.#expectBoth(
+      started,
+      (l) =>
+        l.started.protocol === 'reshare' &&
+        l.started.params.keyId === stored.keyId &&
+        l.started.params.epoch === stored.epoch &&
+        l.started.params.me === l.party,
+      'the nodes did not start the refresh asked for'
+    );
+    const { result } = await runTrio(
+      started,
+      () =>
+        reshare.start({
+          share,
+          dealers: TOPOLOGY_PARTIES,
+          parties: TOPOLOGY_PARTIES,
+          threshold: 2,
+          me: CLIENT_PARTY,
+          sid0,
+          ...(o.clearBans ? { clearBans: true } : {}),
+        }),
+      (s, e, sender) => reshare.receive(s, e, { sender }),
+      new RunGuard(this.#store, null),
+      guarded,
+      (leg, code) => this.#abortLeg(leg, code)
+    );
+    if (!result.share)
+      throw new ClientError('SESSION_INCOMPLETE', 'the refresh gave this party no share');
+    const epoch = bytesToHex(result.epoch);
+    const { refreshRequired: _, ...current } = withoutEpochs(stored);
+    await this.#store.put({ ...current, epoch }, result.share.toBytes());
+    for (const h of [legs.node1, legs.node2])
+      await h.request<KeyInfoResponse>('POST', `/v1/keys/${stored.keyId}/refresh/confirm`, {
+        epoch,
+      });
+    await this.#store.prune(stored.keyId, epoch);
+    return { keyId: stored.keyId, epoch };
+  }
+
+  /**
+   * Recovers a 2-of-3 key whose client share was lost (a new device, an empty store): asks both
+   * nodes for a recovery and, once their delay has passed, runs it: the nodes reshare to a new
+   * client share under a new key id with the same public key, and retire the old key id. While a
+   * node's delay runs this throws `RECOVERY_PENDING` with `details.readyAt`; call again then.
+   * The key is found by `keyId`, or by `publicKey` among the caller's keys at node 1.
+   */
+  async recoverKey(
+    o: { nodes: NodeSet; label?: string } & ({ keyId: string } | { publicKey: string }) &
+      CallOptions
+  ): Promise<CreatedKey> {
+    const { legs, ids } = await this.#nodes(o.nodes);
+    const keyId = 'keyId' in o ? o.keyId : await this.#keyIdOf(o.publicKey);
+    const infos = await Promise.all(
+      [legs.node1, legs.node2].map((h) => h.request<KeyInfoResponse>('GET', `/v1/keys/${keyId}`))
+    );
+    const [one, two] = infos as [KeyInfoResponse, KeyInfoResponse];
+    if (one.publicKey !== two.publicKey || one.scheme !== two.scheme || one.topology !== '2-of-3')
+      throw new ClientError('BAD_INPUT', `key ${keyId} is not the same 2-of-3 key at both nodes`);
+    // Ask both (idempotent: a pending request is answered with its state), then wait out nothing.
+    const states = await Promise.all(
+      [legs.node1, legs.node2].map((h) =>
+        h.request<RecoveryStatusResponse>('POST', `/v1/keys/${keyId}/recovery`, {})
+      )
+    );
+    const waiting = states.filter((s) => s.state === 'pending');
+    if (waiting.length > 0) {
+      const readyAt = Math.max(...waiting.map((s) => s.readyAt ?? 0));
+      throw new ClientError(
+        'RECOVERY_PENDING',
+        `the recovery of key ${keyId} may run from ${new Date(readyAt).toISOString()}; the key's owner can cancel it until then`,
+        { details: { readyAt } }
+      );
+    }
+    const sid0 = randomBytes(32);
+    const started = await this.#startBoth(legs, `/v1/keys/${keyId}/recovery/run`, () => ({
+      nodes: ids,
+      sid0: bytesToHex(sid0),
+    }));
+    await this.#expectBoth(
+      started,
+      (l) =>
+        l.started.protocol === 'reshare' &&
+        l.started.params.keyId === keyId &&
+        l.started.params.reissue === true &&
+        l.started.params.old !== undefined &&
+        l.started.params.me === l.party,
+      'the nodes did not start the recovery asked for'
+    );
+    const p = started[0].started.params;
+    const old = p.old as NonNullable<typeof p.old>;
+    const { result, replies } = await runTrio(
+      started,
+      () =>
+        reshare.start({
+          old: {
+            scheme: one.scheme,
+            keyId: hexToBytes(keyId),
+            epoch: hexToBytes(p.epoch as string),
+            groupKey: hexToBytes(old.groupKey),
+            chainCode: hexToBytes(old.chainCode),
+            threshold: 2,
+            parties: TOPOLOGY_PARTIES,
+            generation: old.generation,
+            verificationShares: old.verificationShares.map(hexToBytes),
+          },
+          dealers: [NODE1, NODE2],
+          parties: TOPOLOGY_PARTIES,
+          threshold: 2,
+          me: CLIENT_PARTY,
+          sid0,
+          reissue: true,
+        }),
+      (s, e, sender) => reshare.receive(s, e, { sender }),
+      new RunGuard(this.#store, null),
+      guarded,
+      (leg, code) => this.#abortLeg(leg, code)
+    );
+    const share = result.share;
+    if (!share)
+      throw new ClientError('SESSION_INCOMPLETE', 'the recovery gave this party no share');
+    const newKeyId = bytesToHex(result.keyId);
+    const publicKey = bytesToHex(share.publicKey);
+    if (publicKey !== one.publicKey)
+      throw new ClientError('SESSION_INCOMPLETE', 'the recovered share is of another public key');
+    for (const r of replies) {
+      const confirmed = r.result as CreatedKey | undefined;
+      if (confirmed?.keyId !== newKeyId || confirmed.publicKey !== publicKey)
+        throw new ClientError('SESSION_INCOMPLETE', 'the nodes did not confirm the same key');
+    }
+    const created: CreatedKey = {
+      keyId: newKeyId,
+      scheme: one.scheme,
+      publicKey,
+      epoch: bytesToHex(result.epoch),
+    };
+    await this.#store.put(
+      {
+        ...created,
+        label: o.label ?? one.label,
+        server: this.http.server,
+        topology: '2-of-3',
+        nodes: o.nodes,
+      },
+      share.toBytes()
+    );
+    return created;
+  }
+
+  /** Cancels a pending recovery of a 2-of-3 key at both nodes (its owner, within the delay). */
+  async cancelRecovery(o: { nodes: NodeSet; keyId: string }): Promise<RecoveryStatusResponse[]> {
+    const { legs } = await this.#nodes(o.nodes);
+    return Promise.all(
+      [legs.node1, legs.node2].map((h) =>
+        h.request<RecoveryStatusResponse>('POST', `/v1/keys/${o.keyId}/recovery/cancel`, {})
+      )
+    );
+  }
+
+  async #keyIdOf(publicKey: string): Promise<string> {
+    const found = (await this.listKeys()).filter(
+      (k) => k.publicKey === publicKey.toLowerCase() && !k.retiredBy
+    );
+    if (found.length !== 1)
+      throw new ClientError('NO_SHARE', `node 1 holds no current key of public key ${publicKey}`);
+    return (found[0] as KeyInfoResponse).keyId;
   }
 
   getKey(keyId: string): Promise<KeyInfoResponse> {

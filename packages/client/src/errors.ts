@@ -48,6 +48,7 @@ export class ServerError extends TesseraError {
  * | `WEAK_PASSPHRASE`    | a backup passphrase is too short or too guessable                        |
  * | `STORE_BUSY`         | another process holds the store's lock for too long                      |
  * | `BAD_INPUT`          | a caller's argument or a store file is wrong                             |
+ * | `RECOVERY_PENDING`   | 2-of-3 recovery: a node's delay runs until `details.readyAt` (ms)        |
  */
 export type ClientErrorCode =
   | 'DIGEST_MISMATCH'
@@ -62,12 +63,20 @@ export type ClientErrorCode =
   | 'SHARE_CORRUPTED'
   | 'WEAK_PASSPHRASE'
   | 'STORE_BUSY'
-  | 'BAD_INPUT';
+  | 'BAD_INPUT'
+  | 'RECOVERY_PENDING';
 
 export class ClientError extends TesseraError {
   override name = 'ClientError';
   declare readonly code: ClientErrorCode;
-  constructor(code: ClientErrorCode, message: string, opts?: { cause?: unknown }) {
+  /** Facts about the refusal (`readyAt` of a pending recovery). */
+  readonly details: Record<string, unknown> | undefined;
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    opts?: { cause?: unknown; details?: Record<string, unknown> }
+  ) {
     super(code, message, opts?.cause === undefined ? {} : { cause: opts.cause });
+    this.details = opts?.details;
   }
 }

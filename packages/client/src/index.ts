@@ -14,6 +14,7 @@ export {
   type Signature,
   type SignInput,
   TesseraClient,
+  type TopologyOptions,
   type TransportKind,
 } from './client.ts';
 export { ClientError, type ClientErrorCode, ServerError } from './errors.ts';
@@ -24,6 +25,7 @@ export {
   type ShareStore,
   type StoredKey,
 } from './store.ts';
+export { identityFingerprint, type NodeRef, type NodeSet } from './topology.ts';
 export {
   Http,
   HttpStepTransport,

@@ -30,6 +30,12 @@ export interface StoredKey {
   /** Every epoch a share is kept for (the previous one survives until the server confirms a refresh). */
   epochs: string[];
   server: string;
+  /** A 2-of-3 key (docs/topologies.md): the nodes, as pinned when it was made. */
+  topology?: '2-of-3';
+  nodes?: {
+    node1: { url: string; fingerprint: string };
+    node2: { url: string; fingerprint: string };
+  };
   /**
    * The share came from a backup: it must be refreshed (`recover`) before it signs, so that the
    * backup is retired and bans recorded since it was taken cannot be lost.

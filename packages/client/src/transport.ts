@@ -130,10 +130,12 @@ export class HttpStepTransport implements StepTransport {
   constructor(http: Http) {
     this.#http = http;
   }
-  step(sessionId: string, messages: string[]): Promise<StepReplyResponse> {
+  /** `relay`: in a 2-of-3 session, the other node's envelopes for this node, as it sent them. */
+  step(sessionId: string, messages: string[], relay?: string[]): Promise<StepReplyResponse> {
     return withResume(RESUME_WINDOW_MS, () =>
       this.#http.request<StepReplyResponse>('POST', `/v1/sessions/${sessionId}/messages`, {
         messages,
+        ...(relay?.length ? { relay } : {}),
       })
     );
   }

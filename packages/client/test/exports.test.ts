@@ -19,6 +19,7 @@ test('@tessera/client exports', async () => {
     'TesseraClient',
     'WsStepTransport',
     'checkBackupPassphrase',
+    'identityFingerprint',
   ]);
 });
 

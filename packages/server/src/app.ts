@@ -16,7 +16,9 @@ import { ApiError, notFound, toApiError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { limitConnections, rateLimitKey } from './ratelimit.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
+import { registerNodeRoutes } from './routes/node.ts';
 import { OPEN_ROUTES, registerDocs, registerOpsRoutes } from './routes/ops.ts';
+import { registerRecoveryRoutes } from './routes/recovery.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import type { AppDeps } from './routes/shared.ts';
 
@@ -131,6 +133,8 @@ export async function buildApp(d: AppDeps) {
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_STEP_BODY_BYTES } });
   registerOpsRoutes(app, d);
   registerKeyRoutes(app, d);
+  registerRecoveryRoutes(app, d);
+  registerNodeRoutes(app, d);
   registerSessionRoutes(app, d);
   return app;
 }

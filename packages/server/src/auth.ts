@@ -64,13 +64,26 @@ export class Authenticator {
     if (algorithms.length === 0)
       throw new Error('auth.algorithms: no allowed algorithm configured');
     const auth = { ...config.auth, algorithms };
-    if (auth.jwksUrl) return new Authenticator(remoteKeys(new URL(auth.jwksUrl)), auth, tickets);
+    // Keys trusted beside the main ones (`--trust-jwks`: a gateway signing for its users).
+    const trusted = auth.trustJwks.flatMap((f) => publicOnly(readJwks(f)).keys);
+    const withTrusted = (keys: KeySet): KeySet =>
+      trusted.length === 0 ? keys : eitherKeySet(createLocalJWKSet({ keys: trusted }), keys);
+    if (auth.jwksUrl)
+      return new Authenticator(withTrusted(remoteKeys(new URL(auth.jwksUrl))), auth, tickets);
     if (auth.jwksFile) {
-      const jwks = JSON.parse(readFileSync(auth.jwksFile, 'utf8')) as JSONWebKeySet;
-      return new Authenticator(createLocalJWKSet(publicOnly(jwks)), auth, tickets);
+      const jwks = publicOnly(readJwks(auth.jwksFile));
+      return new Authenticator(
+        createLocalJWKSet({ keys: [...jwks.keys, ...trusted] }),
+        auth,
+        tickets
+      );
     }
     const dev = await devKey(config.data);
-    return new Authenticator(createLocalJWKSet({ keys: [dev.publicJwk] }), auth, tickets);
+    return new Authenticator(
+      createLocalJWKSet({ keys: [dev.publicJwk, ...trusted] }),
+      auth,
+      tickets
+    );
   }
 
   /** Verifies `Authorization: Bearer …` and returns the subject. Every failure is 401. */
@@ -258,4 +271,27 @@ export async function devToken(
     .setIssuedAt()
     .setExpirationTime(`${ttl}s`)
     .sign(key);
+}
+
+function readJwks(file: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`JWKS file ${file}: ${(e as Error).message}`);
+  }
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) throw new Error(`JWKS file ${file}: expected {"keys": [...]}`);
+  return parsed as JSONWebKeySet;
+}
+
+/** The first key set's key for a token, else the second's (a remote set stays the fallback). */
+function eitherKeySet(first: KeySet, second: KeySet): KeySet {
+  return async (header, token) => {
+    try {
+      return await first(header, token);
+    } catch {
+      return second(header, token);
+    }
+  };
 }

@@ -72,11 +72,12 @@ export interface StepJob {
   protocol: ProtocolNameValue;
   /** The session as its codec encoded it (opened). */
   state: Uint8Array;
-  /** The client's envelopes, in order, as received. */
+  /** The client's envelopes, in order, as received (and the peer node's, opened). */
   envelopes: Uint8Array[];
   share?: ShareInput;
   guard: GuardInput;
-  sender: PartyId;
+  /** Who the transport authenticated as the sender: one party for all, or one per envelope. */
+  sender: PartyId | PartyId[];
 }
 
 export interface SignStartJob {
@@ -192,7 +193,7 @@ export function runStep(
   const out: Envelope[] = [];
   let result: CoreResult | undefined;
   try {
-    for (const raw of job.envelopes) {
+    for (const [i, raw] of job.envelopes.entries()) {
       const env = decodeEnvelope(raw);
       if (result !== undefined || env.round !== session.round)
         return {
@@ -201,7 +202,7 @@ export function runStep(
           ...effects(),
         };
       const s = codec.receive(session, env, {
-        sender: job.sender,
+        sender: Array.isArray(job.sender) ? (job.sender[i] as PartyId) : job.sender,
         ledger,
         ...(share ? { share } : {}),
         ...(guard ? { pairGuard: guard } : {}),

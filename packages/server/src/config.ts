@@ -12,6 +12,8 @@ import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 
+/** `recovery.delay` as a string: a number and an optional unit. */
+const DURATION = '^(\\d{1,7})([smhd]?)$';
 const strict = { additionalProperties: false } as const;
 /** The default of `auth.maxTokenLifetimeSeconds`, which dev tokens keep to. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 24 * 3600;
@@ -125,6 +127,12 @@ export const ServerConfigFile = Type.Object(
           jwksFile: Type.Optional(
             Type.String({ description: 'a JSON Web Key Set file of public keys' })
           ),
+          trustJwks: Type.Optional(
+            Type.Array(Type.String(), {
+              description:
+                'more JWKS files whose keys are trusted beside the configured or dev keys (a gateway that signs tokens for its users)',
+            })
+          ),
           maxTokenLifetimeSeconds: Type.Optional(
             Type.Integer({
               minimum: 60,
@@ -195,6 +203,40 @@ export const ServerConfigFile = Type.Object(
     allowedOrigins: Type.Optional(Type.Array(Type.String())),
     trustProxy: Type.Optional(Type.Boolean()),
     policy: Type.Optional(PolicySchema),
+    node: Type.Optional(
+      Type.Object(
+        {
+          id: Type.Optional(
+            Type.Union([Type.Literal('node1'), Type.Literal('node2')], {
+              description: 'run as a node of the 2-of-3 topology (docs/topologies.md)',
+            })
+          ),
+          peerFingerprint: Type.Optional(
+            Type.String({
+              pattern: '^[0-9a-f]{64}$',
+              description: "the other node's identity fingerprint: refuse keys naming another",
+            })
+          ),
+        },
+        strict
+      )
+    ),
+    recovery: Type.Optional(
+      Type.Object(
+        {
+          delay: Type.Optional(
+            Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: DURATION })], {
+              description:
+                'time between a recovery request and the recovery (seconds, or 30m, 24h, 2d); default 24h, 0 in dev mode',
+            })
+          ),
+          notifyUrl: Type.Optional(
+            Type.String({ description: 'webhook called (POST, JSON) at each recovery event' })
+          ),
+        },
+        strict
+      )
+    ),
     logLevel: Type.Optional(
       Type.Union([
         Type.Literal('fatal'),
@@ -245,6 +287,8 @@ export interface ServerConfig {
     algorithms: string[];
     jwksUrl: string | null;
     jwksFile: string | null;
+    /** More JWKS files trusted beside the keys above (`--trust-jwks`). */
+    trustJwks: string[];
     /** Tokens living longer than this (exp - iat, or exp from now) are refused. */
     maxTokenLifetimeSeconds: number;
   };
@@ -275,6 +319,9 @@ export interface ServerConfig {
   allowedOrigins: string[];
   trustProxy: boolean;
   policy: Static<typeof PolicySchema>;
+  /** The 2-of-3 topology: this server's node id (null: a plain 2-of-2 co-signer). */
+  node: { id: 'node1' | 'node2' | null; peerFingerprint: string | null };
+  recovery: { delayMs: number; notifyUrl: string | null };
   logLevel: string;
 }
 
@@ -389,6 +436,14 @@ export function loadConfig(
   // The HSM section merges field by field: the environment names the token, the file the rest.
   if (fromFile.pkcs11 && envIn.pkcs11) envIn.pkcs11 = { ...fromFile.pkcs11, ...envIn.pkcs11 };
   if (fromFile.metrics && envIn.metrics) envIn.metrics = { ...fromFile.metrics, ...envIn.metrics };
+  // Sections a flag sets one field of (`--node-id`, `--trust-jwks`) merge with the file's.
+  for (const section of ['node', 'auth'] as const) {
+    const fromFlags = flags[section];
+    if (fromFlags && fromFile[section])
+      (flags as Record<string, unknown>)[section] = { ...fromFile[section], ...fromFlags };
+  }
+  if (env.TESSERA_NODE_ID && !flags.node?.id)
+    envIn.node = { ...fromFile.node, id: env.TESSERA_NODE_ID as 'node1' | 'node2' };
   const merged = check(
     { ...fromFile, ...envIn, ...stripUndefined(flags) },
     'configuration (file, environment and options)'
@@ -440,6 +495,7 @@ export function loadConfig(
       algorithms: auth.algorithms ?? ['EdDSA', 'ES256'],
       jwksUrl: auth.jwksUrl ?? null,
       jwksFile: auth.jwksFile ? resolve(auth.jwksFile) : null,
+      trustJwks: (auth.trustJwks ?? []).map((f) => resolve(f)),
       maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
     },
     metrics: {
@@ -471,6 +527,14 @@ export function loadConfig(
     allowedOrigins: merged.allowedOrigins ?? [],
     trustProxy: merged.trustProxy ?? false,
     policy: merged.policy ?? { blindSigning: dev },
+    node: {
+      id: merged.node?.id ?? null,
+      peerFingerprint: merged.node?.peerFingerprint ?? null,
+    },
+    recovery: {
+      delayMs: durationMs(merged.recovery?.delay ?? (dev ? 0 : '24h')),
+      notifyUrl: merged.recovery?.notifyUrl ? checkedNotifyUrl(merged.recovery.notifyUrl) : null,
+    },
     logLevel: merged.logLevel ?? 'info',
   };
 }
@@ -504,6 +568,26 @@ function pkcs11Config(
     pin,
     createKey: p.createKey ?? false,
   };
+}
+
+/** A duration as the config writes it: seconds, or a number with s, m, h or d. */
+function durationMs(d: number | string): number {
+  if (typeof d === 'number') return d * 1000;
+  const m = new RegExp(DURATION).exec(d);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m?.[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return Number(m?.[1] ?? 0) * unit * 1000;
+}
+
+function checkedNotifyUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`recovery.notifyUrl: "${value}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError(`recovery.notifyUrl: expected an http(s) URL, got ${url.protocol}`);
+  return url.toString();
 }
 
 /** A URL with its password replaced, fit for errors and logs. */

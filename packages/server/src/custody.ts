@@ -136,4 +136,13 @@ export class Sealer {
   openSession(sessionId: string, version: number, blob: Uint8Array): Uint8Array {
     return open(this.#dataKey, blob, enc(['session', sessionId, version]), `session ${sessionId}`);
   }
+
+  /** A node's identity secret keys (docs/topologies.md), bound to the node's id. */
+  sealIdentity(nodeId: string, secret: Uint8Array): Uint8Array {
+    return seal(this.#dataKey, secret, enc(['node-identity', nodeId]));
+  }
+
+  openIdentity(nodeId: string, blob: Uint8Array): Uint8Array {
+    return open(this.#dataKey, blob, enc(['node-identity', nodeId]), `identity of ${nodeId}`);
+  }
 }

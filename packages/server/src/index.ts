@@ -18,6 +18,7 @@ export { ApiError } from './errors.ts';
 export { CLIENT_PARTY, SERVER_PARTY } from './keys/parties.ts';
 export { createLogger } from './log.ts';
 export { Metrics } from './metrics.ts';
+export { IDENTITY_FILE, readNodeIdentity } from './node/identity.ts';
 export { HsmError, type HsmErrorCode, Pkcs11KeyWrapper } from './pkcs11.ts';
 export { openStore, type RunningServer, type StartOptions, startServer } from './server.ts';
 export { SessionEngine } from './sessions/engine.ts';

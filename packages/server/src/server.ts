@@ -3,6 +3,7 @@
  * `startServer` listens and returns a handle whose `close()` drains in-flight requests first.
  * @module
  */
+import { join } from 'node:path';
 import type pino from 'pino';
 import type { Logger } from 'pino';
 import { FileEpochAnchor } from './anchor.ts';
@@ -13,6 +14,7 @@ import type { ServerConfig } from './config.ts';
 import { type KeyWrapper, LocalKek, Sealer } from './custody.ts';
 import { createLogger } from './log.ts';
 import { listenMetrics, Metrics } from './metrics.ts';
+import { IDENTITY_FILE, NodeIdentity } from './node/identity.ts';
 import { Pkcs11KeyWrapper } from './pkcs11.ts';
 import { LocalSessionEvents, RedisLink, RedisSessionEvents } from './redis.ts';
 import { SessionEngine } from './sessions/engine.ts';
@@ -78,6 +80,9 @@ export async function startServer(
     await store.close().catch(() => {});
     throw e;
   }
+  const identity = config.node.id
+    ? await NodeIdentity.open(config.node.id, store, sealer, join(config.data, IDENTITY_FILE))
+    : undefined;
   const auth = await Authenticator.create(config, store);
   const metrics = new Metrics();
   const redis = config.redis ? new RedisLink(config.redis, config.redisPrefix, log) : null;
@@ -93,6 +98,7 @@ export async function startServer(
       'the epoch anchor was missing for a store in use: created empty, so rollback and ban detection start from now; if it was lost or restored with the database, check the store'
     );
   const engine = new SessionEngine({
+    ...(identity ? { identity } : {}),
     anchor,
     events,
     compute,
@@ -128,6 +134,7 @@ export async function startServer(
       redis: redis?.description ?? 'off',
       keyWrapper: wrapper.description,
       dev: config.dev,
+      node: identity ? { id: identity.nodeId, fingerprint: identity.public.fingerprint } : 'off',
       metrics:
         metricsListener?.url ??
         (config.metrics.token ? 'with the metrics token' : config.dev ? 'open (dev)' : 'off'),

@@ -17,6 +17,7 @@ test('@tessera/server exports', async () => {
     'ConfigError',
     'FileEpochAnchor',
     'HsmError',
+    'IDENTITY_FILE',
     'LocalKek',
     'Metrics',
     'Pkcs11KeyWrapper',
@@ -36,6 +37,7 @@ test('@tessera/server exports', async () => {
     'openPostgresStore',
     'openSqliteStore',
     'openStore',
+    'readNodeIdentity',
     'startServer',
   ]);
 });

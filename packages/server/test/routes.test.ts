@@ -284,6 +284,10 @@ describe('routes (inject)', () => {
     KEY_CORRUPTED: { thrown: api('KEY_CORRUPTED'), route: signRoute },
     EPOCH_ROLLBACK: { thrown: api('EPOCH_ROLLBACK'), route: signRoute },
     KEY_LOCKED: { thrown: api('KEY_LOCKED'), route: stepRoute },
+    ROLE_FORBIDDEN: { real: () => send('GET', '/v1/node/identity', { auth: false }) },
+    KEY_RETIRED: { thrown: api('KEY_RETIRED'), route: signRoute },
+    RECOVERY_PENDING: { thrown: api('RECOVERY_PENDING'), route: signRoute },
+    NO_RECOVERY: { thrown: api('NO_RECOVERY'), route: signRoute },
     UNAVAILABLE: { thrown: () => new StoreUnavailable('connection refused'), route: stepRoute },
     INTERNAL: { thrown: () => new Error('secret internal detail'), route: signRoute },
   };

@@ -61,6 +61,9 @@ function key(o: Partial<KeyRecord> = {}): KeyRecord {
     pendingEpoch: null,
     policy: { blindSigning: true },
     createdAt: 1_000,
+    topology: null,
+    recovery: null,
+    retiredBy: null,
     ...o,
   };
 }

@@ -4,7 +4,7 @@
  * `listening on URL` line a supervisor or test can wait for.
  * @module
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags } from '../output.ts';
 import { defined, portArg } from './parse.ts';
@@ -18,6 +18,8 @@ interface StartFlags extends OutputFlags {
   kekFile?: string;
   dev?: boolean;
   config?: string;
+  nodeId?: 'node1' | 'node2';
+  trustJwks?: string[];
 }
 
 export function register(program: Command, io: CliIo): void {
@@ -38,12 +40,26 @@ export function register(program: Command, io: CliIo): void {
       .option('--kek-file <file>', 'key-encryption key file (env TESSERA_KEK_FILE)')
       .option('--dev', 'development mode: local JWT key, blind signing allowed')
       .option('--config <file>', 'JSON or YAML config file (env TESSERA_CONFIG)')
+      .option(
+        '--node-id <id>',
+        'run as node1 or node2 of the 2-of-3 topology (env TESSERA_NODE_ID; config node.id)',
+        nodeIdArg
+      )
+      .option(
+        '--trust-jwks <file>',
+        "also trust the token keys of this JWKS file (a gateway's); repeatable",
+        (v: string, prev: string[] = []) => [...prev, v]
+      )
   ).action(async (f: StartFlags) => {
     // Loaded here: the server's dependencies would slow every other command down.
     const { loadConfig, startServer } = await import('@tessera/server');
     const { host, port, data, store, redis, kekFile, dev, config: file } = f;
     const config = loadConfig(
-      defined({ host, port, data, store, redis, kekFile, dev, config: file }),
+      {
+        ...defined({ host, port, data, store, redis, kekFile, dev, config: file }),
+        ...(f.nodeId ? { node: { id: f.nodeId } } : {}),
+        ...(f.trustJwks ? { auth: { trustJwks: f.trustJwks } } : {}),
+      },
       io.env
     );
     const srv = await startServer(config, { logDestination: io.stderr });
@@ -66,3 +82,8 @@ export function register(program: Command, io: CliIo): void {
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+function nodeIdArg(v: string): 'node1' | 'node2' {
+  if (v !== 'node1' && v !== 'node2') throw new InvalidArgumentError('expected node1 or node2');
+  return v;
+}

@@ -14,7 +14,7 @@ import type { ShareInput } from '../compute.ts';
 import type { Sealer } from '../custody.ts';
 import { ApiError, notFound } from '../errors.ts';
 import type { AuditEvent, KeyEffect, KeyRecord, Store } from '../store/store.ts';
-import { CLIENT_PARTY, SERVER_PARTY } from './parties.ts';
+import { CLIENT_PARTY } from './parties.ts';
 
 const SHARE_CACHE_SIZE = 256;
 
@@ -85,7 +85,7 @@ export class KeyVault {
       this.#checkAnchor(key, epoch, cached.share);
       return { share: cached.share, input: { digest, bytes: cached.bytes } };
     }
-    const bytes = this.#sealer.openShare(key.keyId, SERVER_PARTY, epoch, blob);
+    const bytes = this.#sealer.openShare(key.keyId, key.serverParty, epoch, blob);
     let share: KeyShare;
     try {
       share = KeyShare.fromBytes(bytes);
@@ -96,7 +96,7 @@ export class KeyVault {
     if (
       share.keyIdHex !== key.keyId ||
       hex(share.epoch) !== epoch ||
-      share.partyId !== SERVER_PARTY
+      share.partyId !== key.serverParty
     )
       throw new ApiError(
         'KEY_CORRUPTED',
@@ -114,14 +114,17 @@ export class KeyVault {
     return { share, input: { digest, bytes } };
   }
 
-  /** The server's share of `keyId` at `epoch` (its encoding), sealed for the store. */
-  seal(keyId: string, epoch: string, share: Uint8Array): Uint8Array {
-    return this.#sealer.sealShare(keyId, SERVER_PARTY, epoch, share);
+  /**
+   * The server's share of `keyId` at `epoch` (its encoding), sealed for the store under its
+   * party id (the server is party 2, or 3 as node 2 of a 2-of-3 key).
+   */
+  seal(keyId: string, party: number, epoch: string, share: Uint8Array): Uint8Array {
+    return this.#sealer.sealShare(keyId, party, epoch, share);
   }
 
   /** A share whose bans changed (its encoding), sealed for the store. */
-  bansEffect(keyId: string, epoch: string, share: Uint8Array): KeyEffect {
-    return { kind: 'share', keyId, epoch, share: this.seal(keyId, epoch, share) };
+  bansEffect(keyId: string, party: number, epoch: string, share: Uint8Array): KeyEffect {
+    return { kind: 'share', keyId, epoch, share: this.seal(keyId, party, epoch, share) };
   }
 
   /**

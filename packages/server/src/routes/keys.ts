@@ -21,6 +21,7 @@ import { type QuotaUnit, SubjectQuota } from '../quota.ts';
 import type { StartRequest } from '../sessions/engine.ts';
 import { PROTOCOLS } from '../sessions/protocols/index.ts';
 import type { KeyRecord } from '../store/store.ts';
+import { statusOf } from './recovery.ts';
 import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
 
 export function registerKeyRoutes(app: App, d: AppDeps): void {
@@ -163,5 +164,10 @@ function keyInfo(k: KeyRecord): KeyInfoResponse {
     ...(k.pendingEpoch ? { pendingEpoch: k.pendingEpoch } : {}),
     policy: k.policy,
     createdAt: k.createdAt,
+    ...(k.topology
+      ? { topology: k.topology.kind, node: k.topology.node, peer: k.topology.peer }
+      : {}),
+    ...(k.recovery ? { recovery: statusOf(k, Date.now()) } : {}),
+    ...(k.retiredBy ? { retiredBy: k.retiredBy } : {}),
   };
 }

@@ -13,7 +13,12 @@ import type { App, AppDeps } from './shared.ts';
 export const VERSION = '0.1.0';
 
 /** Routes for probes and scrapers: never refused for a Redis outage (still rate limited per IP). */
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/v1/health', '/v1/status', '/metrics']);
+export const OPEN_ROUTES: ReadonlySet<string> = new Set([
+  '/v1/health',
+  '/v1/status',
+  '/metrics',
+  '/v1/node/identity',
+]);
 
 /**
  * The API docs page: swagger-ui's own scripts, styles and images only, never framed, and no

@@ -32,7 +32,7 @@ export function registerSessionRoutes(app: App, d: AppDeps): void {
   app.post(
     '/v1/sessions/:sid/messages',
     {
-      bodyLimit: MAX_STEP_BODY_BYTES,
+      bodyLimit: 2 * MAX_STEP_BODY_BYTES,
       schema: {
         ...secured,
         params: SessionParams,
@@ -59,16 +59,26 @@ export function registerSessionRoutes(app: App, d: AppDeps): void {
         // Held until the reply is sent or the connection closes: a stalled upload counts.
         reply.raw.once('close', release);
         const rec = await engine.ownedSession(req.subject, req.params.sid);
-        const limit = stepBodyLimit(
-          coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme),
-          rec.round
-        );
+        // A 2-of-3 session's step also carries the other node's envelopes, as large as the
+        // client's.
+        const senders = rec.params.includes('"peer"') ? 2 : 1;
+        const limit =
+          senders *
+          stepBodyLimit(
+            coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme),
+            rec.round
+          );
         if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
         return cappedBody(payload, limit);
       },
     },
     async (req, reply) => {
-      const text = await engine.step(req.subject, req.params.sid, req.body.messages);
+      const text = await engine.step(
+        req.subject,
+        req.params.sid,
+        req.body.messages,
+        req.body.relay ?? []
+      );
       // The stored reply text itself: a resend gets byte-identical bytes.
       return reply
         .header('content-type', 'application/json; charset=utf-8')
@@ -192,7 +202,7 @@ function serveSocket(socket: WebSocket, subject: string, sessionId: string, d: A
         }
         if (!Value.Check(StepBody, body))
           throw new ApiError('SCHEMA', 'frame does not match the step schema');
-        socket.send(await engine.step(subject, sessionId, body.messages));
+        socket.send(await engine.step(subject, sessionId, body.messages, body.relay ?? []));
       } catch (err) {
         const e = toApiError(err);
         metrics.httpErrors.inc({ code: e.code });

@@ -26,6 +26,8 @@ import {
 import {
   decodeEnvelope,
   type Envelope,
+  encodeEnvelope,
+  KeyShare,
   pairGuardKey,
   type Scheme,
   TesseraError,
@@ -41,12 +43,15 @@ import { StorePairGuards } from '../keys/pairGuard.ts';
 import { CLIENT_PARTY, SERVER_PARTY } from '../keys/parties.ts';
 import { KeyVault, type LoadedShare } from '../keys/vault.ts';
 import type { Metrics } from '../metrics.ts';
+import { NodeEnvelopeRejected, openNodeEnvelope, sealNodeEnvelope } from '../node/envelope.ts';
+import type { NodeIdentity } from '../node/identity.ts';
 import type { SessionEvents } from '../redis.ts';
 import type {
   AuditEvent,
   CommitOutcome,
   KeyEffect,
   KeyRecord,
+  NodeIdentityPublic,
   SessionRecord,
   StartReply,
   StepCommit,
@@ -88,6 +93,8 @@ export interface EngineDeps {
   protocols?: readonly ServerProtocol<unknown>[];
   /** The confirmed generations, kept outside the store (default: in memory only). */
   anchor?: EpochAnchor;
+  /** This node's identity in the 2-of-3 topology (a server started with `--node-id`). */
+  identity?: NodeIdentity;
   now?: () => number;
 }
 
@@ -104,6 +111,8 @@ export class SessionEngine {
   readonly #ctx: ProtocolContext;
   /** The server's shares: every load, anchor check and lock goes through it. */
   readonly vault: KeyVault;
+  /** The node identity, when the server runs as a node of the 2-of-3 topology. */
+  readonly identity: NodeIdentity | undefined;
   readonly now: () => number;
   /**
    * Sessions with a step in progress in this process, by subject and session id (a second
@@ -128,6 +137,7 @@ export class SessionEngine {
       throw new Error('an engine with its own protocol list needs a compute of its own');
     this.#sessions = d.protocols ? sessionTable(d.protocols) : SESSIONS;
     this.now = d.now ?? Date.now;
+    this.identity = d.identity;
     this.vault = new KeyVault({
       store: d.store,
       sealer: d.sealer,
@@ -142,6 +152,8 @@ export class SessionEngine {
       now: () => this.now(),
       signaturesSince: (keyId, since) => this.#store.countSignSessions(keyId, since),
       refuseBusy: (keyId, kind) => this.#refuseBusy(keyId, kind),
+      identity: d.identity,
+      log: d.log,
       event: (...a) => this.#event(...a),
       auditRefusal: (...a) => this.#auditRefusal(...a),
     };
@@ -197,14 +209,17 @@ export class SessionEngine {
       updatedAt: now,
     };
     const audit = [this.#event(subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
+    const node = nodeParamsOf({ params: JSON.stringify(params) });
+    const routed = node ? this.#route(node, o.out) : { client: o.out, peer: [] };
     const started: SessionStartedResponse = {
       sessionId: id,
       protocol: o.codec.name,
       party: CLIENT_PARTY,
-      serverParty: SERVER_PARTY,
+      serverParty: node ? node.me : SERVER_PARTY,
       totalRounds: o.codec.totalRounds,
       params,
-      messages: o.out.map(b64),
+      messages: routed.client.map(b64),
+      ...(node ? { relay: routed.peer.map(b64) } : {}),
       expiresAt: now + this.#config.sessions.idleMs,
     };
     const kept = request
@@ -240,27 +255,45 @@ export class SessionEngine {
   // ---- steps -------------------------------------------------------------------------------
 
   /**
-   * Delivers the client's envelopes (base64) and returns the reply as the exact JSON text sent,
-   * so that a resend gets the same bytes.
+   * Delivers the client's envelopes (base64), and in a 2-of-3 session the peer node's envelopes
+   * the client relays (`relay`), and returns the reply as the exact JSON text sent, so that a
+   * resend gets the same bytes.
    */
-  async step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+  async step(
+    subject: string,
+    sessionId: string,
+    messages: string[],
+    relay: string[] = []
+  ): Promise<string> {
     // Keyed by subject too: another subject's request finds no session (404), busy or not.
     const busy = `${subject}\n${sessionId}`;
     if (this.#busy.has(busy))
       throw new ApiError('SESSION_BUSY', 'another request for this session is being processed');
     this.#busy.add(busy);
     try {
-      return await this.#step(subject, sessionId, messages);
+      return await this.#step(subject, sessionId, messages, relay);
     } finally {
       this.#busy.delete(busy);
     }
   }
 
-  async #step(subject: string, sessionId: string, messages: string[]): Promise<string> {
+  async #step(
+    subject: string,
+    sessionId: string,
+    messages: string[],
+    relay: string[]
+  ): Promise<string> {
     const started = performance.now();
     const rec = await this.ownedSession(subject, sessionId);
     const raw = messages.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
-    const requestHash = nodeSha256(Buffer.concat(raw.flatMap((r) => [u32(r.length), r])));
+    const relayed = relay.map((m) => new Uint8Array(Buffer.from(m, 'base64')));
+    // The relayed envelopes after a separator no envelope length can be (2^32 - 1).
+    const requestHash = nodeSha256(
+      Buffer.concat([
+        ...raw.flatMap((r) => [u32(r.length), r]),
+        ...(relayed.length ? [u32(0xffffffff), ...relayed.flatMap((r) => [u32(r.length), r])] : []),
+      ])
+    );
     if (rec.lastRequest === requestHash && rec.lastReply !== null) return rec.lastReply;
     if (rec.status === 'expired')
       throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
@@ -271,7 +304,8 @@ export class SessionEngine {
       await this.reap();
       throw new ApiError('SESSION_EXPIRED', 'the session expired; start a new one');
     }
-    if (raw.length === 0) throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
+    if (raw.length === 0 && relayed.length === 0)
+      throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
     let envs: Envelope[];
     try {
       envs = raw.map((r) => decodeEnvelope(r));
@@ -282,6 +316,29 @@ export class SessionEngine {
     const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
     const mismatch = this.#headerMismatch(rec, state, envs);
     if (mismatch) return this.#violation(rec, `envelope ${mismatch} does not match the session`);
+    const node = nodeParamsOf(rec);
+    if (relayed.length > 0 && !node)
+      return this.#violation(rec, 'relayed node envelopes in a session without a peer node');
+    // The peer node's envelopes, opened: a failed check is the relaying client's doing.
+    let fromPeer: Uint8Array[] = [];
+    if (node) {
+      try {
+        fromPeer = relayed.map((w) => encodeEnvelope(this.#openRelayed(rec, node, w)));
+      } catch (e) {
+        if (!(e instanceof NodeEnvelopeRejected)) throw e;
+        return this.#abort(
+          rec,
+          new TesseraError('PROTOCOL_ABORT', `${e.message} (relayed by the client)`, {
+            check: 'NodeEnvelope',
+            culprit: CLIENT_PARTY,
+          }),
+          undefined
+        );
+      }
+    }
+    // Round by round, whoever sent them: a round's messages from the client and from the peer
+    // complete it before a later round's message is taken.
+    const ordered = node ? byRound(raw, fromPeer, CLIENT_PARTY, node.peerParty) : null;
     const codec = this.#sessions.codecOf(rec.protocol);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
@@ -318,10 +375,10 @@ export class SessionEngine {
         {
           protocol: rec.protocol as ProtocolNameValue,
           state,
-          envelopes: raw,
+          envelopes: ordered ? ordered.envelopes : raw,
           ...(loaded ? { share: loaded.input } : {}),
           guard: !loaded ? 'none' : marker ? marker.state : 'refuse',
-          sender: CLIENT_PARTY,
+          sender: ordered ? ordered.senders : CLIENT_PARTY,
         },
         { affinity: rec.keyId ?? rec.id, subject: rec.subject },
         loaded?.share
@@ -361,16 +418,18 @@ export class SessionEngine {
     const result = computed.result;
     const stage = result !== undefined ? 'final' : 'round';
     this.faultPoint(`${rec.protocol}:computed:${stage}`);
-    const protocol = this.#sessions.protocolOf(rec.protocol);
+    const protocol = this.#sessions.protocolOf(rec.protocol, rec.params);
     const finished: Finished | undefined =
       result !== undefined ? protocol.finish(this.#ctx, rec, key, result) : undefined;
     const effects: KeyEffect[] = [...(finished?.effects ?? [])];
     if (computed.bannedShare) effects.push(this.#bansEffect(rec, computed.bannedShare));
+    const routed = node ? this.#route(node, computed.out) : { client: computed.out, peer: [] };
     const reply: StepReplyResponse = {
       sessionId: rec.id,
       status: result !== undefined ? 'done' : 'active',
       round: computed.round,
-      messages: computed.out.map(b64),
+      messages: routed.client.map(b64),
+      ...(node ? { relay: routed.peer.map(b64) } : {}),
       ...(finished ? { result: finished.result } : {}),
     };
     const replyText = JSON.stringify(reply);
@@ -512,7 +571,12 @@ export class SessionEngine {
 
   /** A share whose bans changed in this session's step (its encoding), to commit with it. */
   #bansEffect(rec: SessionRecord, share: Uint8Array): KeyEffect {
-    return this.vault.bansEffect(rec.keyId as string, rec.epoch as string, share);
+    return this.vault.bansEffect(
+      rec.keyId as string,
+      KeyShare.fromBytes(share).partyId,
+      rec.epoch as string,
+      share
+    );
   }
 
   // ---- lookups and housekeeping --------------------------------------------------------------
@@ -540,14 +604,53 @@ export class SessionEngine {
     // Sessions opened before the sid was recorded: read it from their state.
     const sid = params.sid ?? this.#sessions.codecOf(rec.protocol).decode(state).sid;
     const proto = coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme);
+    const me = nodeParamsOf(rec)?.me ?? SERVER_PARTY;
     for (const e of envs) {
       if (e.v !== 1) return 'version';
       if (e.proto !== proto) return 'protocol';
       if (e.sid !== sid) return 'session id';
       if (e.from !== CLIENT_PARTY) return 'sender';
-      if (e.to !== 0 && e.to !== SERVER_PARTY) return 'recipient';
+      if (e.to !== 0 && e.to !== me) return 'recipient';
     }
     return null;
+  }
+
+  /** The node identity a 2-of-3 session needs; 503 on a server started without one. */
+  #identity(): NodeIdentity {
+    if (!this.identity)
+      throw new ApiError('ROLE_FORBIDDEN', 'this server was started without a node identity');
+    return this.identity;
+  }
+
+  #openRelayed(rec: SessionRecord, node: NodeParams, wire: Uint8Array): Envelope {
+    const params = JSON.parse(rec.params) as { sid: string };
+    return openNodeEnvelope(
+      this.#identity(),
+      {
+        sid: params.sid,
+        proto: coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme),
+        peerParty: node.peerParty,
+        peer: node.peer,
+      },
+      wire
+    );
+  }
+
+  /**
+   * Splits what the node sends: the client gets its point-to-point messages and every broadcast;
+   * the peer node gets its point-to-point messages sealed and every broadcast signed, relayed
+   * by the client.
+   */
+  #route(node: NodeParams, out: Uint8Array[]): { client: Uint8Array[]; peer: Uint8Array[] } {
+    const me = this.#identity();
+    const client: Uint8Array[] = [];
+    const peer: Uint8Array[] = [];
+    for (const raw of out) {
+      const to = decodeEnvelope(raw).to;
+      if (to === 0 || to === CLIENT_PARTY) client.push(raw);
+      if (to === 0 || to === node.peerParty) peer.push(sealNodeEnvelope(me, node.peer, raw));
+    }
+    return { client, peer };
   }
 
   /** Idle or over its lifetime at `now`. */
@@ -575,6 +678,11 @@ export class SessionEngine {
    */
   async recoverPairMarkers(): Promise<number> {
     return this.#pairs.recover();
+  }
+
+  /** KEY_BUSY while the key has an unexpired active session of `kind` (a route's check). */
+  refuseActive(keyId: string, kind: ExclusiveKind): Promise<void> {
+    return this.#refuseBusy(keyId, kind);
   }
 
   /**
@@ -630,6 +738,41 @@ export class SessionEngine {
       ...(details ? { details } : {}),
     };
   }
+}
+
+/** A 2-of-3 session's parties as its params record them (`me`, `peer`), or null. */
+interface NodeParams {
+  me: number;
+  peerParty: number;
+  peer: NodeIdentityPublic;
+}
+
+/** Both senders' envelopes in round order (stable: each sender's order kept within a round). */
+function byRound(
+  fromClient: Uint8Array[],
+  fromPeer: Uint8Array[],
+  client: number,
+  peer: number
+): { envelopes: Uint8Array[]; senders: number[] } {
+  const all = [
+    ...fromClient.map((raw, i) => ({ raw, sender: client, round: decodeEnvelope(raw).round, i })),
+    ...fromPeer.map((raw, i) => ({
+      raw,
+      sender: peer,
+      round: decodeEnvelope(raw).round,
+      i: fromClient.length + i,
+    })),
+  ].sort((a, b) => a.round - b.round || a.i - b.i);
+  return { envelopes: all.map((e) => e.raw), senders: all.map((e) => e.sender) };
+}
+
+function nodeParamsOf(rec: Pick<SessionRecord, 'params'>): NodeParams | null {
+  const p = JSON.parse(rec.params) as {
+    me?: number;
+    peer?: NodeIdentityPublic & { party: number };
+  };
+  if (p.me === undefined || !p.peer) return null;
+  return { me: p.me, peerParty: p.peer.party, peer: p.peer };
 }
 
 function u32(n: number): Uint8Array {

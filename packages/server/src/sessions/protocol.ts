@@ -23,11 +23,13 @@ import {
   type Session,
   type Step,
 } from '@tessera/core';
+import type { Logger } from 'pino';
 import type { Static, TSchema } from 'typebox';
 import type { Compute } from '../compute.ts';
 import type { ServerConfig } from '../config.ts';
 import type { ApiError } from '../errors.ts';
 import type { KeyVault } from '../keys/vault.ts';
+import type { NodeIdentity } from '../node/identity.ts';
 import type {
   AuditEvent,
   KeyEffect,
@@ -119,6 +121,9 @@ export interface ProtocolContext {
   readonly vault: KeyVault;
   /** Where arithmetic runs when it should not run on the event loop. */
   readonly compute: Compute;
+  /** This node's identity, when the server runs as a node of the 2-of-3 topology. */
+  readonly identity: NodeIdentity | undefined;
+  readonly log: Logger;
   now(): number;
   /** Signing sessions of the key started since `since` (a policy's daily count). */
   signaturesSince(keyId: string, since: number): Promise<number>;
@@ -190,6 +195,11 @@ export interface ServerProtocol<I = unknown> {
   route: StartRoute<I>;
   /** The codecs its sessions run: steps of a stored session find their protocol by these. */
   sessions: readonly SessionCodec[];
+  /**
+   * For a protocol sharing a codec with another: whether a session with these params is its own
+   * (to finish). Without it, every session of its codecs is.
+   */
+  owns?(params: Readonly<Record<string, unknown>>): boolean;
   start(ctx: ProtocolContext, subject: string, input: I): Promise<Opening>;
   /** Turns the core's result into the reply and the durable effects (before the commit). */
   finish(

@@ -31,6 +31,7 @@ import {
   type KeyEffect,
   type KeyRecord,
   type PairMarker,
+  type RecoveryState,
   type SessionRecord,
   type StartClaim,
   type StartReply,
@@ -87,6 +88,9 @@ const MIGRATIONS: string[] = [
   // Idempotent starts: a start request's nonce keeps a digest of the request and, once its
   // session exists, the reply it got.
   `ALTER TABLE request_nonces ADD COLUMN digest TEXT, ADD COLUMN reply TEXT;`,
+  // The 2-of-3 topology: a key's place in it, a pending recovery, and the key id that replaced a
+  // recovered key.
+  `ALTER TABLE keys ADD COLUMN topology TEXT, ADD COLUMN recovery TEXT, ADD COLUMN retired_by TEXT;`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -233,19 +237,35 @@ export class PostgresStore implements Store {
     await this.#query('SELECT 1');
   }
 
-  async getWrappedDataKey(): Promise<Uint8Array | null> {
-    const r = await this.#query<{ value: Buffer }>(
-      "SELECT value FROM meta WHERE name = 'data_key'"
-    );
+  getWrappedDataKey(): Promise<Uint8Array | null> {
+    return this.getMeta('data_key');
+  }
+
+  putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
+    return this.putMetaIfAbsent('data_key', wrapped);
+  }
+
+  async getMeta(name: string): Promise<Uint8Array | null> {
+    const r = await this.#query<{ value: Buffer }>('SELECT value FROM meta WHERE name = $1', [
+      name,
+    ]);
     return r.rows[0] ? new Uint8Array(r.rows[0].value) : null;
   }
 
-  async putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
+  async putMetaIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array> {
     await this.#query(
-      "INSERT INTO meta (name, value) VALUES ('data_key', $1) ON CONFLICT (name) DO NOTHING",
-      [Buffer.from(wrapped)]
+      'INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+      [name, Buffer.from(value)]
     );
-    return (await this.getWrappedDataKey()) as Uint8Array;
+    return (await this.getMeta(name)) as Uint8Array;
+  }
+
+  async setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean> {
+    const r = await this.#query(
+      'UPDATE keys SET recovery = $1 WHERE key_id = $2 AND retired_by IS NULL',
+      [recovery ? JSON.stringify(recovery) : null, keyId]
+    );
+    return r.rowCount === 1;
   }
 
   async getKey(keyId: string, subject?: string): Promise<KeyRecord | null> {
@@ -314,7 +334,7 @@ export class PostgresStore implements Store {
 
   async #effect(c: Queryable, e: KeyEffect): Promise<void> {
     if (e.kind === 'create') {
-      await c.query(`INSERT INTO keys (${KEY_COLUMNS}) VALUES (${ph(13)})`, keyValues(e.key));
+      await c.query(`INSERT INTO keys (${KEY_COLUMNS}) VALUES (${ph(14)})`, keyValues(e.key));
       await c.query('INSERT INTO shares (key_id, epoch, sealed) VALUES ($1, $2, $3)', [
         e.key.keyId,
         e.key.epoch,
@@ -327,6 +347,13 @@ export class PostgresStore implements Store {
         Buffer.from(e.share),
       ]);
       await c.query('UPDATE keys SET pending_epoch = $1 WHERE key_id = $2', [e.epoch, e.keyId]);
+    } else if (e.kind === 'retire') {
+      // The retired key's shares go with it: they must never sign again.
+      await c.query('UPDATE keys SET retired_by = $1, recovery = NULL WHERE key_id = $2', [
+        e.successor,
+        e.keyId,
+      ]);
+      await c.query('DELETE FROM shares WHERE key_id = $1', [e.keyId]);
     } else {
       await c.query('UPDATE shares SET sealed = $1 WHERE key_id = $2 AND epoch = $3', [
         Buffer.from(e.share),

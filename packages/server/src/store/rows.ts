@@ -4,7 +4,14 @@
  * @module
  */
 import type { Policy } from '@tessera/api';
-import type { AuditEvent, KeyRecord, SessionRecord, StartClaim } from './store.ts';
+import type {
+  AuditEvent,
+  KeyRecord,
+  KeyTopology,
+  RecoveryState,
+  SessionRecord,
+  StartClaim,
+} from './store.ts';
 
 export interface KeyRow {
   key_id: string;
@@ -20,6 +27,9 @@ export interface KeyRow {
   pending_epoch: string | null;
   policy: string;
   created_at: number;
+  topology: string | null;
+  recovery: string | null;
+  retired_by: string | null;
 }
 
 export interface SessionRow {
@@ -56,6 +66,9 @@ export const keyOf = (r: KeyRow): KeyRecord => ({
   pendingEpoch: r.pending_epoch,
   policy: JSON.parse(r.policy) as Policy,
   createdAt: r.created_at,
+  topology: r.topology ? (JSON.parse(r.topology) as KeyTopology) : null,
+  recovery: r.recovery ? (JSON.parse(r.recovery) as RecoveryState) : null,
+  retiredBy: r.retired_by,
 });
 
 export const sessionOf = (r: SessionRow): SessionRecord => ({
@@ -100,7 +113,7 @@ export const auditOf = (r: AuditRow): AuditEvent => ({
 
 /** The values of a new key row, in the column order of `KEY_COLUMNS`. */
 export const KEY_COLUMNS =
-  'key_id, subject, scheme, label, public_key, threshold, parties, party, server_party, epoch, pending_epoch, policy, created_at';
+  'key_id, subject, scheme, label, public_key, threshold, parties, party, server_party, epoch, pending_epoch, policy, created_at, topology';
 export const keyValues = (k: KeyRecord): unknown[] => [
   k.keyId,
   k.subject,
@@ -115,6 +128,7 @@ export const keyValues = (k: KeyRecord): unknown[] => [
   null,
   JSON.stringify(k.policy),
   k.createdAt,
+  k.topology ? JSON.stringify(k.topology) : null,
 ];
 
 export const SESSION_COLUMNS =

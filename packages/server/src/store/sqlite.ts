@@ -28,6 +28,7 @@ import {
   type KeyEffect,
   type KeyRecord,
   type PairMarker,
+  type RecoveryState,
   type SessionRecord,
   type StartClaim,
   type StartReply,
@@ -87,6 +88,11 @@ const MIGRATIONS: string[] = [
   // session exists, the reply it got.
   `ALTER TABLE request_nonces ADD COLUMN digest TEXT;
    ALTER TABLE request_nonces ADD COLUMN reply TEXT;`,
+  // The 2-of-3 topology: a key's place in it, a pending recovery, and the key id that replaced a
+  // recovered key.
+  `ALTER TABLE keys ADD COLUMN topology TEXT;
+   ALTER TABLE keys ADD COLUMN recovery TEXT;
+   ALTER TABLE keys ADD COLUMN retired_by TEXT;`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -143,18 +149,32 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
-  async getWrappedDataKey(): Promise<Uint8Array | null> {
-    const r = this.#q("SELECT value FROM meta WHERE name = 'data_key'").get() as
+  getWrappedDataKey(): Promise<Uint8Array | null> {
+    return this.getMeta('data_key');
+  }
+
+  putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
+    return this.putMetaIfAbsent('data_key', wrapped);
+  }
+
+  async getMeta(name: string): Promise<Uint8Array | null> {
+    const r = this.#q('SELECT value FROM meta WHERE name = ?').get(name) as
       | { value: Buffer }
       | undefined;
     return r ? new Uint8Array(r.value) : null;
   }
 
-  async putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array> {
-    this.#q("INSERT OR IGNORE INTO meta (name, value) VALUES ('data_key', ?)").run(
-      Buffer.from(wrapped)
+  async putMetaIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array> {
+    this.#q('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run(name, Buffer.from(value));
+    return (await this.getMeta(name)) as Uint8Array;
+  }
+
+  async setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean> {
+    const r = this.#q('UPDATE keys SET recovery = ? WHERE key_id = ? AND retired_by IS NULL').run(
+      recovery ? JSON.stringify(recovery) : null,
+      keyId
     );
-    return (await this.getWrappedDataKey()) as Uint8Array;
+    return r.changes === 1;
   }
 
   async getKey(keyId: string, subject?: string): Promise<KeyRecord | null> {
@@ -210,7 +230,7 @@ export class SqliteStore implements Store {
 
   #effect(e: KeyEffect): void {
     if (e.kind === 'create') {
-      this.#q(`INSERT INTO keys (${KEY_COLUMNS}) VALUES (${ph(13)})`).run(...keyValues(e.key));
+      this.#q(`INSERT INTO keys (${KEY_COLUMNS}) VALUES (${ph(14)})`).run(...keyValues(e.key));
       this.#q('INSERT INTO shares (key_id, epoch, sealed) VALUES (?, ?, ?)').run(
         e.key.keyId,
         e.key.epoch,
@@ -223,6 +243,13 @@ export class SqliteStore implements Store {
         Buffer.from(e.share)
       );
       this.#q('UPDATE keys SET pending_epoch = ? WHERE key_id = ?').run(e.epoch, e.keyId);
+    } else if (e.kind === 'retire') {
+      // The retired key's shares go with it: they must never sign again.
+      this.#q('UPDATE keys SET retired_by = ?, recovery = NULL WHERE key_id = ?').run(
+        e.successor,
+        e.keyId
+      );
+      this.#q('DELETE FROM shares WHERE key_id = ?').run(e.keyId);
     } else {
       this.#q('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?').run(
         Buffer.from(e.share),

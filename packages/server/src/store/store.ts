@@ -27,6 +27,38 @@ export interface KeyRecord {
   pendingEpoch: string | null;
   policy: Policy;
   createdAt: number;
+  /** A key of the 2-of-3 topology: this node's place in it and its peer node (null: 2-of-2). */
+  topology: KeyTopology | null;
+  /** A recovery of the key requested and not yet done (it blocks signing), or cancelled. */
+  recovery: RecoveryState | null;
+  /** Set once a recovery issued a new key id for the same public key: that key id. */
+  retiredBy: string | null;
+}
+
+/** Node ids of the 2-of-3 topology: node 1 co-signs with the client, node 2 only recovers. */
+export type NodeId = 'node1' | 'node2';
+
+/** A node's public identity: Ed25519 to verify what it signs, X25519 to seal to it. */
+export interface NodeIdentityPublic {
+  nodeId: NodeId;
+  ed25519: string;
+  x25519: string;
+  fingerprint: string;
+}
+
+export interface KeyTopology {
+  kind: '2-of-3';
+  /** This node's id in the key (party 2 is node 1, party 3 node 2; the client is party 1). */
+  node: NodeId;
+  /** The other node, as bound into the key's configuration at key generation. */
+  peer: NodeIdentityPublic;
+}
+
+export interface RecoveryState {
+  state: 'pending' | 'cancelled';
+  requestedAt: number;
+  /** When the recovery may run (requestedAt + the node's configured delay). */
+  readyAt: number;
 }
 
 export interface SessionRecord {
@@ -58,7 +90,9 @@ export interface SessionRecord {
 export type KeyEffect =
   | { kind: 'create'; key: KeyRecord; share: Uint8Array }
   | { kind: 'refresh'; keyId: string; epoch: string; share: Uint8Array }
-  | { kind: 'share'; keyId: string; epoch: string; share: Uint8Array };
+  | { kind: 'share'; keyId: string; epoch: string; share: Uint8Array }
+  /** A recovery finished: the old key id is retired for good in favour of `successor`. */
+  | { kind: 'retire'; keyId: string; successor: string };
 
 export interface AuditEvent {
   at: number;
@@ -129,6 +163,9 @@ export interface Store {
   /** The wrapped data key, written once. */
   getWrappedDataKey(): Promise<Uint8Array | null>;
   putWrappedDataKeyIfAbsent(wrapped: Uint8Array): Promise<Uint8Array>;
+  /** A named value written once (the node identity): the first writer's value wins. */
+  getMeta(name: string): Promise<Uint8Array | null>;
+  putMetaIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array>;
 
   /**
    * The key, or null. With `subject`, a key of another subject is null too, found by the same
@@ -140,6 +177,8 @@ export interface Store {
   getShare(keyId: string, epoch: string): Promise<Uint8Array | null>;
   /** Makes the pending epoch current and deletes every other epoch's share. */
   confirmEpoch(keyId: string, epoch: string): Promise<boolean>;
+  /** Records (or clears) the key's recovery request; false if the key is gone or retired. */
+  setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean>;
 
   /**
    * Inserts a session with its first state. Refused with `busy` when `exclusiveKey` is set and

@@ -6,25 +6,38 @@
 import type { ServerProtocol, SessionCodec } from '../protocol.ts';
 import { keygen } from './keygen.ts';
 import { recover } from './recover.ts';
+import { recovery } from './recovery.ts';
 import { refresh } from './refresh.ts';
 import { sign } from './sign.ts';
 
-export const PROTOCOLS: readonly ServerProtocol<unknown>[] = [keygen, sign, refresh, recover];
+// A protocol that shares its codec with another and claims only some of its sessions (`owns`)
+// comes before it.
+export const PROTOCOLS: readonly ServerProtocol<unknown>[] = [
+  keygen,
+  sign,
+  recovery,
+  refresh,
+  recover,
+];
 
 /** Looks up, for a stored session's `protocol`, its codec and the protocol that finishes it. */
 export interface SessionTable {
   /** The codec listed under `name`, or undefined. */
   find(name: string): SessionCodec | undefined;
   codecOf(name: string): SessionCodec;
-  protocolOf(name: string): ServerProtocol<unknown>;
+  /** The protocol that finishes a session of `name` (the first listed that owns `params`). */
+  protocolOf(name: string, params?: string): ServerProtocol<unknown>;
 }
 
 /** The table of `protocols`' codecs; a codec two protocols share belongs to the first listed. */
 export function sessionTable(protocols: readonly ServerProtocol<unknown>[]): SessionTable {
-  const byName = new Map<string, { codec: SessionCodec; protocol: ServerProtocol<unknown> }>();
+  const byName = new Map<string, { codec: SessionCodec; protocols: ServerProtocol<unknown>[] }>();
   for (const protocol of protocols)
-    for (const codec of protocol.sessions)
-      if (!byName.has(codec.name)) byName.set(codec.name, { codec, protocol });
+    for (const codec of protocol.sessions) {
+      const entry = byName.get(codec.name);
+      if (entry) entry.protocols.push(protocol);
+      else byName.set(codec.name, { codec, protocols: [protocol] });
+    }
   const entry = (name: string) => {
     const found = byName.get(name);
     if (!found) throw new Error(`no protocol runs sessions of "${name}"`);
@@ -33,7 +46,12 @@ export function sessionTable(protocols: readonly ServerProtocol<unknown>[]): Ses
   return {
     find: (name) => byName.get(name)?.codec,
     codecOf: (name) => entry(name).codec,
-    protocolOf: (name) => entry(name).protocol,
+    protocolOf: (name, params) => {
+      const candidates = entry(name).protocols;
+      const parsed = params === undefined ? {} : (JSON.parse(params) as Record<string, unknown>);
+      return (candidates.find((p) => !p.owns || p.owns(parsed)) ??
+        candidates[0]) as ServerProtocol<unknown>;
+    },
   };
 }
 

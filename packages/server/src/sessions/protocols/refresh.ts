@@ -9,6 +9,14 @@ import { KeyIdParams, RefreshBody } from '@tessera/api';
 import { reshare } from '@tessera/core';
 import { ApiError } from '../../errors.ts';
 import {
+  checkSameTopology,
+  refuseRetired,
+  TOPOLOGY_PARTIES,
+  type TopologyRequest,
+  topologyRequestOf,
+  topologyStart,
+} from '../../node/topology.ts';
+import {
   encodedStart,
   isReshareResult,
   type Opening,
@@ -24,6 +32,8 @@ export interface RefreshInput {
   keyId: string;
   /** The latest epoch of the key, as the client knows it. */
   epoch: string;
+  /** A 2-of-3 key: both nodes' identities and the client's coordinator nonce. */
+  topology?: Partial<TopologyRequest>;
 }
 
 export const reshareSessions = sessionCodec(
@@ -41,10 +51,19 @@ export const reshareSessions = sessionCodec(
 export async function startReshare(
   ctx: ProtocolContext,
   subject: string,
-  { keyId, epoch }: RefreshInput,
+  { keyId, epoch, topology }: RefreshInput,
   purpose: string
 ): Promise<Opening> {
   const key = await ctx.vault.ownedKey(subject, keyId);
+  refuseRetired(key);
+  // A pending recovery says the client share may be in the wrong hands: it gets no new one.
+  if (key.recovery?.state === 'pending')
+    throw new ApiError('RECOVERY_PENDING', `a recovery of key ${keyId} is pending`, {
+      details: { readyAt: key.recovery.readyAt },
+    });
+  const t =
+    key.topology || topology ? topologyStart(ctx.identity, ctx.config, topology ?? {}) : null;
+  if (t) checkSameTopology(key, t);
   await ctx.refuseBusy(key.keyId, 'refresh');
   const latest = key.pendingEpoch ?? key.epoch;
   if (epoch !== latest)
@@ -52,13 +71,15 @@ export async function startReshare(
       details: { epoch: latest },
     });
   const share = await ctx.vault.share(key, latest);
-  const sid0 = new Uint8Array(randomBytes(32));
+  const sid0 = t ? t.sid0 : new Uint8Array(randomBytes(32));
+  // All three parties deal and receive in a 2-of-3 refresh: the same key id, a new epoch.
+  const parties = t ? TOPOLOGY_PARTIES : PARTIES;
   const step = reshare.start({
     share,
-    dealers: PARTIES,
-    parties: PARTIES,
+    dealers: parties,
+    parties,
     threshold: 2,
-    me: SERVER_PARTY,
+    me: t ? t.me : SERVER_PARTY,
     sid0,
   });
   return {
@@ -67,14 +88,15 @@ export async function startReshare(
     keyId,
     epoch: latest,
     ...encodedStart(reshareSessions, step),
-    nonces: [],
+    nonces: t ? [`reshare-sid0:${bytesToHex(sid0)}`] : [],
     params: {
       scheme: key.scheme,
       threshold: 2,
-      parties: PARTIES,
+      parties,
       keyId,
       epoch: latest,
       sid0: bytesToHex(sid0),
+      ...(t ? t.params : {}),
     },
     exclusive: true,
     audit: { action: `${purpose}.start` },
@@ -89,7 +111,14 @@ export const reshareRoute = (name: string, description: string) =>
     params: KeyIdParams,
     body: RefreshBody,
     quota: (limits) => ({ scope: 'refresh', max: limits.keygensPerHourPerSubject }),
-    input: (params, body): RefreshInput => ({ keyId: params.keyId as string, epoch: body.epoch }),
+    input: (params, body): RefreshInput => {
+      const topology = topologyRequestOf(body);
+      return {
+        keyId: params.keyId as string,
+        epoch: body.epoch,
+        ...(topology ? { topology } : {}),
+      };
+    },
   });
 
 export const refresh: ServerProtocol<RefreshInput> = {
@@ -112,7 +141,7 @@ export const refresh: ServerProtocol<RefreshInput> = {
           kind: 'refresh',
           keyId: key.keyId,
           epoch,
-          share: ctx.vault.seal(key.keyId, epoch, result.share.toBytes()),
+          share: ctx.vault.seal(key.keyId, key.serverParty, epoch, result.share.toBytes()),
         },
       ],
       audit: [ctx.event(rec.subject, key.keyId, rec.id, 'refresh', 'ok', { epoch })],

@@ -23,6 +23,7 @@ import { ecdsaSign, frostSign, StagedLedger, TesseraError, taprootTweak } from '
 import type { StartOutcome } from '../../compute.ts';
 import { isComputeFailure } from '../../compute-errors.ts';
 import { ApiError } from '../../errors.ts';
+import { refuseSigning } from '../../node/topology.ts';
 import { policyRefusal, TRANSACTION_KINDS } from '../../policy.ts';
 import type { KeyRecord } from '../../store/store.ts';
 import {
@@ -85,6 +86,13 @@ export const sign: ServerProtocol<SignInput> = {
 
   async start(ctx, subject, { keyId, payload, epoch: asked }) {
     const key = await ctx.vault.ownedKey(subject, keyId);
+    try {
+      refuseSigning(key);
+    } catch (e) {
+      if (e instanceof ApiError)
+        await ctx.auditRefusal(subject, keyId, REFUSED, e, { kind: payload.kind });
+      throw e;
+    }
     const epoch = asked ?? key.pendingEpoch ?? key.epoch;
     if (epoch !== key.epoch && epoch !== key.pendingEpoch)
       throw new ApiError('EPOCH_STALE', `epoch ${epoch} of key ${keyId} is no longer current`);
