@@ -6,21 +6,13 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import type { NodeRef, NodeSet } from '@tessera/client';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from './secret.ts';
 
-/** A node as the gateway reaches it: its URL and the fingerprint of its identity. */
-export interface NodeRef {
-  url: string;
-  fingerprint: string;
-}
-
-/** The two nodes of every key: node 1 co-signs (party 2), node 2 recovers (party 3). */
-export interface NodeSet {
-  node1: NodeRef;
-  node2: NodeRef;
-}
+export type { NodeRef, NodeSet };
 
 export interface GatewayConfig {
+  /** The two nodes of every key: node 1 co-signs (party 2), node 2 recovers (party 3). */
   data: string;
   host: string;
   port: number;

@@ -173,6 +173,8 @@ export function toGatewayError(err: unknown): GatewayError {
       });
     const code = err.code as string;
     if (code === 'RECOVERY_PENDING') return recoveryPending(err);
+    // Node 1 holds no current key of the public key a recovery names.
+    if (code === 'NO_SHARE') return new GatewayError('NOT_FOUND', 'node 1 holds no such key');
     if (code === 'BAD_INPUT')
       // The SDK's own words about ids and keys it was given (no secret reaches its messages).
       return new GatewayError('BAD_INPUT', err.message.replace(/\s+/g, ' ').slice(0, 300));

@@ -1,43 +1,15 @@
 /**
  * The gateway as the client of a request: a `TesseraClient` against node 1 with a store that
  * lives for this request alone (bans excepted, `bans.ts`) and a token minted for the request's
- * user. This module is the only one that calls the SDK's 2-of-3 API.
+ * user.
  * @module
  */
-import type { KeyInfoResponse, KeyListResponse } from '@tessera/api';
-import {
-  type CreatedKey,
-  MemoryShareStore,
-  ServerError,
-  type Signature,
-  type SignInput,
-  type StoredKey,
-  TesseraClient,
-} from '@tessera/client';
+import type { KeyInfoResponse } from '@tessera/api';
+import { MemoryShareStore, ServerError, TesseraClient } from '@tessera/client';
 import { type BanBook, RequestStore } from './bans.ts';
 import type { NodeSet } from './config.ts';
 import { GatewayError } from './errors.ts';
-import type { ShareScheme } from './secret.ts';
 import type { TokenMinter } from './token.ts';
-
-/** What the gateway calls on the SDK: `createKey` and `recoverKey` with the 2-of-3 topology. */
-interface TwoOfThreeClient {
-  createKey(o: {
-    scheme: ShareScheme;
-    label?: string;
-    topology: '2-of-3';
-    nodes: NodeSet;
-  }): Promise<CreatedKey>;
-  sign(keyId: string, input: SignInput): Promise<Signature>;
-  recoverKey(
-    o: { nodes: NodeSet } & ({ keyId: string } | { publicKey: string })
-  ): Promise<CreatedKey>;
-  getKey(keyId: string): Promise<KeyInfoResponse>;
-  listKeys(): Promise<KeyInfoResponse[]>;
-}
-
-/** A key's record as the SDK stores it, without the list of epochs a store keeps. */
-export type KeyRecord = Omit<StoredKey, 'epochs'> & Record<string, unknown>;
 
 /** The client's party in every key the gateway holds a share of. */
 export const CLIENT_PARTY = 1;
@@ -56,14 +28,14 @@ export class Nodes {
   }
 
   /** A client for one request of `userId`, with that request's own store. */
-  session(userId: string): { client: TwoOfThreeClient; store: RequestStore } {
+  session(userId: string): { client: TesseraClient; store: RequestStore } {
     const store = new RequestStore(new MemoryShareStore(), this.#bans);
     const client = new TesseraClient({
       server: this.nodes.node1.url,
       token: this.#tokens.forSubject(userId),
       store,
       fetch: this.#fetch,
-    }) as unknown as TwoOfThreeClient;
+    });
     return { client, store };
   }
 
@@ -119,5 +91,3 @@ function isErrorBody(x: unknown): x is ConstructorParameters<typeof ServerError>
   const e = (x as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   return typeof e?.code === 'string' && typeof e.message === 'string';
 }
-
-export type { KeyListResponse };
