@@ -134,9 +134,9 @@ function fingerprint(env: NodeJS.ProcessEnv, name: string): string {
     throw new GatewayConfigError(
       `${name} is not set: the node's identity fingerprint (tessera node identity --json)`
     );
-  if (!/^[A-Za-z0-9:+/=_-]{8,256}$/.test(v))
-    throw new GatewayConfigError(`${name} does not look like a fingerprint`);
-  return v;
+  if (!/^[0-9a-fA-F]{64}$/.test(v))
+    throw new GatewayConfigError(`${name}: a fingerprint is 64 hex digits`);
+  return v.toLowerCase();
 }
 
 function intVar(

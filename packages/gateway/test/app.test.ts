@@ -360,6 +360,23 @@ test('a key whose pair with node 1 is banned in DATA/bans/ does not sign: 423 KE
   assert.equal(h.nodeCalls.length, calls);
 });
 
+test("a share of a key pinned to other nodes' fingerprints is refused before any node call", async () => {
+  const [share] = await local.keygen('ed25519', { threshold: 2, parties: 3 });
+  const s = share as NonNullable<typeof share>;
+  const node = (fp: string) => ({ url: 'http://elsewhere.invalid', fingerprint: fp.repeat(32) });
+  const sealed = await sealedShare(s.toBytes(), {
+    scheme: 'ed25519',
+    keyId: s.keyIdHex,
+    epoch: bytesToHex(s.epoch),
+    password,
+    nodes: { node1: node('ab'), node2: node('ee') },
+  });
+  const calls = h.nodeCalls.length;
+  const e = errorOf(await post('/v3/wallet/sign', signBody(sealed)), 400, 'BAD_INPUT');
+  assert.match(e.message, /other nodes/);
+  assert.equal(h.nodeCalls.length, calls);
+});
+
 test('a full hashing queue is 503 BUSY with Retry-After, and no node is contacted', async () => {
   const busy = await harness(undefined, {
     kdf: async () => {

@@ -48,8 +48,8 @@ export async function harness(
     {
       TESSERA_GATEWAY_NODE1_URL: 'http://node1.invalid',
       TESSERA_GATEWAY_NODE2_URL: 'http://node2.invalid',
-      TESSERA_GATEWAY_NODE1_FINGERPRINT: 'ab'.repeat(16),
-      TESSERA_GATEWAY_NODE2_FINGERPRINT: 'cd'.repeat(16),
+      TESSERA_GATEWAY_NODE1_FINGERPRINT: 'ab'.repeat(32),
+      TESSERA_GATEWAY_NODE2_FINGERPRINT: 'cd'.repeat(32),
       TESSERA_GATEWAY_API_KEYS: `other-key,${API_KEY}`,
     }
   );
@@ -92,7 +92,15 @@ export const json = (status: number, body: unknown, headers: Record<string, stri
 /** A sealed share as the gateway would hand it out, of the given bytes. */
 export async function sealedShare(
   share: Uint8Array,
-  o: { scheme: ShareScheme; keyId?: string; epoch?: string; password: string; userId?: string }
+  o: {
+    scheme: ShareScheme;
+    keyId?: string;
+    epoch?: string;
+    password: string;
+    userId?: string;
+    /** A 2-of-3 key's pinned nodes. */
+    nodes?: Record<string, { url: string; fingerprint: string }>;
+  }
 ) {
   const keyId = o.keyId ?? bytesToHex(randomBytes(32));
   const epoch = o.epoch ?? bytesToHex(randomBytes(32));
@@ -104,6 +112,7 @@ export async function sealedShare(
     publicKey: '',
     label: '',
     server: 'http://node1.invalid',
+    ...(o.nodes ? { topology: '2-of-3', nodes: o.nodes } : {}),
   };
   return {
     keyId,

@@ -71,8 +71,8 @@ test('config: every missing variable is named; flags win over the environment', 
   const env = {
     TESSERA_GATEWAY_NODE1_URL: 'http://127.0.0.1:1',
     TESSERA_GATEWAY_NODE2_URL: 'http://127.0.0.1:2/',
-    TESSERA_GATEWAY_NODE1_FINGERPRINT: 'ab'.repeat(16),
-    TESSERA_GATEWAY_NODE2_FINGERPRINT: 'cd'.repeat(16),
+    TESSERA_GATEWAY_NODE1_FINGERPRINT: 'ab'.repeat(32),
+    TESSERA_GATEWAY_NODE2_FINGERPRINT: 'cd'.repeat(32),
     TESSERA_GATEWAY_API_KEYS: 'k1, k2',
     TESSERA_GATEWAY_PORT: '9000',
   };

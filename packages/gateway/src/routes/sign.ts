@@ -11,6 +11,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { type SignPayload, signingInput } from '@tessera/api';
 import type { StoredKey } from '@tessera/client';
+import type { NodeSet } from '../config.ts';
 import { GatewayError } from '../errors.ts';
 import { EcdsaSignature, EddsaSignature, SignBody, type SignRequest } from '../schemas.ts';
 import { wipe } from '../secret.ts';
@@ -59,7 +60,7 @@ export function registerSignRoutes(app: App, d: GatewayDeps): void {
     try {
       if (body.userId !== undefined && body.userId !== plain.userId)
         throw new GatewayError('SHARE_MISMATCH', 'the encryptedShare is of another userId');
-      await store.put(plain.meta as Omit<StoredKey, 'epochs'>, plain.share);
+      await store.put(atTheseNodes(plain.meta, d.nodes.nodes), plain.share);
       const sig = await client.sign(plain.keyId, payload);
       const publicKey = hexToBytes(String(plain.meta.publicKey));
       const signature = hexToBytes(sig.signature);
@@ -122,6 +123,33 @@ export function registerSignRoutes(app: App, d: GatewayDeps): void {
       return { signature: sig.signature, r: sig.r, s: sig.s, v: sig.recovery };
     }
   );
+}
+
+/**
+ * The key record with the nodes' addresses as this gateway reaches them: instances may reach the
+ * nodes under other names, and nodes move. What binds a key to its nodes is their pinned
+ * fingerprints, which must be the configured ones.
+ */
+function atTheseNodes(meta: Record<string, unknown>, nodes: NodeSet): Omit<StoredKey, 'epochs'> {
+  const key = meta as Omit<StoredKey, 'epochs'>;
+  const pinned = key.nodes;
+  if (!pinned) return { ...key, server: nodes.node1.url };
+  if (
+    pinned.node1.fingerprint !== nodes.node1.fingerprint ||
+    pinned.node2.fingerprint !== nodes.node2.fingerprint
+  )
+    throw new GatewayError(
+      'BAD_INPUT',
+      "this share's key belongs to other nodes than this gateway's (their fingerprints differ)"
+    );
+  return {
+    ...key,
+    server: nodes.node1.url,
+    nodes: {
+      node1: { ...pinned.node1, url: nodes.node1.url },
+      node2: { ...pinned.node2, url: nodes.node2.url },
+    },
+  };
 }
 
 /** The request's one signing input as the API's payload. */
