@@ -5,14 +5,15 @@
  * generate, sign (checked by node:crypto, i.e. OpenSSL), validate the password and the share
  * (intact and with one flipped byte), recover (new key id, same public key), sign with the
  * recovered share, the old share refused (KEY_RETIRED); then node 2's audit log shows key
- * generation and recovery and no signing session.
+ * generation and recovery and no signing session. Node 2 delays recoveries by a few seconds, so
+ * every recovery meets 409 RECOVERY_PENDING (with Retry-After and readyAt) first.
  *
  * Without PostgreSQL the test skips, saying so, except under CI=true, where it fails.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +28,7 @@ const BIN = fileURLToPath(new URL('../../cli/bin/tessera.js', import.meta.url));
 const run = promisify(execFile);
 const API_KEY = 'e2e-api-key-5b1f0c';
 const MINUTES = 60_000;
+const RECOVERY_DELAY_S = 3;
 
 const skip = await missing('postgres');
 
@@ -120,9 +122,11 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
           jwks as string,
           ...extra,
         ]);
+      const n2config = join(dir, 'node2.json');
+      writeFileSync(n2config, JSON.stringify({ recovery: { delay: `${RECOVERY_DELAY_S}s` } }));
       const [node1, n2] = await Promise.all([
         node('node1', d1, ['--store', schema.url]),
-        node('node2', d2),
+        node('node2', d2, ['--config', n2config]),
       ]);
       node2 = n2;
       const id1 = await tessera(['node', 'identity', '--data', d1]);
@@ -172,15 +176,28 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
     return verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'hex'));
   }
 
-  /** Recovery, calling again while a node's delay runs (409 RECOVERY_PENDING, Retry-After). */
+  /**
+   * Recovery: the first call meets node 2's delay (409 RECOVERY_PENDING, Retry-After, readyAt),
+   * and a call once it has passed recovers.
+   */
   async function recover(body: Record<string, string>): Promise<Record<string, string>> {
-    for (let attempt = 0; ; attempt++) {
+    let pending = 0;
+    for (;;) {
       const r = await call('/v3/wallet/recover', body);
-      if (r.status === 200) return r.body as Record<string, string>;
+      if (r.status === 200) {
+        assert.ok(pending >= 1, 'the delay was seen');
+        return r.body as Record<string, string>;
+      }
       assert.equal(r.status, 409, JSON.stringify(r.body));
       assert.equal(codeOf(r), 'RECOVERY_PENDING');
-      assert.ok(attempt < 5, 'the recovery stays pending');
-      await new Promise((res) => setTimeout(res, 1000 * Number(r.retryAfter ?? 1)));
+      const readyAt = (r.body.error as { details?: { readyAt?: number } }).details?.readyAt;
+      assert.ok(
+        typeof readyAt === 'number' && readyAt <= Date.now() + RECOVERY_DELAY_S * 1000 + 1000
+      );
+      const wait = Number(r.retryAfter);
+      assert.ok(wait >= 1 && wait <= RECOVERY_DELAY_S + 1, `Retry-After ${r.retryAfter}`);
+      assert.ok(++pending < 5, 'the recovery stays pending');
+      await new Promise((res) => setTimeout(res, 1000 * wait));
     }
   }
 
