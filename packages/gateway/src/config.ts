@@ -26,6 +26,10 @@ export interface GatewayConfig {
   maxQueue: number;
   logLevel: string;
   limits: {
+    /**
+     * The largest body: a sealed 2-of-3 ECDSA share is ≈ 173 KiB of base64url, and a signing
+     * payload up to 256 KiB of hex (a 128 KiB transaction).
+     */
     bodyBytes: number;
     /** The whole request must arrive within this; a slow client cannot hold buffers longer. */
     requestTimeoutMs: number;
@@ -100,7 +104,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv): 
     maxQueue: intVar(env, 'TESSERA_GATEWAY_KDF_QUEUE', 16 * workers, 1, 10_000),
     logLevel: env.TESSERA_GATEWAY_LOG_LEVEL || 'info',
     limits: {
-      bodyBytes: 256 * 1024,
+      bodyBytes: 512 * 1024,
       requestTimeoutMs: 30_000,
       headersTimeoutMs: 10_000,
       idleTimeoutMs: 300_000,

@@ -24,7 +24,7 @@ const NewPassword = Type.String({ minLength: 8, maxLength: 1024 });
 /** Existing passwords: any, so a password set under older rules still opens its store. */
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 const EncryptedShare = Type.String({
-  maxLength: 192 * 1024,
+  maxLength: 256 * 1024,
   pattern: '^v1\\.[A-Za-z0-9_-]+$',
   description: "the client's share, sealed (opaque; store it as it is)",
 });

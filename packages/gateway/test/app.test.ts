@@ -151,7 +151,7 @@ test('schema errors are 400 SCHEMA: missing, unknown and mistyped fields, bad JS
   errorOf(bad, 400, 'SCHEMA');
   const big = await post('/v3/wallet/validate/password', {
     secretStore: 'v1.x',
-    password: 'p'.repeat(300_000),
+    password: 'p'.repeat(600_000),
   });
   errorOf(big, 413, 'PAYLOAD_TOO_LARGE');
   errorOf(await h.app.inject({ method: 'GET', url: '/nope' }), 404, 'NOT_FOUND');
