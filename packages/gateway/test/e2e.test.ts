@@ -47,6 +47,8 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
   let node2: Proc;
   let gateways: Proc[] = [];
   let turn = 0;
+  /** The recovered ed25519 key, to sign with while node 2 is down. */
+  let current: Record<string, string> | null = null;
 
   /** `tessera ARGS…` in the background, once it printed `listening on URL`. */
   const serve = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> => {
@@ -277,6 +279,7 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
       const old = await call(route, signBody(w));
       assert.equal(codeOf(old), 'KEY_RETIRED', JSON.stringify(old.body));
       assert.equal(old.status, 410);
+      if (curve === 'ed25519') current = r;
     });
   }
 
@@ -299,5 +302,22 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
     } finally {
       db.close();
     }
+  });
+
+  test('with node 2 down: signing goes on with node 1; a key generation is 503 NODE_UNAVAILABLE', async () => {
+    const r = current as Record<string, string> | null;
+    assert.ok(r, 'the ed25519 case ran first');
+    const sig = await ok('/v3/wallet/sign', {
+      keyId: r.keyId,
+      encryptedShare: r.encryptedShare,
+      secretStore: r.secretStore,
+      password,
+      message: message.toString('hex'),
+    });
+    assert.ok(opensslVerifies('ed25519', r.publicKey as string, sig.signature as string));
+    const down = await call('/v3/wallet/generate', { curve: 'ed25519', password, userId: 'late' });
+    assert.equal(down.status, 503, JSON.stringify(down.body));
+    assert.equal(codeOf(down), 'NODE_UNAVAILABLE');
+    assert.ok(Number(down.retryAfter) >= 1);
   });
 });
