@@ -5,13 +5,11 @@
  * keeps nothing of it.
  * @module
  */
-
 import type { RequestStore } from '../bans.ts';
 import { GatewayError } from '../errors.ts';
 import { CLIENT_PARTY } from '../nodes.ts';
 import { GenerateBody, RecoverBody, Recovered, Wallet } from '../schemas.ts';
-import type { PasswordKey } from '../secret.ts';
-import { wipe } from '../secret.ts';
+import { type PasswordKey, wipe } from '../secret.ts';
 import { lock, newPasswordKey, type Sealed } from '../vault.ts';
 import { compressedKey } from './keys.ts';
 import { type App, errors, type GatewayDeps, requireApiKey, secured } from './shared.ts';
