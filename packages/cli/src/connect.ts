@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryShareStore, TesseraClient } from '@tessera/client';
+import { MemoryShareStore, type NodeSet, TesseraClient } from '@tessera/client';
 import { FileShareStore, nodeWebSocket } from '@tessera/client/node';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type OutputFlags, UsageError } from './output.ts';
@@ -74,6 +74,44 @@ export async function connect(
     transport: f.transport ?? 'http',
     webSocket: nodeWebSocket,
   });
+}
+
+/** The 2-of-3 flags: node 1 is `--server`; node 2's URL and both fingerprints are pinned. */
+export interface NodeFlags {
+  node2?: string;
+  node1Fingerprint?: string;
+  node2Fingerprint?: string;
+}
+
+export function nodeOptions(cmd: Command): Command {
+  return cmd
+    .option('--node2 <url>', '2-of-3: node 2 (the recovery node) URL (env TESSERA_NODE2_URL)')
+    .option(
+      '--node1-fingerprint <hex>',
+      "2-of-3: node 1's pinned identity fingerprint (env TESSERA_NODE1_FINGERPRINT)"
+    )
+    .option(
+      '--node2-fingerprint <hex>',
+      "2-of-3: node 2's pinned identity fingerprint (env TESSERA_NODE2_FINGERPRINT)"
+    );
+}
+
+/** Both nodes of a 2-of-3 key from the flags and environment; a usage error if one is missing. */
+export function nodeSet(f: ClientFlags & NodeFlags, env: NodeJS.ProcessEnv): NodeSet {
+  const node2 = f.node2 ?? env.TESSERA_NODE2_URL;
+  const fp1 = f.node1Fingerprint ?? env.TESSERA_NODE1_FINGERPRINT;
+  const fp2 = f.node2Fingerprint ?? env.TESSERA_NODE2_FINGERPRINT;
+  if (!node2 || !fp1 || !fp2)
+    throw new UsageError(
+      '2-of-3 needs --node2, --node1-fingerprint and --node2-fingerprint (node 1 is --server)'
+    );
+  for (const fp of [fp1, fp2])
+    if (!/^[0-9a-fA-F]{64}$/.test(fp))
+      throw new UsageError(`fingerprint ${fp}: expected 64 hex digits (tessera node identity)`);
+  return {
+    node1: { url: serverUrl(f, env), fingerprint: fp1.toLowerCase() },
+    node2: { url: node2, fingerprint: fp2.toLowerCase() },
+  };
 }
 
 /** Option parser for a key id as the store names it: 64 hex digits, lower case. */

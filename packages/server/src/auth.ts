@@ -65,7 +65,9 @@ export class Authenticator {
       throw new Error('auth.algorithms: no allowed algorithm configured');
     const auth = { ...config.auth, algorithms };
     // Keys trusted beside the main ones (`--trust-jwks`: a gateway signing for its users).
-    const trusted = auth.trustJwks.flatMap((f) => publicOnly(readJwks(f)).keys);
+    const trusted = auth.trustJwks.flatMap(
+      (f) => publicOnly(readJwks(f), `auth.trustJwks ${f}`).keys
+    );
     const withTrusted = (keys: KeySet): KeySet =>
       trusted.length === 0 ? keys : eitherKeySet(createLocalJWKSet({ keys: trusted }), keys);
     if (auth.jwksUrl)
@@ -212,12 +214,12 @@ function publicMembers(k: JWK): JWK {
   return pub;
 }
 
-function publicOnly(jwks: JSONWebKeySet): JSONWebKeySet {
-  if (!Array.isArray(jwks.keys)) throw new Error('auth.jwksFile: not a JSON Web Key Set');
+function publicOnly(jwks: JSONWebKeySet, what = 'auth.jwksFile'): JSONWebKeySet {
+  if (!Array.isArray(jwks.keys)) throw new Error(`${what}: not a JSON Web Key Set`);
   return {
     keys: jwks.keys.map((k) => {
       if (k.kty === 'oct' || k.k !== undefined)
-        throw new Error('auth.jwksFile: symmetric keys are not accepted');
+        throw new Error(`${what}: symmetric keys are not accepted`);
       return publicMembers(k);
     }),
   };
@@ -280,8 +282,6 @@ function readJwks(file: string): JSONWebKeySet {
   } catch (e) {
     throw new Error(`JWKS file ${file}: ${(e as Error).message}`);
   }
-  const keys = (parsed as { keys?: unknown }).keys;
-  if (!Array.isArray(keys)) throw new Error(`JWKS file ${file}: expected {"keys": [...]}`);
   return parsed as JSONWebKeySet;
 }
 

@@ -53,6 +53,15 @@ describe('2-of-3 topology (SDK, two nodes in process)', () => {
     }
   });
 
+  test('node 2 makes no 2-of-2 key (it would co-sign with it)', async () => {
+    const r = await call(node2.url, 'POST', '/v1/keys', {
+      token: await node1.token('bob'),
+      body: { scheme: 'ed25519', ...fresh() },
+    });
+    assert.equal(r.status, 403);
+    assert.equal(r.json?.error?.code, 'ROLE_FORBIDDEN');
+  });
+
   test('a client that alters a relayed node envelope is named the culprit', async () => {
     // Flips one byte of the first envelope node 2 sent node 1, as the client relays it.
     const tampering: typeof fetch = async (input, init) => {

@@ -5,13 +5,28 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { type ClientFlags, clientOptions, connect, keyIdArg } from '../connect.ts';
-import { type CliIo, Output, table } from '../output.ts';
+import {
+  type ClientFlags,
+  clientOptions,
+  connect,
+  keyIdArg,
+  type NodeFlags,
+  nodeOptions,
+  nodeSet,
+} from '../connect.ts';
+import { type CliIo, Output, table, UsageError } from '../output.ts';
 import { createLocalKey } from './chainkey.ts';
 
-interface KeygenFlags extends ClientFlags {
+interface KeygenFlags extends ClientFlags, NodeFlags {
   scheme: 'ecdsa' | 'ed25519' | 'bip340';
   label?: string;
+  topology?: '2-of-2' | '2-of-3';
+}
+
+interface RecoverFlags extends ClientFlags, NodeFlags {
+  key?: string;
+  publicKey?: string;
+  cancel?: boolean;
 }
 
 interface KeyFlags extends ClientFlags {
@@ -20,9 +35,13 @@ interface KeyFlags extends ClientFlags {
 
 export function register(program: Command, io: CliIo): void {
   clientOptions(
-    program
-      .command('keygen')
-      .description('create a 2-of-2 key with the server')
+    nodeOptions(program.command('keygen'))
+      .description('create a 2-of-2 key with the server, or a 2-of-3 key with two nodes')
+      .addOption(
+        new Option('--topology <topology>', '2-of-2 (default) or 2-of-3 (--server is node 1)')
+          .choices(['2-of-2', '2-of-3'])
+          .default('2-of-2')
+      )
       .addOption(
         new Option('--scheme <scheme>', 'signature scheme')
           .choices(['ecdsa', 'ed25519', 'bip340'])
@@ -49,11 +68,14 @@ export function register(program: Command, io: CliIo): void {
       return;
     }
     const client = await connect(f, io.env);
-    const k = await client.createKey({
+    const base = {
       scheme: f.scheme,
       ...(f.label === undefined ? {} : { label: f.label }),
       onProgress: out.progress(),
-    });
+    };
+    const k = await client.createKey(
+      f.topology === '2-of-3' ? { ...base, topology: '2-of-3', nodes: nodeSet(f, io.env) } : base
+    );
     const { keyId, scheme, publicKey } = k;
     out.result(
       { keyId, scheme, publicKey },
@@ -61,6 +83,39 @@ export function register(program: Command, io: CliIo): void {
         ['key', keyId],
         ['scheme', scheme],
         ['public key', publicKey],
+      ])
+    );
+  });
+
+  clientOptions(
+    nodeOptions(program.command('recover'))
+      .description(
+        '2-of-3: recover a key whose share this device lost (new key id, same public key), or --cancel a pending recovery'
+      )
+      .option('--key <id>', 'the key id to recover', keyIdArg)
+      .option('--public-key <hex>', 'or the public key of the key to recover')
+      .option('--cancel', 'cancel the pending recovery of --key (its owner, within the delay)')
+  ).action(async (f: RecoverFlags) => {
+    const out = new Output(io, f);
+    const nodes = nodeSet(f, io.env);
+    const client = await connect(f, io.env);
+    if (f.cancel) {
+      if (!f.key) throw new UsageError('--cancel needs --key');
+      const states = await client.cancelRecovery({ nodes, keyId: f.key });
+      out.result({ keyId: f.key, states: states.map((s) => s.state) }, [`cancelled ${f.key}`]);
+      return;
+    }
+    if (!f.key === !f.publicKey) throw new UsageError('pass one of --key and --public-key');
+    const k = await client.recoverKey({
+      nodes,
+      ...(f.key ? { keyId: f.key } : { publicKey: (f.publicKey as string).toLowerCase() }),
+    });
+    out.result(
+      { keyId: k.keyId, scheme: k.scheme, publicKey: k.publicKey },
+      table([
+        ['key', k.keyId],
+        ['scheme', k.scheme],
+        ['public key', k.publicKey],
       ])
     );
   });

@@ -109,9 +109,15 @@ function decodeHeader(b: Uint8Array): Header {
     throw new NodeEnvelopeRejected('node envelope: malformed header');
   if (round.length !== 4 || from.length !== 4 || to.length !== 4)
     throw new NodeEnvelopeRejected('node envelope: malformed header');
+  let protoName: string;
+  try {
+    protoName = new TextDecoder('utf-8', { fatal: true }).decode(proto);
+  } catch {
+    throw new NodeEnvelopeRejected('node envelope: the protocol name is not UTF-8');
+  }
   return {
     sid: bytesToHex(sid),
-    proto: new TextDecoder('utf-8', { fatal: true }).decode(proto),
+    proto: protoName,
     round: readU32(round),
     from: readU32(from),
     to: readU32(to),

@@ -615,7 +615,7 @@ export class SessionEngine {
     return null;
   }
 
-  /** The node identity a 2-of-3 session needs; 503 on a server started without one. */
+  /** The node identity a 2-of-3 session needs; ROLE_FORBIDDEN on a server started without one. */
   #identity(): NodeIdentity {
     if (!this.identity)
       throw new ApiError('ROLE_FORBIDDEN', 'this server was started without a node identity');

@@ -67,6 +67,13 @@ export const keygen: ServerProtocol<KeygenInput> = {
         'UNSUPPORTED_CURVE',
         `scheme "${scheme}" is not supported (use ecdsa, ed25519 or bip340)`
       );
+    // Node 2 only ever holds the recovery share of a 2-of-3 key: a 2-of-2 key would make it a
+    // co-signer.
+    if (!topology && ctx.identity?.nodeId === 'node2')
+      throw new ApiError(
+        'ROLE_FORBIDDEN',
+        'this is node 2 of the 2-of-3 topology: it makes 2-of-3 keys only (topology: "2-of-3")'
+      );
     const t = topology ? topologyStart(ctx.identity, ctx.config, topology) : null;
     // 2-of-3: the client chose the nonce for all three; it may repeat it only to fail.
     const sid0 = t ? t.sid0 : new Uint8Array(randomBytes(32));
