@@ -161,6 +161,30 @@ test('two instances on one data directory: health, OpenAPI, docs, and the valida
   }
 });
 
+test('while passwords are hashed, /health answers at once (Argon2id runs on worker threads)', async () => {
+  const { url } = a;
+  const sealed = await sealedShare(new Uint8Array(64), {
+    scheme: 'ed25519',
+    password: 'x'.repeat(8),
+  });
+  const hashing = Array.from({ length: 6 }, (_, i) =>
+    fetch(`${url}/v3/wallet/validate/password`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'k1' },
+      body: JSON.stringify({ secretStore: sealed.secretStore, password: `guess ${i}` }),
+    }).then((r) => r.json())
+  );
+  let worst = 0;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    assert.equal((await fetch(`${url}/health`)).status, 200);
+    worst = Math.max(worst, performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(await Promise.all(hashing), Array(6).fill({ valid: false }));
+  assert.ok(worst < 150, `/health took ${worst.toFixed(0)} ms while hashing`);
+});
+
 test('SIGTERM stops an instance cleanly (exit 0)', async () => {
   for (const { child } of [a, b]) {
     const exited = once(child, 'exit');
