@@ -394,6 +394,13 @@ export const PolicySchema = Type.Object(
   strict
 );
 
+/** Addresses registered for a key, by chain name (public facts, bounded). */
+export const KeyAddresses = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+  Type.String({ maxLength: 128 }),
+  { maxProperties: 16 }
+);
+
 export const KeyInfo = Type.Object(
   {
     keyId: HexN(32),
@@ -416,6 +423,17 @@ export const KeyInfo = Type.Object(
     recovery: Type.Optional(RecoveryStatus),
     /** The key id a recovery issued for this public key: this key id no longer signs. */
     retiredBy: Type.Optional(HexN(32)),
+    /** Addresses the owner registered for the key (`PATCH /v1/keys/:keyId`). */
+    addresses: Type.Optional(KeyAddresses),
+  },
+  strict
+);
+
+/** What the owner may change of a key's record: its label and the addresses it registered. */
+export const KeyMetaBody = Type.Object(
+  {
+    label: Type.Optional(Type.String({ maxLength: 128 })),
+    addresses: Type.Optional(KeyAddresses),
   },
   strict
 );
@@ -475,6 +493,7 @@ export type KeyInfoResponse = Static<typeof KeyInfo>;
 export type NodeIdentityInfo = Static<typeof NodeIdentitySchema>;
 export type RecoveryStatusResponse = Static<typeof RecoveryStatus>;
 export type RecoveryRunRequest = Static<typeof RecoveryRunBody>;
+export type KeyMetaRequest = Static<typeof KeyMetaBody>;
 export type KeyListResponse = Static<typeof KeyList>;
 export type Policy = Static<typeof PolicySchema>;
 export type KeygenResultBody = Static<typeof KeygenResult>;

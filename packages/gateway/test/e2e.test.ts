@@ -271,6 +271,19 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
       assert.equal(pub.publicKey, w.publicKey);
       assert.ok(curve === 'secp256k1' ? pub.addresses.ethereum : pub.addresses.solana);
 
+      // Registered at node 1 (PATCH /v1/keys/:keyId there), then listed with the user's keys.
+      const label = `wallet ${curve}`;
+      await ok('/v3/wallet/key', { userId, keyId: w.keyId, label, addresses: pub.addresses });
+      const gw = gateways[turn++ % gateways.length] as Proc;
+      const listed = (await (
+        await fetch(`${gw.url}/v3/wallet/key?userId=${encodeURIComponent(userId)}`, {
+          headers: { 'x-api-key': API_KEY },
+        })
+      ).json()) as { keys: { keyId: string; label: string; addresses?: Record<string, string> }[] };
+      const mine = listed.keys.find((k) => k.keyId === w.keyId);
+      assert.equal(mine?.label, label);
+      assert.deepEqual(mine?.addresses, pub.addresses);
+
       const r = await recover({ userId, password, keyId: w.keyId as string });
       assert.notEqual(r.keyId, w.keyId, 'a recovery gives a new key id');
       assert.equal(r.publicKey, w.publicKey, 'and keeps the public key');

@@ -64,6 +64,7 @@ function key(o: Partial<KeyRecord> = {}): KeyRecord {
     topology: null,
     recovery: null,
     retiredBy: null,
+    addresses: null,
     ...o,
   };
 }

@@ -70,7 +70,7 @@ export function registerKeyRoutes(app: App, d: GatewayDeps): void {
       schema: {
         ...secured,
         description:
-          "Registers a key's label and addresses at node 1 (PATCH /v1/keys/:keyId there). A node without that route answers 404 NOT_FOUND.",
+          "Registers a key's label and addresses at node 1 (PATCH /v1/keys/:keyId there).",
         body: KeyMetaBody,
         response: { 200: KeyMetaReply, ...errors },
       },

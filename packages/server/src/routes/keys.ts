@@ -10,6 +10,7 @@ import {
   KeyInfo,
   type KeyInfoResponse,
   KeyList,
+  KeyMetaBody,
   RefreshBody,
   SessionStarted,
   type SessionStartedResponse,
@@ -128,6 +129,31 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
       return keyInfo(key);
     }
   );
+  app.patch(
+    '/v1/keys/:keyId',
+    {
+      schema: {
+        ...secured,
+        description:
+          "Set the key's label and register its addresses (public facts kept with the key's record).",
+        params: KeyIdParams,
+        body: KeyMetaBody,
+        response: { 200: KeyInfo, ...errors },
+      },
+      onRequest: authenticate,
+    },
+    async (req) => {
+      const key = await engine.vault.ownedKey(req.subject, req.params.keyId);
+      const { label, addresses } = req.body;
+      await store.setKeyMeta(key.keyId, {
+        ...(label !== undefined ? { label } : {}),
+        ...(addresses !== undefined ? { addresses } : {}),
+      });
+      const now = await store.getKey(key.keyId, req.subject);
+      if (!now) throw notFound('key');
+      return keyInfo(now);
+    }
+  );
   app.post(
     '/v1/keys/:keyId/refresh/confirm',
     {
@@ -169,5 +195,6 @@ function keyInfo(k: KeyRecord): KeyInfoResponse {
       : {}),
     ...(k.recovery ? { recovery: statusOf(k, Date.now()) } : {}),
     ...(k.retiredBy ? { retiredBy: k.retiredBy } : {}),
+    ...(k.addresses ? { addresses: k.addresses } : {}),
   };
 }

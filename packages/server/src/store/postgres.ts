@@ -90,7 +90,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE request_nonces ADD COLUMN digest TEXT, ADD COLUMN reply TEXT;`,
   // The 2-of-3 topology: a key's place in it, a pending recovery, and the key id that replaced a
   // recovered key.
-  `ALTER TABLE keys ADD COLUMN topology TEXT, ADD COLUMN recovery TEXT, ADD COLUMN retired_by TEXT;`,
+  `ALTER TABLE keys ADD COLUMN topology TEXT, ADD COLUMN recovery TEXT, ADD COLUMN retired_by TEXT,
+     ADD COLUMN addresses TEXT;`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -258,6 +259,17 @@ export class PostgresStore implements Store {
       [name, Buffer.from(value)]
     );
     return (await this.getMeta(name)) as Uint8Array;
+  }
+
+  async setKeyMeta(
+    keyId: string,
+    meta: { label?: string; addresses?: Record<string, string> }
+  ): Promise<boolean> {
+    const r = await this.#query(
+      'UPDATE keys SET label = COALESCE($1, label), addresses = COALESCE($2, addresses) WHERE key_id = $3',
+      [meta.label ?? null, meta.addresses ? JSON.stringify(meta.addresses) : null, keyId]
+    );
+    return r.rowCount === 1;
   }
 
   async setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean> {

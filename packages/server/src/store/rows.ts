@@ -30,6 +30,7 @@ export interface KeyRow {
   topology: string | null;
   recovery: string | null;
   retired_by: string | null;
+  addresses: string | null;
 }
 
 export interface SessionRow {
@@ -69,6 +70,7 @@ export const keyOf = (r: KeyRow): KeyRecord => ({
   topology: r.topology ? (JSON.parse(r.topology) as KeyTopology) : null,
   recovery: r.recovery ? (JSON.parse(r.recovery) as RecoveryState) : null,
   retiredBy: r.retired_by,
+  addresses: r.addresses ? (JSON.parse(r.addresses) as Record<string, string>) : null,
 });
 
 export const sessionOf = (r: SessionRow): SessionRecord => ({

@@ -92,7 +92,8 @@ const MIGRATIONS: string[] = [
   // recovered key.
   `ALTER TABLE keys ADD COLUMN topology TEXT;
    ALTER TABLE keys ADD COLUMN recovery TEXT;
-   ALTER TABLE keys ADD COLUMN retired_by TEXT;`,
+   ALTER TABLE keys ADD COLUMN retired_by TEXT;
+   ALTER TABLE keys ADD COLUMN addresses TEXT;`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -167,6 +168,16 @@ export class SqliteStore implements Store {
   async putMetaIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array> {
     this.#q('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run(name, Buffer.from(value));
     return (await this.getMeta(name)) as Uint8Array;
+  }
+
+  async setKeyMeta(
+    keyId: string,
+    meta: { label?: string; addresses?: Record<string, string> }
+  ): Promise<boolean> {
+    const r = this.#q(
+      'UPDATE keys SET label = COALESCE(?, label), addresses = COALESCE(?, addresses) WHERE key_id = ?'
+    ).run(meta.label ?? null, meta.addresses ? JSON.stringify(meta.addresses) : null, keyId);
+    return r.changes === 1;
   }
 
   async setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean> {

@@ -33,6 +33,8 @@ export interface KeyRecord {
   recovery: RecoveryState | null;
   /** Set once a recovery issued a new key id for the same public key: that key id. */
   retiredBy: string | null;
+  /** Addresses the owner registered for the key (public facts, e.g. by a gateway). */
+  addresses: Record<string, string> | null;
 }
 
 /** Node ids of the 2-of-3 topology: node 1 co-signs with the client, node 2 only recovers. */
@@ -179,6 +181,11 @@ export interface Store {
   confirmEpoch(keyId: string, epoch: string): Promise<boolean>;
   /** Records (or clears) the key's recovery request; false if the key is gone or retired. */
   setRecovery(keyId: string, recovery: RecoveryState | null): Promise<boolean>;
+  /** Sets the key's label and registered addresses (each when given); false if it is gone. */
+  setKeyMeta(
+    keyId: string,
+    meta: { label?: string; addresses?: Record<string, string> }
+  ): Promise<boolean>;
 
   /**
    * Inserts a session with its first state. Refused with `busy` when `exclusiveKey` is set and

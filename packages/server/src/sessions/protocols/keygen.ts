@@ -150,6 +150,7 @@ export const keygen: ServerProtocol<KeygenInput> = {
           : null,
       recovery: null,
       retiredBy: null,
+      addresses: null,
     };
     return {
       result: { keyId, scheme: result.scheme, publicKey: record.publicKey, epoch },
