@@ -105,6 +105,25 @@ export interface RefreshOptions extends CallOptions {
   clearBans?: boolean;
 }
 
+/** Both nodes as a 2-of-3 session reaches them, with their checked identities. */
+interface NodeLegs {
+  legs: { node1: Http; node2: Http };
+  ids: { node1: NodeIdentityInfo; node2: NodeIdentityInfo };
+}
+
+/** Both nodes confirmed the key the client got (`keyId`, `publicKey`) as their result. */
+function confirmedByBoth(
+  replies: readonly StepReplyResponse[],
+  keyId: string,
+  publicKey: string
+): void {
+  for (const r of replies) {
+    const confirmed = r.result as CreatedKey | undefined;
+    if (confirmed?.keyId !== keyId || confirmed.publicKey !== publicKey)
+      throw new ClientError('SESSION_INCOMPLETE', 'the nodes did not confirm the same key');
+  }
+}
+
 /** A 2-of-3 key: both nodes, as the caller pins them. */
 export type TopologyOptions = { topology?: undefined } | { topology: '2-of-3'; nodes: NodeSet };
 
@@ -413,10 +432,7 @@ export class TesseraClient {
   }
 
   /** Http to both nodes (the same token), with their identities checked against the pins. */
-  async #nodes(nodes: NodeSet): Promise<{
-    legs: { node1: Http; node2: Http };
-    ids: { node1: NodeIdentityInfo; node2: NodeIdentityInfo };
-  }> {
+  async #nodes(nodes: NodeSet): Promise<NodeLegs> {
     this.#checkNode1(nodes);
     const node2 = new Http({
       server: nodes.node2.url,
@@ -478,32 +494,61 @@ export class TesseraClient {
     throw new ClientError('SESSION_INCOMPLETE', why);
   }
 
-  async #createTopologyKey(
-    o: { scheme: Scheme; label?: string } & CallOptions,
-    nodes: NodeSet
-  ): Promise<CreatedKey> {
-    const { legs, ids } = await this.#nodes(nodes);
+  /**
+   * One 2-of-3 session: a fresh coordinator nonce, the same start at both nodes (both pinned
+   * identities named), their parameters checked (`expect`, and each node's own party and the
+   * nonce), then the session run with both in lock-step.
+   */
+  async #runTopology<S extends Session<unknown>, R>(
+    node: NodeLegs,
+    start: {
+      path: string;
+      body: Record<string, unknown>;
+      what: string;
+      expect: (p: SessionStartedResponse['params']) => boolean;
+    },
+    first: (sid0: Uint8Array, p: SessionStartedResponse['params']) => Step<S, never>,
+    receive: (s: S, e: Envelope, sender: number) => Step<S, R>
+  ): Promise<{ result: R; replies: [StepReplyResponse, StepReplyResponse] }> {
     const sid0 = randomBytes(32);
-    const started = await this.#startBoth(legs, '/v1/keys', () => ({
-      scheme: o.scheme,
-      ...(o.label ? { label: o.label } : {}),
-      topology: '2-of-3',
-      nodes: ids,
+    const started = await this.#startBoth(node.legs, start.path, () => ({
+      ...start.body,
+      nodes: node.ids,
       sid0: bytesToHex(sid0),
     }));
     await this.#expectBoth(
       started,
       (l) =>
-        l.started.protocol === 'dkg' &&
-        l.started.params.scheme === o.scheme &&
         l.started.params.sid0 === bytesToHex(sid0) &&
-        l.started.params.me === l.party,
-      'the nodes did not start the key generation asked for'
+        l.started.params.me === l.party &&
+        start.expect(l.started.params),
+      `the nodes did not start the ${start.what} asked for`
     );
-    const fp = (f: string) => hexToBytes(f);
-    const { result: share, replies } = await runTrio(
+    return runTrio(
       started,
-      () =>
+      () => first(sid0, started[0].started.params),
+      receive,
+      new RunGuard(this.#store, null),
+      guarded,
+      (leg, code) => this.#abortLeg(leg, code)
+    );
+  }
+
+  async #createTopologyKey(
+    o: { scheme: Scheme; label?: string } & CallOptions,
+    nodes: NodeSet
+  ): Promise<CreatedKey> {
+    const node = await this.#nodes(nodes);
+    const fp = (n: NodeIdentityInfo) => hexToBytes(n.fingerprint);
+    const { result: share, replies } = await this.#runTopology(
+      node,
+      {
+        path: '/v1/keys',
+        body: { scheme: o.scheme, ...(o.label ? { label: o.label } : {}), topology: '2-of-3' },
+        what: 'key generation',
+        expect: (p) => p.scheme === o.scheme,
+      },
+      (sid0) =>
         dkg.start({
           scheme: o.scheme,
           threshold: 2,
@@ -511,20 +556,13 @@ export class TesseraClient {
           me: CLIENT_PARTY,
           sid0,
           ...(o.label ? { label: o.label } : {}),
-          pids: [new Uint8Array(32), fp(ids.node1.fingerprint), fp(ids.node2.fingerprint)],
+          pids: [new Uint8Array(32), fp(node.ids.node1), fp(node.ids.node2)],
         }),
-      (s, e, sender) => dkg.receive(s, e, { sender }),
-      new RunGuard(this.#store, null),
-      guarded,
-      (leg, code) => this.#abortLeg(leg, code)
+      (s, e, sender) => dkg.receive(s, e, { sender })
     );
     const publicKey = bytesToHex(share.publicKey);
     // All three confirmed the same key before anyone keeps a share of it.
-    for (const r of replies) {
-      const confirmed = r.result as CreatedKey | undefined;
-      if (confirmed?.keyId !== share.keyIdHex || confirmed.publicKey !== publicKey)
-        throw new ClientError('SESSION_INCOMPLETE', 'the nodes did not confirm the same key');
-    }
+    confirmedByBoth(replies, share.keyIdHex, publicKey);
     const created: CreatedKey = {
       keyId: share.keyIdHex,
       scheme: o.scheme,
@@ -543,27 +581,17 @@ export class TesseraClient {
     o: RefreshOptions
   ): Promise<{ keyId: string; epoch: string }> {
     const nodes = stored.nodes as NodeSet;
-    const { legs, ids } = await this.#nodes(nodes);
+    const node = await this.#nodes(nodes);
     const share = await this.#share(stored, stored.epoch);
-    const sid0 = randomBytes(32);
-    const started = await this.#startBoth(legs, `/v1/keys/${stored.keyId}/refresh`, () => ({
-      epoch: stored.epoch,
-      topology: '2-of-3',
-      nodes: ids,
-      sid0: bytesToHex(sid0),
-    }));
-    await this.#expectBoth(
-      started,
-      (l) =>
-        l.started.protocol === 'reshare' &&
-        l.started.params.keyId === stored.keyId &&
-        l.started.params.epoch === stored.epoch &&
-        l.started.params.me === l.party,
-      'the nodes did not start the refresh asked for'
-    );
-    const { result } = await runTrio(
-      started,
-      () =>
+    const { result } = await this.#runTopology(
+      node,
+      {
+        path: `/v1/keys/${stored.keyId}/refresh`,
+        body: { epoch: stored.epoch, topology: '2-of-3' },
+        what: 'refresh',
+        expect: (p) => p.keyId === stored.keyId && p.epoch === stored.epoch,
+      },
+      (sid0) =>
         reshare.start({
           share,
           dealers: TOPOLOGY_PARTIES,
@@ -573,17 +601,14 @@ export class TesseraClient {
           sid0,
           ...(o.clearBans ? { clearBans: true } : {}),
         }),
-      (s, e, sender) => reshare.receive(s, e, { sender }),
-      new RunGuard(this.#store, null),
-      guarded,
-      (leg, code) => this.#abortLeg(leg, code)
+      (s, e, sender) => reshare.receive(s, e, { sender })
     );
     if (!result.share)
       throw new ClientError('SESSION_INCOMPLETE', 'the refresh gave this party no share');
     const epoch = bytesToHex(result.epoch);
     const { refreshRequired: _, ...current } = withoutEpochs(stored);
     await this.#store.put({ ...current, epoch }, result.share.toBytes());
-    for (const h of [legs.node1, legs.node2])
+    for (const h of [node.legs.node1, node.legs.node2])
       await h.request<KeyInfoResponse>('POST', `/v1/keys/${stored.keyId}/refresh/confirm`, {
         epoch,
       });
@@ -602,7 +627,8 @@ export class TesseraClient {
     o: { nodes: NodeSet; label?: string } & ({ keyId: string } | { publicKey: string }) &
       CallOptions
   ): Promise<CreatedKey> {
-    const { legs, ids } = await this.#nodes(o.nodes);
+    const node = await this.#nodes(o.nodes);
+    const { legs } = node;
     const keyId = 'keyId' in o ? o.keyId : await this.#keyIdOf(o.publicKey);
     const infos = await Promise.all(
       [legs.node1, legs.node2].map((h) => h.request<KeyInfoResponse>('GET', `/v1/keys/${keyId}`))
@@ -625,27 +651,17 @@ export class TesseraClient {
         { details: { readyAt } }
       );
     }
-    const sid0 = randomBytes(32);
-    const started = await this.#startBoth(legs, `/v1/keys/${keyId}/recovery/run`, () => ({
-      nodes: ids,
-      sid0: bytesToHex(sid0),
-    }));
-    await this.#expectBoth(
-      started,
-      (l) =>
-        l.started.protocol === 'reshare' &&
-        l.started.params.keyId === keyId &&
-        l.started.params.reissue === true &&
-        l.started.params.old !== undefined &&
-        l.started.params.me === l.party,
-      'the nodes did not start the recovery asked for'
-    );
-    const p = started[0].started.params;
-    const old = p.old as NonNullable<typeof p.old>;
-    const { result, replies } = await runTrio(
-      started,
-      () =>
-        reshare.start({
+    const { result, replies } = await this.#runTopology(
+      node,
+      {
+        path: `/v1/keys/${keyId}/recovery/run`,
+        body: {},
+        what: 'recovery',
+        expect: (p) => p.keyId === keyId && p.reissue === true && p.old !== undefined,
+      },
+      (sid0, p) => {
+        const old = p.old as NonNullable<typeof p.old>;
+        return reshare.start({
           old: {
             scheme: one.scheme,
             keyId: hexToBytes(keyId),
@@ -663,11 +679,9 @@ export class TesseraClient {
           me: CLIENT_PARTY,
           sid0,
           reissue: true,
-        }),
-      (s, e, sender) => reshare.receive(s, e, { sender }),
-      new RunGuard(this.#store, null),
-      guarded,
-      (leg, code) => this.#abortLeg(leg, code)
+        });
+      },
+      (s, e, sender) => reshare.receive(s, e, { sender })
     );
     const share = result.share;
     if (!share)
@@ -676,11 +690,7 @@ export class TesseraClient {
     const publicKey = bytesToHex(share.publicKey);
     if (publicKey !== one.publicKey)
       throw new ClientError('SESSION_INCOMPLETE', 'the recovered share is of another public key');
-    for (const r of replies) {
-      const confirmed = r.result as CreatedKey | undefined;
-      if (confirmed?.keyId !== newKeyId || confirmed.publicKey !== publicKey)
-        throw new ClientError('SESSION_INCOMPLETE', 'the nodes did not confirm the same key');
-    }
+    confirmedByBoth(replies, newKeyId, publicKey);
     const created: CreatedKey = {
       keyId: newKeyId,
       scheme: one.scheme,
