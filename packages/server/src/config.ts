@@ -444,6 +444,12 @@ export function loadConfig(
   }
   if (env.TESSERA_NODE_ID && !flags.node?.id)
     envIn.node = { ...fromFile.node, id: env.TESSERA_NODE_ID as 'node1' | 'node2' };
+  if (env.TESSERA_NODE_PEER_FINGERPRINT)
+    envIn.node = {
+      ...fromFile.node,
+      ...envIn.node,
+      peerFingerprint: env.TESSERA_NODE_PEER_FINGERPRINT.toLowerCase(),
+    };
   const merged = check(
     { ...fromFile, ...envIn, ...stripUndefined(flags) },
     'configuration (file, environment and options)'

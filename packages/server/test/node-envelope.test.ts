@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeEnvelope, type Envelope, encodeEnvelope } from '@tessera/core';
 import fc from 'fast-check';
+import type { ServerConfig } from '../src/config.ts';
 import { Sealer } from '../src/custody.ts';
 import { NodeEnvelopeRejected, openNodeEnvelope, sealNodeEnvelope } from '../src/node/envelope.ts';
 import { fingerprintOf, NodeIdentity } from '../src/node/identity.ts';
+import { topologyStart } from '../src/node/topology.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 
 async function identity(nodeId: 'node1' | 'node2'): Promise<NodeIdentity> {
@@ -103,4 +105,26 @@ test('the fingerprint binds the node id and both keys', () => {
   assert.notEqual(fingerprintOf('node2', ed, x), p.fingerprint);
   assert.notEqual(fingerprintOf('node1', x, ed), p.fingerprint);
   assert.equal(decodeEnvelope(envelope(0)).to, 0);
+});
+
+test('outside dev mode a node without a pinned peer makes no 2-of-3 key', () => {
+  const nodes = { node1: node1.public, node2: node2.public };
+  const req = { nodes, sid0: '00'.repeat(32) };
+  const config = (dev: boolean, peerFingerprint: string | null) =>
+    ({ dev, node: { id: 'node2', peerFingerprint } }) as unknown as ServerConfig;
+  assert.throws(() => topologyStart(node2, config(false, null), req), { code: 'ROLE_FORBIDDEN' });
+  assert.throws(() => topologyStart(node2, config(false, other2.public.fingerprint), req), {
+    code: 'FORBIDDEN',
+  });
+  assert.equal(topologyStart(node2, config(false, node1.public.fingerprint), req).me, 3);
+  assert.equal(topologyStart(node2, config(true, null), req).peerParty, 2);
+  // Its own entry must be itself: a client pinning another node 2 is refused.
+  assert.throws(
+    () =>
+      topologyStart(node2, config(true, null), {
+        ...req,
+        nodes: { ...nodes, node2: other2.public },
+      }),
+    { code: 'FORBIDDEN' }
+  );
 });

@@ -77,6 +77,13 @@ export function topologyStart(
   if (!peer || peer.nodeId !== peerId)
     throw new ApiError('SCHEMA', `nodes.${peerId}: not a valid node identity of ${peerId}`);
   const pinned = config.node.peerFingerprint;
+  // Without a pinned peer this node would take the client's word for who the other node is, and
+  // a client naming a node of its own would hold two of the three shares. Dev mode only.
+  if (pinned === null && !config.dev)
+    throw new ApiError(
+      'ROLE_FORBIDDEN',
+      `this node has no pinned peer: set node.peerFingerprint to ${peerId}'s fingerprint (tessera node identity) before it makes 2-of-3 keys`
+    );
   if (pinned !== null && pinned !== peer.fingerprint)
     throw new ApiError(
       'FORBIDDEN',
