@@ -23,7 +23,7 @@ import {
   type Step,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
-import { ClientError, ServerError } from './errors.ts';
+import { ClientError } from './errors.ts';
 import type { RunGuard } from './guard.ts';
 import { type Http, HttpStepTransport } from './transport.ts';
 
@@ -183,9 +183,11 @@ export async function runTrio<S extends Session<unknown>, R>(
   } catch (e) {
     if (session) discardSession(session);
     const code = (e as { check?: unknown; code?: unknown }).check ?? (e as { code?: unknown }).code;
-    for (const leg of legs)
-      if (!(e instanceof ServerError && ENDED.has(e.code)))
-        await abortAt(leg, typeof code === 'string' ? code : 'ClientAbort');
+    // Both nodes hear of it: the one that ended the session answers the notice harmlessly, and
+    // the other frees the key now rather than when its session expires.
+    await Promise.all(
+      legs.map((leg) => abortAt(leg, typeof code === 'string' ? code : 'ClientAbort'))
+    );
     throw e;
   }
   const [one, two] = replies;
@@ -196,14 +198,6 @@ export async function runTrio<S extends Session<unknown>, R>(
     );
   return { result, replies: [one, two] };
 }
-
-const ENDED = new Set([
-  'PROTOCOL_ABORT',
-  'PROTOCOL_VIOLATION',
-  'SESSION_CLOSED',
-  'SESSION_EXPIRED',
-  'NOT_FOUND',
-]);
 
 /** A node's message must be this session's, from that node, for the client or everyone. */
 function checkFromNode<S extends Session<unknown>>(env: Envelope, session: S, party: number): void {
