@@ -429,6 +429,28 @@ export const KeyInfo = Type.Object(
   strict
 );
 
+/**
+ * The token scope (in the JWT's space-separated `scope` claim) that lets its holder read any
+ * key's public facts without owning the key: a gateway looking a key up by its id alone.
+ */
+export const KEYS_PUBLIC_SCOPE = 'tessera:keys.public';
+
+/**
+ * A key's public facts (`GET /v1/keys/:keyId/public`): what anyone who may see the key's public
+ * key may see, for its owner or a token with the `tessera:keys.public` scope.
+ */
+export const KeyPublicInfo = Type.Object(
+  {
+    keyId: HexN(32),
+    scheme: SchemeSchema,
+    publicKey: Hex(33),
+    topology: Type.Optional(Type.Literal('2-of-3')),
+    retiredBy: Type.Optional(HexN(32)),
+    addresses: Type.Optional(KeyAddresses),
+  },
+  strict
+);
+
 /** What the owner may change of a key's record: its label and the addresses it registered. */
 export const KeyMetaBody = Type.Object(
   {
@@ -490,6 +512,7 @@ export type AbortRequest = Static<typeof AbortBody>;
 export type SessionStartedResponse = Static<typeof SessionStarted>;
 export type StepReplyResponse = Static<typeof StepReply>;
 export type KeyInfoResponse = Static<typeof KeyInfo>;
+export type KeyPublicInfoResponse = Static<typeof KeyPublicInfo>;
 export type NodeIdentityInfo = Static<typeof NodeIdentitySchema>;
 export type RecoveryStatusResponse = Static<typeof RecoveryStatus>;
 export type RecoveryRunRequest = Static<typeof RecoveryRunBody>;

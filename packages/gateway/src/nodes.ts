@@ -4,7 +4,7 @@
  * user.
  * @module
  */
-import type { KeyInfoResponse } from '@tessera/api';
+import type { KeyInfoResponse, KeyPublicInfoResponse } from '@tessera/api';
 import { MemoryShareStore, ServerError, TesseraClient } from '@tessera/client';
 import { type BanBook, RequestStore } from './bans.ts';
 import type { NodeSet } from './config.ts';
@@ -43,26 +43,42 @@ export class Nodes {
     return this.session(userId).client.listKeys();
   }
 
-  async getKey(userId: string, keyId: string): Promise<KeyInfoResponse> {
-    return this.session(userId).client.getKey(keyId);
+  /**
+   * A key's public facts at node 1 (`GET /v1/keys/:keyId/public`): as its owner when `userId` is
+   * given (another user's key is 404), else with the gateway's public-read token.
+   */
+  async publicKey(keyId: string, userId?: string): Promise<KeyPublicInfoResponse> {
+    const token = await (userId === undefined
+      ? this.#tokens.mintPublicReader()
+      : this.#tokens.mint(userId));
+    return JSON.parse(
+      await this.#call('GET', `/v1/keys/${keyId}/public`, token)
+    ) as KeyPublicInfoResponse;
   }
 
-  /**
-   * Registers a key's label and addresses at node 1: `PATCH /v1/keys/:keyId` (the SDK has no
-   * call for it). Node errors come back as the SDK's `ServerError`s, mapped like any other.
-   */
+  /** Registers a key's label and addresses at node 1: `PATCH /v1/keys/:keyId`. */
   async patchKey(
     userId: string,
     keyId: string,
     body: { label?: string; addresses?: Record<string, string> }
   ): Promise<void> {
-    const token = await this.#tokens.mint(userId);
+    await this.#call('PATCH', `/v1/keys/${keyId}`, await this.#tokens.mint(userId), body);
+  }
+
+  /**
+   * One request to node 1 outside the SDK: the reply's text when it is 2xx; node errors come
+   * back as the SDK's `ServerError`s, mapped like any other.
+   */
+  async #call(method: string, path: string, token: string, body?: unknown): Promise<string> {
     let res: Response;
     try {
-      res = await this.#fetch(`${this.nodes.node1.url}/v1/keys/${keyId}`, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+      res = await this.#fetch(`${this.nodes.node1.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(15_000),
       });
     } catch {
@@ -71,7 +87,7 @@ export class Nodes {
       });
     }
     const text = await res.text();
-    if (res.ok) return;
+    if (res.ok) return text;
     let parsed: unknown = null;
     try {
       parsed = JSON.parse(text);

@@ -13,12 +13,11 @@ export const Curve = Type.Union([Type.Literal('secp256k1'), Type.Literal('ed2551
   description:
     'secp256k1: ECDSA (DKLs23), signed at /v3/wallet/sign/mta; ed25519: EdDSA (FROST), at /v3/wallet/sign',
 });
-const UserId = Type.String({
-  minLength: 1,
-  maxLength: 256,
-  pattern: '^[\\x21-\\x7e]+$',
-  description: "the user the request acts for: the subject of the gateway's token to the nodes",
-});
+const userIdOf = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', description });
+const UserId = userIdOf(
+  "the user the request acts for: the subject of the gateway's token to the nodes"
+);
 /** New passwords: long enough that the `secretStore` is not the weak link. */
 const NewPassword = Type.String({ minLength: 8, maxLength: 1024 });
 /** Existing passwords: any, so a password set under older rules still opens its store. */
@@ -104,12 +103,18 @@ export const Recovered = Type.Object(
   strict
 );
 
-export const PublicKeyBody = Type.Object({ keyId: KeyId, userId: UserId }, strict);
+export const PublicKeyBody = Type.Object(
+  {
+    keyId: KeyId,
+    userId: Type.Optional(userIdOf("when given, the key must be this user's (404 otherwise)")),
+  },
+  strict
+);
 export const Addresses = Type.Record(
   Type.String({ maxLength: 64 }),
   Type.String({ maxLength: 128 }),
   {
-    description: 'ethereum, bitcoinP2wpkh, bitcoinP2tr, solana: what the key can spend',
+    description: 'ethereum and bitcoinP2wpkh (secp256k1), solana (ed25519): what the key can spend',
   }
 );
 export const PublicKeyReply = Type.Object(

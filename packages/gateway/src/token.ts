@@ -4,9 +4,12 @@
  * node's logs or a proxy is useless soon after.
  * @module
  */
+import { KEYS_PUBLIC_SCOPE } from '@tessera/api';
 import { SignJWT } from 'jose';
 import { type GatewayConfig, MAX_TOKEN_TTL_S } from './config.ts';
 import type { SigningKey } from './keyfile.ts';
+
+const SERVICE_SUBJECT = 'tessera gateway';
 
 export class TokenMinter {
   readonly #key: SigningKey;
@@ -21,8 +24,21 @@ export class TokenMinter {
 
   /** A fresh token for `subject` (the user the request acts for). */
   mint(subject: string): Promise<string> {
+    return this.#sign(subject, {});
+  }
+
+  /**
+   * A fresh token for the gateway itself, with one scope: reading any key's public facts at
+   * node 1 (`POST /v3/wallet/publickey` with a key id alone). Its subject has a space, which no
+   * `userId` may, so it never acts as a user.
+   */
+  mintPublicReader(): Promise<string> {
+    return this.#sign(SERVICE_SUBJECT, { scope: KEYS_PUBLIC_SCOPE });
+  }
+
+  #sign(subject: string, claims: Record<string, string>): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({})
+    return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: this.#key.kid, typ: 'JWT' })
       .setSubject(subject)
       .setIssuer(this.#claims.issuer)

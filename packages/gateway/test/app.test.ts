@@ -315,6 +315,29 @@ test('publickey: addresses from the key node 1 records (Ethereum and P2WPKH; Sol
   });
 });
 
+test("publickey with a key id alone asks node 1 with the gateway's scoped token; with a userId, as that user", async () => {
+  const claims = (token: string) =>
+    JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as {
+      sub: string;
+      scope?: string;
+    };
+  nodeAnswer = () => json(200, { keyId: ed.keyId, scheme: 'ed25519', publicKey: '00'.repeat(32) });
+  const first = h.nodeCalls.length;
+  assert.equal((await post('/v3/wallet/publickey', { keyId: ed.keyId })).statusCode, 200);
+  assert.equal(
+    (await post('/v3/wallet/publickey', { keyId: ed.keyId, userId: 'alice' })).statusCode,
+    200
+  );
+  assert.deepEqual(h.nodeCalls.slice(first), [
+    `GET /v1/keys/${ed.keyId}/public`,
+    `GET /v1/keys/${ed.keyId}/public`,
+  ]);
+  const [service, user] = h.nodeTokens.slice(first).map(claims);
+  assert.equal(service?.scope, 'tessera:keys.public');
+  assert.match(service?.sub ?? '', / /, 'a subject no userId can have');
+  assert.deepEqual([user?.sub, user?.scope], ['alice', undefined]);
+});
+
 test('key: list from node 1 with a token for the user; metadata registered with PATCH /v1/keys/:keyId', async () => {
   nodeAnswer = (m, p) =>
     m === 'GET' && p === '/v1/keys' ? json(200, { keys: [] }) : json(200, {});

@@ -264,11 +264,20 @@ describe('gateway e2e: two nodes and two gateways as processes', { skip: skip ??
         { valid: false, reason: 'SHARE_CORRUPTED' }
       );
 
+      // A key id alone is enough (the gateway reads public facts with its own scoped token); a
+      // userId, when given, must own the key.
       const pub = await ok<{ publicKey: string; curve: string; addresses: Record<string, string> }>(
         '/v3/wallet/publickey',
-        { keyId: w.keyId, userId }
+        { keyId: w.keyId }
       );
       assert.equal(pub.publicKey, w.publicKey);
+      assert.deepEqual(
+        await ok('/v3/wallet/publickey', { keyId: w.keyId, userId }),
+        pub,
+        'the owner sees the same'
+      );
+      const notTheirs = await call('/v3/wallet/publickey', { keyId: w.keyId, userId: 'mallory' });
+      assert.equal(notTheirs.status, 404);
       assert.ok(curve === 'secp256k1' ? pub.addresses.ethereum : pub.addresses.solana);
 
       // Registered at node 1 (PATCH /v1/keys/:keyId there), then listed with the user's keys.

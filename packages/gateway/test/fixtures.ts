@@ -29,6 +29,8 @@ export interface Harness {
   logs: string[];
   /** The requests node 1 got (method and path). */
   nodeCalls: string[];
+  /** The bearer token of each of those requests. */
+  nodeTokens: string[];
 }
 
 /**
@@ -61,10 +63,13 @@ export async function harness(
     },
   });
   const nodeCalls: string[] = [];
+  const nodeTokens: string[] = [];
   const fetchStub: typeof fetch = async (input, init) => {
     const u = new URL(String(input));
     const method = init?.method ?? 'GET';
     nodeCalls.push(`${method} ${u.pathname}`);
+    const auth = new Headers(init?.headers).get('authorization') ?? '';
+    nodeTokens.push(auth.replace(/^Bearer /, ''));
     return node(method, u.pathname);
   };
   const nodes = new Nodes({
@@ -80,7 +85,7 @@ export async function harness(
     kdf: opts.kdf ?? memoKdf,
     nodes,
   });
-  return { app, data, logs, nodeCalls };
+  return { app, data, logs, nodeCalls, nodeTokens };
 }
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>

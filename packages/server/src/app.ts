@@ -73,6 +73,9 @@ export async function buildApp(d: AppDeps) {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('subject', '');
+  // Null until the authentication hook of an authenticated route sets it (a default object
+  // would be shared by every request).
+  app.decorateRequest('scopes', null as unknown as ReadonlySet<string>);
   limitConnections(app.server, limits.connectionsPerIp, () =>
     metrics.rateLimited.inc({ scope: 'connections' })
   );

@@ -49,7 +49,7 @@ export class Authenticator {
    * ≈ 0.3 ms. An entry serves for at most a minute and never past the token's `exp` (with the
    * same clock tolerance), so a key removed from the JWKS stops working within a minute.
    */
-  readonly #verified = new BoundedCache<string, { sub: string; exp: number; until: number }>(
+  readonly #verified = new BoundedCache<string, VerifiedToken & { exp: number; until: number }>(
     VERIFIED_TOKENS
   );
 
@@ -90,12 +90,18 @@ export class Authenticator {
 
   /** Verifies `Authorization: Bearer …` and returns the subject. Every failure is 401. */
   async verify(authorization: string | undefined): Promise<string> {
+    return (await this.verifyToken(authorization)).subject;
+  }
+
+  /** Verifies `Authorization: Bearer …`: its subject and scopes. Every failure is 401. */
+  async verifyToken(authorization: string | undefined): Promise<VerifiedToken> {
     const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization ?? '');
     if (!m?.[1]) throw new ApiError('UNAUTHORIZED', 'a bearer token is required');
     const now = Date.now();
     const id = createHash('sha256').update(m[1]).digest('hex');
     const hit = this.#verified.get(id);
-    if (hit && now < hit.until && now < (hit.exp + CLOCK_TOLERANCE_S) * 1000) return hit.sub;
+    if (hit && now < hit.until && now < (hit.exp + CLOCK_TOLERANCE_S) * 1000)
+      return { subject: hit.subject, scopes: hit.scopes };
     if (hit) this.#verified.delete(id);
     try {
       const { payload } = await jwtVerify(m[1], this.#keys, {
@@ -118,12 +124,9 @@ export class Authenticator {
         (payload.iat > nowS + CLOCK_TOLERANCE_S || exp - payload.iat > max)
       )
         throw new Error('issued in the future or for too long');
-      this.#verified.set(id, {
-        sub: payload.sub,
-        exp: payload.exp as number,
-        until: now + VERIFIED_TTL_MS,
-      });
-      return payload.sub;
+      const verified: VerifiedToken = { subject: payload.sub, scopes: scopesOf(payload.scope) };
+      this.#verified.set(id, { ...verified, exp, until: now + VERIFIED_TTL_MS });
+      return verified;
     } catch (e) {
       // The token may be fine: the keys to check it are out of reach, so the client retries.
       if (e instanceof KeySetUnavailable)
@@ -157,6 +160,18 @@ export class Authenticator {
 }
 
 type TicketStore = Pick<Store, 'putTicket' | 'takeTicket'>;
+
+/** What a verified token grants: the subject it acts for and its OAuth scopes. */
+export interface VerifiedToken {
+  subject: string;
+  scopes: ReadonlySet<string>;
+}
+
+/** The `scope` claim (RFC 8693: space-separated) as a set; anything else grants none. */
+function scopesOf(scope: unknown): ReadonlySet<string> {
+  if (typeof scope !== 'string' || scope.length > 1024) return new Set();
+  return new Set(scope.split(' ').filter((s) => s.length > 0));
+}
 
 // The store keeps hashes: a reader of the database cannot open sockets with what it finds.
 const ticketHash = (ticket: string) => createHash('sha256').update(ticket).digest('hex');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MemoryShareStore, type NodeSet, ServerError, TesseraClient } from '@tessera/client';
 import { devKey } from '@tessera/server';
+import { importJWK, SignJWT } from 'jose';
 import { call, fresh, fromHex, nobleVerify, type TestServer, testServer } from './helpers.ts';
 
 const SCHEMES = ['ecdsa', 'ed25519', 'bip340'] as const;
@@ -51,6 +52,45 @@ describe('2-of-3 topology (SDK, two nodes in process)', () => {
       assert.equal(r.status, 403);
       assert.equal(r.json?.error?.code, 'ROLE_FORBIDDEN');
     }
+  });
+
+  test("a key's public facts: for its owner and for a token with the public-read scope, 404 for anyone else", async () => {
+    const carol = await client('carol');
+    const key = await carol.createKey({ scheme: 'ed25519', topology: '2-of-3', nodes });
+    const path = `/v1/keys/${key.keyId}/public`;
+    const facts = {
+      keyId: key.keyId,
+      scheme: 'ed25519',
+      publicKey: key.publicKey,
+      topology: '2-of-3',
+    };
+    const owner = await call(node1.url, 'GET', path, { token: await node1.token('carol') });
+    assert.deepEqual(owner.json, facts);
+    const other = await call(node1.url, 'GET', path, { token: await node1.token('dave') });
+    assert.equal(other.status, 404);
+    const { privateJwk } = await devKey(node1.data);
+    const scoped = (scope: string) =>
+      importJWK(privateJwk, 'EdDSA').then((k) =>
+        new SignJWT({ scope })
+          .setProtectedHeader({ alg: 'EdDSA', kid: privateJwk.kid as string })
+          .setSubject('tessera gateway')
+          .setIssuer('tessera')
+          .setAudience('tessera')
+          .setIssuedAt()
+          .setExpirationTime('2m')
+          .sign(k)
+      );
+    const reader = await call(node1.url, 'GET', path, {
+      token: await scoped('openid tessera:keys.public'),
+    });
+    assert.deepEqual(reader.json, facts);
+    // The scope reads public facts only: the owner's record stays the owner's.
+    const full = await call(node1.url, 'GET', `/v1/keys/${key.keyId}`, {
+      token: await scoped('tessera:keys.public'),
+    });
+    assert.equal(full.status, 404);
+    const wrongScope = await call(node1.url, 'GET', path, { token: await scoped('tessera:keys') });
+    assert.equal(wrongScope.status, 404);
   });
 
   test('node 2 makes no 2-of-2 key (it would co-sign with it)', async () => {

@@ -31,7 +31,7 @@ export function registerKeyRoutes(app: App, d: GatewayDeps): void {
       onRequest,
     },
     async (req) => {
-      const info = await d.nodes.getKey(req.body.userId, req.body.keyId);
+      const info = await d.nodes.publicKey(req.body.keyId, req.body.userId);
       if (info.scheme === 'ecdsa') {
         const publicKey = compressedKey(info.publicKey);
         return {

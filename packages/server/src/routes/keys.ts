@@ -6,11 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  KEYS_PUBLIC_SCOPE,
   KeyIdParams,
   KeyInfo,
   type KeyInfoResponse,
   KeyList,
   KeyMetaBody,
+  KeyPublicInfo,
+  type KeyPublicInfoResponse,
   RefreshBody,
   SessionStarted,
   type SessionStartedResponse,
@@ -114,7 +117,7 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
     '/v1/keys',
     { schema: { ...secured, response: { 200: KeyList, ...errors } }, onRequest: authenticate },
     async (req) => ({
-      keys: (await store.listKeys(req.subject)).map(keyInfo),
+      keys: (await store.listKeys(req.subject)).map((k) => keyInfo(k, engine.now())),
     })
   );
   app.get(
@@ -126,7 +129,26 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
     async (req) => {
       const key = await store.getKey(req.params.keyId, req.subject);
       if (!key || key.subject !== req.subject) throw notFound('key');
-      return keyInfo(key);
+      return keyInfo(key, engine.now());
+    }
+  );
+  app.get(
+    '/v1/keys/:keyId/public',
+    {
+      schema: {
+        ...secured,
+        description: `A key's public facts, for its owner or a token with the \`${KEYS_PUBLIC_SCOPE}\` scope (a gateway looking a key up by its id alone).`,
+        params: KeyIdParams,
+        response: { 200: KeyPublicInfo, ...errors },
+      },
+      onRequest: authenticate,
+    },
+    async (req) => {
+      const anyKey = req.scopes.has(KEYS_PUBLIC_SCOPE);
+      const key = await store.getKey(req.params.keyId, anyKey ? undefined : req.subject);
+      // Not the owner's and no scope: the same 404 as a key that does not exist.
+      if (!key || (!anyKey && key.subject !== req.subject)) throw notFound('key');
+      return publicInfo(key);
     }
   );
   app.patch(
@@ -149,9 +171,9 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
         ...(label !== undefined ? { label } : {}),
         ...(addresses !== undefined ? { addresses } : {}),
       });
-      const now = await store.getKey(key.keyId, req.subject);
-      if (!now) throw notFound('key');
-      return keyInfo(now);
+      const updated = await store.getKey(key.keyId, req.subject);
+      if (!updated) throw notFound('key');
+      return keyInfo(updated, engine.now());
     }
   );
   app.post(
@@ -165,7 +187,11 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
       },
       onRequest: authenticate,
     },
-    async (req) => keyInfo(await engine.confirmEpoch(req.subject, req.params.keyId, req.body.epoch))
+    async (req) =>
+      keyInfo(
+        await engine.confirmEpoch(req.subject, req.params.keyId, req.body.epoch),
+        engine.now()
+      )
   );
 }
 
@@ -177,7 +203,19 @@ const sendStarted = (reply: FastifyReply, text: string) =>
     .serializer((x) => x as string)
     .send(text as never);
 
-function keyInfo(k: KeyRecord): KeyInfoResponse {
+function publicInfo(k: KeyRecord): KeyPublicInfoResponse {
+  return {
+    keyId: k.keyId,
+    scheme: k.scheme,
+    publicKey: k.publicKey,
+    ...(k.topology ? { topology: k.topology.kind } : {}),
+    ...(k.retiredBy ? { retiredBy: k.retiredBy } : {}),
+    ...(k.addresses ? { addresses: k.addresses } : {}),
+  };
+}
+
+/** A key's record for its owner; `now` (the engine's clock) dates a pending recovery. */
+function keyInfo(k: KeyRecord, now: number): KeyInfoResponse {
   return {
     keyId: k.keyId,
     scheme: k.scheme,
@@ -193,7 +231,7 @@ function keyInfo(k: KeyRecord): KeyInfoResponse {
     ...(k.topology
       ? { topology: k.topology.kind, node: k.topology.node, peer: k.topology.peer }
       : {}),
-    ...(k.recovery ? { recovery: statusOf(k, Date.now()) } : {}),
+    ...(k.recovery ? { recovery: statusOf(k, now) } : {}),
     ...(k.retiredBy ? { retiredBy: k.retiredBy } : {}),
     ...(k.addresses ? { addresses: k.addresses } : {}),
   };

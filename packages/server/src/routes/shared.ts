@@ -24,6 +24,8 @@ import type { Store } from '../store/store.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     subject: string;
+    /** The bearer token's scopes (`Authenticator.verifyToken`). */
+    scopes: ReadonlySet<string>;
   }
 }
 
@@ -64,5 +66,7 @@ export const secured = { security: [{ bearer: [] }] };
 
 /** An `onRequest` hook: the bearer token's subject, or 401. */
 export const authenticator = (auth: Authenticator) => async (req: FastifyRequest) => {
-  req.subject = await auth.verify(req.headers.authorization);
+  const token = await auth.verifyToken(req.headers.authorization);
+  req.subject = token.subject;
+  req.scopes = token.scopes;
 };
