@@ -152,7 +152,7 @@ describe('2-of-3 topology (SDK, two nodes in process)', () => {
 });
 
 describe('2-of-3 recovery with a delay (node 2: 1 h)', () => {
-  test('a recovery cancelled within its delay issues nothing, and the key signs again', async () => {
+  test('a recovery cancelled within its delay issues nothing, and the key signs again; requests and cancels are charged to a quota', async () => {
     const events: { event: string; node: string }[] = [];
     const hook = createServer((req, res) => {
       let body = '';
@@ -166,7 +166,10 @@ describe('2-of-3 recovery with a delay (node 2: 1 h)', () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const notifyUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook`;
-    const { node1, node2, nodes } = await nodePair({ recovery: { delay: '1h', notifyUrl } });
+    const { node1, node2, nodes } = await nodePair({
+      recovery: { delay: '1h', notifyUrl },
+      limits: { keygensPerHourPerSubject: 5 },
+    });
     try {
       const alice = new TesseraClient({
         server: node1.url,
@@ -214,6 +217,17 @@ describe('2-of-3 recovery with a delay (node 2: 1 h)', () => {
       assert.ok(
         seen.includes('recovery.requested') && seen.includes('recovery.cancelled'),
         String(seen)
+      );
+      // Requests and cancels are charged: two of each so far, one more of five, then 429.
+      const token = await node1.token('alice');
+      const recovery = `/v1/keys/${key.keyId}/recovery`;
+      assert.equal((await call(node2.url, 'POST', recovery, { token })).status, 200);
+      const over = await call(node2.url, 'POST', `${recovery}/cancel`, { token });
+      assert.equal(over.json?.error?.code, 'RATE_LIMITED');
+      assert.equal(
+        (await call(node2.url, 'GET', recovery, { token })).json?.state,
+        'pending',
+        'a refused cancel changed nothing'
       );
     } finally {
       await node1.close();

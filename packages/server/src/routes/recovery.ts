@@ -9,12 +9,23 @@ import { KeyIdParams, RecoveryStatus, type RecoveryStatusResponse } from '@tesse
 import { ApiError } from '../errors.ts';
 import { notifyRecovery } from '../node/notify.ts';
 import { refuseRetired } from '../node/topology.ts';
+import { SubjectQuota } from '../quota.ts';
 import type { KeyRecord } from '../store/store.ts';
 import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
 
 export function registerRecoveryRoutes(app: App, d: AppDeps): void {
   const { store, engine, config, log } = d;
   const authenticate = authenticator(d.auth);
+  // Each request and cancel writes audit rows and calls the webhook: a loop of them is charged,
+  // apart from key generations, against the same hourly number.
+  const quota = new SubjectQuota({
+    redis: d.redis,
+    failOpen: config.rateLimitOnRedisDown === 'open',
+    metrics: d.metrics,
+    now: () => engine.now(),
+  });
+  const charge = (subject: string) =>
+    quota.take('recovery', subject, config.limits.keygensPerHourPerSubject);
   const notify = (e: Parameters<typeof notifyRecovery>[1]) =>
     notifyRecovery({ config, log, now: () => engine.now() }, e);
   const schema = (description: string) => ({
@@ -68,6 +79,7 @@ export function registerRecoveryRoutes(app: App, d: AppDeps): void {
       const now = engine.now();
       // A second request finds the first: the delay runs from the first.
       if (key.recovery?.state === 'pending') return statusOf(key, now);
+      await charge(req.subject);
       const recovery = {
         state: 'pending' as const,
         requestedAt: now,
@@ -104,6 +116,7 @@ export function registerRecoveryRoutes(app: App, d: AppDeps): void {
       refuseRetired(key);
       if (key.recovery?.state !== 'pending')
         throw new ApiError('NO_RECOVERY', `no recovery of key ${key.keyId} is pending`);
+      await charge(req.subject);
       await engine.refuseActive(key.keyId, 'refresh');
       const recovery = { ...key.recovery, state: 'cancelled' as const };
       await store.setRecovery(key.keyId, recovery);
