@@ -209,7 +209,7 @@ export class SessionEngine {
       updatedAt: now,
     };
     const audit = [this.#event(subject, o.keyId, id, o.audit.action, 'ok', o.audit.details)];
-    const node = nodeParamsOf({ params: JSON.stringify(params) });
+    const node = nodeParamsOf(params);
     const routed = node ? this.#route(node, o.out) : { client: o.out, peer: [] };
     const started: SessionStartedResponse = {
       sessionId: id,
@@ -314,16 +314,19 @@ export class SessionEngine {
     }
     if (rec.state === null) throw new ApiError('SESSION_CLOSED', 'the session has no state');
     const state = this.#sealer.openSession(rec.id, rec.version, rec.state);
-    const mismatch = this.#headerMismatch(rec, state, envs);
+    const params = JSON.parse(rec.params) as StoredParams;
+    const node = nodeParamsOf(params);
+    // Sessions opened before the sid was recorded: read it from their state.
+    const sid = params.sid ?? this.#sessions.codecOf(rec.protocol).decode(state).sid;
+    const mismatch = this.#headerMismatch(rec, sid, node, envs);
     if (mismatch) return this.#violation(rec, `envelope ${mismatch} does not match the session`);
-    const node = nodeParamsOf(rec);
     if (relayed.length > 0 && !node)
       return this.#violation(rec, 'relayed node envelopes in a session without a peer node');
     // The peer node's envelopes, opened: a failed check is the relaying client's doing.
-    let fromPeer: Uint8Array[] = [];
+    let fromPeer: Envelope[] = [];
     if (node) {
       try {
-        fromPeer = relayed.map((w) => encodeEnvelope(this.#openRelayed(rec, node, w)));
+        fromPeer = relayed.map((w) => this.#openRelayed(rec, sid, node, w));
       } catch (e) {
         if (!(e instanceof NodeEnvelopeRejected)) throw e;
         return this.#abort(
@@ -338,7 +341,7 @@ export class SessionEngine {
     }
     // Round by round, whoever sent them: a round's messages from the client and from the peer
     // complete it before a later round's message is taken.
-    const ordered = node ? byRound(raw, fromPeer, CLIENT_PARTY, node.peerParty) : null;
+    const ordered = node ? byRound(raw, envs, fromPeer, node.peerParty) : null;
     const codec = this.#sessions.codecOf(rec.protocol);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
@@ -418,7 +421,7 @@ export class SessionEngine {
     const result = computed.result;
     const stage = result !== undefined ? 'final' : 'round';
     this.faultPoint(`${rec.protocol}:computed:${stage}`);
-    const protocol = this.#sessions.protocolOf(rec.protocol, rec.params);
+    const protocol = this.#sessions.protocolOf(rec.protocol, params);
     const finished: Finished | undefined =
       result !== undefined ? protocol.finish(this.#ctx, rec, key, result) : undefined;
     const effects: KeyEffect[] = [...(finished?.effects ?? [])];
@@ -599,12 +602,14 @@ export class SessionEngine {
    * means a valid envelope replayed into another session of the same subject, or one claiming
    * another sender, aborts only the session it was sent to: no pair marker, no ban, no compute.
    */
-  #headerMismatch(rec: SessionRecord, state: Uint8Array, envs: Envelope[]): string | null {
-    const params = JSON.parse(rec.params) as { sid?: string };
-    // Sessions opened before the sid was recorded: read it from their state.
-    const sid = params.sid ?? this.#sessions.codecOf(rec.protocol).decode(state).sid;
+  #headerMismatch(
+    rec: SessionRecord,
+    sid: string,
+    node: NodeParams | null,
+    envs: Envelope[]
+  ): string | null {
     const proto = coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme);
-    const me = nodeParamsOf(rec)?.me ?? SERVER_PARTY;
+    const me = node?.me ?? SERVER_PARTY;
     for (const e of envs) {
       if (e.v !== 1) return 'version';
       if (e.proto !== proto) return 'protocol';
@@ -622,12 +627,11 @@ export class SessionEngine {
     return this.identity;
   }
 
-  #openRelayed(rec: SessionRecord, node: NodeParams, wire: Uint8Array): Envelope {
-    const params = JSON.parse(rec.params) as { sid: string };
+  #openRelayed(rec: SessionRecord, sid: string, node: NodeParams, wire: Uint8Array): Envelope {
     return openNodeEnvelope(
       this.#identity(),
       {
-        sid: params.sid,
+        sid,
         proto: coreProtocolName(rec.protocol as ProtocolNameValue, rec.scheme as Scheme),
         peerParty: node.peerParty,
         peer: node.peer,
@@ -747,30 +751,41 @@ interface NodeParams {
   peer: NodeIdentityPublic;
 }
 
-/** Both senders' envelopes in round order (stable: each sender's order kept within a round). */
+/**
+ * Both senders' envelopes in round order (stable: each sender's order kept within a round): the
+ * client's as they came (`raw`, decoded in `decoded`), the peer node's as opened.
+ */
 function byRound(
-  fromClient: Uint8Array[],
-  fromPeer: Uint8Array[],
-  client: number,
+  raw: Uint8Array[],
+  decoded: Envelope[],
+  fromPeer: Envelope[],
   peer: number
 ): { envelopes: Uint8Array[]; senders: number[] } {
   const all = [
-    ...fromClient.map((raw, i) => ({ raw, sender: client, round: decodeEnvelope(raw).round, i })),
-    ...fromPeer.map((raw, i) => ({
-      raw,
+    ...raw.map((bytes, i) => ({
+      bytes,
+      sender: CLIENT_PARTY,
+      round: (decoded[i] as Envelope).round,
+      i,
+    })),
+    ...fromPeer.map((e, i) => ({
+      bytes: encodeEnvelope(e),
       sender: peer,
-      round: decodeEnvelope(raw).round,
-      i: fromClient.length + i,
+      round: e.round,
+      i: raw.length + i,
     })),
   ].sort((a, b) => a.round - b.round || a.i - b.i);
-  return { envelopes: all.map((e) => e.raw), senders: all.map((e) => e.sender) };
+  return { envelopes: all.map((e) => e.bytes), senders: all.map((e) => e.sender) };
 }
 
-function nodeParamsOf(rec: Pick<SessionRecord, 'params'>): NodeParams | null {
-  const p = JSON.parse(rec.params) as {
-    me?: number;
-    peer?: NodeIdentityPublic & { party: number };
-  };
+/** A session's params as stored: the protocol's own, the core sid, and a 2-of-3 session's parties. */
+type StoredParams = Readonly<Record<string, unknown>> & {
+  sid?: string;
+  me?: number;
+  peer?: NodeIdentityPublic & { party: number };
+};
+
+function nodeParamsOf(p: StoredParams): NodeParams | null {
   if (p.me === undefined || !p.peer) return null;
   return { me: p.me, peerParty: p.peer.party, peer: p.peer };
 }

@@ -26,7 +26,7 @@ export interface SessionTable {
   find(name: string): SessionCodec | undefined;
   codecOf(name: string): SessionCodec;
   /** The protocol that finishes a session of `name` (the first listed that owns `params`). */
-  protocolOf(name: string, params?: string): ServerProtocol<unknown>;
+  protocolOf(name: string, params?: Readonly<Record<string, unknown>>): ServerProtocol<unknown>;
 }
 
 /** The table of `protocols`' codecs; a codec two protocols share belongs to the first listed. */
@@ -48,8 +48,7 @@ export function sessionTable(protocols: readonly ServerProtocol<unknown>[]): Ses
     codecOf: (name) => entry(name).codec,
     protocolOf: (name, params) => {
       const candidates = entry(name).protocols;
-      const parsed = params === undefined ? {} : (JSON.parse(params) as Record<string, unknown>);
-      return (candidates.find((p) => !p.owns || p.owns(parsed)) ??
+      return (candidates.find((p) => !p.owns || p.owns(params ?? {})) ??
         candidates[0]) as ServerProtocol<unknown>;
     },
   };
