@@ -38,17 +38,14 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { WebSocket } from 'ws';
+import { fsyncDir, fsyncFile, pidAlive } from './durable.ts';
 import { ClientError } from './errors.ts';
+import { PairMarkerDir } from './pair-markers.ts';
 import type { PairMarkerState, ShareStore, StoredKey } from './store.ts';
 import type { WebSocketFactory, WebSocketLike } from './transport.ts';
 
 const FORMAT = 'tessera-client-store/1';
 const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
-/**
- * A guarded check takes well under a second: a marker this old whose process cannot be seen
- * (another host) is a crash's, hence a ban (docs/protocols/ecdsa.md, "Pending checks").
- */
-const MARKER_LEASE_MS = 10 * 60_000;
 /** How long `consume` waits for another process's ledger lock before giving up. */
 const LOCK_WAIT_MS = 10_000;
 /** A ledger lock is held for milliseconds: one this old was left by a crash, wherever. */
@@ -77,15 +74,16 @@ export class FileShareStore implements ShareStore {
   readonly #key: Uint8Array;
   /** Ledger lines known per key, and how many bytes of its file they cover. */
   readonly #ledgers = new Map<string, { size: number; ids: Set<string> }>();
+  readonly #markers: PairMarkerDir;
 
   private constructor(home: string, key: Uint8Array) {
     this.home = home;
     this.#key = key;
+    this.#markers = new PairMarkerDir(join(home, 'guard'));
   }
 
   static async open(home: string, secret: FileStoreSecret = {}): Promise<FileShareStore> {
-    for (const d of ['keys', 'ledger', 'guard'])
-      mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
+    for (const d of ['keys', 'ledger']) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
     const metaPath = join(home, 'store.json');
     let meta: StoreFile;
     const mode = 'passphrase' in secret ? 'passphrase' : 'secret';
@@ -232,65 +230,20 @@ export class FileShareStore implements ShareStore {
     return known;
   }
 
-  #marker(pair: string, kind: 'pending' | 'banned'): string {
-    return join(
-      this.home,
-      'guard',
-      `${bytesToHex(sha256(utf8ToBytes(pair))).slice(0, 40)}.${kind}`
-    );
+  pairBegin(pair: string): Promise<PairMarkerState> {
+    return this.#markers.begin(pair);
   }
 
-  async pairBegin(pair: string): Promise<PairMarkerState> {
-    if (existsSync(this.#marker(pair, 'banned'))) return 'banned';
-    const path = this.#marker(pair, 'pending');
-    const token = bytesToHex(randomBytes(16));
-    const marker: Marker = { pid: process.pid, host: hostname(), at: Date.now(), token };
-    // A marker that ends while we look at it is looked at again (a few times, then: busy).
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        writeFileSync(path, JSON.stringify(marker), { flag: 'wx', mode: 0o600 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const state = markerState(path);
-        if (state === 'gone') continue;
-        if (state === 'held') return 'busy';
-        // A marker nobody holds: its process died during the check, which may have failed.
-        await this.pairBan(pair);
-        return 'banned';
-      }
-      HELD.set(path, token);
-      fsyncFile(path);
-      fsyncDir(dirname(path));
-      return 'ok';
-    }
-    return 'busy';
+  pairEnd(pair: string): Promise<void> {
+    return this.#markers.end(pair);
   }
 
-  async pairEnd(pair: string): Promise<void> {
-    const path = this.#marker(pair, 'pending');
-    if (!HELD.delete(path)) return;
-    rmSync(path, { force: true });
-    fsyncDir(dirname(path));
+  pairBan(pair: string): Promise<void> {
+    return this.#markers.ban(pair);
   }
 
-  async pairBan(pair: string): Promise<void> {
-    const banned = this.#marker(pair, 'banned');
-    if (!existsSync(banned)) {
-      writeFileSync(banned, JSON.stringify({ pair, at: Date.now() }), { mode: 0o600 });
-      fsyncFile(banned);
-    }
-    // The ban is on disk before the marker goes: a crash in between still reads as a ban.
-    const pending = this.#marker(pair, 'pending');
-    rmSync(pending, { force: true });
-    fsyncDir(dirname(banned));
-    HELD.delete(pending);
-  }
-
-  async pairBanned(pair: string): Promise<boolean> {
-    if (existsSync(this.#marker(pair, 'banned'))) return true;
-    if (markerState(this.#marker(pair, 'pending')) !== 'dead') return false;
-    await this.pairBan(pair);
-    return true;
+  pairBanned(pair: string): Promise<boolean> {
+    return this.#markers.banned(pair);
   }
 
   #checkKeyId(keyId: string): string {
@@ -299,86 +252,9 @@ export class FileShareStore implements ShareStore {
   }
 }
 
-interface Marker {
-  pid: number;
-  host: string;
-  at: number;
-  /** Which holder wrote it: a process may open several stores on one home. */
-  token: string;
-}
-
-/**
- * The markers this process holds, by path, with their tokens: shared by every store instance of
- * the process, so a second instance on the same home sees a marker of the first as held.
- */
-const HELD = new Map<string, string>();
-
-/**
- * What a pending marker on disk stands for. `held`: its check may still be running (this process
- * holds it; or its process is alive on this host; or, on another host or under our own pid,
- * which a restarted container reuses, it is younger than the lease). `dead`: its process is
- * gone, so the check may have failed and been seen: a ban. `gone`: it just ended.
- */
-function markerState(path: string): 'held' | 'dead' | 'gone' {
-  if (HELD.has(path)) return 'held';
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw e;
-  }
-  let m: Partial<Marker> = {};
-  try {
-    m = JSON.parse(text) as Marker;
-  } catch {
-    // Torn by a crash while being written: its age alone can tell.
-  }
-  let age: number;
-  try {
-    age = Date.now() - (typeof m.at === 'number' ? m.at : statSync(path).mtimeMs);
-  } catch {
-    return 'gone';
-  }
-  if (age >= MARKER_LEASE_MS) return 'dead';
-  if (typeof m.pid !== 'number' || m.host !== hostname() || m.pid === process.pid) return 'held';
-  return pidAlive(m.pid) ? 'held' : 'dead';
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The ledger's line for an id: a 128-bit hash (ids are public, but long and unbounded). */
 const ledgerLine = (id: string): string =>
   bytesToHex(sha256(utf8ToBytes(`tessera-client-ledger/1\n${id}`)).subarray(0, 16));
-
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(path: string): void {
-  try {
-    fsyncFile(path);
-  } catch (e) {
-    // Some platforms cannot open a directory for fsync (Windows); the rename is still atomic.
-    if (
-      (e as NodeJS.ErrnoException).code !== 'EISDIR' &&
-      (e as NodeJS.ErrnoException).code !== 'EPERM'
-    )
-      throw e;
-  }
-}
 
 /** The last byte of a non-empty file, or -1 for an empty one. */
 function lastByte(path: string): number {
@@ -482,3 +358,5 @@ function atomicWrite(path: string, text: string): void {
 /** A WebSocket factory backed by the `ws` package (Node has no global WebSocket before v22). */
 export const nodeWebSocket: WebSocketFactory = (url) =>
   new WebSocket(url) as unknown as WebSocketLike;
+
+export { PairMarkerDir } from './pair-markers.ts';

@@ -24,5 +24,9 @@ test('@tessera/client exports', async () => {
 });
 
 test('@tessera/client/node exports', async () => {
-  assert.deepEqual(await exportsOf('@tessera/client/node'), ['FileShareStore', 'nodeWebSocket']);
+  assert.deepEqual(await exportsOf('@tessera/client/node'), [
+    'FileShareStore',
+    'PairMarkerDir',
+    'nodeWebSocket',
+  ]);
 });
