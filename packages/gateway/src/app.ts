@@ -4,9 +4,8 @@
  * what is not theirs is 5xx with a generic message.
  * @module
  */
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
-import { GatewayError, toGatewayError } from './errors.ts';
+import { createService, type LowLevelFault } from '@tessera/http';
+import { GatewayError, type GatewayErrorCode, toGatewayError } from './errors.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerDocs, registerOpsRoutes } from './routes/ops.ts';
 import { registerSecretRoutes } from './routes/secrets.ts';
@@ -14,37 +13,28 @@ import type { GatewayDeps } from './routes/shared.ts';
 import { registerSignRoutes } from './routes/sign.ts';
 import { registerWalletRoutes } from './routes/wallet.ts';
 
+/** What is refused below the routes, in the gateway's codes. */
+const LOW_LEVEL: Record<LowLevelFault, [GatewayErrorCode, string]> = {
+  REQUEST_TIMEOUT: ['REQUEST_TIMEOUT', 'the request did not arrive in time'],
+  HEADERS_TOO_LARGE: ['HEADERS_TOO_LARGE', 'the request headers are too large'],
+  MALFORMED_REQUEST: ['SCHEMA', 'malformed HTTP request'],
+  URI_TOO_LONG: ['URI_TOO_LONG', 'a path parameter is too long'],
+  MALFORMED_URL: ['SCHEMA', 'the URL is malformed'],
+};
+
 export async function buildGatewayApp(d: GatewayDeps) {
   const { limits } = d.config;
-  const app = Fastify({
-    loggerInstance: d.log,
+  const app = createService({
+    log: d.log,
     bodyLimit: limits.bodyBytes,
-    // Node never times a request out by itself: a stalled client would hold its buffers forever.
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveMs,
-    connectionTimeout: limits.idleTimeoutMs,
-    http: { headersTimeout: limits.headersTimeoutMs },
-    // Node's and the router's own refusals answer in the API's shape too, echoing nothing.
-    frameworkErrors: (_err, _req, reply) => {
-      const e = new GatewayError('SCHEMA', 'the URL is malformed');
-      const body = JSON.stringify(e.toBody());
-      reply.raw
-        .writeHead(e.status, {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          'x-content-type-options': 'nosniff',
-        })
-        .end(body);
+    timeouts: {
+      requestMs: limits.requestTimeoutMs,
+      headersMs: limits.headersTimeoutMs,
+      keepAliveMs: limits.keepAliveMs,
+      idleMs: limits.idleTimeoutMs,
     },
-    ajv: {
-      customOptions: {
-        removeAdditional: false,
-        coerceTypes: false,
-        useDefaults: false,
-        allErrors: false,
-      },
-    },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+    refusal: (fault) => new GatewayError(...LOW_LEVEL[fault]),
+  });
 
   app.setErrorHandler((err, req, reply) => {
     const e = toGatewayError(err);

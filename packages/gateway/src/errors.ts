@@ -34,6 +34,10 @@ export const GATEWAY_ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   /** The request did not arrive in full in time. */
   REQUEST_TIMEOUT: 408,
+  /** The request's headers are larger than Node accepts. */
+  HEADERS_TOO_LARGE: 431,
+  /** The URL is longer than the gateway accepts. */
+  URI_TOO_LONG: 414,
   /** No such key for this user at node 1 (or no such route). */
   NOT_FOUND: 404,
   /** The key's nodes refuse to do this for the gateway's role (node 2 never co-signs). */

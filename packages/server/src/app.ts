@@ -5,15 +5,11 @@
  * @module
  */
 
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyWebsocket from '@fastify/websocket';
-import { MAX_STEP_BODY_BYTES } from '@tessera/api';
-import Fastify from 'fastify';
+import { type ErrorCode, MAX_STEP_BODY_BYTES } from '@tessera/api';
+import { createService, type LowLevelFault } from '@tessera/http';
 import { ApiError, notFound, toApiError } from './errors.ts';
-import type { Metrics } from './metrics.ts';
 import { limitConnections, rateLimitKey } from './ratelimit.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerNodeRoutes } from './routes/node.ts';
@@ -26,52 +22,34 @@ export { toApiError } from './errors.ts';
 export { renderMetrics, VERSION } from './routes/ops.ts';
 export type { AppDeps } from './routes/shared.ts';
 
+/** What is refused below the routes, in the API's codes. */
+const LOW_LEVEL: Record<LowLevelFault, [ErrorCode, string]> = {
+  REQUEST_TIMEOUT: ['REQUEST_TIMEOUT', 'the request did not arrive in time'],
+  HEADERS_TOO_LARGE: ['HEADERS_TOO_LARGE', 'the request headers are too large'],
+  MALFORMED_REQUEST: ['SCHEMA', 'malformed HTTP request'],
+  URI_TOO_LONG: ['URI_TOO_LONG', 'a path parameter is too long'],
+  MALFORMED_URL: ['SCHEMA', 'the URL is malformed'],
+};
+
 /** The largest body any route takes (a session start); steps have their own, per round. */
 const START_BODY_LIMIT = 256 * 1024;
 
 export async function buildApp(d: AppDeps) {
   const { config, metrics } = d;
   const { limits } = config;
-  const app = Fastify({
-    loggerInstance: d.log,
+  const app = createService({
+    log: d.log,
     bodyLimit: START_BODY_LIMIT,
     trustProxy: config.trustProxy,
-    // Node never times a request out by itself: a stalled client would hold its buffers forever.
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveMs,
-    connectionTimeout: limits.idleTimeoutMs,
-    http: {
-      headersTimeout: limits.headersTimeoutMs,
-      // How often Node looks for requests past their timeouts (its default is 30 s).
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 4),
+    timeouts: {
+      requestMs: limits.requestTimeoutMs,
+      headersMs: limits.headersTimeoutMs,
+      keepAliveMs: limits.keepAliveMs,
+      idleMs: limits.idleTimeoutMs,
     },
-    // What Node refuses before Fastify sees a request, and what Fastify's router refuses, answer
-    // in the API's error shape, echoing nothing of the request.
-    clientErrorHandler: (err, socket) => answerClientError(err, socket, metrics),
-    frameworkErrors: (err, _req, reply) => {
-      const e =
-        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new ApiError('URI_TOO_LONG', 'a path parameter is too long')
-          : new ApiError('SCHEMA', 'the URL is malformed');
-      metrics.httpErrors.inc({ code: e.code });
-      const body = JSON.stringify(e.toBody());
-      reply.raw
-        .writeHead(e.status, {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          'x-content-type-options': 'nosniff',
-        })
-        .end(body);
-    },
-    ajv: {
-      customOptions: {
-        removeAdditional: false,
-        coerceTypes: false,
-        useDefaults: false,
-        allErrors: false,
-      },
-    },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+    refusal: (fault) => new ApiError(...LOW_LEVEL[fault]),
+    onRefused: (e) => metrics.httpErrors.inc({ code: e.code }),
+  });
   app.decorateRequest('subject', '');
   // Null until the authentication hook of an authenticated route sets it (a default object
   // would be shared by every request).
@@ -146,24 +124,3 @@ export async function buildApp(d: AppDeps) {
  * Node's own refusals (a malformed request line or header, headers over 16 KiB, a request not
  * received within the timeouts), answered in the API's shape and then closed.
  */
-function answerClientError(err: Error & { code?: string }, socket: Socket, metrics: Metrics) {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const e =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new ApiError('REQUEST_TIMEOUT', 'the request did not arrive in time')
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? new ApiError('HEADERS_TOO_LARGE', 'the request headers are too large')
-        : new ApiError('SCHEMA', 'malformed HTTP request');
-  metrics.httpErrors.inc({ code: e.code });
-  // Node's own handler makes the same check: a reply already begun cannot take another.
-  const replying = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
-  if (socket.writable && !replying?.headersSent) {
-    const body = JSON.stringify(e.toBody());
-    socket.write(
-      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
-        `Connection: close\r\n\r\n${body}`
-    );
-  }
-  socket.destroy();
-}

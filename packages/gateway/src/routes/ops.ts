@@ -4,42 +4,21 @@
  * key.
  * @module
  */
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
+import { registerDocs as registerServiceDocs } from '@tessera/http';
 import { HealthReply } from '../schemas.ts';
 import type { App } from './shared.ts';
 
 export const VERSION = '0.1.0';
 
-/** The docs page: swagger-ui's own scripts and styles only, never framed, no third parties. */
-const DOCS_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-};
-
 /** The OpenAPI document and docs page; registered before the routes it lists. */
-export async function registerDocs(app: App): Promise<void> {
-  app.addHook('onSend', async (req, reply) => {
-    const route = req.routeOptions.url ?? '';
-    if (route === '/docs' || route.startsWith('/docs/')) void reply.headers(DOCS_HEADERS);
+export function registerDocs(app: App): Promise<void> {
+  return registerServiceDocs(app, {
+    title: 'Tessera gateway',
+    version: VERSION,
+    description:
+      "The client's part of 2-of-3 keys for users without an SDK: stateless; every request carries the sealed share and runs its protocol with the nodes.",
+    securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
   });
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Tessera gateway',
-        version: VERSION,
-        description:
-          "The client's part of 2-of-3 keys for users without an SDK: stateless; every request carries the sealed share and runs its protocol with the nodes.",
-      },
-      components: {
-        securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
-      },
-    },
-  });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
 }
 
 export function registerOpsRoutes(app: App): void {

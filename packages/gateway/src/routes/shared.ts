@@ -3,15 +3,9 @@
  * replies of the OpenAPI schemas, and the API-key check.
  * @module
  */
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorResponse } from '@tessera/api';
-import type {
-  FastifyInstance,
-  FastifyRequest,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerDefault,
-} from 'fastify';
+import type { ServiceApp } from '@tessera/http';
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiKeys } from '../auth.ts';
 import type { GatewayConfig } from '../config.ts';
@@ -27,13 +21,7 @@ export interface GatewayDeps {
   nodes: Nodes;
 }
 
-export type App = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  Logger,
-  TypeBoxTypeProvider
->;
+export type App = ServiceApp;
 
 /** The error replies a wallet route documents. */
 export const errors = {

@@ -3,9 +3,8 @@
  * document and its docs page). None needs a bearer token.
  * @module
  */
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Health, Status } from '@tessera/api';
+import { registerDocs as registerServiceDocs } from '@tessera/http';
 import { ApiError } from '../errors.ts';
 import { metricsAuthorized } from '../metrics.ts';
 import type { App, AppDeps } from './shared.ts';
@@ -20,42 +19,15 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   '/v1/node/identity',
 ]);
 
-/**
- * The API docs page: swagger-ui's own scripts, styles and images only, never framed, and no
- * third-party requests (its validator badge is off).
- */
-const DOCS_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-};
-
-/**
- * The OpenAPI document and the docs page. Registered before any route: the document lists the
- * routes added after it.
- */
-export async function registerDocs(app: App): Promise<void> {
-  app.addHook('onSend', async (req, reply) => {
-    // By route, not URL: `/docs?x` is the docs page too.
-    const route = req.routeOptions.url ?? '';
-    if (route === '/docs' || route.startsWith('/docs/')) void reply.headers(DOCS_HEADERS);
+/** The OpenAPI document and the docs page; registered before any route it lists. */
+export function registerDocs(app: App): Promise<void> {
+  return registerServiceDocs(app, {
+    title: 'Tessera co-signing server',
+    version: VERSION,
+    description:
+      'Threshold-signature co-signer: key generation, signing and refresh as a 2-of-2 party.',
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
   });
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Tessera co-signing server',
-        version: VERSION,
-        description:
-          'Threshold-signature co-signer: key generation, signing and refresh as a 2-of-2 party.',
-      },
-      components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      },
-    },
-  });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
 }
 
 export function registerOpsRoutes(app: App, d: AppDeps): void {

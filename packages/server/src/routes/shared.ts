@@ -4,15 +4,9 @@
  * @module
  */
 
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorResponse } from '@tessera/api';
-import type {
-  FastifyInstance,
-  FastifyRequest,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerDefault,
-} from 'fastify';
+import type { ServiceApp } from '@tessera/http';
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth.ts';
 import type { ServerConfig } from '../config.ts';
@@ -42,13 +36,7 @@ export interface AppDeps {
 }
 
 /** The Fastify instance routes are added to, with TypeBox schemas typing requests. */
-export type App = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  Logger,
-  TypeBoxTypeProvider
->;
+export type App = ServiceApp;
 
 /** The error replies an authenticated route documents. */
 export const errors = {
