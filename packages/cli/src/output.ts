@@ -129,3 +129,31 @@ function rootCause(e: Error): string {
   if (root === e || !(root instanceof Error)) return '';
   return ` (${(root as NodeJS.ErrnoException).code ?? root.message})`;
 }
+
+/**
+ * Prints "listening on URL" (or `{ url }` with --json) and the notes, then serves until SIGINT or
+ * SIGTERM, and closes. Repeats while closing (a terminal's Ctrl-C reaches the launcher and us)
+ * just resolve again.
+ */
+export async function serveUntilSignal(
+  out: Output,
+  url: string,
+  notes: string[],
+  close: () => Promise<void>
+): Promise<void> {
+  let stop: (s: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    stop = resolve;
+  });
+  for (const s of SIGNALS) process.on(s, stop);
+  try {
+    out.result({ url }, [`listening on ${url}`]);
+    for (const n of notes) out.note(n);
+    out.note(`${await stopped}: closing`);
+    await close();
+  } finally {
+    for (const s of SIGNALS) process.off(s, stop);
+  }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;

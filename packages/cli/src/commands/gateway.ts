@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { outputOptions } from '../connect.ts';
-import { type CliIo, Output, type OutputFlags, UsageError } from '../output.ts';
+import { type CliIo, Output, type OutputFlags, serveUntilSignal, UsageError } from '../output.ts';
 import { defined, portArg } from './parse.ts';
 
 interface InitFlags extends OutputFlags {
@@ -61,24 +61,13 @@ export function register(program: Command, io: CliIo): void {
     const { data, host, port } = f;
     const config = loadGatewayConfig(defined({ data, host, port }), io.env);
     const gw = await startGateway(config, { logDestination: io.stderr });
-    const out = new Output(io, f);
-    // Repeats while closing (a terminal's Ctrl-C reaches the launcher and us) just resolve again.
-    let stop: (s: NodeJS.Signals) => void = () => {};
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      stop = resolve;
-    });
-    for (const s of SIGNALS) process.on(s, stop);
-    try {
-      out.result({ url: gw.url }, [`listening on ${gw.url}`]);
-      out.note(
-        `data in ${config.data}; node 1 ${config.nodes.node1.url}, node 2 ${config.nodes.node2.url}`
-      );
-      out.note(`${await stopped}: closing`);
-      await gw.close();
-    } finally {
-      for (const s of SIGNALS) process.off(s, stop);
-    }
+    await serveUntilSignal(
+      new Output(io, f),
+      gw.url,
+      [
+        `data in ${config.data}; node 1 ${config.nodes.node1.url}, node 2 ${config.nodes.node2.url}`,
+      ],
+      () => gw.close()
+    );
   });
 }
-
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;

@@ -6,7 +6,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { outputOptions } from '../connect.ts';
-import { type CliIo, Output, type OutputFlags } from '../output.ts';
+import { type CliIo, Output, type OutputFlags, serveUntilSignal } from '../output.ts';
 import { defined, portArg } from './parse.ts';
 
 interface StartFlags extends OutputFlags {
@@ -63,25 +63,14 @@ export function register(program: Command, io: CliIo): void {
       io.env
     );
     const srv = await startServer(config, { logDestination: io.stderr });
-    const out = new Output(io, f);
-    // Repeats while closing (a terminal's Ctrl-C reaches the launcher and us) just resolve again.
-    let stop: (s: NodeJS.Signals) => void = () => {};
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      stop = resolve;
-    });
-    for (const s of SIGNALS) process.on(s, stop);
-    try {
-      out.result({ url: srv.url }, [`listening on ${srv.url}`]);
-      out.note(`data in ${config.data} (store ${srv.store.description})`);
-      out.note(`${await stopped}: closing`);
-      await srv.close();
-    } finally {
-      for (const s of SIGNALS) process.off(s, stop);
-    }
+    await serveUntilSignal(
+      new Output(io, f),
+      srv.url,
+      [`data in ${config.data} (store ${srv.store.description})`],
+      () => srv.close()
+    );
   });
 }
-
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 function nodeIdArg(v: string): 'node1' | 'node2' {
   if (v !== 'node1' && v !== 'node2') throw new InvalidArgumentError('expected node1 or node2');
