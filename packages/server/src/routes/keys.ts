@@ -21,22 +21,17 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, notFound } from '../errors.ts';
-import { type QuotaUnit, SubjectQuota } from '../quota.ts';
+import type { QuotaUnit } from '../quota.ts';
 import type { StartRequest } from '../sessions/engine.ts';
 import { PROTOCOLS } from '../sessions/protocols/index.ts';
 import type { KeyRecord } from '../store/store.ts';
 import { statusOf } from './recovery.ts';
-import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
+import { type App, type AppDeps, authenticator, errors, secured, subjectQuota } from './shared.ts';
 
 export function registerKeyRoutes(app: App, d: AppDeps): void {
   const { config, store, engine } = d;
   const authenticate = authenticator(d.auth);
-  const quota = new SubjectQuota({
-    redis: d.redis,
-    failOpen: config.rateLimitOnRedisDown === 'open',
-    metrics: d.metrics,
-    now: () => engine.now(),
-  });
+  const quota = subjectQuota(d);
   /**
    * A session start, run once per (subject, nonce). The timestamp must be in the window; a
    * resend of the identical request (route, key and body) gets the reply the first one got, the

@@ -9,21 +9,15 @@ import { KeyIdParams, RecoveryStatus, type RecoveryStatusResponse } from '@tesse
 import { ApiError } from '../errors.ts';
 import { notifyRecovery } from '../node/notify.ts';
 import { refuseRetired } from '../node/topology.ts';
-import { SubjectQuota } from '../quota.ts';
 import type { KeyRecord } from '../store/store.ts';
-import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
+import { type App, type AppDeps, authenticator, errors, secured, subjectQuota } from './shared.ts';
 
 export function registerRecoveryRoutes(app: App, d: AppDeps): void {
   const { store, engine, config, log } = d;
   const authenticate = authenticator(d.auth);
   // Each request and cancel writes audit rows and calls the webhook: a loop of them is charged,
   // apart from key generations, against the same hourly number.
-  const quota = new SubjectQuota({
-    redis: d.redis,
-    failOpen: config.rateLimitOnRedisDown === 'open',
-    metrics: d.metrics,
-    now: () => engine.now(),
-  });
+  const quota = subjectQuota(d);
   const charge = (subject: string) =>
     quota.take('recovery', subject, config.limits.keygensPerHourPerSubject);
   const notify = (e: Parameters<typeof notifyRecovery>[1]) =>

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
+import { SubjectQuota } from '../quota.ts';
 import type { RedisLink, SessionEvents } from '../redis.ts';
 import type { SessionEngine } from '../sessions/engine.ts';
 import type { Store } from '../store/store.ts';
@@ -58,3 +59,12 @@ export const authenticator = (auth: Authenticator) => async (req: FastifyRequest
   req.subject = token.subject;
   req.scopes = token.scopes;
 };
+
+/** The hourly per-subject quotas a route module charges (counted in Redis when there is one). */
+export const subjectQuota = (d: AppDeps) =>
+  new SubjectQuota({
+    redis: d.redis,
+    failOpen: d.config.rateLimitOnRedisDown === 'open',
+    metrics: d.metrics,
+    now: () => d.engine.now(),
+  });
