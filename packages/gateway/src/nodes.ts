@@ -51,9 +51,21 @@ export class Nodes {
     const token = await (userId === undefined
       ? this.#tokens.mintPublicReader()
       : this.#tokens.mint(userId));
-    return JSON.parse(
-      await this.#call('GET', `/v1/keys/${keyId}/public`, token)
-    ) as KeyPublicInfoResponse;
+    const text = await this.#call('GET', `/v1/keys/${keyId}/public`, token);
+    let info: Partial<KeyPublicInfoResponse> | null = null;
+    try {
+      info = JSON.parse(text) as Partial<KeyPublicInfoResponse>;
+    } catch {
+      // Checked below.
+    }
+    if (
+      info?.keyId !== keyId ||
+      typeof info.scheme !== 'string' ||
+      typeof info.publicKey !== 'string' ||
+      !/^([0-9a-f]{2}){32,65}$/.test(info.publicKey)
+    )
+      throw new GatewayError('NODE_FAILED', "node 1's answer about the key does not check");
+    return info as KeyPublicInfoResponse;
   }
 
   /** Registers a key's label and addresses at node 1: `PATCH /v1/keys/:keyId`. */

@@ -333,6 +333,11 @@ test("publickey with a key id alone asks node 1 with the gateway's scoped token;
     `GET /v1/keys/${ed.keyId}/public`,
   ]);
   const [service, user] = h.nodeTokens.slice(first).map(claims);
+  // What node 1 answers is checked: another key's facts, or no curve point, is a node fault.
+  nodeAnswer = () => json(200, { keyId: ec.keyId, scheme: 'ed25519', publicKey: '00'.repeat(32) });
+  errorOf(await post('/v3/wallet/publickey', { keyId: ed.keyId }), 502, 'NODE_FAILED');
+  nodeAnswer = () => json(200, { keyId: ed.keyId, scheme: 'ecdsa', publicKey: '05'.repeat(33) });
+  errorOf(await post('/v3/wallet/publickey', { keyId: ed.keyId }), 502, 'NODE_FAILED');
   assert.equal(service?.scope, 'tessera:keys.public');
   assert.match(service?.sub ?? '', / /, 'a subject no userId can have');
   assert.deepEqual([user?.sub, user?.scope], ['alice', undefined]);

@@ -90,7 +90,11 @@ export function registerKeyRoutes(app: App, d: GatewayDeps): void {
 
 /** A secp256k1 public key as compressed SEC1 (33 bytes, 66 hex), whatever form it came in. */
 export function compressedKey(hex: string): string {
-  return secp256k1.Point.fromHex(hex).toHex(true);
+  try {
+    return secp256k1.Point.fromHex(hex).toHex(true);
+  } catch {
+    throw new GatewayError('NODE_FAILED', "node 1's public key for the key is not a curve point");
+  }
 }
 
 /**
