@@ -84,6 +84,20 @@ export {
   local,
 } from './local.ts';
 export {
+  PAIR_CODE_DIGITS,
+  PAIR_INITIATOR,
+  PAIR_MAX_NAME,
+  PAIR_RESPONDER,
+  PairingLockout,
+  type PairingLockoutState,
+  type PairingParams,
+  type PairingResult,
+  type PairingSession,
+  type PairingStatus,
+  type PairingStep,
+  pairing,
+} from './pairing.ts';
+export {
   checkPartyPublic,
   fingerprint,
   newPartyIdentity,
