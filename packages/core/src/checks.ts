@@ -156,6 +156,18 @@ export const CHECKS = {
     'none'
   ),
   DigestMismatch: abort('ECDSA signing: the signers were given different digests', 'none'),
+  // Relay envelopes and pairing (docs/protocols/relay.md, pairing.md).
+  RelayEnvelope: rejected(
+    'a relay envelope is malformed, of another version, room, manifest, session or round, not from the pinned sender, not addressed to us, or its signature fails'
+  ),
+  RelaySeal: abort(
+    "a relay envelope carries the pinned sender's valid signature but its sealed body (or our wrapped key) does not open"
+  ),
+  PairSignature: abort("a pairing message fails its sender's identity-key signature"),
+  PairConfirm: abort(
+    "pairing: the peer's confirmation MAC differs from ours (the two devices did not see the same transcript)"
+  ),
+  PairRefused: abort("pairing: the peer's user refused the code"),
   // The caller's input.
   SessionReplay: input('a signing request id or session id was already used by this party'),
   PairBanned: input('the pair with this peer is banned after a detected cheat', 'peer'),
@@ -182,6 +194,9 @@ export const CHECKS = {
   BackupHeaderMismatch: input("a backup's header does not match what it seals"),
   BackupCiphertext: input("a backup's ciphertext does not authenticate"),
   BackupStale: input("a backup is of an older epoch than the key's current one"),
+  RelayInput: input('a relay envelope call was given a bad room, hash, sid, round, party or body'),
+  PairingInput: input('a pairing call was given a bad room, name, identity or session state'),
+  PairingLocked: input('pairing with this peer is locked after repeated failures', 'peer'),
 } as const satisfies Record<string, CheckInfo>;
 
 /** The name of a check core can report. */

@@ -83,6 +83,35 @@ export {
   type LocalSignOptions,
   local,
 } from './local.ts';
+export {
+  PAIR_CODE_DIGITS,
+  PAIR_INITIATOR,
+  PAIR_MAX_NAME,
+  PAIR_RESPONDER,
+  PairingLockout,
+  type PairingLockoutState,
+  type PairingParams,
+  type PairingResult,
+  type PairingSession,
+  type PairingStatus,
+  type PairingStep,
+  pairing,
+} from './pairing.ts';
+export {
+  checkPartyPublic,
+  fingerprint,
+  newPartyIdentity,
+  type OpenedRelayEnvelope,
+  type OpenRelayOptions,
+  openRelayEnvelope,
+  type PartyIdentity,
+  type PartyPublic,
+  RELAY_MAX_BODY,
+  RELAY_MAX_RECIPIENTS,
+  RELAY_MAX_SID,
+  type SealRelayOptions,
+  sealRelayEnvelope,
+} from './relay-envelope.ts';
 export { assertRngHealthy, type Rng, systemRng } from './rng.ts';
 export {
   discardSession,

@@ -84,6 +84,10 @@ export const TAGS = {
   frostEcho1: 'frost/echo1',
   hdEd25519Tweak: 'hd/ed25519/tweak',
   hdEd25519Chain: 'hd/ed25519/chain',
+  partyFingerprint: 'party/fingerprint',
+  pairCommit: 'pair/commit',
+  pairTranscript: 'pair/transcript',
+  pairChain: 'pair/chain',
 } as const;
 
 /** A registered tag string. */
