@@ -2,8 +2,11 @@
  * Test helpers: a relay on a free port (memory store, injectable clock, captured logs), Ed25519
  * identities that log in and sign manifests, and a small SSE reader over fetch.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
@@ -197,3 +200,37 @@ export async function subscribe(url: string, room: string, token: string, lastEv
 }
 
 export const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+export const BIN = fileURLToPath(new URL('../../cli/bin/tessera.js', import.meta.url));
+
+/** `tessera relay start ARGS` in the background, once it printed `listening on URL`. */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  list: ChildProcess[]
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'relay', 'start', '--port', '0', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: in a checkout the launcher runs the CLI in a child Node, and a
+    // SIGKILL must reach both (killGroup).
+    detached: true,
+  });
+  list.push(child);
+  child.stderr?.resume();
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      const m = /^listening on (\S+)$/.exec(l);
+      if (m?.[1]) resolve({ child, url: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`relay exited early (${code})`)));
+  });
+}
+
+/** Sends `signal` to the instance's whole process group (launcher and CLI). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+    try {
+      process.kill(-child.pid, signal);
+    } catch {}
+}
