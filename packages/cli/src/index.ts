@@ -12,6 +12,7 @@ import * as eth from './commands/eth.ts';
 import * as gateway from './commands/gateway.ts';
 import * as keys from './commands/keys.ts';
 import * as node from './commands/node.ts';
+import * as relay from './commands/relay.ts';
 import * as server from './commands/server.ts';
 import * as sign from './commands/sign.ts';
 import * as sol from './commands/sol.ts';
@@ -43,7 +44,7 @@ export async function runCli(
       writeErr: (s) => io.stderr.write(s),
       outputError: () => {}, // reportError prints it, in the same format as every other error
     });
-  for (const c of [server, node, gateway, token, keys, sign, backup, status, eth, sol, btc])
+  for (const c of [server, node, gateway, relay, token, keys, sign, backup, status, eth, sol, btc])
     c.register(program, io);
   try {
     await program.parseAsync(argv, { from: 'user' });

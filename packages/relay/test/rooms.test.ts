@@ -1,0 +1,160 @@
+/**
+ * Room creation from a signed manifest: each refusal (creator not a member, signature by another
+ * key, unknown field, too many members, expiry over an hour, duplicate member), idempotent
+ * re-creation, a conflicting manifest, the manifest for members only, party indexes, and the
+ * per-identity quotas.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  call,
+  createRoom,
+  Identity,
+  manifestOf,
+  post,
+  relay,
+  signedManifest,
+  type TestRelay,
+} from './helpers.ts';
+
+let r: TestRelay;
+const a = new Identity();
+const b = new Identity();
+const c = new Identity();
+before(async () => {
+  r = await relay();
+  await Promise.all([a.login(r), b.login(r), c.login(r)]);
+});
+after(() => r.close());
+
+const create = (who: Identity, manifest: object, signer = who) =>
+  post(r.url, '/rooms', signedManifest(signer, manifest), who.token);
+
+test('a signed manifest makes a room; the same manifest again is idempotent, another is refused', async () => {
+  const m = manifestOf([a, b]);
+  const first = await create(a, m);
+  assert.equal(first.status, 200);
+  assert.equal(first.body.roomId, m.roomId);
+  assert.match(first.body.manifestHash, /^[0-9a-f]{64}$/);
+  assert.equal(first.body.expiresAt, m.expiresAt);
+  const again = await create(a, m);
+  assert.deepEqual(again.body, first.body);
+  const other = await create(a, { ...m, protocol: 'other' });
+  assert.equal(other.status, 409);
+  assert.equal(other.body.error.code, 'CONFLICT');
+
+  const info = await call(r.url, 'GET', `/rooms/${m.roomId}`, undefined, b.token);
+  assert.equal(info.status, 200);
+  assert.equal(info.body.manifestHash, first.body.manifestHash);
+  assert.equal(
+    Buffer.from(info.body.manifest, 'base64').toString(),
+    JSON.stringify(m),
+    'the manifest bytes as signed'
+  );
+  const outsider = await call(r.url, 'GET', `/rooms/${m.roomId}`, undefined, c.token);
+  assert.equal(outsider.status, 403);
+  assert.equal(outsider.body.error.code, 'NOT_A_MEMBER');
+  const unknown = await call(r.url, 'GET', `/rooms/${'00'.repeat(16)}`, undefined, a.token);
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, 'ROOM_NOT_FOUND');
+});
+
+test('refusals: creator not a member, bad signature, unknown field, >16 members, expiry > 1 h, duplicate member, bad hex', async () => {
+  const cases: [string, object, Identity?][] = [
+    ['creator not a member', manifestOf([b, c])],
+    ['signature by another key', manifestOf([a, b]), b],
+    ['unknown field', manifestOf([a, b], { extra: { note: 'x' } })],
+    ['expiry over an hour', manifestOf([a, b], { expiresAt: Date.now() + 61 * 60_000 })],
+    ['expired', manifestOf([a, b], { expiresAt: Date.now() - 1 })],
+    ['maxBytes over 8 MiB', manifestOf([a, b], { maxBytes: 8 * 1024 * 1024 + 1 })],
+    ['duplicate member', manifestOf([a, b, a])],
+    ['bad hex', { ...manifestOf([a, b]), roomId: 'XY'.repeat(16) }],
+  ];
+  for (const [what, m, signer] of cases) {
+    const res = await create(a, m, signer);
+    assert.equal(res.status, 400, what);
+    assert.equal(res.body.error.code, 'BAD_MANIFEST', what);
+  }
+  const many = Array.from({ length: 17 }, (_, i) => (i === 0 ? a : new Identity()));
+  const tooMany = await create(a, manifestOf(many));
+  assert.equal(tooMany.status, 400);
+  assert.equal(tooMany.body.error.code, 'TOO_MANY_MEMBERS');
+  const notJson = await post(
+    r.url,
+    '/rooms',
+    { manifest: Buffer.from('nope').toString('base64'), signature: '00'.repeat(64) },
+    a.token
+  );
+  assert.equal(notJson.body.error.code, 'BAD_MANIFEST');
+  const schema = await post(r.url, '/rooms', { manifest: 'x', extra: 1 }, a.token);
+  assert.equal(schema.body.error.code, 'SCHEMA');
+});
+
+test('party indexes are 1..n in order of first request, the same on every call', async () => {
+  const room = await createRoom(r, [a, b, c]);
+  const idx = async (who: Identity) =>
+    (await post(r.url, `/rooms/${room}/issue_unique_idx`, {}, who.token)).body.index;
+  assert.equal(await idx(c), 1);
+  assert.equal(await idx(a), 2);
+  assert.equal(await idx(c), 1);
+  assert.equal(await idx(b), 3);
+  assert.equal(await idx(a), 2);
+});
+
+test('quotas: 8 open rooms per identity (TOO_MANY_ROOMS), 10 creations a minute (RATE_LIMITED)', async () => {
+  const q = await relay({ limits: { roomCreationsPerMinute: 100 } });
+  const x = new Identity();
+  const y = new Identity();
+  await Promise.all([x.login(q), y.login(q)]);
+  try {
+    for (let i = 0; i < 8; i++) await createRoom(q, [x, y]);
+    const ninth = await post(q.url, '/rooms', signedManifest(x, manifestOf([x, y])), x.token);
+    assert.equal(ninth.status, 429);
+    assert.equal(ninth.body.error.code, 'TOO_MANY_ROOMS');
+  } finally {
+    await q.close();
+  }
+  const q2 = await relay();
+  await x.login(q2);
+  try {
+    for (let i = 0; i < 10; i++) {
+      const res = await post(
+        q2.url,
+        '/rooms',
+        signedManifest(x, manifestOf([x, y], { expiresAt: 1 })),
+        x.token
+      );
+      assert.equal(res.body.error.code, 'BAD_MANIFEST');
+    }
+    // Refused manifests do not count; valid creations do.
+    const ok = await relay({ limits: { roomsPerIdentity: 100 } });
+    await x.login(ok);
+    try {
+      for (let i = 0; i < 10; i++) await createRoom(ok, [x, y]);
+      const eleventh = await post(ok.url, '/rooms', signedManifest(x, manifestOf([x, y])), x.token);
+      assert.equal(eleventh.status, 429);
+      assert.equal(eleventh.body.error.code, 'RATE_LIMITED');
+      assert.ok(Number(eleventh.headers.get('retry-after')) >= 1);
+    } finally {
+      await ok.close();
+    }
+  } finally {
+    await q2.close();
+  }
+});
+
+test('an idle room closes after its idle timeout; an expired room is gone', async () => {
+  const room = await createRoom(r, [a, b]);
+  r.clock.offset = 30 * 60_000 + 1000;
+  try {
+    const res = await call(r.url, 'GET', `/rooms/${room}`, undefined, a.token);
+    assert.equal(res.body.error.code, 'UNAUTHORIZED', 'the token expired first (15 min)');
+    await Promise.all([a.login(r)]);
+    const gone = await call(r.url, 'GET', `/rooms/${room}`, undefined, a.token);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'ROOM_NOT_FOUND');
+  } finally {
+    r.clock.offset = 0;
+    await a.login(r);
+  }
+});
