@@ -24,6 +24,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { bundleBrowserApp, copyBrowserApp } from '../../client/bench/bundle-app.ts';
+import { lockDist } from './fixtures/dist-lock.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'installed');
@@ -163,15 +164,22 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
 
   before(
     async () => {
-      await run('npm', ['run', 'build'], { cwd: ROOT });
       const packDir = join(tmp, 'tarballs');
       mkdirSync(packDir);
       const workspaces = PACKAGES.flatMap((p) => ['--workspace', `packages/${p}`]);
-      const { stdout } = await run(
-        'npm',
-        ['pack', ...workspaces, '--pack-destination', packDir, '--json', '--loglevel=error'],
-        { cwd: ROOT }
-      );
+      // dist/ is rebuilt from scratch: not while another test file runs the built CLI.
+      const unlock = await lockDist();
+      let stdout: string;
+      try {
+        await run('npm', ['run', 'build'], { cwd: ROOT });
+        ({ stdout } = await run(
+          'npm',
+          ['pack', ...workspaces, '--pack-destination', packDir, '--json', '--loglevel=error'],
+          { cwd: ROOT }
+        ));
+      } finally {
+        unlock();
+      }
       const packed = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
       for (const p of packed) {
         const stray = p.files.filter(

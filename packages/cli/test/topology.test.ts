@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { runCli } from '../src/index.ts';
+import { lockDist } from './fixtures/dist-lock.ts';
 
 const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 const dirs: string[] = [];
@@ -68,7 +69,11 @@ let env: NodeJS.ProcessEnv;
 const d1 = tmp('node1');
 const d2 = tmp('node2');
 
+let unlockDist: (() => void) | undefined;
+
 before(async () => {
+  // The nodes run the built CLI: dist/ must not be rebuilt meanwhile (install.test.ts).
+  unlockDist = await lockDist();
   // Node 2 trusts the tokens of node 1's dev key (`tessera token --data D1`), as both nodes trust
   // a gateway's key in production.
   const node1 = await startNode(['--node-id', 'node1', '--dev', '--data', d1]);
@@ -113,6 +118,7 @@ before(async () => {
 after(() => {
   for (const c of children) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  unlockDist?.();
 });
 
 const ed25519Ok = (publicKey: string, message: string, signature: string) =>

@@ -49,10 +49,20 @@ function arraysIn(value: unknown, out: Uint8Array[] = [], seen = new Set<unknown
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 
+/**
+ * One 2-of-2 key for the first two suites: neither changes it (they sign with derived children
+ * and with copies), and an ECDSA key generation takes seconds here.
+ */
+let key2of2: Promise<KeyShare[]> | undefined;
+const shared2of2 = () => {
+  key2of2 ??= simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+  return key2of2;
+};
+
 describe('a signing call must pass the share its session started with', () => {
   let key: KeyShare[] = [];
   before(async () => {
-    key = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+    key = await shared2of2();
   });
 
   test('a session started with a child share refuses the root share and another child (InputError ShareMismatch, no culprit), stays usable and then signs', () => {
@@ -105,7 +115,7 @@ describe('a signing call must pass the share its session started with', () => {
 describe('secrets are wiped when a session ends', () => {
   let key: KeyShare[] = [];
   before(async () => {
-    key = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+    key = await shared2of2();
   });
 
   test('Bob’s choice bits β and rows V are zero once round 2 ran; the whole state is zero after the signature, and after an abort', async () => {

@@ -435,9 +435,20 @@ describe('reshare under tampering (bip340; dealers 1, 3 → holders 1..4, t = 3)
   });
 });
 
+/**
+ * One 2-of-2 ECDSA key for the two ECDSA suites below (a key generation takes seconds here).
+ * Neither changes it: a reshare or refresh makes new shares, a tampered one aborts and the tests
+ * assert that the old epoch still signs.
+ */
+let ecdsa2of2: Promise<KeyShare[]> | undefined;
+const sharedEcdsa2of2 = () => {
+  ecdsa2of2 ??= simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+  return ecdsa2of2;
+};
+
 describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
   test('refresh, add a recovery party, recover a lost share; every pair signs; epochs never mix', async () => {
-    const two = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+    const two = await sharedEcdsa2of2();
     const pk = (two[0] as KeyShare).groupKey;
     const check = async (set: KeyShare[]) => {
       const message = utf8(`pay ${hex(set[0]?.epoch ?? new Uint8Array())}`);
@@ -481,7 +492,7 @@ describe('reshare of ecdsa keys (DKLs23 pairwise setups regenerated)', () => {
 describe('reshare of ecdsa keys under tampering with the pairwise setup (2-of-2 refresh)', () => {
   let two: KeyShare[];
   before(async () => {
-    two = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+    two = await sharedEcdsa2of2();
   });
   const offCurve = (f: Uint8Array): Uint8Array => {
     const b = f.slice();
