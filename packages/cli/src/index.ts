@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import * as backup from './commands/backup.ts';
 import * as btc from './commands/btc.ts';
+import * as device from './commands/device.ts';
 import * as eth from './commands/eth.ts';
 import * as gateway from './commands/gateway.ts';
 import * as keys from './commands/keys.ts';
@@ -33,7 +34,11 @@ export async function runCli(
   argv: string[],
   given: Io = { stdout: process.stdout, stderr: process.stderr }
 ): Promise<number> {
-  const io: CliIo = { ...given, env: given.env ?? process.env };
+  const io: CliIo = {
+    ...given,
+    env: given.env ?? process.env,
+    stdin: given.stdin ?? process.stdin,
+  };
   const program = new Command('tessera')
     .description('Tessera: 2-of-2 threshold keys shared with a co-signing server')
     .version(version)
@@ -44,7 +49,21 @@ export async function runCli(
       writeErr: (s) => io.stderr.write(s),
       outputError: () => {}, // reportError prints it, in the same format as every other error
     });
-  for (const c of [server, node, gateway, relay, token, keys, sign, backup, status, eth, sol, btc])
+  for (const c of [
+    server,
+    node,
+    gateway,
+    relay,
+    device,
+    token,
+    keys,
+    sign,
+    backup,
+    status,
+    eth,
+    sol,
+    btc,
+  ])
     c.register(program, io);
   try {
     await program.parseAsync(argv, { from: 'user' });

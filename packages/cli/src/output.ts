@@ -32,9 +32,11 @@ export interface Io {
   stdout: Writer;
   stderr: Writer;
   env?: NodeJS.ProcessEnv;
+  /** Where prompts read answers (`device pair`); default `process.stdin`. */
+  stdin?: NodeJS.ReadableStream;
 }
 
-/** `Io` with the environment resolved, as commands get it. */
+/** `Io` with the environment and stdin resolved, as commands get it. */
 export type CliIo = Required<Io>;
 
 export interface OutputFlags {
@@ -100,7 +102,13 @@ export function reportError(e: unknown, io: Io, json: boolean): number {
 /** Client errors about the local share store (exit code 4). */
 const STORE_CODES = new Set(['NO_SHARE', 'BAD_INPUT', 'SHARE_CORRUPTED', 'STORE_BUSY']);
 /** Usage and input mistakes (exit code 2). */
-const USAGE_CODES = new Set(['USAGE', 'INVALID_INPUT', 'WEAK_PASSPHRASE']);
+const USAGE_CODES = new Set([
+  'USAGE',
+  'INVALID_INPUT',
+  'WEAK_PASSPHRASE',
+  'BAD_INVITE',
+  'BAD_NAME',
+]);
 
 function classify(e: unknown): { exit: number; code: string; message: string } {
   if (e instanceof CommanderError) {

@@ -359,4 +359,33 @@ function atomicWrite(path: string, text: string): void {
 export const nodeWebSocket: WebSocketFactory = (url) =>
   new WebSocket(url) as unknown as WebSocketLike;
 
+export {
+  checkDeviceName,
+  DEVICE_WIDE,
+  DeviceError,
+  DeviceHome,
+  type DeviceInfo,
+  type PeerRecord,
+} from './device-home.ts';
+export {
+  decodeInvite,
+  encodeInvite,
+  type PairingInvite,
+  type PairOptions,
+  type PairOutcome,
+  pairAsInitiator,
+  pairAsResponder,
+} from './device-pairing.ts';
 export { PairMarkerDir } from './pair-markers.ts';
+export {
+  type CreatedRoom,
+  RelayClient,
+  type RelayClientOptions,
+  RelayError,
+  type RelayMessage,
+  RelaySubscription,
+  type RoomManifest,
+  type RoomMember,
+  relayLoginMessage,
+  relayManifestMessage,
+} from './relay-client.ts';

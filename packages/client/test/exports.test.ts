@@ -25,8 +25,21 @@ test('@tessera/client exports', async () => {
 
 test('@tessera/client/node exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/client/node'), [
+    'DEVICE_WIDE',
+    'DeviceError',
+    'DeviceHome',
     'FileShareStore',
     'PairMarkerDir',
+    'RelayClient',
+    'RelayError',
+    'RelaySubscription',
+    'checkDeviceName',
+    'decodeInvite',
+    'encodeInvite',
     'nodeWebSocket',
+    'pairAsInitiator',
+    'pairAsResponder',
+    'relayLoginMessage',
+    'relayManifestMessage',
   ]);
 });
