@@ -4,7 +4,7 @@
  * what is not theirs is 5xx with a generic message.
  * @module
  */
-import { createService, type LowLevelFault } from '@tessera/http';
+import { createService, handleErrors, type LowLevelFault } from '@tessera/http';
 import { GatewayError, type GatewayErrorCode, toGatewayError } from './errors.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerDocs, registerOpsRoutes } from './routes/ops.ts';
@@ -36,25 +36,9 @@ export async function buildGatewayApp(d: GatewayDeps) {
     refusal: (fault) => new GatewayError(...LOW_LEVEL[fault]),
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const e = toGatewayError(err);
-    if (e.code === 'INTERNAL')
-      // The error's name and code only: an SDK's message may quote what it was given.
-      req.log.error(
-        { err: { type: (err as Error).name, code: (err as { code?: unknown }).code } },
-        'internal error'
-      );
-    else req.log.info({ code: e.code, status: e.status }, 'refused');
-    if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter));
-    if (!req.raw.complete) void reply.header('connection', 'close');
-    return reply.status(e.status).send(e.toBody());
-  });
-  app.setNotFoundHandler(async (_req, reply) =>
-    reply.status(404).send(new GatewayError('NOT_FOUND', 'route not found').toBody())
-  );
-  app.addHook('onSend', async (_req, reply) => {
-    void reply.header('x-content-type-options', 'nosniff');
-    void reply.header('cache-control', 'no-store');
+  handleErrors(app, {
+    toRefusal: (err) => toGatewayError(err),
+    notFound: new GatewayError('NOT_FOUND', 'route not found'),
   });
 
   await registerDocs(app);

@@ -5,8 +5,10 @@
  * listens.
  * @module
  */
+
 import { availableParallelism } from 'node:os';
 import type { NodeRef, NodeSet } from '@tessera/client';
+import { envInteger } from '@tessera/http';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from './secret.ts';
 
 export type { NodeRef, NodeSet };
@@ -143,17 +145,5 @@ function fingerprint(env: NodeJS.ProcessEnv, name: string): string {
   return v.toLowerCase();
 }
 
-function intVar(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number
-): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!/^\d{1,10}$/.test(v) || n < min || n > max)
-    throw new GatewayConfigError(`${name} must be an integer in ${min}..${max}`);
-  return n;
-}
+const intVar = (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number) =>
+  envInteger(env, name, { fallback, min, max, invalid: (m) => new GatewayConfigError(m) });

@@ -30,6 +30,8 @@ export type ServiceApp = FastifyInstance<
 export interface Refusal {
   readonly status: number;
   readonly code: string;
+  /** Seconds to wait before retrying (429, 503). */
+  readonly retryAfter?: number | undefined;
   toBody(): unknown;
 }
 

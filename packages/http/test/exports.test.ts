@@ -10,6 +10,8 @@ test('@tessera/http exports', async () => {
     'DOCS_HEADERS',
     'createService',
     'createServiceLogger',
+    'envInteger',
+    'handleErrors',
     'registerDocs',
   ]);
 });

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import {
   createService,
   createServiceLogger,
+  handleErrors,
   type LowLevelFault,
   type ServiceApp,
 } from '@tessera/http';
@@ -51,6 +52,28 @@ before(async () => {
     },
     async (req) => req.body
   );
+  const refusal = (status: number, code: string, retryAfter?: number) => ({
+    status,
+    code,
+    retryAfter,
+    toBody: () => ({ error: { code, message: code.toLowerCase() } }),
+  });
+  handleErrors(app, {
+    toRefusal: (err) =>
+      err instanceof RangeError
+        ? refusal(429, 'BUSY', 7)
+        : (err as { validation?: unknown }).validation
+          ? refusal(400, 'SCHEMA')
+          : refusal(500, 'INTERNAL'),
+    notFound: refusal(404, 'NOT_FOUND'),
+    onRefused: (r) => refused.push(r.code),
+  });
+  app.get('/busy', async () => {
+    throw new RangeError('queue full');
+  });
+  app.get('/bug', async () => {
+    throw new Error('secret detail');
+  });
   app.get('/item/:id', async () => 'item');
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as { port: number }).port;
@@ -112,4 +135,18 @@ test('the logger censors named fields at depth and drops query strings', async (
   for (const s of ['p1', 'p2', 'p3', 'ticket=secret']) assert.ok(!text.includes(s), s);
   assert.ok(text.includes('[redacted]'));
   assert.ok(lines.some((l) => (l.req as { path?: string } | undefined)?.path === '/echo'));
+});
+
+test('handleErrors: thrown errors become the service refusals, with Retry-After; 404s too; no detail leaks', async () => {
+  const busy = await app.inject({ method: 'GET', url: '/busy' });
+  assert.equal(busy.statusCode, 429);
+  assert.equal(busy.headers['retry-after'], '7');
+  assert.equal(busy.headers['x-content-type-options'], 'nosniff');
+  assert.equal(busy.headers['cache-control'], 'no-store');
+  const bug = await app.inject({ method: 'GET', url: '/bug' });
+  assert.equal(bug.statusCode, 500);
+  assert.doesNotMatch(bug.body, /secret detail/);
+  const none = await app.inject({ method: 'GET', url: '/nothing-here' });
+  assert.deepEqual(JSON.parse(none.body), { error: { code: 'NOT_FOUND', message: 'not_found' } });
+  assert.ok(refused.includes('BUSY') && refused.includes('NOT_FOUND'));
 });

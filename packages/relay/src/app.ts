@@ -5,7 +5,7 @@
  * @module
  */
 import fastifyWebsocket from '@fastify/websocket';
-import { createService, type LowLevelFault } from '@tessera/http';
+import { createService, handleErrors, type LowLevelFault } from '@tessera/http';
 import { RelayError, type RelayErrorCode, toRelayError } from './errors.ts';
 import { registerDeliveryRoutes, WS_PROTOCOL } from './routes/delivery.ts';
 import { registerLoginRoutes } from './routes/login.ts';
@@ -37,26 +37,14 @@ export async function buildRelayApp(d: RelayDeps, opts: { metricsToken?: string 
     onRefused: (r) => d.metrics.errors.inc({ code: r.code }),
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const route = req.routeOptions.url ?? '';
-    const e = toRelayError(err, MESSAGE_ROUTES.has(route) ? 'MESSAGE_TOO_LARGE' : 'SCHEMA');
-    d.metrics.errors.inc({ code: e.code });
-    if (e.code === 'INTERNAL')
-      req.log.error(
-        { err: { type: (err as Error).name, code: (err as { code?: unknown }).code } },
-        'internal error'
-      );
-    else req.log.info({ code: e.code, status: e.status }, 'refused');
-    if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter));
-    if (!req.raw.complete) void reply.header('connection', 'close');
-    return reply.status(e.status).send(e.toBody());
-  });
-  app.setNotFoundHandler(async (_req, reply) =>
-    reply.status(404).send(new RelayError('NOT_FOUND', 'route not found').toBody())
-  );
-  app.addHook('onSend', async (_req, reply) => {
-    void reply.header('x-content-type-options', 'nosniff');
-    void reply.header('cache-control', 'no-store');
+  handleErrors(app, {
+    toRefusal: (err, req) =>
+      toRelayError(
+        err,
+        MESSAGE_ROUTES.has(req.routeOptions.url ?? '') ? 'MESSAGE_TOO_LARGE' : 'SCHEMA'
+      ),
+    notFound: new RelayError('NOT_FOUND', 'route not found'),
+    onRefused: (e) => d.metrics.errors.inc({ code: e.code }),
   });
 
   await registerDocs(app);

@@ -5,6 +5,7 @@
  * listens.
  * @module
  */
+import { envInteger } from '@tessera/http';
 
 export interface RelayLimits {
   /** The largest envelope, decoded (256 KiB). */
@@ -120,17 +121,5 @@ function checkUrl(v: string, name: string, protocols: string[]): void {
     throw new RelayConfigError(`${name}: only ${protocols.join(' and ')} URLs`);
 }
 
-function intVar(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number
-): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!/^\d{1,10}$/.test(v) || n < min || n > max)
-    throw new RelayConfigError(`${name} must be an integer in ${min}..${max}`);
-  return n;
-}
+const intVar = (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number) =>
+  envInteger(env, name, { fallback, min, max, invalid: (m) => new RelayConfigError(m) });
