@@ -304,6 +304,24 @@ function fieldsAtLeast(b: Uint8Array): Uint8Array[] | null {
   return out;
 }
 
+/**
+ * The sender's identity, name and 32-byte key (commitment or ephemeral) that open `PairStart`
+ * and `PairAccept`: lengths, name and points checked, else an abort naming `culprit`.
+ */
+function peerOf(
+  rest: Uint8Array[],
+  culprit: number,
+  what: 'PairStart' | 'PairAccept'
+): { peer: PartyPublic; peerName: Uint8Array; key: Uint8Array } {
+  const [ed, x, peerName, key] = rest as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  if (ed.length !== 32 || x.length !== 32 || key.length !== 32 || !nameOk(peerName))
+    throw new ProtocolAbort('MalformedMessage', culprit, `pairing: ${what} does not parse`);
+  const peer = party(ed, x);
+  const why = checkPartyPublic(peer);
+  if (why) throw new ProtocolAbort('BadPoint', culprit, `pairing: ${what}: ${why}`);
+  return { peer, peerName, key };
+}
+
 const party = (ed: Uint8Array, x: Uint8Array): PartyPublic => ({
   publicKey: ed.slice(),
   x25519: x.slice(),
@@ -445,12 +463,7 @@ export function makePairing(digits: number) {
       const name = checkParams(params);
       const I = PAIR_INITIATOR;
       const p = parse(start, params.roomId, [KIND.start], I);
-      const [ed, x, peerName, C] = p.rest as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-      if (ed.length !== 32 || x.length !== 32 || C.length !== 32 || !nameOk(peerName))
-        throw new ProtocolAbort('MalformedMessage', I, 'pairing: PairStart does not parse');
-      const peer = party(ed, x);
-      const why = checkPartyPublic(peer);
-      if (why) throw new ProtocolAbort('BadPoint', I, `pairing: PairStart: ${why}`);
+      const { peer, peerName, key: C } = peerOf(p.rest, I, 'PairStart');
       if (samePartyPublic(peer, params.identity.public))
         throw new MessageRejected('SelfMessage', I, 'pairing: PairStart carries our own identity');
       const chain1 = chainNext(chainStart(params.roomId), p.m);
@@ -538,12 +551,7 @@ export function makePairing(digits: number) {
   /** The initiator, on `PairAccept`: checks it, then reveals its key and shows the code. */
   function onAccept(s: PairingSession, p: Parsed): PairingStep {
     const R = PAIR_RESPONDER;
-    const [ed, x, peerName, E] = p.rest as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-    if (ed.length !== 32 || x.length !== 32 || E.length !== 32 || !nameOk(peerName))
-      throw new ProtocolAbort('MalformedMessage', R, 'pairing: PairAccept does not parse');
-    const peer = party(ed, x);
-    const why = checkPartyPublic(peer);
-    if (why) throw new ProtocolAbort('BadPoint', R, `pairing: PairAccept: ${why}`);
+    const { peer, peerName, key: E } = peerOf(p.rest, R, 'PairAccept');
     if (samePartyPublic(peer, s.identity.public))
       throw new ProtocolAbort('MalformedMessage', R, 'pairing: PairAccept carries our identity');
     const chain2 = chainNext(s.st.chain, p.m);
