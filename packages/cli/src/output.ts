@@ -68,6 +68,15 @@ export class Output {
     );
   }
 
+  /**
+   * One event of a long-running command: a JSON line on stdout with `--json`, else a line for
+   * people on stderr (stdout stays for results).
+   */
+  event(value: object, human: string): void {
+    if (this.#flags.json) this.#io.stdout.write(`${JSON.stringify(value)}\n`);
+    else if (!this.#flags.quiet) this.#io.stderr.write(`${human}\n`);
+  }
+
   /** A note for people (stderr), silenced by `--quiet`. */
   note(line: string): void {
     if (!this.#flags.quiet) this.#io.stderr.write(`${line}\n`);
@@ -108,6 +117,8 @@ const USAGE_CODES = new Set([
   'WEAK_PASSPHRASE',
   'BAD_INVITE',
   'BAD_NAME',
+  'UNKNOWN_PEER',
+  'AMBIGUOUS_PEER',
 ]);
 
 function classify(e: unknown): { exit: number; code: string; message: string } {

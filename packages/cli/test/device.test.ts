@@ -4,130 +4,28 @@
  * leave nothing stored on either side, and the lockout after three failures.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import {
+  cleanUp,
+  cli,
+  type Json,
+  killGroup,
+  Pairer,
+  startPair,
+  startRelayProcess,
+  tmp,
+  twoDevices,
+} from './fixtures/devices.ts';
 
-const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
-const run = promisify(execFile);
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
 let relayUrl = '';
 
-function tmp(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), `tessera-device-${name}-`));
-  dirs.push(d);
-  return d;
-}
-
-function killGroup(c: ChildProcess): void {
-  if (c.pid !== undefined && c.exitCode === null && c.signalCode === null)
-    try {
-      process.kill(-c.pid, 'SIGKILL');
-    } catch {}
-}
-
 before(async () => {
-  const relay = spawn(process.execPath, [BIN, 'relay', 'start', '--dev', '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    detached: true,
-  });
-  children.push(relay);
-  relayUrl = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: relay.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      const m = /^listening on (\S+)$/.exec(l);
-      if (m?.[1]) resolve(m[1]);
-    });
-    relay.once('exit', (code) => reject(new Error(`relay exited early (${code})`)));
-  });
+  relayUrl = await startRelayProcess();
 });
 
-after(() => {
-  for (const c of children) killGroup(c);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-type Json = Record<string, unknown> & { error?: { code: string; message: string } };
-
-async function cli(args: string[]): Promise<{ code: number; json: Json }> {
-  const r = await run(process.execPath, [BIN, ...args, '--json'], { timeout: 60_000 }).then(
-    (x) => ({ code: 0, stdout: x.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout })
-  );
-  return { code: r.code, json: JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') };
-}
-
-/** A `device pair` process whose stdout JSON lines arrive in order through `line()`. */
-class Pairer {
-  readonly child: ChildProcess;
-  readonly #lines: Json[] = [];
-  #waiters: (() => void)[] = [];
-  readonly exit: Promise<number>;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'device', 'pair', ...args, '--json'], {
-      stdio: ['pipe', 'pipe', 'ignore'],
-      detached: true,
-    });
-    children.push(this.child);
-    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      this.#lines.push(JSON.parse(l) as Json);
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    this.exit = new Promise((resolve) => this.child.once('exit', (c) => resolve(c ?? -1)));
-  }
-
-  async line(): Promise<Json> {
-    const deadline = Date.now() + 60_000;
-    while (this.#lines.length === 0) {
-      if (this.child.exitCode !== null) throw new Error('device pair exited');
-      if (Date.now() > deadline) throw new Error('no line from device pair in time');
-      await new Promise<void>((r) => {
-        this.#waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-    return this.#lines.shift() as Json;
-  }
-
-  type(s: string): void {
-    this.child.stdin?.write(`${s}\n`);
-  }
-
-  /** The exit code and the last JSON line. */
-  async end(): Promise<{ code: number; json: Json }> {
-    const code = await this.exit;
-    await new Promise((r) => setImmediate(r));
-    return { code, json: this.#lines.pop() ?? {} };
-  }
-}
-
-async function twoDevices(tag: string) {
-  const a = tmp(`${tag}-a`);
-  const b = tmp(`${tag}-b`);
-  const ia = await cli(['device', 'init', '--name', "Alice's laptop", '--home', a]);
-  const ib = await cli(['device', 'init', '--name', 'Bob phone', '--home', b]);
-  assert.equal(ia.code, 0, JSON.stringify(ia.json));
-  assert.equal(ib.code, 0, JSON.stringify(ib.json));
-  return { a, b, fa: ia.json.fingerprint as string, fb: ib.json.fingerprint as string };
-}
-
-/** Starts both sides and returns them once each printed its code. */
-async function startPair(a: string, b: string) {
-  const init = new Pairer(['--relay', relayUrl, '--home', a]);
-  const first = await init.line();
-  assert.equal(typeof first.invite, 'string', JSON.stringify(first));
-  const resp = new Pairer(['--relay', relayUrl, '--home', b, '--join', first.invite as string]);
-  const ci = await init.line();
-  const cr = await resp.line();
-  assert.match(String(ci.code), /^\d{6}$/);
-  return { init, resp, codeI: ci.code as string, codeR: cr.code as string };
-}
+after(cleanUp);
 
 async function peers(home: string): Promise<Json[]> {
   const r = await cli(['device', 'peers', '--home', home]);
@@ -153,7 +51,7 @@ test('device init creates the identity (0600) and refuses to overwrite it', asyn
 
 test('two devices pair over the relay: equal codes, each pins the other', async () => {
   const { a, b, fa, fb } = await twoDevices('ok');
-  const { init, resp, codeI, codeR } = await startPair(a, b);
+  const { init, resp, codeI, codeR } = await startPair(relayUrl, a, b);
   assert.equal(codeI, codeR);
   init.type(codeR);
   resp.type(codeI);
@@ -177,7 +75,7 @@ test('two devices pair over the relay: equal codes, each pins the other', async 
 
 /** One failed attempt: `wrongSide` types `answer`, the other side types the right code. */
 async function failedAttempt(a: string, b: string, wrongSide: 'init' | 'resp', answer: string) {
-  const { init, resp, codeI, codeR } = await startPair(a, b);
+  const { init, resp, codeI, codeR } = await startPair(relayUrl, a, b);
   init.type(wrongSide === 'init' ? answer : codeR);
   resp.type(wrongSide === 'resp' ? answer : codeI);
   return Promise.all([init.end(), resp.end()]);

@@ -29,12 +29,11 @@ import {
   reshare,
   type Session,
   type Step,
-  TesseraError,
   taprootTweak,
 } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
 import { ClientError, ServerError } from './errors.ts';
-import { RunGuard } from './guard.ts';
+import { guarded, RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';
 import type { ShareStore, StoredKey } from './store.ts';
 import {
@@ -963,33 +962,6 @@ export class TesseraClient {
       );
     return { result, reply };
   }
-}
-
-/**
- * Runs a core call under the run's guard: its single-use ids and pair marker are settled
- * (durably) before its output is used, and before its error reaches the caller.
- */
-async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
-  let out: T;
-  try {
-    out = call();
-  } catch (e) {
-    // The call's own error is the one to report. Should settling fail too, the pair's marker
-    // stays on disk and reads as a ban later: the safe side.
-    await guard.settle(true).catch(() => undefined);
-    const refused = e instanceof TesseraError && e.code === 'INVALID_INPUT' ? e : null;
-    if (refused?.check === 'PairBanned')
-      throw new ClientError('KEY_LOCKED', refused.message, { cause: e });
-    if (refused?.check === 'PairBusy')
-      throw new ClientError(
-        'STORE_BUSY',
-        'another process of this client is checking the same pair with the server; sign again shortly',
-        { cause: e }
-      );
-    throw e;
-  }
-  await guard.settle(false);
-  return out;
 }
 
 /**

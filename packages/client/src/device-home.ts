@@ -55,6 +55,8 @@ export const DEVICE_WIDE = '*device*';
  * | `BAD_NAME`        | a device name of 0 or more than 64 UTF-8 bytes, or with controls  |
  * | `PAIRING_LOCKED`  | three failed attempts within 10 minutes (with this peer, or on the device) |
  * | `PAIRING_BUSY`    | another live process is pairing from this home                    |
+ * | `UNKNOWN_PEER`    | no pinned peer has that name or fingerprint                       |
+ * | `AMBIGUOUS_PEER`  | several pinned peers match (give a fingerprint)                   |
  */
 export class DeviceError extends TesseraError {
   override name = 'DeviceError';
@@ -260,6 +262,29 @@ export class DeviceHome {
       `${JSON.stringify(rec, null, 2)}\n`
     );
     return rec;
+  }
+
+  /**
+   * The pinned peer `q` names: its fingerprint, a fingerprint prefix of 8 or more hex digits, or
+   * its name. `UNKNOWN_PEER` if none does, `AMBIGUOUS_PEER` if several do.
+   */
+  findPeer(q: string): PeerRecord {
+    const all = this.peers();
+    const lower = q.toLowerCase();
+    let hits = all.filter((p) => p.fingerprint === lower);
+    if (hits.length === 0 && /^[0-9a-f]{8,63}$/.test(lower))
+      hits = all.filter((p) => p.fingerprint.startsWith(lower));
+    if (hits.length === 0) hits = all.filter((p) => p.name === q);
+    if (hits.length === 1) return hits[0] as PeerRecord;
+    if (hits.length === 0)
+      throw new DeviceError(
+        'UNKNOWN_PEER',
+        `no paired device is named "${q}" (see tessera device peers)`
+      );
+    throw new DeviceError(
+      'AMBIGUOUS_PEER',
+      `${hits.length} paired devices match "${q}": give a fingerprint (see tessera device peers)`
+    );
   }
 
   /** The pinned peers, oldest first. */

@@ -22,6 +22,7 @@ import {
   type PairGuard,
   pairGuardKey,
   StagedLedger,
+  TesseraError,
 } from '@tessera/core';
 import { ClientError } from './errors.ts';
 import type { PairMarkerState, ShareStore } from './store.ts';
@@ -97,4 +98,31 @@ export class RunGuard {
         'a single-use id of this session (request id, session id or nonce) was used before: nothing was sent'
       );
   }
+}
+
+/**
+ * Runs a core call under the run's guard: its single-use ids and pair marker are settled
+ * (durably) before its output is used, and before its error reaches the caller.
+ */
+export async function guarded<T>(guard: RunGuard, call: () => T): Promise<T> {
+  let out: T;
+  try {
+    out = call();
+  } catch (e) {
+    // The call's own error is the one to report. Should settling fail too, the pair's marker
+    // stays on disk and reads as a ban later: the safe side.
+    await guard.settle(true).catch(() => undefined);
+    const refused = e instanceof TesseraError && e.code === 'INVALID_INPUT' ? e : null;
+    if (refused?.check === 'PairBanned')
+      throw new ClientError('KEY_LOCKED', refused.message, { cause: e });
+    if (refused?.check === 'PairBusy')
+      throw new ClientError(
+        'STORE_BUSY',
+        'another process of this client is checking the same pair with the server; sign again shortly',
+        { cause: e }
+      );
+    throw e;
+  }
+  await guard.settle(false);
+  return out;
 }

@@ -368,6 +368,17 @@ export {
   type PeerRecord,
 } from './device-home.ts';
 export {
+  DEVICE_PROTOCOL,
+  type DeviceKey,
+  DeviceNode,
+  type DeviceNodeOptions,
+  type DeviceOperation,
+  type DeviceProgress,
+  type DeviceRequest,
+  type DeviceSignature,
+  type ServedRequest,
+} from './device-node.ts';
+export {
   decodeInvite,
   encodeInvite,
   type PairingInvite,

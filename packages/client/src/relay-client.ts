@@ -92,6 +92,35 @@ export const relayManifestMessage = (manifest: Uint8Array): Uint8Array =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A manifest's bytes parsed and checked: for `roomId`, signed by the member `creator` picks. */
+function checkedManifest(
+  roomId: string,
+  bytes: Uint8Array,
+  signature: string,
+  pick: (m: RoomManifest) => string | null
+): { manifest: RoomManifest; creator: string } {
+  const bad = (why: string) => new RelayError('RELAY_PROTOCOL', `room ${roomId}: ${why}`);
+  let m: RoomManifest;
+  try {
+    m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as RoomManifest;
+  } catch {
+    throw bad('the manifest does not parse');
+  }
+  const creator =
+    m !== null && typeof m === 'object' && m.roomId === roomId && Array.isArray(m.members)
+      ? pick(m)
+      : null;
+  if (creator === null) throw bad('the manifest does not list the expected creator');
+  let ok = false;
+  try {
+    ok = ed25519.verify(hexToBytes(signature), relayManifestMessage(bytes), hexToBytes(creator), {
+      zip215: false,
+    });
+  } catch {}
+  if (!ok) throw bad('the manifest is not signed by the expected creator');
+  return { manifest: m, creator };
+}
+
 export class RelayClient {
   readonly url: string;
   readonly origin: string;
@@ -198,23 +227,40 @@ export class RelayClient {
     expect: { manifestHash: string; creator: (m: RoomManifest) => string | null }
   ): Promise<{ manifest: RoomManifest; creator: string }> {
     const r = await this.#call<{ manifest: string; signature: string }>('GET', `/rooms/${roomId}`);
-    const bad = (why: string) => new RelayError('RELAY_PROTOCOL', `room ${roomId}: ${why}`);
     const bytes = fromBase64(r.manifest);
-    if (bytesToHex(sha256(bytes)) !== expect.manifestHash) throw bad('another manifest');
-    const m = JSON.parse(new TextDecoder().decode(bytes)) as RoomManifest;
-    const creator = m.roomId === roomId && Array.isArray(m.members) ? expect.creator(m) : null;
-    if (creator === null) throw bad('the manifest does not list the expected creator');
-    let ok = false;
-    try {
-      ok = ed25519.verify(
-        hexToBytes(r.signature),
-        relayManifestMessage(bytes),
-        hexToBytes(creator),
-        { zip215: false }
-      );
-    } catch {}
-    if (!ok) throw bad('the manifest is not signed by the expected creator');
-    return { manifest: m, creator };
+    if (bytesToHex(sha256(bytes)) !== expect.manifestHash)
+      throw new RelayError('RELAY_PROTOCOL', `room ${roomId}: another manifest`);
+    return checkedManifest(roomId, bytes, r.signature, expect.creator);
+  }
+
+  /**
+   * The open rooms that `creators` (hex keys, at most 16) created with this identity as a member,
+   * newest first, each manifest checked to be signed by its creator. A room whose manifest does
+   * not check is left out (the relay may lie; it cannot forge a creator's signature).
+   */
+  async invitations(
+    creators: readonly string[]
+  ): Promise<{ roomId: string; manifest: RoomManifest; manifestHash: string; creator: string }[]> {
+    if (creators.length === 0) return [];
+    const r = await this.#call<{
+      rooms: { roomId: string; creator: string; manifest: string; signature: string }[];
+    }>('GET', `/rooms?from=${creators.join(',')}`);
+    const out = [];
+    for (const x of r.rooms) {
+      if (!creators.includes(x.creator)) continue;
+      try {
+        const bytes = fromBase64(x.manifest);
+        const { manifest } = checkedManifest(x.roomId, bytes, x.signature, () => x.creator);
+        if (!manifest.members.some((m) => m.publicKey === x.creator)) continue;
+        out.push({
+          roomId: x.roomId,
+          manifest,
+          manifestHash: bytesToHex(sha256(bytes)),
+          creator: x.creator,
+        });
+      } catch {}
+    }
+    return out;
   }
 
   /**

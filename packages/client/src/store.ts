@@ -36,6 +36,8 @@ export interface StoredKey {
     node1: { url: string; fingerprint: string };
     node2: { url: string; fingerprint: string };
   };
+  /** A device-to-device key (docs/devices.md): the paired device that holds the other share. */
+  peer?: { name: string; fingerprint: string };
   /**
    * The share came from a backup: it must be refreshed (`recover`) before it signs, so that the
    * backup is retired and bans recorded since it was taken cannot be lost.

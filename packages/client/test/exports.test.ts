@@ -25,9 +25,11 @@ test('@tessera/client exports', async () => {
 
 test('@tessera/client/node exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/client/node'), [
+    'DEVICE_PROTOCOL',
     'DEVICE_WIDE',
     'DeviceError',
     'DeviceHome',
+    'DeviceNode',
     'FileShareStore',
     'PairMarkerDir',
     'RelayClient',

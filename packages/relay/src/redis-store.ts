@@ -311,6 +311,29 @@ export class RedisRoomStore implements RoomStore {
     await this.#client.eval(ACK, 7, ...this.#roomKeys(roomId), member, upTo);
   }
 
+  async invite(member: string, creator: string, roomId: string, expiresAt: number, max: number) {
+    const key = `${this.#prefix}inv:${member}:${creator}`;
+    // Scored by the order of creation (a counter would need a script; the clock is as good here).
+    await this.#client
+      .multi()
+      .zadd(key, Date.now(), `${roomId}:${expiresAt}`)
+      .zremrangebyrank(key, 0, -(max + 1))
+      // The key lives as long as its longest-lived room (GT alone never sets a first expiry).
+      .pexpireat(key, expiresAt, 'NX')
+      .pexpireat(key, expiresAt, 'GT')
+      .exec();
+  }
+
+  async invitations(member: string, creator: string, now: number): Promise<string[]> {
+    const key = `${this.#prefix}inv:${member}:${creator}`;
+    const out: string[] = [];
+    for (const e of await this.#client.zrevrange(key, 0, -1)) {
+      const [id, until] = e.split(':');
+      if (Number(until) > now) out.push(id as string);
+    }
+    return out;
+  }
+
   async subscribe(roomId: string, fn: (m: RelayMessage) => void): Promise<() => void> {
     const channel = `${this.#prefix}ev:${roomId}`;
     let fns = this.#listeners.get(channel);

@@ -21,6 +21,9 @@ export function base64Size(s: string): number {
   return (s.length / 4) * 3 - pad;
 }
 
+/** Invitations kept per (member, creator): more than a creator's open rooms can be. */
+export const INVITES_PER_CREATOR = 16;
+
 export class Rooms {
   readonly #store: RoomStore;
   readonly #limits: RelayLimits;
@@ -92,7 +95,12 @@ export class Rooms {
         'TOO_MANY_ROOMS',
         `an identity has at most ${this.#limits.roomsPerIdentity} open rooms`
       );
-    if (r === 'created') this.#metrics.rooms.inc();
+    if (r === 'created') {
+      this.#metrics.rooms.inc();
+      for (const x of record.members)
+        if (x !== creator)
+          await this.#store.invite(x, creator, m.roomId, m.expiresAt, INVITES_PER_CREATOR);
+    }
     return { roomId: m.roomId, manifestHash: hash, expiresAt: m.expiresAt };
   }
 
@@ -149,6 +157,22 @@ export class Rooms {
 
   subscribe(roomId: string, fn: (m: RelayMessage) => void): Promise<() => void> {
     return this.#store.subscribe(roomId, fn);
+  }
+
+  /**
+   * The open rooms `creators` created with `who` as a member, newest first, at most
+   * `INVITES_PER_CREATOR` per creator: how a device learns of a request from a peer it paired
+   * with. Asking by creator keeps others' rooms from crowding out those of the peers it knows.
+   */
+  async invitations(who: string, creators: readonly string[]): Promise<RoomRecord[]> {
+    const out: RoomRecord[] = [];
+    const now = this.#now();
+    for (const c of new Set(creators))
+      for (const id of await this.#store.invitations(who, c, now)) {
+        const room = await this.#store.touchRoom(id, this.roomLimits, now, false);
+        if (room && room.creator === c && room.members.includes(who)) out.push(room);
+      }
+    return out;
   }
 
   /** Whether the room is still open, without counting as a call. */

@@ -40,6 +40,27 @@ export const RoomInfo = Type.Object({
   manifestHash: Hex32,
   expiresAt: Type.Integer(),
 });
+export const InvitationsQuery = Type.Object(
+  {
+    from: Type.String({
+      pattern: '^[0-9a-f]{64}(,[0-9a-f]{64}){0,15}$',
+      description: 'The creators asked about: 1..16 Ed25519 keys, hex, comma-separated.',
+    }),
+  },
+  { additionalProperties: false }
+);
+export const Invitations = Type.Object({
+  rooms: Type.Array(
+    Type.Object({
+      roomId: RoomId,
+      creator: Hex32,
+      manifest: Type.String(),
+      signature: Hex64,
+      manifestHash: Hex32,
+      expiresAt: Type.Integer(),
+    })
+  ),
+});
 export const BroadcastBody = Type.Object(
   { clientSeq: ClientSeq, envelope: Base64 },
   { additionalProperties: false }

@@ -80,6 +80,19 @@ export interface RoomStore {
   readAfter(roomId: string, member: string, after: number | null): Promise<RelayMessage[]>;
   /** Acknowledges every message addressed to `member` up to `upTo` (capped at the room's last). */
   ack(roomId: string, member: string, upTo: number): Promise<void>;
+  /**
+   * Records that `creator` invited `member` to `roomId` (a room naming `member` was created),
+   * kept until `expiresAt`; at most `max` per (member, creator), the oldest dropped first.
+   */
+  invite(
+    member: string,
+    creator: string,
+    roomId: string,
+    expiresAt: number,
+    max: number
+  ): Promise<void>;
+  /** The rooms `creator` invited `member` to that have not expired, newest first. */
+  invitations(member: string, creator: string, now: number): Promise<string[]>;
   /** Calls `fn` with each message accepted in the room from now on (by any instance). */
   subscribe(roomId: string, fn: (m: RelayMessage) => void): Promise<() => void>;
   /** Whether the store answers (health). */
@@ -114,6 +127,8 @@ export class MemoryRoomStore implements RoomStore {
   readonly #kv = new Map<string, { value: string; expiresAt: number }>();
   readonly #rooms = new Map<string, MemoryRoom>();
   readonly #events = new EventEmitter().setMaxListeners(0);
+  /** `member creator` → roomId → expiresAt, in insertion order. */
+  readonly #invites = new Map<string, Map<string, number>>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(opts: { now?: () => number } = {}) {
@@ -259,6 +274,26 @@ export class MemoryRoomStore implements RoomStore {
         r.bytes -= s.size;
       }
     }
+  }
+
+  async invite(member: string, creator: string, roomId: string, expiresAt: number, max: number) {
+    const k = `${member} ${creator}`;
+    const m = this.#invites.get(k) ?? new Map<string, number>();
+    this.#invites.set(k, m);
+    m.set(roomId, expiresAt);
+    for (const id of m.keys()) {
+      if (m.size <= max) break;
+      m.delete(id);
+    }
+  }
+
+  async invitations(member: string, creator: string, now: number): Promise<string[]> {
+    const k = `${member} ${creator}`;
+    const m = this.#invites.get(k);
+    if (!m) return [];
+    for (const [id, until] of m) if (until <= now) m.delete(id);
+    if (m.size === 0) this.#invites.delete(k);
+    return [...m.keys()].reverse();
   }
 
   async subscribe(roomId: string, fn: (m: RelayMessage) => void): Promise<() => void> {

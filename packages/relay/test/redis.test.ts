@@ -9,7 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { b64, createRoom, Identity, killGroup, post, startCli, subscribe } from './helpers.ts';
+import {
+  b64,
+  call,
+  createRoom,
+  Identity,
+  killGroup,
+  post,
+  startCli,
+  subscribe,
+} from './helpers.ts';
 
 const REDIS = process.env.TESSERA_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const CI = process.env.CI === 'true';
@@ -82,4 +91,31 @@ test('two instances on one Redis: B delivers what A accepted; after SIGKILL of A
   resumed.close();
   B.child.kill('SIGTERM');
   await once(B.child, 'exit');
+});
+
+test('invitations are shared: a room created on A is listed on B for its member', {
+  skip: up ? false : 'no Redis at 127.0.0.1:6379 (set CI=true to require it)',
+}, async () => {
+  const env = {
+    TESSERA_RELAY_REDIS: REDIS,
+    TESSERA_RELAY_REDIS_PREFIX: `test-${randomBytes(4).toString('hex')}:`,
+    TESSERA_RELAY_PUBLIC_URL: 'https://relay.example',
+  };
+  const [A, B] = await Promise.all([startCli([], env, children), startCli([], env, children)]);
+  const origin = 'https://relay.example';
+  const a = new Identity();
+  const b = new Identity();
+  await a.login({ url: A.url, origin });
+  await b.login({ url: B.url, origin });
+  const r1 = await createRoom({ url: A.url }, [a, b]);
+  const r2 = await createRoom({ url: A.url }, [a, b]);
+  const list = await call(B.url, 'GET', `/rooms?from=${a.publicKey}`, undefined, b.token);
+  assert.equal(list.status, 200);
+  assert.deepEqual(
+    list.body.rooms.map((x: { roomId: string }) => x.roomId),
+    [r2, r1]
+  );
+  const none = await call(B.url, 'GET', `/rooms?from=${b.publicKey}`, undefined, a.token);
+  assert.deepEqual(none.body.rooms, []);
+  for (const c of [A.child, B.child]) killGroup(c, 'SIGKILL');
 });

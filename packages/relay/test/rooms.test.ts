@@ -158,3 +158,48 @@ test('an idle room closes after its idle timeout; an expired room is gone', asyn
     await a.login(r);
   }
 });
+
+test('GET /rooms?from=…: the open rooms those creators made with the caller, newest first; no one else sees them', async () => {
+  const [x, y, z] = [new Identity(), new Identity(), new Identity()];
+  await Promise.all([x.login(r), y.login(r), z.login(r)]);
+  const first = await createRoom(r, [x, y]);
+  const second = await createRoom(r, [x, y]);
+  const byZ = await createRoom(r, [z, y]);
+  const list = (who: Identity, from: Identity[]) =>
+    call(
+      r.url,
+      'GET',
+      `/rooms?from=${from.map((i) => i.publicKey).join(',')}`,
+      undefined,
+      who.token
+    );
+  const mine = await list(y, [x]);
+  assert.equal(mine.status, 200);
+  assert.deepEqual(
+    mine.body.rooms.map((m: { roomId: string }) => m.roomId),
+    [second, first]
+  );
+  const room = mine.body.rooms[0];
+  assert.equal(room.creator, x.publicKey);
+  assert.equal(JSON.parse(Buffer.from(room.manifest, 'base64').toString()).roomId, second);
+  assert.match(room.signature, /^[0-9a-f]{128}$/);
+  // Asked by creator: z's room is listed only when z is asked about.
+  assert.deepEqual(
+    (await list(y, [z, x])).body.rooms.map((m: { roomId: string }) => m.roomId).sort(),
+    [first, second, byZ].sort()
+  );
+  // The creator is not invited to its own rooms; an outsider sees nothing.
+  assert.deepEqual((await list(x, [x])).body.rooms, []);
+  assert.deepEqual((await list(c, [x, z])).body.rooms, []);
+  const bad = await call(r.url, 'GET', '/rooms?from=zz', undefined, y.token);
+  assert.equal(bad.status, 400);
+  const anon = await call(r.url, 'GET', `/rooms?from=${x.publicKey}`);
+  assert.equal(anon.status, 401);
+  // An expired room is no longer listed.
+  r.clock.offset += 11 * 60_000;
+  try {
+    assert.deepEqual((await list(y, [x])).body.rooms, []);
+  } finally {
+    r.clock.offset -= 11 * 60_000;
+  }
+});

@@ -1,6 +1,8 @@
 /**
- * `tessera device init | pair | peers`: this device's identity and the devices it paired with
- * over a relay (docs/devices.md). The home is `--home`, else `TESSERA_HOME`, else `~/.tessera`.
+ * `tessera device init | pair | peers | keygen | sign | serve`: this device's identity, the
+ * devices it paired with over a relay, and 2-of-2 keys held with one of them (docs/devices.md).
+ * The home is `--home`, else `TESSERA_HOME`, else `~/.tessera`; its shares are in the same
+ * encrypted store as the client's (`TESSERA_PASSPHRASE` if set, else the home's `secret.key`).
  *
  * `device pair` prints, with `--json`, one JSON object per line on stdout: `{"invite"}` (the
  * initiator, first), `{"code"}` once the keys are exchanged, then `{"peer","fingerprint"}` or
@@ -15,13 +17,18 @@ import {
   checkDeviceName,
   DeviceError,
   DeviceHome,
+  DeviceNode,
+  type DeviceProgress,
+  type DeviceRequest,
+  FileShareStore,
   pairAsInitiator,
   pairAsResponder,
+  type ServedRequest,
 } from '@tessera/client/node';
-import type { Command } from 'commander';
-import { outputOptions } from '../connect.ts';
+import { type Command, Option } from 'commander';
+import { keyIdArg, outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags, UsageError } from '../output.ts';
-import { positiveIntArg } from './parse.ts';
+import { hexArg, positiveIntArg } from './parse.ts';
 
 interface HomeFlags extends OutputFlags {
   home?: string;
@@ -38,6 +45,39 @@ const homeOf = (f: HomeFlags, io: CliIo) =>
 
 const homeOption = (cmd: Command) =>
   cmd.option('--home <dir>', 'the device home (env TESSERA_HOME, default ~/.tessera)');
+
+interface RunFlags extends HomeFlags {
+  relay?: string;
+  timeout?: number;
+}
+
+/** The options of the commands that run a protocol with a peer over the relay. */
+const runOptions = (cmd: Command) =>
+  outputOptions(
+    homeOption(
+      cmd
+        .option('--relay <url>', 'the relay (env TESSERA_RELAY)')
+        .option('--timeout <seconds>', 'give up after this long (default 600)', positiveIntArg)
+    )
+  );
+
+/** This device, its share store and the relay, ready to run protocols. */
+async function nodeOf(f: RunFlags, io: CliIo): Promise<DeviceNode> {
+  const relay = f.relay ?? io.env.TESSERA_RELAY;
+  if (!relay) throw new UsageError('no relay: pass --relay URL or set TESSERA_RELAY');
+  const home = homeOf(f, io);
+  home.load();
+  const passphrase = io.env.TESSERA_PASSPHRASE;
+  const store = await FileShareStore.open(home.home, passphrase ? { passphrase } : {});
+  return new DeviceNode({ home, store, relay });
+}
+
+/** "Round 1: generate nonce" on stderr, once per round. */
+function showProgress(node: DeviceNode, out: Output): void {
+  node.on('progress', (p: DeviceProgress) =>
+    out.note(p.round === 0 ? `${p.label}…` : `Round ${p.round}: ${p.label}`)
+  );
+}
 
 export function register(program: Command, io: CliIo): void {
   const device = program
@@ -108,6 +148,8 @@ export function register(program: Command, io: CliIo): void {
     ]);
   });
 
+  registerRuns(device, io);
+
   outputOptions(
     homeOption(device.command('peers').description('the devices this one paired with'))
   ).action(async (f: HomeFlags) => {
@@ -124,6 +166,200 @@ export function register(program: Command, io: CliIo): void {
           )
     );
   });
+}
+
+function registerRuns(device: Command, io: CliIo): void {
+  runOptions(
+    device
+      .command('keygen')
+      .description('generate a 2-of-2 key with a paired device (it must be serving and approve)')
+      .requiredOption('--peer <name>', 'the paired device: its name or fingerprint')
+      .addOption(
+        new Option('--scheme <scheme>', 'signature scheme')
+          .choices(['ecdsa', 'ed25519', 'bip340'])
+          .makeOptionMandatory()
+      )
+      .option('--label <label>', 'a label for the key')
+  ).action(
+    async (
+      f: RunFlags & { peer: string; scheme: 'ecdsa' | 'ed25519' | 'bip340'; label?: string }
+    ) => {
+      const out = new Output(io, f);
+      const node = await nodeOf(f, io);
+      showProgress(node, out);
+      const key = await node.keygen({
+        peer: f.peer,
+        scheme: f.scheme,
+        ...(f.label !== undefined ? { label: f.label } : {}),
+        timeoutMs: (f.timeout ?? 600) * 1000,
+      });
+      out.result(key, [`key ${key.keyId}`, `scheme ${key.scheme}`, `publicKey ${key.publicKey}`]);
+    }
+  );
+
+  runOptions(
+    device
+      .command('sign')
+      .description('sign with a key held with a paired device (it must be serving and approve)')
+      .requiredOption('--key <id>', 'key id', keyIdArg)
+      .option('--peer <name>', 'the paired device the key is with (checked)')
+      .option('--digest <hex>', 'the 32-byte digest to sign (ECDSA)', hexArg(32))
+      .option('--message <hex>', 'the message bytes to sign', hexArg())
+      .addOption(
+        new Option('--hash <hash>', 'how an ECDSA --message is hashed (default sha256)').choices([
+          'sha256',
+          'keccak256',
+        ])
+      )
+      .requiredOption('--purpose <text>', 'why: shown to the other device with the hash')
+  ).action(
+    async (
+      f: RunFlags & {
+        key: string;
+        peer?: string;
+        digest?: string;
+        message?: string;
+        hash?: 'sha256' | 'keccak256';
+        purpose: string;
+      }
+    ) => {
+      if ((f.digest === undefined) === (f.message === undefined))
+        throw new UsageError('give exactly one of --digest and --message');
+      if (f.digest !== undefined && f.hash)
+        throw new UsageError('--hash applies to --message only: a digest is already hashed');
+      const out = new Output(io, f);
+      const node = await nodeOf(f, io);
+      showProgress(node, out);
+      const sig = await node.sign({
+        keyId: f.key,
+        input:
+          f.digest !== undefined
+            ? { digest: f.digest }
+            : { message: f.message ?? '', ...(f.hash ? { hash: f.hash } : {}) },
+        purpose: f.purpose,
+        ...(f.peer !== undefined ? { peer: f.peer } : {}),
+        timeoutMs: (f.timeout ?? 600) * 1000,
+      });
+      const { keyId, signature, r, s, recovery, der } = sig;
+      const ecdsa = r === undefined ? {} : { r, s, recovery, der };
+      out.result({ keyId, signature, ...ecdsa }, [
+        `signature ${signature}`,
+        ...Object.entries(ecdsa).map(([k, v]) => `${k} ${String(v)}`),
+      ]);
+    }
+  );
+
+  runOptions(
+    device
+      .command('serve')
+      .description("answer paired devices' key generation and signing requests until interrupted")
+      .option('--approve', 'approve every request without asking (scripts only)')
+  ).action(async (f: RunFlags & { approve?: boolean }) => {
+    const out = new Output(io, f);
+    const node = await nodeOf(f, io);
+    showProgress(node, out);
+    const lines = new LineReader(io.stdin);
+    node.on('served', (s: ServedRequest) => {
+      const what = `${s.request.op} from "${s.request.from.name}"`;
+      out.event(
+        { served: s },
+        `${what}: ${s.outcome}${s.code ? ` (${s.code}: ${s.message})` : ''}`
+      );
+    });
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, onSignal);
+    out.note(`device "${node.device.name}" serving its paired devices (Ctrl-C to stop)`);
+    try {
+      await node.serve({
+        signal: stop.signal,
+        timeoutMs: (f.timeout ?? 600) * 1000,
+        approve: async (r: DeviceRequest) => {
+          out.event({ request: r }, describeRequest(r).join('\n'));
+          if (f.approve) return true;
+          if (!f.json)
+            io.stderr.write('Approve this request? Type y to approve, anything else to deny: ');
+          const line = await lines.next();
+          return line !== null && /^(y|yes)$/i.test(line.trim());
+        },
+      });
+    } finally {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, onSignal);
+      lines.close();
+    }
+  });
+}
+
+/** What the user is asked to approve. The purpose is the requester's word, shown as such. */
+function describeRequest(r: DeviceRequest): string[] {
+  const lines = [
+    `request ${r.id.slice(0, 16)}… from "${r.from.name}" (${r.from.fingerprint.slice(0, 16)}…)`,
+  ];
+  if (r.op === 'keygen')
+    lines.push(`  generate a 2-of-2 ${r.scheme} key${r.label ? ` labelled "${r.label}"` : ''}`);
+  else {
+    lines.push(`  sign with ${r.scheme} key ${r.keyId}`);
+    lines.push(`  ${r.scheme === 'ecdsa' ? 'message hash' : 'message'}: ${r.signing}`);
+    lines.push(`  purpose (as the requester states it): ${JSON.stringify(r.purpose)}`);
+  }
+  return lines;
+}
+
+/** Lines from a stream, one at a time, keeping what arrives ahead of the reader. */
+class LineReader {
+  readonly #input: NodeJS.ReadableStream;
+  #buf = '';
+  #ended = false;
+  #waiting: ((l: string | null) => void) | null = null;
+  readonly #onData = (chunk: Buffer | string) => {
+    this.#buf += String(chunk);
+    if (this.#buf.length > 64 * 1024) this.#buf = this.#buf.slice(-1024);
+    this.#wake();
+  };
+  readonly #onEnd = () => {
+    this.#ended = true;
+    this.#wake();
+  };
+
+  constructor(input: NodeJS.ReadableStream) {
+    this.#input = input;
+  }
+
+  #wake(): void {
+    if (!this.#waiting) return;
+    const i = this.#buf.indexOf('\n');
+    if (i < 0 && !this.#ended) return;
+    const w = this.#waiting;
+    this.#waiting = null;
+    if (i >= 0) {
+      const line = this.#buf.slice(0, i).replace(/\r$/, '');
+      this.#buf = this.#buf.slice(i + 1);
+      w(line);
+    } else {
+      const rest = this.#buf;
+      this.#buf = '';
+      w(rest.length > 0 ? rest : null);
+    }
+  }
+
+  next(): Promise<string | null> {
+    if (this.#waiting === null && this.#input.listenerCount('data') === 0) {
+      this.#input.on('data', this.#onData);
+      this.#input.on('end', this.#onEnd);
+    }
+    this.#input.resume();
+    return new Promise((r) => {
+      this.#waiting = r;
+      this.#wake();
+    });
+  }
+
+  close(): void {
+    this.#input.off('data', this.#onData);
+    this.#input.off('end', this.#onEnd);
+    this.#input.pause();
+    (this.#input as { unref?: () => void }).unref?.();
+  }
 }
 
 /** Shows the code, reads one line, and compares it with ours in constant time. */

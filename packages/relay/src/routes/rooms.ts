@@ -12,6 +12,8 @@ import {
   CreatedRoom,
   CreateRoomBody,
   Index,
+  Invitations,
+  InvitationsQuery,
   MessageBody,
   RoomInfo,
   RoomParams,
@@ -46,6 +48,30 @@ export function registerRoomRoutes(app: App, d: RelayDeps): void {
       onRequest: authenticate(d),
     },
     async (req) => rooms.create(req.relayWho, req.body)
+  );
+
+  app.get(
+    '/rooms',
+    {
+      schema: {
+        ...secured,
+        description:
+          'The open rooms that the given identities created with the caller as a member, newest first (at most 16 per creator).',
+        querystring: InvitationsQuery,
+        response: { 200: Invitations, ...errors },
+      },
+      onRequest: authenticate(d),
+    },
+    async (req) => ({
+      rooms: (await rooms.invitations(req.relayWho, req.query.from.split(','))).map((r) => ({
+        roomId: r.roomId,
+        creator: r.creator,
+        manifest: r.manifest,
+        signature: r.signature,
+        manifestHash: r.manifestHash,
+        expiresAt: r.expiresAt,
+      })),
+    })
   );
 
   app.get(
