@@ -122,8 +122,11 @@ export interface DeviceNodeOptions {
   home: DeviceHome;
   /** The device's share store (a `FileShareStore` in its home). */
   store: ShareStore;
-  /** The relay's base URL. */
-  relay: string;
+  /**
+   * The relay's base URL; or, per peer, a function that finds where to meet it (on a LAN: the
+   * peer's own listener, found by mDNS). `serve` needs a URL.
+   */
+  relay: string | ((peer: PeerRecord) => Promise<string>);
   fetch?: typeof fetch;
 }
 
@@ -244,15 +247,13 @@ const peerPublic = (p: PeerRecord): PartyPublic => ({
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true }
-    );
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 /**
@@ -406,18 +407,36 @@ export class DeviceNode extends EventEmitter {
   readonly home: DeviceHome;
   readonly device: DeviceInfo;
   readonly #store: ShareStore;
-  readonly #client: RelayClient;
+  readonly #relay: DeviceNodeOptions['relay'];
+  readonly #fetch: typeof fetch | undefined;
+  readonly #clients = new Map<string, RelayClient>();
 
   constructor(o: DeviceNodeOptions) {
     super();
     this.home = o.home;
     this.device = o.home.load();
     this.#store = o.store;
-    this.#client = new RelayClient({
-      url: o.relay,
-      identity: this.device.identity,
-      ...(o.fetch ? { fetch: o.fetch } : {}),
-    });
+    this.#relay = o.relay;
+    this.#fetch = o.fetch;
+  }
+
+  /** The relay client for `url` (one per relay, so a login is reused). */
+  #clientAt(url: string): RelayClient {
+    let c = this.#clients.get(url);
+    if (!c) {
+      c = new RelayClient({
+        url,
+        identity: this.device.identity,
+        ...(this.#fetch ? { fetch: this.#fetch } : {}),
+      });
+      this.#clients.set(url, c);
+    }
+    return c;
+  }
+
+  /** Where to meet `peer`: the relay, or what the resolver finds (the peer on the LAN). */
+  async #clientFor(peer: PeerRecord): Promise<RelayClient> {
+    return this.#clientAt(typeof this.#relay === 'string' ? this.#relay : await this.#relay(peer));
   }
 
   #progress(op: DeviceOperation, kind: keyof typeof ROUND_LABELS, round: number) {
@@ -435,7 +454,8 @@ export class DeviceNode extends EventEmitter {
   async #openRoom(peer: PeerRecord, ttlMs: number): Promise<Channel> {
     const room = bytesToHex(randomBytes(16));
     const me = this.device;
-    const created = await this.#client.createRoom({
+    const client = await this.#clientFor(peer);
+    const created = await client.createRoom({
       v: 1,
       roomId: room,
       protocol: DEVICE_PROTOCOL,
@@ -451,7 +471,7 @@ export class DeviceNode extends EventEmitter {
       maxBytes: 8 * 1024 * 1024,
     });
     return new Channel({
-      client: this.#client,
+      client,
       me,
       peer,
       peerParty: RESPONDER,
@@ -620,6 +640,9 @@ export class DeviceNode extends EventEmitter {
   }): Promise<void> {
     /** Rooms already taken, until they expire (a room is answered once). */
     const seen = new Map<string, number>();
+    if (typeof this.#relay !== 'string')
+      throw new ClientError('BAD_INPUT', 'a serving device needs one relay URL to be found at');
+    const client = this.#clientAt(this.#relay);
     const pollMs = o.pollMs ?? 1000;
     const running = new Map<string, Channel>();
     const tasks = new Set<Promise<void>>();
@@ -638,7 +661,7 @@ export class DeviceNode extends EventEmitter {
       const byKey = new Map(peers.map((p) => [p.publicKey, p]));
       let rooms: Awaited<ReturnType<RelayClient['invitations']>> = [];
       try {
-        rooms = await this.#client.invitations(peers.slice(-16).map((p) => p.publicKey));
+        rooms = await client.invitations(peers.slice(-16).map((p) => p.publicKey));
       } catch (e) {
         if (!(e instanceof TesseraError && e.code === 'TRANSPORT')) throw e;
       }
@@ -660,7 +683,7 @@ export class DeviceNode extends EventEmitter {
         )
           continue;
         const ch = new Channel({
-          client: this.#client,
+          client,
           me: this.device,
           peer,
           peerParty: REQUESTER,

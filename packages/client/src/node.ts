@@ -387,6 +387,15 @@ export {
   pairAsInitiator,
   pairAsResponder,
 } from './device-pairing.ts';
+export {
+  discoverDevices,
+  findPeerOnLan,
+  LAN_SERVICE,
+  LanAdvertiser,
+  type LanDevice,
+  type LanStatus,
+  lanAddress,
+} from './lan.ts';
 export { PairMarkerDir } from './pair-markers.ts';
 export {
   type CreatedRoom,

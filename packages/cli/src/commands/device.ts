@@ -20,7 +20,12 @@ import {
   DeviceNode,
   type DeviceProgress,
   type DeviceRequest,
+  discoverDevices,
   FileShareStore,
+  findPeerOnLan,
+  LanAdvertiser,
+  lanAddress,
+  type PeerRecord,
   pairAsInitiator,
   pairAsResponder,
   type ServedRequest,
@@ -28,13 +33,13 @@ import {
 import { type Command, Option } from 'commander';
 import { keyIdArg, outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags, UsageError } from '../output.ts';
-import { hexArg, positiveIntArg } from './parse.ts';
+import { hexArg, portArg, positiveIntArg } from './parse.ts';
 
 interface HomeFlags extends OutputFlags {
   home?: string;
 }
 
-interface PairFlags extends HomeFlags {
+interface PairFlags extends HomeFlags, LanFlags {
   relay?: string;
   join?: string;
   timeout?: number;
@@ -46,30 +51,115 @@ const homeOf = (f: HomeFlags, io: CliIo) =>
 const homeOption = (cmd: Command) =>
   cmd.option('--home <dir>', 'the device home (env TESSERA_HOME, default ~/.tessera)');
 
-interface RunFlags extends HomeFlags {
+interface LanFlags {
+  lan?: boolean;
+  lanAddress?: string;
+  port?: number;
+}
+
+interface RunFlags extends HomeFlags, LanFlags {
   relay?: string;
   timeout?: number;
 }
 
-/** The options of the commands that run a protocol with a peer over the relay. */
-const runOptions = (cmd: Command) =>
+const lanOptions = (cmd: Command, listens: boolean) => {
+  cmd
+    .option(
+      '--lan',
+      listens
+        ? 'no relay: listen on the LAN and advertise this device by mDNS (_tessera._tcp)'
+        : 'no relay: find the peer on the LAN by mDNS and talk to it directly'
+    )
+    .option('--lan-address <ip>', 'the IPv4 address to use on the LAN (default the first one)');
+  if (listens)
+    cmd.option('--port <port>', 'with --lan: the port to listen on (default any)', portArg);
+  return cmd;
+};
+
+/** The options of the commands that run a protocol with a peer over the relay or the LAN. */
+const runOptions = (cmd: Command, listens = false) =>
   outputOptions(
     homeOption(
-      cmd
-        .option('--relay <url>', 'the relay (env TESSERA_RELAY)')
-        .option('--timeout <seconds>', 'give up after this long (default 600)', positiveIntArg)
+      lanOptions(
+        cmd
+          .option('--relay <url>', 'the relay (env TESSERA_RELAY)')
+          .option('--timeout <seconds>', 'give up after this long (default 600)', positiveIntArg),
+        listens
+      )
     )
   );
 
-/** This device, its share store and the relay, ready to run protocols. */
-async function nodeOf(f: RunFlags, io: CliIo): Promise<DeviceNode> {
+const relayOf = (f: RunFlags, io: CliIo): string => {
   const relay = f.relay ?? io.env.TESSERA_RELAY;
-  if (!relay) throw new UsageError('no relay: pass --relay URL or set TESSERA_RELAY');
+  if (!relay) throw new UsageError('no relay: pass --relay URL or set TESSERA_RELAY (or --lan)');
+  return relay;
+};
+
+/** The LAN address to use, or a usage error naming what is missing. */
+function lanHost(f: LanFlags): string {
+  const host = lanAddress(f.lanAddress);
+  if (host === null)
+    throw new UsageError(
+      f.lanAddress
+        ? `${f.lanAddress} is not an IPv4 address of this host`
+        : 'no LAN: this host has no IPv4 address besides loopback'
+    );
+  return host;
+}
+
+/**
+ * This device listening on the LAN: a relay of its own on the LAN address (rooms in memory: the
+ * device's durable state is in its home), advertised by mDNS with `status`.
+ */
+async function listenOnLan(
+  f: LanFlags,
+  device: { name: string; fingerprint: string },
+  status: 'ready' | 'available'
+): Promise<{ url: string; close(): Promise<void> }> {
+  const host = lanHost(f);
+  const { loadRelayConfig, startRelay } = await import('@tessera/relay');
+  const relay = await startRelay(loadRelayConfig({ host, port: f.port ?? 0, dev: true }, {}), {
+    logDestination: { write: () => true } as unknown as NodeJS.WritableStream,
+  });
+  const ad = new LanAdvertiser({
+    name: device.name,
+    fingerprint: device.fingerprint,
+    host,
+    port: Number(new URL(relay.url).port),
+    status,
+  });
+  return {
+    url: relay.url,
+    close: async () => {
+      await ad.close().catch(() => {});
+      await relay.close();
+    },
+  };
+}
+
+/** This device, its share store and where to meet peers, ready to run protocols. */
+async function nodeOf(f: RunFlags, io: CliIo, relay?: string): Promise<DeviceNode> {
   const home = homeOf(f, io);
   home.load();
   const passphrase = io.env.TESSERA_PASSPHRASE;
   const store = await FileShareStore.open(home.home, passphrase ? { passphrase } : {});
-  return new DeviceNode({ home, store, relay });
+  const where =
+    relay ??
+    (f.lan
+      ? async (peer: PeerRecord) => {
+          const found = await findPeerOnLan(peer.fingerprint, {
+            host: lanHost(f),
+            timeoutMs: 10_000,
+          });
+          if (!found)
+            throw new DeviceError(
+              'PEER_NOT_FOUND',
+              `"${peer.name}" is not serving on this LAN (run tessera device serve --lan on it)`
+            );
+          return found.url;
+        }
+      : relayOf(f, io));
+  return new DeviceNode({ home, store, relay: where });
 }
 
 /** "Round 1: generate nonce" on stderr, once per round. */
@@ -107,14 +197,17 @@ export function register(program: Command, io: CliIo): void {
 
   outputOptions(
     homeOption(
-      device
-        .command('pair')
-        .description(
-          'pair with another device over a relay: start (prints an invite) or --join INVITE'
-        )
-        .option('--relay <url>', 'the relay (env TESSERA_RELAY); with --join the invite names it')
-        .option('--join <invite>', 'answer the invite the other device printed')
-        .option('--timeout <seconds>', 'give up after this long (default 600)', positiveIntArg)
+      lanOptions(
+        device
+          .command('pair')
+          .description(
+            'pair with another device over a relay (or --lan): start (prints an invite) or --join INVITE'
+          )
+          .option('--relay <url>', 'the relay (env TESSERA_RELAY); with --join the invite names it')
+          .option('--join <invite>', 'answer the invite the other device printed')
+          .option('--timeout <seconds>', 'give up after this long (default 600)', positiveIntArg),
+        true
+      )
     )
   ).action(async (f: PairFlags) => {
     const out = new Output(io, f);
@@ -131,15 +224,21 @@ export function register(program: Command, io: CliIo): void {
     if (f.join !== undefined) {
       result = await pairAsResponder({ ...common, invite: f.join });
     } else {
-      if (!relay) throw new UsageError('no relay: pass --relay URL or set TESSERA_RELAY');
-      result = await pairAsInitiator({
-        ...common,
-        relay,
-        onInvite: (invite) => {
-          out.result({ invite }, [invite]);
-          out.note('On the other device run: tessera device pair --join <the invite above>');
-        },
-      });
+      const lan = f.lan ? await listenOnLan(f, dev, 'available') : null;
+      const at = lan?.url ?? relay;
+      if (!at) throw new UsageError('no relay: pass --relay URL or set TESSERA_RELAY (or --lan)');
+      try {
+        result = await pairAsInitiator({
+          ...common,
+          relay: at,
+          onInvite: (invite) => {
+            out.result({ invite }, [invite]);
+            out.note('On the other device run: tessera device pair --join <the invite above>');
+          },
+        });
+      } finally {
+        await lan?.close();
+      }
     }
     const p = result.peer;
     out.result({ peer: p.name, fingerprint: p.fingerprint }, [
@@ -149,6 +248,33 @@ export function register(program: Command, io: CliIo): void {
   });
 
   registerRuns(device, io);
+
+  outputOptions(
+    homeOption(
+      device
+        .command('discover')
+        .description('the Tessera devices advertising on this LAN (mDNS; untrusted until paired)')
+        .option('--timeout <seconds>', 'how long to listen (default 3)', positiveIntArg)
+        .option('--lan-address <ip>', 'the IPv4 address to use on the LAN (default the first one)')
+    )
+  ).action(async (f: HomeFlags & { timeout?: number; lanAddress?: string }) => {
+    const home = homeOf(f, io);
+    const pinned = new Set(home.exists() ? home.peers().map((p) => p.fingerprint) : []);
+    const found = await discoverDevices({
+      timeoutMs: (f.timeout ?? 3) * 1000,
+      host: lanHost(f),
+    });
+    const devices = found.map((d) => ({ ...d, paired: pinned.has(d.fingerprint) }));
+    new Output(io, f).result(
+      { devices },
+      devices.length === 0
+        ? ['no Tessera device answered on this LAN']
+        : devices.map(
+            (d) =>
+              `${d.fingerprint.slice(0, 16)}…  ${d.name}  ${d.status}  ${d.url}${d.paired ? '  (paired)' : ''}`
+          )
+    );
+  });
 
   outputOptions(
     homeOption(device.command('peers').description('the devices this one paired with'))
@@ -253,10 +379,13 @@ function registerRuns(device: Command, io: CliIo): void {
     device
       .command('serve')
       .description("answer paired devices' key generation and signing requests until interrupted")
-      .option('--approve', 'approve every request without asking (scripts only)')
+      .option('--approve', 'approve every request without asking (scripts only)'),
+    true
   ).action(async (f: RunFlags & { approve?: boolean }) => {
     const out = new Output(io, f);
-    const node = await nodeOf(f, io);
+    const lan = f.lan ? await listenOnLan(f, homeOf(f, io).load(), 'ready') : null;
+    if (lan) out.event({ listening: lan.url }, `listening on ${lan.url} (advertised by mDNS)`);
+    const node = await nodeOf(f, io, lan?.url);
     showProgress(node, out);
     const lines = new LineReader(io.stdin);
     node.on('served', (s: ServedRequest) => {
@@ -286,6 +415,7 @@ function registerRuns(device: Command, io: CliIo): void {
     } finally {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, onSignal);
       lines.close();
+      await lan?.close();
     }
   });
 }
