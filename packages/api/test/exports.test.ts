@@ -64,3 +64,15 @@ test('@tessera/api exports', async () => {
     'stepBodyLimit',
   ]);
 });
+
+test('@tessera/api/relay exports', async () => {
+  assert.deepEqual(await exportsOf('@tessera/api/relay'), [
+    'RelayClient',
+    'RelayError',
+    'RelaySubscription',
+    'fromBase64',
+    'relayLoginMessage',
+    'relayManifestMessage',
+    'toBase64',
+  ]);
+});

@@ -11,6 +11,7 @@ import {
   type StepReplyResponse,
   signingInput,
 } from '@tessera/api';
+import { fromBase64, toBase64 } from '@tessera/api/relay';
 import {
   BoundedCache,
   decodeEnvelope,
@@ -31,7 +32,6 @@ import {
   type Step,
   taprootTweak,
 } from '@tessera/core';
-import { fromBase64, toBase64 } from './base64.ts';
 import { ClientError, ServerError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';

@@ -26,6 +26,7 @@ import {
   type SignResultBody,
   signingInput,
 } from '@tessera/api';
+import { RelayClient, type RelayError, type RelaySubscription } from '@tessera/api/relay';
 import {
   decodeEnvelope,
   discardSession,
@@ -52,7 +53,6 @@ import {
 import { DeviceError, type DeviceHome, type DeviceInfo, type PeerRecord } from './device-home.ts';
 import { ClientError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
-import { RelayClient, type RelayError, type RelaySubscription } from './relay-client.ts';
 import type { ShareStore, StoredKey } from './store.ts';
 
 /** The room protocol of device operations. */

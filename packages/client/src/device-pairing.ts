@@ -17,6 +17,7 @@
 
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { RelayClient, type RelayError, type RelaySubscription } from '@tessera/api/relay';
 import {
   fingerprint,
   MessageRejected,
@@ -29,7 +30,6 @@ import {
   pairing,
 } from '@tessera/core';
 import { DeviceError, type DeviceHome, type DeviceInfo, type PeerRecord } from './device-home.ts';
-import { RelayClient, type RelayError, type RelaySubscription } from './relay-client.ts';
 
 const PROTOCOL = 'tessera-pair/v1';
 const FRAME_PAIR = 1;

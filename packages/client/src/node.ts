@@ -360,6 +360,18 @@ export const nodeWebSocket: WebSocketFactory = (url) =>
   new WebSocket(url) as unknown as WebSocketLike;
 
 export {
+  type CreatedRoom,
+  RelayClient,
+  type RelayClientOptions,
+  RelayError,
+  type RelayMessage,
+  RelaySubscription,
+  type RoomManifest,
+  type RoomMember,
+  relayLoginMessage,
+  relayManifestMessage,
+} from '@tessera/api/relay';
+export {
   checkDeviceName,
   DEVICE_WIDE,
   DeviceError,
@@ -397,15 +409,3 @@ export {
   lanAddress,
 } from './lan.ts';
 export { PairMarkerDir } from './pair-markers.ts';
-export {
-  type CreatedRoom,
-  RelayClient,
-  type RelayClientOptions,
-  RelayError,
-  type RelayMessage,
-  RelaySubscription,
-  type RoomManifest,
-  type RoomMember,
-  relayLoginMessage,
-  relayManifestMessage,
-} from './relay-client.ts';

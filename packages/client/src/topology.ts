@@ -14,6 +14,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { NodeIdentityInfo, SessionStartedResponse, StepReplyResponse } from '@tessera/api';
+import { fromBase64, toBase64 } from '@tessera/api/relay';
 import {
   decodeEnvelope,
   discardSession,
@@ -22,7 +23,6 @@ import {
   type Session,
   type Step,
 } from '@tessera/core';
-import { fromBase64, toBase64 } from './base64.ts';
 import { ClientError } from './errors.ts';
 import type { RunGuard } from './guard.ts';
 import { type Http, HttpStepTransport } from './transport.ts';

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { RelayClient } from '@tessera/api/relay';
 import { newPartyIdentity } from '@tessera/core';
 import { loadRelayConfig, type RunningRelay, startRelay } from '@tessera/relay';
-import { RelayClient } from '../src/relay-client.ts';
 
 let relay: RunningRelay;
 

@@ -10,8 +10,8 @@ import { createPublicKey, verify } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { fromBase64, toBase64 } from '@tessera/api/relay';
 import { ClientError, Http, HttpStepTransport, ServerError } from '@tessera/client';
-import { fromBase64, toBase64 } from '../src/base64.ts';
 import { type World, world } from './fixtures/harness.ts';
 
 const message = new TextEncoder().encode('transports');
