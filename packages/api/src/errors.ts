@@ -79,6 +79,10 @@ export const ERROR_STATUS = {
   NO_RECOVERY: 409,
   /** The store or another dependency is unavailable: retry later. */
   UNAVAILABLE: 503,
+  /** This server takes no part through a relay (`relay.url` is not configured). */
+  RELAY_DISABLED: 404,
+  /** The relay room is not what the request says (manifest, members), or the relay refused. */
+  RELAY_ROOM: 400,
   /** An unexpected server fault (a bug); nothing secret is in the message. */
   INTERNAL: 500,
 } as const satisfies Record<string, number>;

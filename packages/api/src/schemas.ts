@@ -503,6 +503,38 @@ export const WsTicket = Type.Object(
   { additionalProperties: false }
 );
 
+/** The server's identity in relay rooms (docs/relay-participant.md). */
+export const RelayIdentityInfo = Type.Object(
+  {
+    /** The relay the server takes part through. */
+    relay: Type.String(),
+    /** Ed25519 key, hex. */
+    publicKey: HexN(32),
+    /** X25519 key, hex. */
+    x25519: HexN(32),
+    fingerprint: HexN(32),
+  },
+  { additionalProperties: false }
+);
+
+/** Attaches a session to a relay room the client created with the server as a member. */
+export const AttachRelayBody = Type.Object(
+  {
+    roomId: HexN(16),
+    manifestHash: HexN(32),
+    /** The client's identity in the room (one for this session). */
+    client: Type.Object({ publicKey: HexN(32), x25519: HexN(32) }, strict),
+  },
+  strict
+);
+
+export const AttachRelayReply = Type.Object(
+  { sessionId: HexN(16), roomId: HexN(16), status: Type.Literal('attached') },
+  { additionalProperties: false }
+);
+
+export type RelayIdentityResponse = Static<typeof RelayIdentityInfo>;
+export type AttachRelayRequest = Static<typeof AttachRelayBody>;
 export type CreateKeyRequest = Static<typeof CreateKeyBody>;
 export type SignPayload = Static<typeof SignPayloadSchema>;
 export type SignRequest = Static<typeof SignBody>;

@@ -16,7 +16,7 @@ export interface ClientFlags extends OutputFlags {
   server?: string;
   token?: string;
   home?: string;
-  transport?: 'http' | 'ws';
+  transport?: 'http' | 'ws' | 'relay';
 }
 
 /** `--json` and `--quiet`, on every command. */
@@ -40,7 +40,7 @@ export function clientOptions(cmd: Command): Command {
       .option('--home <dir>', 'client share store (env TESSERA_HOME, default ~/.tessera)')
       .addOption(
         new Option('--transport <kind>', 'session transport')
-          .choices(['http', 'ws'])
+          .choices(['http', 'ws', 'relay'])
           .default('http')
       )
   );

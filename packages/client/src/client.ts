@@ -35,6 +35,7 @@ import {
 import { ClientError, ServerError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';
+import { RelayStepTransport } from './relay-transport.ts';
 import type { ShareStore, StoredKey } from './store.ts';
 import {
   NODE1,
@@ -69,8 +70,11 @@ export interface ClientOptions {
   /** Bearer token, or a function returning a fresh one. */
   token: string | (() => Promise<string>);
   store: ShareStore;
-  /** `http` (start/step calls, the default) or `ws` (a WebSocket per session). */
-  transport?: 'http' | 'ws';
+  /**
+   * `http` (start/step calls, the default), `ws` (a WebSocket per session) or `relay` (steps
+   * through a room of the relay the server names at `GET /v1/relay/identity`).
+   */
+  transport?: TransportKind;
   /** WebSocket constructor for `ws` (the browser's by default; `@tessera/client/node` passes `ws`'s). */
   webSocket?: WebSocketFactory;
   fetch?: typeof fetch;
@@ -87,7 +91,8 @@ export interface Signature extends SignResultBody {
   keyId: string;
 }
 
-export type TransportKind = 'http' | 'ws';
+/** How session steps travel: HTTP requests, a WebSocket, or a relay room (the server's `relay.url`). */
+export type TransportKind = 'http' | 'ws' | 'relay';
 
 export interface CallOptions {
   onProgress?: (p: Progress) => void;
@@ -183,6 +188,11 @@ export class TesseraClient {
 
   #stepper(kind: TransportKind): StepTransport {
     if (kind === 'http') return new HttpStepTransport(this.http);
+    if (kind === 'relay')
+      return new RelayStepTransport(
+        this.http,
+        this.#options.fetch ? { fetch: this.#options.fetch } : {}
+      );
     const factory =
       this.#webSocket ??
       ((url: string) =>

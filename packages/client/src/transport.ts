@@ -77,7 +77,7 @@ export class Http {
   }
 }
 
-const isErrorBody = (x: unknown): x is ErrorBody =>
+export const isErrorBody = (x: unknown): x is ErrorBody =>
   typeof x === 'object' && x !== null && typeof (x as ErrorBody).error?.code === 'string';
 
 /** Sends one step (envelopes, base64) of a session and returns the server's reply. */
@@ -232,4 +232,4 @@ export class WsStepTransport implements StepTransport {
   }
 }
 
-const statusOf = (code: string): number => (isErrorCode(code) ? ERROR_STATUS[code] : 400);
+export const statusOf = (code: string): number => (isErrorCode(code) ? ERROR_STATUS[code] : 400);

@@ -5,6 +5,7 @@
  * messages.
  * @module
  */
+export { shareSecret as shareSecretForTests } from './keyshare.ts';
 export { memoryLedgerForTests, memoryPairGuardForTests } from './session/driver.ts';
 export type { Tamper } from './session/envelope.ts';
 export {

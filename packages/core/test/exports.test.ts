@@ -75,6 +75,7 @@ test('@tessera/core/testing exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/core/testing'), [
     'memoryLedgerForTests',
     'memoryPairGuardForTests',
+    'shareSecretForTests',
     'simulate',
   ]);
 });

@@ -15,6 +15,7 @@ import { registerKeyRoutes } from './routes/keys.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { OPEN_ROUTES, registerDocs, registerOpsRoutes } from './routes/ops.ts';
 import { registerRecoveryRoutes } from './routes/recovery.ts';
+import { registerRelayRoutes } from './routes/relay.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import type { AppDeps } from './routes/shared.ts';
 
@@ -117,6 +118,7 @@ export async function buildApp(d: AppDeps) {
   registerRecoveryRoutes(app, d);
   registerNodeRoutes(app, d);
   registerSessionRoutes(app, d);
+  registerRelayRoutes(app, d);
   return app;
 }
 

@@ -221,6 +221,19 @@ export const ServerConfigFile = Type.Object(
         strict
       )
     ),
+    relay: Type.Optional(
+      Type.Object(
+        {
+          url: Type.Optional(
+            Type.String({
+              description:
+                'take part in sessions through this relay (docs/relay-participant.md); env TESSERA_RELAY_URL',
+            })
+          ),
+        },
+        strict
+      )
+    ),
     recovery: Type.Optional(
       Type.Object(
         {
@@ -321,6 +334,8 @@ export interface ServerConfig {
   policy: Static<typeof PolicySchema>;
   /** The 2-of-3 topology: this server's node id (null: a plain 2-of-2 co-signer). */
   node: { id: 'node1' | 'node2' | null; peerFingerprint: string | null };
+  /** Sessions may run through this relay (null: start/step over HTTP and WebSocket only). */
+  relay: { url: string | null };
   recovery: { delayMs: number; notifyUrl: string | null };
   logLevel: string;
 }
@@ -444,6 +459,7 @@ export function loadConfig(
   }
   if (env.TESSERA_NODE_ID && !flags.node?.id)
     envIn.node = { ...fromFile.node, id: env.TESSERA_NODE_ID as 'node1' | 'node2' };
+  if (env.TESSERA_RELAY_URL) envIn.relay = { ...fromFile.relay, url: env.TESSERA_RELAY_URL };
   if (env.TESSERA_NODE_PEER_FINGERPRINT)
     envIn.node = {
       ...fromFile.node,
@@ -537,12 +553,27 @@ export function loadConfig(
       id: merged.node?.id ?? null,
       peerFingerprint: merged.node?.peerFingerprint ?? null,
     },
+    relay: { url: merged.relay?.url ? checkedRelayUrl(merged.relay.url, dev) : null },
     recovery: {
       delayMs: durationMs(merged.recovery?.delay ?? (dev ? 0 : '24h')),
       notifyUrl: merged.recovery?.notifyUrl ? checkedNotifyUrl(merged.recovery.notifyUrl) : null,
     },
     logLevel: merged.logLevel ?? 'info',
   };
+}
+
+/** A relay URL: http(s), and https unless dev or on loopback (the relay sees who talks to whom). */
+function checkedRelayUrl(url: string, dev: boolean): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`relay.url is not a URL: ${url}`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && (dev || loopback)))
+    throw new ConfigError('relay.url must be https (http only in dev mode or on loopback)');
+  return u.toString().replace(/\/+$/, '');
 }
 
 function pkcs11Config(

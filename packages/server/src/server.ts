@@ -17,6 +17,7 @@ import { listenMetrics, Metrics } from './metrics.ts';
 import { IDENTITY_FILE, NodeIdentity } from './node/identity.ts';
 import { Pkcs11KeyWrapper } from './pkcs11.ts';
 import { LocalSessionEvents, RedisLink, RedisSessionEvents } from './redis.ts';
+import { openRelayIdentity, RelayParticipant } from './relay/participant.ts';
 import { SessionEngine } from './sessions/engine.ts';
 import { openPostgresStore } from './store/postgres.ts';
 import { openSqliteStore } from './store/sqlite.ts';
@@ -117,7 +118,16 @@ export async function startServer(
   }
   await engine.recoverPairMarkers();
   await engine.reap();
-  const d = { config, store, engine, auth, metrics, log, redis, events };
+  const relay = config.relay.url
+    ? new RelayParticipant({
+        url: config.relay.url,
+        identity: await openRelayIdentity(store, sealer),
+        engine,
+        log,
+        idleMs: config.sessions.idleMs,
+      })
+    : null;
+  const d = { config, store, engine, auth, metrics, log, redis, events, relay };
   const app = await buildApp(d);
   const address = await app.listen({ host: config.host, port: config.port });
   const metricsListener =
@@ -135,6 +145,7 @@ export async function startServer(
       keyWrapper: wrapper.description,
       dev: config.dev,
       node: identity ? { id: identity.nodeId, fingerprint: identity.public.fingerprint } : 'off',
+      relay: relay ? { url: relay.url, fingerprint: relay.public.fingerprint } : 'off',
       metrics:
         metricsListener?.url ??
         (config.metrics.token ? 'with the metrics token' : config.dev ? 'open (dev)' : 'off'),
@@ -154,6 +165,7 @@ export async function startServer(
     close() {
       closing ??= (async () => {
         clearInterval(reaper);
+        relay?.close();
         metricsListener?.server.close();
         await app.close();
         await compute.close();

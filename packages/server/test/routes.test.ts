@@ -115,7 +115,17 @@ describe('routes (inject)', () => {
     });
     const auth = await Authenticator.create(config, store);
     const events = new LocalSessionEvents();
-    app = await buildApp({ config, store, engine, auth, metrics, log, redis: null, events });
+    app = await buildApp({
+      config,
+      store,
+      engine,
+      auth,
+      metrics,
+      log,
+      redis: null,
+      events,
+      relay: null,
+    });
     await app.ready();
     token = await devToken(data, 'alice');
     live = await keygenSession();
@@ -289,6 +299,8 @@ describe('routes (inject)', () => {
     RECOVERY_PENDING: { thrown: api('RECOVERY_PENDING'), route: signRoute },
     NO_RECOVERY: { thrown: api('NO_RECOVERY'), route: signRoute },
     UNAVAILABLE: { thrown: () => new StoreUnavailable('connection refused'), route: stepRoute },
+    RELAY_DISABLED: { real: () => send('GET', '/v1/relay/identity') },
+    RELAY_ROOM: { thrown: api('RELAY_ROOM'), route: stepRoute },
     INTERNAL: { thrown: () => new Error('secret internal detail'), route: signRoute },
   };
 

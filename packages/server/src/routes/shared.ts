@@ -13,6 +13,7 @@ import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { SubjectQuota } from '../quota.ts';
 import type { RedisLink, SessionEvents } from '../redis.ts';
+import type { RelayParticipant } from '../relay/participant.ts';
 import type { SessionEngine } from '../sessions/engine.ts';
 import type { Store } from '../store/store.ts';
 
@@ -34,6 +35,8 @@ export interface AppDeps {
   /** Shared rate-limit counters across instances (null: counted in this process). */
   redis: RedisLink | null;
   events: SessionEvents;
+  /** Sessions through a relay room (null: no `relay.url`). */
+  relay: RelayParticipant | null;
 }
 
 /** The Fastify instance routes are added to, with TypeBox schemas typing requests. */
