@@ -125,3 +125,63 @@ test('three failures in 10 minutes lock pairing: PAIRING_LOCKED on both devices'
   assert.deepEqual(await peers(a), []);
   assert.deepEqual(await peers(b), []);
 });
+
+test('a man in the middle who holds the invite pairs with each side: the two codes differ, so nothing is paired', async () => {
+  // The worst case for the relay path: the attacker read the invite (a QR code over a shoulder)
+  // and runs the pairing as the other device with each side, with identities of his own, so he
+  // can swap every ephemeral key. The commitment makes each side's code a fresh random value he
+  // cannot steer: the codes the two users compare differ (equal with probability 10^-6).
+  const { a, b } = await twoDevices('mitm');
+  const { DeviceHome, pairAsInitiator, pairAsResponder } = await import('@tessera/client/node');
+  const m1 = new DeviceHome(tmp('mitm-m1'));
+  const m2 = new DeviceHome(tmp('mitm-m2'));
+  m1.init('Bob phone');
+  m2.init("Alice's laptop");
+  const init = new Pairer(['--relay', relayUrl, '--home', a]);
+  const { invite } = await init.line();
+  const attackerCodes: string[] = [];
+  // Toward A: the attacker answers A's invite as "Bob phone".
+  const towardA = pairAsResponder({
+    home: m1,
+    device: m1.load(),
+    invite: invite as string,
+    timeoutMs: 60_000,
+    confirmCode: async (code) => {
+      attackerCodes.push(code);
+      return true;
+    },
+  }).catch((e: Error) => e);
+  // Toward B: the attacker starts a pairing of his own as "Alice's laptop" and hands B its invite.
+  let inviteB!: (s: string) => void;
+  const gotInviteB = new Promise<string>((r) => {
+    inviteB = r;
+  });
+  const towardB = pairAsInitiator({
+    home: m2,
+    device: m2.load(),
+    relay: relayUrl,
+    timeoutMs: 60_000,
+    onInvite: inviteB,
+    confirmCode: async (code) => {
+      attackerCodes.push(code);
+      return true;
+    },
+  }).catch((e: Error) => e);
+  const resp = new Pairer(['--relay', relayUrl, '--home', b, '--join', await gotInviteB]);
+  const codeA = (await init.line()).code as string;
+  const codeB = (await resp.line()).code as string;
+  assert.match(codeA, /^\d{6}$/);
+  assert.match(codeB, /^\d{6}$/);
+  assert.notEqual(codeA, codeB, 'the codes the two users compare differ');
+  // Each user types the code the other device shows: both refuse, nothing is stored.
+  init.type(codeB);
+  resp.type(codeA);
+  const [ri, rr] = await Promise.all([init.end(), resp.end()]);
+  assert.equal(ri.code, 1);
+  assert.equal(rr.code, 1);
+  assert.equal(ri.json.error?.code, 'CODE_MISMATCH');
+  assert.equal(rr.json.error?.code, 'CODE_MISMATCH');
+  await Promise.all([towardA, towardB]);
+  assert.deepEqual(await peers(a), []);
+  assert.deepEqual(await peers(b), []);
+});
