@@ -423,9 +423,7 @@ export class TesseraClient {
     // new share is not from a backup: it signs.
     const { refreshRequired: _, ...current } = withoutEpochs(stored);
     await this.#store.put({ ...current, epoch }, r.share.toBytes());
-    await this.http.request<KeyInfoResponse>('POST', `/v1/keys/${keyId}/refresh/confirm`, {
-      epoch,
-    });
+    await confirmEpoch(this.http, keyId, epoch);
     await this.#store.prune(keyId, epoch);
     return { keyId, epoch };
   }
@@ -617,10 +615,7 @@ export class TesseraClient {
     const epoch = bytesToHex(result.epoch);
     const { refreshRequired: _, ...current } = withoutEpochs(stored);
     await this.#store.put({ ...current, epoch }, result.share.toBytes());
-    for (const h of [node.legs.node1, node.legs.node2])
-      await h.request<KeyInfoResponse>('POST', `/v1/keys/${stored.keyId}/refresh/confirm`, {
-        epoch,
-      });
+    for (const h of [node.legs.node1, node.legs.node2]) await confirmEpoch(h, stored.keyId, epoch);
     await this.#store.prune(stored.keyId, epoch);
     return { keyId: stored.keyId, epoch };
   }
@@ -1015,6 +1010,31 @@ function abortCode(e: unknown): string {
 }
 
 const withoutEpochs = ({ epochs: _, ...k }: StoredKey): Omit<StoredKey, 'epochs'> => k;
+
+/**
+ * Confirms a refreshed epoch at a server. A connection that breaks before the answer (a
+ * keep-alive connection the server closed as the request left) is tried again once; if the first
+ * attempt did arrive, the second finds the epoch already current (`EPOCH_STALE`), which the key's
+ * record settles.
+ */
+async function confirmEpoch(http: Http, keyId: string, epoch: string): Promise<void> {
+  const confirm = () =>
+    http.request<KeyInfoResponse>('POST', `/v1/keys/${keyId}/refresh/confirm`, { epoch });
+  try {
+    await confirm();
+    return;
+  } catch (e) {
+    if (!(e instanceof ClientError && e.code === 'TRANSPORT')) throw e;
+  }
+  await new Promise((r) => setTimeout(r, 250));
+  try {
+    await confirm();
+  } catch (e) {
+    if (!(e instanceof ServerError && e.code === 'EPOCH_STALE')) throw e;
+    const key = await http.request<KeyInfoResponse>('GET', `/v1/keys/${keyId}`);
+    if (key.epoch !== epoch) throw e;
+  }
+}
 
 function fresh(): { nonce: string; timestamp: number } {
   return { nonce: bytesToHex(randomBytes(16)), timestamp: Date.now() };
