@@ -106,8 +106,35 @@ export function loadRelayConfig(flags: RelayFlags, env: NodeJS.ProcessEnv): Rela
     publicUrl: publicUrl === null ? null : new URL(publicUrl).origin,
     trustProxy: env.TESSERA_RELAY_TRUST_PROXY === '1',
     logLevel: env.TESSERA_RELAY_LOG_LEVEL || 'info',
-    limits: { ...DEFAULT_LIMITS },
+    limits: limitsFrom(env.TESSERA_RELAY_LIMITS),
   };
+}
+
+/**
+ * The bounds, from `TESSERA_RELAY_LIMITS`: a JSON object of `DEFAULT_LIMITS` names and positive
+ * integers (e.g. `{"roomsPerIdentity":32,"messageBytes":131072}`); anything else is refused.
+ */
+function limitsFrom(json: string | undefined): RelayLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  if (!json) return limits;
+  let o: unknown;
+  try {
+    o = JSON.parse(json);
+  } catch {
+    throw new RelayConfigError('TESSERA_RELAY_LIMITS must be a JSON object');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new RelayConfigError('TESSERA_RELAY_LIMITS must be a JSON object');
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in DEFAULT_LIMITS))
+      throw new RelayConfigError(`TESSERA_RELAY_LIMITS: unknown limit "${k}"`);
+    if (!Number.isSafeInteger(v) || (v as number) < 1)
+      throw new RelayConfigError(`TESSERA_RELAY_LIMITS: ${k} must be a positive integer`);
+    (limits as Record<string, number>)[k] = v as number;
+  }
+  if (limits.maxRoomTtlMs > 24 * 3_600_000)
+    throw new RelayConfigError('TESSERA_RELAY_LIMITS: maxRoomTtlMs is at most 24 h');
+  return limits;
 }
 
 function checkUrl(v: string, name: string, protocols: string[]): void {

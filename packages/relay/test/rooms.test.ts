@@ -203,3 +203,14 @@ test('GET /rooms?from=…: the open rooms those creators made with the caller, n
     r.clock.offset -= 11 * 60_000;
   }
 });
+
+test('TESSERA_RELAY_LIMITS changes the bounds; an unknown name or a bad value is refused', async () => {
+  const { loadRelayConfig } = await import('@tessera/relay');
+  const c = loadRelayConfig({ dev: true }, { TESSERA_RELAY_LIMITS: '{"roomsPerIdentity":32}' });
+  assert.equal(c.limits.roomsPerIdentity, 32);
+  assert.equal(c.limits.members, 16);
+  for (const bad of ['{"rooms":1}', '{"members":0}', '{"members":1.5}', '[1]', 'x'])
+    assert.throws(() => loadRelayConfig({ dev: true }, { TESSERA_RELAY_LIMITS: bad }), {
+      name: 'ConfigError',
+    });
+});
