@@ -20,6 +20,8 @@ import { type PartyIdentity, TesseraError } from '@tessera/core';
 import { fromBase64, toBase64 } from './base64.ts';
 
 const LOGIN_TAG = 'tessera-relay-login/v1';
+/** The subprotocol of the relay's WebSocket (docs/relay.md). */
+const WS_SUBPROTOCOL = 'tessera-relay.v1';
 const MANIFEST_TAG = 'tessera-relay-manifest/v1';
 
 /**
@@ -80,7 +82,24 @@ export interface RelayClientOptions {
   timeoutMs?: number;
   /** Another `fetch` (tests wrap it to break connections). */
   fetch?: typeof fetch;
+  /**
+   * Receive over the relay's WebSocket (`GET /rooms/{id}/ws`) instead of SSE: a factory for a
+   * socket offering the given subprotocols (the browser's `WebSocket`; in Node 20 the `ws`
+   * package, which `@tessera/client/node` wraps as `relayWebSocket`). Sends stay HTTP requests,
+   * idempotent by `clientSeq`.
+   */
+  webSocket?: RelayWebSocketFactory;
 }
+
+/** The part of a WebSocket the relay client uses. */
+export interface RelaySocket {
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  close(code?: number, reason?: string): void;
+}
+export type RelayWebSocketFactory = (url: string, protocols: string[]) => RelaySocket;
 
 /** The bytes an identity signs to log in at `origin`. */
 export const relayLoginMessage = (origin: string, challenge: Uint8Array): Uint8Array =>
@@ -128,6 +147,7 @@ export class RelayClient {
   readonly publicKey: string;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
+  readonly #webSocket: RelayWebSocketFactory | null;
   #token: string | null = null;
   #tokenExpires = 0;
   /** Starts from the clock so that a restarted process does not reuse a `clientSeq`. */
@@ -140,6 +160,7 @@ export class RelayClient {
     this.publicKey = bytesToHex(o.identity.public.publicKey);
     this.#timeoutMs = o.timeoutMs ?? 15_000;
     this.#fetch = o.fetch ?? ((...a) => fetch(...a));
+    this.#webSocket = o.webSocket ?? null;
   }
 
   /** One JSON call; network failures and time-outs are `TRANSPORT`, refusals the relay's code. */
@@ -301,8 +322,62 @@ export class RelayClient {
   /** A subscription to the room's messages addressed to this identity. */
   subscribe(roomId: string, opts: { after?: number; idleMs?: number } = {}): RelaySubscription {
     return new RelaySubscription(this, roomId, opts, (after, signal) =>
-      this.#openStream(roomId, after, signal)
+      this.#webSocket
+        ? this.#openSocket(this.#webSocket, roomId, after, signal)
+        : this.#openStream(roomId, after, signal)
     );
+  }
+
+  /**
+   * The room's events over a WebSocket opened with a one-time ticket (no token in the URL),
+   * presented as the SSE stream they mirror: each text frame becomes one `data:` event, so one
+   * reader serves both.
+   */
+  async #openSocket(
+    factory: RelayWebSocketFactory,
+    roomId: string,
+    after: number | null,
+    signal: AbortSignal
+  ): Promise<Response> {
+    const { ticket } = await this.#call<{ ticket: string }>('POST', `/rooms/${roomId}/ticket`);
+    const url = `${this.url.replace(/^http/, 'ws')}/rooms/${roomId}/ws?ticket=${ticket}${after === null ? '' : `&after=${after}`}`;
+    const socket = factory(url, [WS_SUBPROTOCOL]);
+    const enc = new TextEncoder();
+    let opened = false;
+    return new Promise<Response>((resolve, reject) => {
+      const fail = (why: string) =>
+        new RelayError('TRANSPORT', `relay WebSocket ${this.url}: ${why}`);
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          socket.onmessage = (ev) => {
+            const text = typeof ev.data === 'string' ? ev.data : String(ev.data);
+            // Only events (they carry a seq); replies to frames we never send are ignored.
+            if (!text.startsWith('{"seq"')) return;
+            c.enqueue(enc.encode(`data: ${text}\n\n`));
+          };
+          socket.onclose = () => {
+            if (!opened) reject(fail('closed before it opened'));
+            try {
+              c.close();
+            } catch {}
+          };
+          socket.onerror = () => {
+            if (!opened) reject(fail('cannot connect'));
+            try {
+              c.error(fail('broken'));
+            } catch {}
+          };
+        },
+        cancel() {
+          socket.close(1000, 'done');
+        },
+      });
+      socket.onopen = () => {
+        opened = true;
+        resolve(new Response(body, { headers: { 'content-type': 'text/event-stream' } }));
+      };
+      signal.addEventListener('abort', () => socket.close(1000, 'done'), { once: true });
+    });
   }
 
   async #openStream(roomId: string, after: number | null, signal: AbortSignal): Promise<Response> {

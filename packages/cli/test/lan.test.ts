@@ -86,7 +86,11 @@ test('LAN: discover, pair, key generation in three schemes and signing, no relay
   assert.equal(offered.status, 'available');
   assert.match(String(offered.url), /^http:\/\/10\.77\.0\.1:\d+$/);
   assert.equal(offered.paired, false);
-  const resp = new Pairer(['--home', b, '--join', invite as string], ['device', 'pair'], NS_B);
+  const resp = new Pairer(
+    ['--lan', '--home', b, '--join', invite as string],
+    ['device', 'pair'],
+    NS_B
+  );
   const ci = await init.line();
   const cr = await resp.line();
   assert.equal(ci.code, cr.code);

@@ -26,7 +26,12 @@ import {
   type SignResultBody,
   signingInput,
 } from '@tessera/api';
-import { RelayClient, type RelayError, type RelaySubscription } from '@tessera/api/relay';
+import {
+  RelayClient,
+  type RelayError,
+  type RelaySubscription,
+  type RelayWebSocketFactory,
+} from '@tessera/api/relay';
 import {
   decodeEnvelope,
   discardSession,
@@ -128,6 +133,8 @@ export interface DeviceNodeOptions {
    */
   relay: string | ((peer: PeerRecord) => Promise<string>);
   fetch?: typeof fetch;
+  /** Receive over the relay's WebSocket instead of SSE (the LAN mode uses `relayWebSocket`). */
+  webSocket?: RelayWebSocketFactory;
 }
 
 type Control =
@@ -409,6 +416,7 @@ export class DeviceNode extends EventEmitter {
   readonly #store: ShareStore;
   readonly #relay: DeviceNodeOptions['relay'];
   readonly #fetch: typeof fetch | undefined;
+  readonly #webSocket: RelayWebSocketFactory | undefined;
   readonly #clients = new Map<string, RelayClient>();
 
   constructor(o: DeviceNodeOptions) {
@@ -418,6 +426,7 @@ export class DeviceNode extends EventEmitter {
     this.#store = o.store;
     this.#relay = o.relay;
     this.#fetch = o.fetch;
+    this.#webSocket = o.webSocket;
   }
 
   /** The relay client for `url` (one per relay, so a login is reused). */
@@ -428,6 +437,7 @@ export class DeviceNode extends EventEmitter {
         url,
         identity: this.device.identity,
         ...(this.#fetch ? { fetch: this.#fetch } : {}),
+        ...(this.#webSocket ? { webSocket: this.#webSocket } : {}),
       });
       this.#clients.set(url, c);
     }

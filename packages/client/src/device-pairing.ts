@@ -17,7 +17,12 @@
 
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import { RelayClient, type RelayError, type RelaySubscription } from '@tessera/api/relay';
+import {
+  RelayClient,
+  type RelayError,
+  type RelaySubscription,
+  type RelayWebSocketFactory,
+} from '@tessera/api/relay';
 import {
   fingerprint,
   MessageRejected,
@@ -113,6 +118,8 @@ export interface PairOptions {
    */
   confirmCode(code: string): Promise<true | DeviceError>;
   fetch?: typeof fetch;
+  /** Receive over the relay's WebSocket instead of SSE (the LAN mode). */
+  webSocket?: RelayWebSocketFactory;
 }
 
 export interface PairOutcome {
@@ -130,6 +137,7 @@ export async function pairAsInitiator(
     url: o.relay,
     identity: me.identity,
     ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.webSocket ? { webSocket: o.webSocket } : {}),
   });
   const invitee = newPartyIdentity();
   const room = bytesToHex(randomBytes(16));
@@ -191,6 +199,7 @@ export async function pairAsResponder(o: PairOptions & { invite: string }): Prom
     url: inv.relay,
     identity: identityFromSecrets(hexToBytes(inv.key.ed25519), hexToBytes(inv.key.x25519)),
     ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.webSocket ? { webSocket: o.webSocket } : {}),
   });
   // The manifest must hash to the invite's and be signed by the member the invite names.
   const info = await client.getRoom(inv.room, {

@@ -37,6 +37,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import type { RelaySocket, RelayWebSocketFactory } from '@tessera/api/relay';
 import { WebSocket } from 'ws';
 import { fsyncDir, fsyncFile, pidAlive } from './durable.ts';
 import { ClientError } from './errors.ts';
@@ -355,6 +356,10 @@ function atomicWrite(path: string, text: string): void {
   fsyncDir(dirname(path));
 }
 
+/** A relay WebSocket factory backed by the `ws` package (subprotocols offered as given). */
+export const relayWebSocket: RelayWebSocketFactory = (url, protocols) =>
+  new WebSocket(url, protocols) as unknown as RelaySocket;
+
 /** A WebSocket factory backed by the `ws` package (Node has no global WebSocket before v22). */
 export const nodeWebSocket: WebSocketFactory = (url) =>
   new WebSocket(url) as unknown as WebSocketLike;
@@ -365,7 +370,9 @@ export {
   type RelayClientOptions,
   RelayError,
   type RelayMessage,
+  type RelaySocket,
   RelaySubscription,
+  type RelayWebSocketFactory,
   type RoomManifest,
   type RoomMember,
   relayLoginMessage,

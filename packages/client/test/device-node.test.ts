@@ -21,6 +21,7 @@ import {
   FileShareStore,
   pairAsInitiator,
   pairAsResponder,
+  relayWebSocket,
   type ServedRequest,
 } from '../src/node.ts';
 
@@ -35,6 +36,7 @@ let served: Promise<void>;
 let decide: (r: DeviceRequest) => boolean = () => true;
 const seen: DeviceRequest[] = [];
 const outcomes: ServedRequest[] = [];
+let socketsOpened = 0;
 
 async function device(name: string): Promise<{ home: DeviceHome; store: FileShareStore }> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-dev-'));
@@ -70,7 +72,16 @@ before(async () => {
   aliceStore = a.store;
   bobStore = b.store;
   alice = new DeviceNode({ home: a.home, store: a.store, relay: relay.url });
-  bob = new DeviceNode({ home: b.home, store: b.store, relay: relay.url });
+  // Bob receives over the relay's WebSocket, Alice over SSE: both deliveries are exercised.
+  bob = new DeviceNode({
+    home: b.home,
+    store: b.store,
+    relay: relay.url,
+    webSocket: (url, protocols) => {
+      socketsOpened++;
+      return relayWebSocket(url, protocols);
+    },
+  });
   bob.on('request', (r: DeviceRequest) => seen.push(r));
   bob.on('served', (s: ServedRequest) => outcomes.push(s));
   serving = new AbortController();
@@ -134,6 +145,7 @@ for (const scheme of ['ecdsa', 'ed25519', 'bip340'] as const) {
       );
       assert.ok(rounds.includes('keygen 1: commit to a random polynomial'), rounds.join('\n'));
       assert.ok(rounds.includes('sign 1: generate nonce'), rounds.join('\n'));
+      assert.ok(socketsOpened > 0, 'the serving device received over WebSocket');
     } finally {
       alice.off('progress', onProgress);
     }

@@ -48,5 +48,6 @@ test('@tessera/client/node exports', async () => {
     'pairAsResponder',
     'relayLoginMessage',
     'relayManifestMessage',
+    'relayWebSocket',
   ]);
 });

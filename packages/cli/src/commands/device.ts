@@ -28,6 +28,7 @@ import {
   type PeerRecord,
   pairAsInitiator,
   pairAsResponder,
+  relayWebSocket,
   type ServedRequest,
 } from '@tessera/client/node';
 import { type Command, Option } from 'commander';
@@ -159,7 +160,13 @@ async function nodeOf(f: RunFlags, io: CliIo, relay?: string): Promise<DeviceNod
           return found.url;
         }
       : relayOf(f, io));
-  return new DeviceNode({ home, store, relay: where });
+  // On a LAN the device talks to the peer's own listener, over its WebSocket.
+  return new DeviceNode({
+    home,
+    store,
+    relay: where,
+    ...(f.lan ? { webSocket: relayWebSocket } : {}),
+  });
 }
 
 /** "Round 1: generate nonce" on stderr, once per round. */
@@ -217,6 +224,7 @@ export function register(program: Command, io: CliIo): void {
     const common = {
       home,
       device: dev,
+      ...(f.lan ? { webSocket: relayWebSocket } : {}),
       timeoutMs: (f.timeout ?? 600) * 1000,
       confirmCode: (code: string) => askCode(code, f, out, io),
     };
