@@ -18,7 +18,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import { loadRelayConfig, startRelay } from '@tessera/relay';
+import { loadRelayConfig, MemoryRoomStore, startRelay } from '@tessera/relay';
 import { Redis } from 'ioredis';
 import {
   DeviceHome,
@@ -27,13 +27,62 @@ import {
   FileShareStore,
   pairAsInitiator,
   pairAsResponder,
+  type ServedRequest,
 } from '../src/node.ts';
+
+/** A relay store that never forgets a message, acknowledged or not: a relay that replays. */
+class ReplayingStore extends MemoryRoomStore {
+  override async ack(): Promise<void> {}
+}
 
 const BIN = fileURLToPath(new URL('../../cli/bin/tessera.js', import.meta.url));
 const REDIS = process.env.TESSERA_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const CI = process.env.CI === 'true';
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
+
+test('a relay that replays a served request to a restarted device: refused (REQUEST_REPLAYED), nothing runs', async () => {
+  const relay = await startRelay(loadRelayConfig({ port: 0, dev: true }, {}), {
+    store: new ReplayingStore(),
+    logDestination: { write: () => true } as unknown as NodeJS.WritableStream,
+  });
+  const stop = new AbortController();
+  try {
+    const { alice, bob, homes } = await pairedNodes(relay.url, fetch);
+    const serving = bob.serve({ approve: async () => true, signal: stop.signal, pollMs: 100 });
+    const key = await alice.keygen({ peer: 'Bob', scheme: 'ed25519' });
+    stop.abort();
+    await serving;
+    const keysBefore = (await homes.b.store.list()).length;
+    // The device restarts (nothing in memory) and the relay hands it the same room again.
+    const again = new DeviceNode({ home: homes.b.home, store: homes.b.store, relay: relay.url });
+    const outcomes: ServedRequest[] = [];
+    again.on('served', (x: ServedRequest) => outcomes.push(x));
+    let asked = 0;
+    const stop2 = new AbortController();
+    const serving2 = again.serve({
+      approve: async () => {
+        asked++;
+        return true;
+      },
+      signal: stop2.signal,
+      pollMs: 100,
+    });
+    const deadline = Date.now() + 20_000;
+    while (outcomes.length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    stop2.abort();
+    await serving2;
+    assert.equal(outcomes[0]?.outcome, 'denied');
+    assert.equal(outcomes[0]?.code, 'REQUEST_REPLAYED');
+    assert.equal(asked, 0, 'the user is never asked about a replayed request');
+    assert.equal((await homes.b.store.list()).length, keysBefore);
+    assert.ok(key.keyId);
+  } finally {
+    stop.abort();
+    await relay.close();
+  }
+});
 
 async function redisUp(): Promise<boolean> {
   const r = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
@@ -95,6 +144,7 @@ async function pairedNodes(relay: string, f: typeof fetch) {
   return {
     alice: new DeviceNode({ home: a.home, store: a.store, relay, fetch: f }),
     bob: new DeviceNode({ home: b.home, store: b.store, relay, fetch: f }),
+    homes: { a, b },
   };
 }
 
