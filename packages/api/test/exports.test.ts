@@ -13,6 +13,8 @@ test('@tessera/api exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/api'), [
     'AbortBody',
     'AbortReply',
+    'AttachRelayBody',
+    'AttachRelayReply',
     'CLIENT_ROUND_KIB',
     'CreateKeyBody',
     'ERROR_STATUS',
@@ -39,6 +41,7 @@ test('@tessera/api exports', async () => {
     'RecoveryStatus',
     'RefreshBody',
     'RefreshResult',
+    'RelayIdentityInfo',
     'SchemeSchema',
     'SessionParams',
     'SessionParamsInfo',
