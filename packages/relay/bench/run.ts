@@ -152,7 +152,7 @@ const member = (p: PartyIdentity, role: string) => ({
   role,
 });
 
-async function room(url: string, creator: RelayClient, other: PartyIdentity, me: PartyIdentity) {
+async function room(creator: RelayClient, other: PartyIdentity, me: PartyIdentity) {
   const roomId = bytesToHex(randomBytes(16));
   await creator.createRoom({
     v: 1,
@@ -162,7 +162,6 @@ async function room(url: string, creator: RelayClient, other: PartyIdentity, me:
     expiresAt: Date.now() + 30 * 60_000,
     maxBytes: 8 * 1024 * 1024,
   });
-  void url;
   return roomId;
 }
 
@@ -176,7 +175,7 @@ async function throughput(url: string): Promise<string> {
       const b = newPartyIdentity();
       const ca = new RelayClient({ url, identity: a });
       const cb = new RelayClient({ url, identity: b });
-      const id = await room(url, ca, b, a);
+      const id = await room(ca, b, a);
       await cb.login();
       return { ca, cb, id, to: bytesToHex(b.public.publicKey) };
     })
@@ -218,7 +217,7 @@ async function idleRooms(url: string, pid: number): Promise<string> {
   await Promise.all(
     clients.map(async (c, i) => {
       for (let k = 0; k < ROOMS / clients.length; k++)
-        await room(url, c, other, creators[i] as PartyIdentity);
+        await room(c, other, creators[i] as PartyIdentity);
     })
   );
   const s = (performance.now() - t0) / 1000;
