@@ -669,12 +669,16 @@ export class DeviceNode extends EventEmitter {
     while (!o.signal?.aborted) {
       const peers = this.home.peers();
       const byKey = new Map(peers.map((p) => [p.publicKey, p]));
-      let rooms: Awaited<ReturnType<RelayClient['invitations']>> = [];
-      try {
-        rooms = await client.invitations(peers.slice(-16).map((p) => p.publicKey));
-      } catch (e) {
-        if (!(e instanceof TesseraError && e.code === 'TRANSPORT')) throw e;
-      }
+      const rooms: Awaited<ReturnType<RelayClient['invitations']>> = [];
+      // The relay answers for at most 16 creators at a time.
+      for (let i = 0; i < peers.length; i += 16)
+        try {
+          rooms.push(...(await client.invitations(peers.slice(i, i + 16).map((p) => p.publicKey))));
+        } catch (e) {
+          // A relay that is down or busy is asked again at the next poll; a refused login is not
+          // going to change.
+          if (e instanceof TesseraError && e.code === 'UNAUTHORIZED') throw e;
+        }
       for (const r of rooms.reverse()) {
         if (o.signal?.aborted || running.size >= SERVE_CONCURRENCY) break;
         if (seen.has(r.roomId)) continue;
