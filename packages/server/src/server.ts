@@ -125,6 +125,7 @@ export async function startServer(
         engine,
         log,
         idleMs: config.sessions.idleMs,
+        messagesPerMinute: config.limits.wsMessagesPerMinute,
       })
     : null;
   const d = { config, store, engine, auth, metrics, log, redis, events, relay };

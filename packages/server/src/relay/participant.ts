@@ -82,6 +82,7 @@ export class RelayParticipant {
   readonly #engine: SessionEngine;
   readonly #log: Logger;
   readonly #idleMs: number;
+  readonly #perMinute: number;
   readonly #attached = new Map<string, Attached>();
 
   constructor(o: {
@@ -90,6 +91,8 @@ export class RelayParticipant {
     engine: SessionEngine;
     log: Logger;
     idleMs: number;
+    /** Envelopes a client may send per minute before its session is detached. */
+    messagesPerMinute: number;
     fetch?: typeof fetch;
   }) {
     this.url = o.url;
@@ -97,6 +100,7 @@ export class RelayParticipant {
     this.#engine = o.engine;
     this.#log = o.log;
     this.#idleMs = o.idleMs;
+    this.#perMinute = o.messagesPerMinute;
     this.#client = new RelayClient({
       url: o.url,
       identity: o.identity,
@@ -154,9 +158,12 @@ export class RelayParticipant {
         'RELAY_ROOM',
         `the room must be a ${SESSION_ROOM_PROTOCOL} room of exactly the client and this server`
       );
-    // Claimed before the first await that could interleave with a second attach.
-    if (this.#attached.has(sessionId))
-      throw new ApiError('SESSION_BUSY', 'the session is attaching');
+    // Another attach of this session may have finished while the room was fetched.
+    const raced = this.#attached.get(sessionId);
+    if (raced) {
+      if (raced.roomId === a.roomId) return;
+      throw new ApiError('SESSION_BUSY', 'the session is attached to another room');
+    }
     const sub = this.#client.subscribe(a.roomId);
     let stopped = false;
     const stop = () => {
@@ -189,6 +196,9 @@ export class RelayParticipant {
     // After the session ended, a while longer: a client that lost the last reply resends it and
     // gets the same bytes from the engine.
     let idleMs = this.#idleMs;
+    // The WebSocket's budget: envelopes the client sends (opened or not) per minute.
+    let windowStart = Date.now();
+    let count = 0;
     while (!stopped()) {
       let m: Awaited<ReturnType<RelaySubscription['next']>>;
       try {
@@ -201,6 +211,14 @@ export class RelayParticipant {
         return;
       }
       if (m.from !== a.client.publicKey) continue;
+      if (Date.now() - windowStart > 60_000) {
+        windowStart = Date.now();
+        count = 0;
+      }
+      if (++count > this.#perMinute) {
+        this.#log.warn({ sessionId }, 'relay session detached: message budget exceeded');
+        return;
+      }
       let round: number;
       let body: Uint8Array;
       try {
