@@ -29,6 +29,7 @@ import {
   pairAsResponder,
   type ServedRequest,
 } from '../src/node.ts';
+import { cuttingFetch } from './fixtures/cutting-fetch.ts';
 
 /** A relay store that never forgets a message, acknowledged or not: a relay that replays. */
 class ReplayingStore extends MemoryRoomStore {
@@ -145,29 +146,6 @@ async function pairedNodes(relay: string, f: typeof fetch) {
     alice: new DeviceNode({ home: a.home, store: a.store, relay, fetch: f }),
     bob: new DeviceNode({ home: b.home, store: b.store, relay, fetch: f }),
     homes: { a, b },
-  };
-}
-
-/** A fetch whose SSE bodies break after the first event they carry. */
-function cuttingFetch(): typeof fetch {
-  return async (input, init) => {
-    const res = await fetch(input, init);
-    if (!String(input).endsWith('/subscribe') || !res.body) return res;
-    const reader = res.body.getReader();
-    let seen = '';
-    const body = new ReadableStream<Uint8Array>({
-      async pull(c) {
-        const { value, done } = await reader.read();
-        if (done) return c.close();
-        c.enqueue(value);
-        seen += new TextDecoder().decode(value);
-        if (/\ndata: /.test(`\n${seen}`)) {
-          reader.cancel().catch(() => {});
-          c.error(new TypeError('connection reset (test)'));
-        }
-      },
-    });
-    return new Response(body, { status: res.status, headers: res.headers });
   };
 }
 

@@ -8,6 +8,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { RelayClient } from '@tessera/api/relay';
 import { newPartyIdentity } from '@tessera/core';
 import { loadRelayConfig, type RunningRelay, startRelay } from '@tessera/relay';
+import { cuttingFetch } from './fixtures/cutting-fetch.ts';
 
 let relay: RunningRelay;
 
@@ -20,29 +21,6 @@ before(async () => {
 after(async () => {
   await relay?.close();
 });
-
-/** A fetch whose SSE bodies break after the first event they carry. */
-function cuttingFetch(): typeof fetch {
-  return async (input, init) => {
-    const res = await fetch(input, init);
-    if (!String(input).endsWith('/subscribe') || !res.body) return res;
-    const reader = res.body.getReader();
-    let seen = '';
-    const body = new ReadableStream<Uint8Array>({
-      async pull(c) {
-        const { value, done } = await reader.read();
-        if (done) return c.close();
-        c.enqueue(value);
-        seen += new TextDecoder().decode(value);
-        if (/\ndata: /.test(`\n${seen}`)) {
-          reader.cancel().catch(() => {});
-          c.error(new TypeError('connection reset (test)'));
-        }
-      },
-    });
-    return new Response(body, { status: res.status, headers: res.headers });
-  };
-}
 
 test('a subscription cut after every event resumes with Last-Event-ID: all messages, in order, once', async () => {
   const a = newPartyIdentity();
