@@ -18,6 +18,7 @@ import { registerRecoveryRoutes } from './routes/recovery.ts';
 import { registerRelayRoutes } from './routes/relay.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import type { AppDeps } from './routes/shared.ts';
+import { registerWalletRoutes } from './routes/wallet.ts';
 
 export { toApiError } from './errors.ts';
 export { renderMetrics, VERSION } from './routes/ops.ts';
@@ -119,6 +120,7 @@ export async function buildApp(d: AppDeps) {
   registerNodeRoutes(app, d);
   registerSessionRoutes(app, d);
   registerRelayRoutes(app, d);
+  registerWalletRoutes(app, d);
   return app;
 }
 

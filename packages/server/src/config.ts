@@ -234,6 +234,19 @@ export const ServerConfigFile = Type.Object(
         strict
       )
     ),
+    wallet: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.Optional(
+            Type.String({
+              description:
+                "serve the web wallet's built files from this directory at /wallet (docs/wallet.md); env TESSERA_WALLET_DIR",
+            })
+          ),
+        },
+        strict
+      )
+    ),
     recovery: Type.Optional(
       Type.Object(
         {
@@ -336,6 +349,8 @@ export interface ServerConfig {
   node: { id: 'node1' | 'node2' | null; peerFingerprint: string | null };
   /** Sessions may run through this relay (null: start/step over HTTP and WebSocket only). */
   relay: { url: string | null };
+  /** The web wallet's built files, served at /wallet (null: no wallet). */
+  wallet: { dir: string | null };
   recovery: { delayMs: number; notifyUrl: string | null };
   logLevel: string;
 }
@@ -460,6 +475,7 @@ export function loadConfig(
   if (env.TESSERA_NODE_ID && !flags.node?.id)
     envIn.node = { ...fromFile.node, id: env.TESSERA_NODE_ID as 'node1' | 'node2' };
   if (env.TESSERA_RELAY_URL) envIn.relay = { ...fromFile.relay, url: env.TESSERA_RELAY_URL };
+  if (env.TESSERA_WALLET_DIR) envIn.wallet = { ...fromFile.wallet, dir: env.TESSERA_WALLET_DIR };
   if (env.TESSERA_NODE_PEER_FINGERPRINT)
     envIn.node = {
       ...fromFile.node,
@@ -554,6 +570,7 @@ export function loadConfig(
       peerFingerprint: merged.node?.peerFingerprint ?? null,
     },
     relay: { url: merged.relay?.url ? checkedRelayUrl(merged.relay.url, dev) : null },
+    wallet: { dir: merged.wallet?.dir || null },
     recovery: {
       delayMs: durationMs(merged.recovery?.delay ?? (dev ? 0 : '24h')),
       notifyUrl: merged.recovery?.notifyUrl ? checkedNotifyUrl(merged.recovery.notifyUrl) : null,
