@@ -1,0 +1,380 @@
+/**
+ * The web wallet in Debian's Chromium (playwright-core, `/usr/bin/chromium`; nothing downloads a
+ * browser), against a real `tessera server start --dev` process from the sources: key generation
+ * and signing through the pages for ECDSA and Ed25519 with the signatures verified here by
+ * OpenSSL (node:crypto) and viem; a reload keeps the key; the stored wrapping key refuses export;
+ * two tabs contend for a key's lock; a wrong backup passphrase changes nothing; axe-core finds no
+ * serious violation. Every screen is captured to test-results/screens/.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createPublicKey, verify } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { devToken } from '@tessera/server';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Hex, recoverTransactionAddress } from 'viem';
+import { publicKeyToAddress } from 'viem/accounts';
+import { ensureWalletBuilt } from '../build.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const SCREENS = join(ROOT, 'test-results', 'screens');
+const CLI_MAIN = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
+const CI = process.env.CI === 'true';
+
+const skip = existsSync(CHROMIUM)
+  ? false
+  : 'no /usr/bin/chromium here (apt-get install chromium); CI installs it and runs these tests';
+if (skip && CI) throw new Error(`CI=true: ${skip}`);
+
+const b64url = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
+
+/** OpenSSL's verdict on an ECDSA signature (r‖s hex) over SHA-256(message). */
+function opensslEcdsa(publicKey: string, message: Buffer, signature: string): boolean {
+  const point = secp256k1.Point.fromHex(publicKey).toBytes(false);
+  const key = createPublicKey({
+    key: {
+      kty: 'EC',
+      crv: 'secp256k1',
+      x: Buffer.from(point.subarray(1, 33)).toString('base64url'),
+      y: Buffer.from(point.subarray(33)).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  return verify(
+    'sha256',
+    message,
+    { key, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signature, 'hex')
+  );
+}
+
+function opensslEd25519(publicKey: string, message: Buffer, signature: string): boolean {
+  const key = createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: b64url(publicKey) },
+    format: 'jwk',
+  });
+  return verify(null, message, key, Buffer.from(signature, 'hex'));
+}
+
+async function startServer(data: string): Promise<{ child: ChildProcess; url: string }> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TESSERA_'))
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=@tessera/source',
+      '--import',
+      'tsx',
+      CLI_MAIN,
+      'server',
+      'start',
+      '--dev',
+      '--port',
+      '0',
+      '--data',
+      data,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] }
+  );
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr += b;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no listening line in 60 s: ${stderr}`)),
+      60_000
+    );
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      const m = /listening on (\S+)/.exec(l);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)));
+  });
+  return { child, url };
+}
+
+const text = async (page: Page, testId: string) =>
+  ((await page.getByTestId(testId).first().textContent()) ?? '').trim();
+
+describe('the web wallet in Chromium', { skip, timeout: 10 * 60_000 }, () => {
+  let data: string;
+  let server: { child: ChildProcess; url: string };
+  let token: string;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const shots = new Set<string>();
+
+  const shot = async (p: Page, name: string) => {
+    await p.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+    shots.add(name);
+  };
+  const title = (p: Page) => p.getByRole('heading', { level: 1 });
+  // From a blank page: a URL differing only in its hash would not load the screen again.
+  const open = async (p: Page, hash = '#/status') => {
+    await p.goto('about:blank');
+    await p.goto(`${server.url}/wallet/${hash}`);
+  };
+
+  before(async () => {
+    mkdirSync(SCREENS, { recursive: true });
+    await ensureWalletBuilt();
+    data = mkdtempSync(join(tmpdir(), 'tessera-wallet-'));
+    server = await startServer(data);
+    token = await devToken(data, 'wallet-user');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    context = await browser.newContext();
+    page = await context.newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.child.kill('SIGTERM');
+    if (data) rmSync(data, { recursive: true, force: true });
+  });
+
+  test('/wallet opens on Server Status: connected, its latency and the server version', async () => {
+    const res = await fetch(`${server.url}/wallet`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    const index = await fetch(`${server.url}/wallet/`);
+    assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.equal((await fetch(`${server.url}/wallet/%2e%2e/package.json`)).status, 404);
+    assert.equal((await fetch(`${server.url}/wallet/nope.js`)).status, 404);
+
+    await page.goto(`${server.url}/wallet/#token=${token}`);
+    await title(page).filter({ hasText: 'Server Status' }).waitFor();
+    assert.ok(!page.url().includes(token), 'the token leaves the address bar');
+    await page
+      .getByTestId('connection')
+      .filter({ hasText: /Connected/ })
+      .waitFor();
+    assert.match(await text(page, 'connection'), /^● Connected \(latency: \d+ms\)$/);
+    assert.equal(await text(page, 'server-version'), '0.1.0');
+    await shot(page, 'server-status');
+  });
+
+  const keygen = async (scheme: 'ecdsa' | 'ed25519') => {
+    await open(page);
+    await page.getByLabel('Key type').selectOption(scheme);
+    await page.getByTestId('start-keygen').click();
+    await title(page).filter({ hasText: 'Remote KeyGen' }).waitFor();
+    await page
+      .getByTestId('step')
+      .filter({ hasText: /step \d+ of \d+/ })
+      .waitFor();
+    await shot(page, `remote-keygen-${scheme}`);
+    await page.getByRole('heading', { name: 'Key generated' }).waitFor({ timeout: 120_000 });
+    await shot(page, `key-generated-${scheme}`);
+    const publicKey = await text(page, 'public-key');
+    const keyId = await text(page, 'key-id');
+    assert.match(publicKey, scheme === 'ecdsa' ? /^0[23][0-9a-f]{64}$/ : /^[0-9a-f]{64}$/);
+    // The server holds the other share of the same key.
+    const info = await (
+      await fetch(`${server.url}/v1/keys/${keyId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json();
+    assert.equal((info as { publicKey: string }).publicKey, publicKey);
+    return { publicKey, keyId };
+  };
+
+  const signCurrent = async (name: string) => {
+    await page.getByRole('button', { name: 'Sign' }).click();
+    await title(page)
+      .filter({ hasText: /Signing in Progress|Signature Ready/ })
+      .waitFor();
+    await shot(page, `signing-in-progress-${name}`);
+    await title(page).filter({ hasText: 'Signature Ready' }).waitFor({ timeout: 60_000 });
+    await shot(page, `signature-ready-${name}`);
+    return text(page, 'signature-raw');
+  };
+
+  test('ECDSA: key generation, an EIP-1559 transaction and a message signed through the pages', async () => {
+    const { publicKey, keyId } = await keygen('ecdsa');
+    await page.locator('a.button', { hasText: 'Sign Transaction' }).click();
+    await title(page).filter({ hasText: 'Sign Transaction' }).waitFor();
+    await page.getByLabel('Amount (ETH)').fill('1.5');
+    assert.match(await text(page, 'amount'), /^1\.5 ETH to 0x1234/);
+    assert.match(await text(page, 'hash'), /^[0-9a-f]{64}$/);
+    await shot(page, 'sign-transaction');
+    await signCurrent('ecdsa-tx');
+    assert.equal(await text(page, 'verification'), 'Valid for secp256k1');
+    assert.match(await text(page, 'signature-der'), /^30 /);
+    // viem, a chain library, recovers the key's address from the signed transaction.
+    const signedTx = (await text(page, 'signed-tx')) as Hex;
+    const address = publicKeyToAddress(
+      `0x${Buffer.from(secp256k1.Point.fromHex(publicKey).toBytes(false)).toString('hex')}`
+    );
+    assert.equal(
+      await recoverTransactionAddress({ serializedTransaction: signedTx as never }),
+      address
+    );
+
+    await open(page, `#/sign?key=${keyId}`);
+    await page.getByLabel('What to sign').selectOption('message');
+    const message = 'pay 1.5 ETH to bob';
+    await page.getByLabel('Message', { exact: true }).fill(message);
+    const sig = await signCurrent('ecdsa-message');
+    assert.ok(
+      opensslEcdsa(publicKey, Buffer.from(message), sig),
+      'OpenSSL verifies the ECDSA signature'
+    );
+  });
+
+  test('Ed25519: key generation and a message signed through the pages', async () => {
+    const { publicKey, keyId } = await keygen('ed25519');
+    await open(page, `#/sign?key=${keyId}`);
+    await title(page).filter({ hasText: 'Sign Transaction' }).waitFor();
+    const message = 'Ed25519 from a browser';
+    await page.getByLabel('Message', { exact: true }).fill(message);
+    const sig = await signCurrent('ed25519');
+    assert.equal(await text(page, 'verification'), 'Valid for Ed25519');
+    assert.ok(
+      opensslEd25519(publicKey, Buffer.from(message), sig),
+      'OpenSSL verifies the Ed25519 signature'
+    );
+  });
+
+  test('a reload keeps the keys; the stored wrapping key cannot be exported; no localStorage', async () => {
+    await page.reload();
+    await open(page, '#/keys');
+    await title(page).filter({ hasText: 'Keys' }).waitFor();
+    assert.equal(await page.getByTestId('key').count(), 2);
+    await shot(page, 'keys');
+    // In the page, as a script there could: read the stored key and ask for its bytes.
+    const probe = await page.evaluate(`(async () => {
+      const db = await new Promise((res, rej) => {
+        const r = indexedDB.open('tessera-wallet');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const key = await new Promise((res, rej) => {
+        const r = db.transaction('meta').objectStore('meta').get('wrapping-key');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      let exported = 'exported';
+      try {
+        await crypto.subtle.exportKey('raw', key);
+      } catch (e) {
+        exported = e.name;
+      }
+      db.close();
+      return { extractable: key.extractable, exported, localStorage: localStorage.length };
+    })()`);
+    assert.deepEqual(probe, {
+      extractable: false,
+      exported: 'InvalidAccessError',
+      localStorage: 0,
+    });
+  });
+
+  test('two tabs contend for one key: the second waits until the first lets go, then signs', async () => {
+    await open(page, '#/keys');
+    const keyId = (await page.getByTestId('key').first().getAttribute('data-key-id')) as string;
+    // The first tab holds the key's lock as a signing would.
+    await page.evaluate(`new Promise((held) => {
+      navigator.locks.request('tessera-wallet:key:${keyId}', () => {
+        held();
+        return new Promise((release) => { globalThis.release = release; });
+      });
+    })`);
+    const second = await context.newPage();
+    await open(second, `#/sign?key=${keyId}`);
+    await title(second).filter({ hasText: 'Sign Transaction' }).waitFor();
+    await second.getByRole('button', { name: 'Sign' }).click();
+    await second.getByTestId('waiting').filter({ hasText: 'another tab' }).waitFor();
+    await shot(second, 'signing-waits-for-other-tab');
+    await page.evaluate('globalThis.release()');
+    await title(second).filter({ hasText: 'Signature Ready' }).waitFor({ timeout: 60_000 });
+    await second.close();
+  });
+
+  test('a backup exports; a wrong passphrase on import shows an error and changes nothing', async () => {
+    await open(page, '#/keys');
+    await page.getByLabel('Backup passphrase').first().fill('violet-Quarry-91-lantern-Oboe');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page
+        .getByRole('button', { name: 'Export backup' })
+        .first()
+        .click()
+        .then(() => page.getByTestId('backup-download').click()),
+    ]);
+    const file = join(data, 'wallet.backup');
+    await download.saveAs(file);
+    assert.ok(readFileSync(file).length > 100);
+    const before = await page.getByTestId('key').count();
+    await page.getByLabel('Backup file').setInputFiles(file);
+    await page.getByLabel('Passphrase', { exact: true }).fill('not the passphrase at all');
+    await page.getByRole('button', { name: 'Import' }).click();
+    const error = page.getByTestId('error');
+    await error.waitFor({ timeout: 60_000 });
+    assert.equal(await error.getAttribute('data-code'), 'WRONG_PASSPHRASE');
+    assert.match((await error.textContent()) ?? '', /Wrong passphrase/);
+    await shot(page, 'backup-wrong-passphrase');
+    await open(page, '#/keys');
+    await title(page).filter({ hasText: 'Keys' }).waitFor();
+    assert.equal(await page.getByTestId('key').count(), before);
+  });
+
+  test('an unreachable server is said in words, with its code', async () => {
+    const other = await context.newPage();
+    await open(other, '#/status');
+    await title(other).filter({ hasText: 'Server Status' }).waitFor();
+    await other.getByText('Server and access token').click();
+    await other.getByLabel('Server address').fill('http://127.0.0.1:9');
+    await other.getByRole('button', { name: 'Save' }).click();
+    const error = other.getByTestId('error');
+    await error.waitFor();
+    assert.equal(await error.getAttribute('data-code'), 'TRANSPORT');
+    assert.match((await error.textContent()) ?? '', /Server unreachable/);
+    await shot(other, 'server-unreachable');
+    // Back to this server for what follows.
+    await other.getByText('Server and access token').click();
+    await other.getByLabel('Server address').fill(server.url);
+    await other.getByRole('button', { name: 'Save' }).click();
+    await other
+      .getByTestId('connection')
+      .filter({ hasText: /Connected/ })
+      .waitFor();
+    await other.close();
+  });
+
+  test('accessibility: every control labelled, no serious axe-core violation on each screen', async () => {
+    const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    for (const hash of ['#/status', '#/keys', '#/sign']) {
+      await open(page, hash);
+      await title(page).waitFor();
+      await page.waitForTimeout(200);
+      await page.evaluate(axe);
+      const violations = await page.evaluate(async () => {
+        const r = await (
+          globalThis as unknown as {
+            axe: { run: () => Promise<{ violations: { id: string; impact: string }[] }> };
+          }
+        ).axe.run();
+        return r.violations.map((v) => ({ id: v.id, impact: v.impact }));
+      });
+      const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      assert.deepEqual(serious, [], `${hash}: ${JSON.stringify(violations)}`);
+    }
+    assert.ok(shots.size >= 10, `screens captured: ${[...shots].join(', ')}`);
+  });
+});
