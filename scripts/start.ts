@@ -11,15 +11,24 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { TesseraClient } from '@tessera/client';
 import { FileShareStore, nodeWebSocket } from '@tessera/client/node';
 import { devToken, loadConfig, startServer } from '@tessera/server';
+import { ensureWalletBuilt } from '../packages/wallet/build.ts';
 
 const args = process.argv.slice(2);
 const once = args.includes('--once');
 const portArg = args.indexOf('--port');
 const port = portArg >= 0 ? Number(args[portArg + 1]) : undefined;
 
-const config = loadConfig({ dev: true, ...(port !== undefined ? { port } : {}), logLevel: 'warn' });
+const config = loadConfig({
+  dev: true,
+  ...(port !== undefined ? { port } : {}),
+  logLevel: 'warn',
+  wallet: { dir: await ensureWalletBuilt() },
+});
 const server = await startServer(config);
 console.log(`listening on ${server.url}`);
+console.log(
+  `wallet at ${server.url}/wallet/ (sign in with a token from: npx tessera token --data ${config.data} --sub you)`
+);
 console.log(`data in ${config.data} (store ${server.store.description})`);
 
 const b64url = (b: Uint8Array) => Buffer.from(b).toString('base64url');

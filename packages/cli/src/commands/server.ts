@@ -4,6 +4,7 @@
  * `listening on URL` line a supervisor or test can wait for.
  * @module
  */
+import { walletAssets } from '@tessera/wallet';
 import { type Command, InvalidArgumentError } from 'commander';
 import { outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags, serveUntilSignal } from '../output.ts';
@@ -20,6 +21,7 @@ interface StartFlags extends OutputFlags {
   config?: string;
   nodeId?: 'node1' | 'node2';
   trustJwks?: string[];
+  wallet: boolean;
 }
 
 export function register(program: Command, io: CliIo): void {
@@ -50,6 +52,7 @@ export function register(program: Command, io: CliIo): void {
         "also trust the token keys of this JWKS file (a gateway's); repeatable",
         (v: string, prev: string[] = []) => [...prev, v]
       )
+      .option('--no-wallet', 'do not serve the web wallet at /wallet (env TESSERA_WALLET_DIR)')
   ).action(async (f: StartFlags) => {
     // Loaded here: the server's dependencies would slow every other command down.
     const { loadConfig, startServer } = await import('@tessera/server');
@@ -62,11 +65,19 @@ export function register(program: Command, io: CliIo): void {
       },
       io.env
     );
-    const srv = await startServer(config, { logDestination: io.stderr });
+    // The wallet this package ships, unless the configuration names another or none is wanted.
+    const walletDir = !f.wallet ? null : (config.wallet.dir ?? walletAssets());
+    const srv = await startServer(
+      { ...config, wallet: { dir: walletDir } },
+      { logDestination: io.stderr }
+    );
     await serveUntilSignal(
       new Output(io, f),
       srv.url,
-      [`data in ${config.data} (store ${srv.store.description})`],
+      [
+        `data in ${config.data} (store ${srv.store.description})`,
+        ...(walletDir ? [`wallet at ${srv.url}/wallet/`] : []),
+      ],
       () => srv.close()
     );
   });
