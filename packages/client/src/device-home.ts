@@ -40,50 +40,28 @@ import {
   type PartyPublic,
   TesseraError,
 } from '@tessera/core';
+import {
+  checkDeviceName,
+  DEVICE_WIDE,
+  DeviceError,
+  type DeviceHomeStore,
+  type DeviceInfo,
+  findPeerIn,
+  type PeerRecord,
+} from './device-types.ts';
 import { fsyncDir, pidAlive } from './durable.ts';
 
+export {
+  checkDeviceName,
+  DEVICE_WIDE,
+  DeviceError,
+  type DeviceHomeStore,
+  type DeviceInfo,
+  findPeerIn,
+  type PeerRecord,
+};
+
 const FORMAT = 'tessera-device/1';
-/** The lockout entry that counts every failed attempt of the device, whoever the peer. */
-export const DEVICE_WIDE = '*device*';
-
-/**
- * | code              | meaning                                                           |
- * |-------------------|-------------------------------------------------------------------|
- * | `DEVICE_EXISTS`   | `init` on a home that already holds a device                      |
- * | `NO_DEVICE`       | no `device.json` in the home (run `tessera device init`)          |
- * | `DEVICE_CORRUPTED`| a home file does not parse                                        |
- * | `BAD_NAME`        | a device name of 0 or more than 64 UTF-8 bytes, or with controls  |
- * | `PAIRING_LOCKED`  | three failed attempts within 10 minutes (with this peer, or on the device) |
- * | `PAIRING_BUSY`    | another live process is pairing from this home                    |
- * | `UNKNOWN_PEER`    | no pinned peer has that name or fingerprint                       |
- * | `AMBIGUOUS_PEER`  | several pinned peers match (give a fingerprint)                   |
- */
-export class DeviceError extends TesseraError {
-  override name = 'DeviceError';
-  readonly details: Record<string, unknown> | undefined;
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
-    super(code, message);
-    this.details = details;
-  }
-}
-
-export interface DeviceInfo {
-  name: string;
-  identity: PartyIdentity;
-  fingerprint: string;
-  createdAt: number;
-}
-
-export interface PeerRecord {
-  name: string;
-  /** Ed25519 key, hex. */
-  publicKey: string;
-  /** X25519 key, hex. */
-  x25519: string;
-  fingerprint: string;
-  /** ms since the epoch. */
-  pairedAt: number;
-}
 
 interface DeviceFile {
   format: string;
@@ -134,24 +112,7 @@ function readJson<T>(path: string): T | null {
 
 const HEX32 = /^[0-9a-f]{64}$/;
 
-/** The same check core's pairing applies to names (1..64 UTF-8 bytes, no control character). */
-export function checkDeviceName(name: string): string {
-  const bytes = new TextEncoder().encode(name);
-  let ok = bytes.length >= 1 && bytes.length <= PAIR_MAX_NAME;
-  for (const ch of name) {
-    const cp = ch.codePointAt(0) as number;
-    // Control characters, and lone surrogates (which UTF-8 cannot carry).
-    if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0xd800 && cp <= 0xdfff)) ok = false;
-  }
-  if (!ok)
-    throw new DeviceError(
-      'BAD_NAME',
-      `a device name is 1..${PAIR_MAX_NAME} UTF-8 bytes without control characters`
-    );
-  return name;
-}
-
-export class DeviceHome {
+export class DeviceHome implements DeviceHomeStore {
   readonly home: string;
   readonly #clock: () => number;
 
@@ -269,22 +230,7 @@ export class DeviceHome {
    * its name. `UNKNOWN_PEER` if none does, `AMBIGUOUS_PEER` if several do.
    */
   findPeer(q: string): PeerRecord {
-    const all = this.peers();
-    const lower = q.toLowerCase();
-    let hits = all.filter((p) => p.fingerprint === lower);
-    if (hits.length === 0 && /^[0-9a-f]{8,63}$/.test(lower))
-      hits = all.filter((p) => p.fingerprint.startsWith(lower));
-    if (hits.length === 0) hits = all.filter((p) => p.name === q);
-    if (hits.length === 1) return hits[0] as PeerRecord;
-    if (hits.length === 0)
-      throw new DeviceError(
-        'UNKNOWN_PEER',
-        `no paired device is named "${q}" (see tessera device peers)`
-      );
-    throw new DeviceError(
-      'AMBIGUOUS_PEER',
-      `${hits.length} paired devices match "${q}": give a fingerprint (see tessera device peers)`
-    );
+    return findPeerIn(this.peers(), q);
   }
 
   /** The pinned peers, oldest first. */

@@ -18,7 +18,6 @@
  * that depends on it goes out.
  * @module
  */
-import { EventEmitter } from 'node:events';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import {
   checkedSignature,
@@ -55,7 +54,13 @@ import {
   sealRelayEnvelope,
   TesseraError,
 } from '@tessera/core';
-import { DeviceError, type DeviceHome, type DeviceInfo, type PeerRecord } from './device-home.ts';
+import {
+  DeviceError,
+  type DeviceHomeStore,
+  type DeviceInfo,
+  type PeerRecord,
+} from './device-types.ts';
+import { Emitter } from './emitter.ts';
 import { ClientError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
 import type { ShareStore, StoredKey } from './store.ts';
@@ -124,7 +129,7 @@ export interface DeviceSignature extends SignResultBody {
 }
 
 export interface DeviceNodeOptions {
-  home: DeviceHome;
+  home: DeviceHomeStore;
   /** The device's share store (a `FileShareStore` in its home). */
   store: ShareStore;
   /**
@@ -410,8 +415,15 @@ export interface ServedRequest {
  * its paired peers. Events: `progress` (`DeviceProgress`), `request` (`DeviceRequest`, before
  * the approval is asked), `served` (`ServedRequest`).
  */
-export class DeviceNode extends EventEmitter {
-  readonly home: DeviceHome;
+/** What a `DeviceNode` emits. */
+export interface DeviceNodeEvents extends Record<string, unknown> {
+  progress: DeviceProgress;
+  request: DeviceRequest;
+  served: ServedRequest;
+}
+
+export class DeviceNode extends Emitter<DeviceNodeEvents> {
+  readonly home: DeviceHomeStore;
   readonly device: DeviceInfo;
   readonly #store: ShareStore;
   readonly #relay: DeviceNodeOptions['relay'];
@@ -419,14 +431,26 @@ export class DeviceNode extends EventEmitter {
   readonly #webSocket: RelayWebSocketFactory | undefined;
   readonly #clients = new Map<string, RelayClient>();
 
-  constructor(o: DeviceNodeOptions) {
+  /**
+   * `device`: the home's device, when its `load()` is asynchronous (use `DeviceNode.open`);
+   * otherwise it is loaded here.
+   */
+  constructor(o: DeviceNodeOptions, device?: DeviceInfo) {
     super();
     this.home = o.home;
-    this.device = o.home.load();
+    const loaded = device ?? o.home.load();
+    if (loaded instanceof Promise)
+      throw new DeviceError('NO_DEVICE', 'this home loads asynchronously: use DeviceNode.open');
+    this.device = loaded;
     this.#store = o.store;
     this.#relay = o.relay;
     this.#fetch = o.fetch;
     this.#webSocket = o.webSocket;
+  }
+
+  /** A node over any home, its device loaded first. */
+  static async open(o: DeviceNodeOptions): Promise<DeviceNode> {
+    return new DeviceNode(o, await o.home.load());
   }
 
   /** The relay client for `url` (one per relay, so a login is reused). */
@@ -515,7 +539,7 @@ export class DeviceNode extends EventEmitter {
     label?: string;
     timeoutMs?: number;
   }): Promise<DeviceKey> {
-    const peer = this.home.findPeer(o.peer);
+    const peer = await this.home.findPeer(o.peer);
     const label = o.label ?? '';
     checkLabel(label);
     const timeoutMs = o.timeoutMs ?? 600_000;
@@ -577,8 +601,8 @@ export class DeviceNode extends EventEmitter {
     if (!stored) throw new ClientError('NO_SHARE', `no share of key ${o.keyId} on this device`);
     if (!stored.peer)
       throw new DeviceError('NOT_A_DEVICE_KEY', `key ${o.keyId} was not made with a paired device`);
-    const peer = this.home.findPeer(stored.peer.fingerprint);
-    if (o.peer !== undefined && this.home.findPeer(o.peer).fingerprint !== peer.fingerprint)
+    const peer = await this.home.findPeer(stored.peer.fingerprint);
+    if (o.peer !== undefined && (await this.home.findPeer(o.peer)).fingerprint !== peer.fingerprint)
       throw new DeviceError(
         'WRONG_PEER',
         `key ${o.keyId} was made with "${peer.name}", not "${o.peer}"`
@@ -667,7 +691,7 @@ export class DeviceNode extends EventEmitter {
     };
     o.signal?.addEventListener('abort', stopAll, { once: true });
     while (!o.signal?.aborted) {
-      const peers = this.home.peers();
+      const peers = await this.home.peers();
       const byKey = new Map(peers.map((p) => [p.publicKey, p]));
       const rooms: Awaited<ReturnType<RelayClient['invitations']>> = [];
       // The relay answers for at most 16 creators at a time.

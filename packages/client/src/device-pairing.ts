@@ -34,7 +34,12 @@ import {
   ProtocolAbort,
   pairing,
 } from '@tessera/core';
-import { DeviceError, type DeviceHome, type DeviceInfo, type PeerRecord } from './device-home.ts';
+import {
+  DeviceError,
+  type DeviceHomeStore,
+  type DeviceInfo,
+  type PeerRecord,
+} from './device-types.ts';
 
 const PROTOCOL = 'tessera-pair/v1';
 const FRAME_PAIR = 1;
@@ -108,7 +113,7 @@ function identityFromSecrets(ed: Uint8Array, x: Uint8Array): PartyIdentity {
 
 /** What the caller supplies: where, who, and the user's decision on the code. */
 export interface PairOptions {
-  home: DeviceHome;
+  home: DeviceHomeStore;
   device: DeviceInfo;
   /** The whole attempt's time limit (default 10 minutes). */
   timeoutMs?: number;
@@ -131,7 +136,7 @@ export async function pairAsInitiator(
   o: PairOptions & { relay: string; onInvite(invite: string): void }
 ): Promise<PairOutcome> {
   const deadline = Date.now() + (o.timeoutMs ?? 600_000);
-  o.home.beginPairing();
+  await o.home.beginPairing();
   const me = o.device;
   const client = new RelayClient({
     url: o.relay,
@@ -194,7 +199,7 @@ export async function pairAsResponder(o: PairOptions & { invite: string }): Prom
   const inv = decodeInvite(o.invite);
   if (inv.initiator === o.device.fingerprint)
     throw new DeviceError('BAD_INVITE', 'the invite is from this device itself');
-  o.home.beginPairing(inv.initiator);
+  await o.home.beginPairing(inv.initiator);
   const client = new RelayClient({
     url: inv.relay,
     identity: identityFromSecrets(hexToBytes(inv.key.ed25519), hexToBytes(inv.key.x25519)),
@@ -305,7 +310,7 @@ async function run(
   let s = first;
   let peerFp: string | null = null;
   const fail = async (e: unknown): Promise<never> => {
-    if (peerFp !== null) o.home.recordFailure(peerFp);
+    if (peerFp !== null) await o.home.recordFailure(peerFp);
     throw failure(e);
   };
   // Up to the code.
@@ -317,14 +322,14 @@ async function run(
     } catch (e) {
       if (e instanceof MessageRejected) continue;
       // A bad reveal (CommitmentOpen) or signature from a known peer counts.
-      if (e instanceof ProtocolAbort && s.peer) o.home.recordFailure(fingerprint(s.peer));
+      if (e instanceof ProtocolAbort && s.peer) await o.home.recordFailure(fingerprint(s.peer));
       throw failure(e);
     }
     s = step.session;
     if (s.status === 'awaitUser') {
       peerFp = fingerprint(s.peer as PartyPublic);
       try {
-        o.home.assertUnlocked(peerFp);
+        await o.home.assertUnlocked(peerFp);
       } catch (e) {
         await client.send(
           room,
@@ -334,7 +339,7 @@ async function run(
         throw e;
       }
       // On disk before the code is shown (or the reveal goes out): a crash from here on counts.
-      o.home.markAttempt(peerFp);
+      await o.home.markAttempt(peerFp);
     }
     await sendAll(client, room, peerKey, step);
   }
@@ -353,7 +358,7 @@ async function run(
     ]).finally(() => clearTimeout(timer));
     if (decision !== true) {
       const step = pairing.confirm(s, false);
-      o.home.recordFailure(peerFp);
+      await o.home.recordFailure(peerFp);
       peerFp = null;
       await sendAll(client, room, peerKey, step).catch(() => {});
       throw decision;
@@ -361,8 +366,8 @@ async function run(
     let step = pairing.confirm(s, true);
     for (;;) {
       if (step.result) {
-        const rec = o.home.addPeer({ name: step.result.name, peer: step.result.peer });
-        o.home.endPairing(rec.fingerprint);
+        const rec = await o.home.addPeer({ name: step.result.name, peer: step.result.peer });
+        await o.home.endPairing(rec.fingerprint);
         // Our confirmation goes out after the peer is pinned (it may already have finished).
         await sendAll(client, room, peerKey, step);
         return { peer: rec };

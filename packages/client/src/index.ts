@@ -1,6 +1,7 @@
 /**
- * @tessera/client — the client SDK (Node and browser). Node-only pieces (the encrypted file
- * store, the `ws` WebSocket) are in `@tessera/client/node`.
+ * @tessera/client — the client SDK (Node and browser): keys with a co-signing server, and
+ * device-to-device keys and pairing over a relay. Node-only pieces (the encrypted file store, the
+ * `ws` WebSocket, the device home folder, the LAN mode) are in `@tessera/client/node`.
  * @module
  */
 export {
@@ -17,6 +18,36 @@ export {
   type TopologyOptions,
   type TransportKind,
 } from './client.ts';
+export {
+  DEVICE_PROTOCOL,
+  type DeviceKey,
+  DeviceNode,
+  type DeviceNodeEvents,
+  type DeviceNodeOptions,
+  type DeviceOperation,
+  type DeviceProgress,
+  type DeviceRequest,
+  type DeviceSignature,
+  type ServedRequest,
+} from './device-node.ts';
+export {
+  decodeInvite,
+  encodeInvite,
+  type PairingInvite,
+  type PairOptions,
+  type PairOutcome,
+  pairAsInitiator,
+  pairAsResponder,
+} from './device-pairing.ts';
+export {
+  checkDeviceName,
+  DEVICE_WIDE,
+  DeviceError,
+  type DeviceHomeStore,
+  type DeviceInfo,
+  findPeerIn,
+  type PeerRecord,
+} from './device-types.ts';
 export { ClientError, type ClientErrorCode, ServerError } from './errors.ts';
 export { checkPassphrase as checkBackupPassphrase } from './passphrase.ts';
 export {

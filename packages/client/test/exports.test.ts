@@ -12,6 +12,10 @@ const exportsOf = async (entry: string): Promise<string[]> =>
 test('@tessera/client exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/client'), [
     'ClientError',
+    'DEVICE_PROTOCOL',
+    'DEVICE_WIDE',
+    'DeviceError',
+    'DeviceNode',
     'Http',
     'HttpStepTransport',
     'MemoryShareStore',
@@ -19,7 +23,13 @@ test('@tessera/client exports', async () => {
     'TesseraClient',
     'WsStepTransport',
     'checkBackupPassphrase',
+    'checkDeviceName',
+    'decodeInvite',
+    'encodeInvite',
+    'findPeerIn',
     'identityFingerprint',
+    'pairAsInitiator',
+    'pairAsResponder',
   ]);
 });
 
