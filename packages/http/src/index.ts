@@ -1,7 +1,7 @@
 /**
- * @tessera/http — what every Tessera HTTP service (the co-signing server, the gateway) shares:
- * the Fastify instance with its timeouts and refusals, error handling, the docs page, the
- * logger, and reading integers from the environment.
+ * @tessera/http — what every Tessera HTTP service (the co-signing server, the gateway, the relay)
+ * shares: the Fastify instance with its timeouts and refusals, error handling, the docs page, the
+ * logger, reading integers from the environment, and serving a built app (the web wallet).
  * @module
  */
 export { DOCS_HEADERS, type DocsOptions, registerDocs } from './docs.ts';
@@ -15,3 +15,4 @@ export {
   type ServiceApp,
   type ServiceOptions,
 } from './service.ts';
+export { registerStaticSite, StaticSiteError, type StaticSiteOptions } from './static-site.ts';

@@ -8,10 +8,12 @@ import { test } from 'node:test';
 test('@tessera/http exports', async () => {
   assert.deepEqual(Object.keys(await import('@tessera/http')).sort(), [
     'DOCS_HEADERS',
+    'StaticSiteError',
     'createService',
     'createServiceLogger',
     'envInteger',
     'handleErrors',
     'registerDocs',
+    'registerStaticSite',
   ]);
 });

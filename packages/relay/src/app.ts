@@ -5,7 +5,14 @@
  * @module
  */
 import fastifyWebsocket from '@fastify/websocket';
-import { createService, handleErrors, type LowLevelFault } from '@tessera/http';
+import {
+  createService,
+  handleErrors,
+  type LowLevelFault,
+  registerStaticSite,
+  StaticSiteError,
+} from '@tessera/http';
+import { RelayConfigError } from './config.ts';
 import { RelayError, type RelayErrorCode, toRelayError } from './errors.ts';
 import { registerDeliveryRoutes, WS_PROTOCOL } from './routes/delivery.ts';
 import { registerLoginRoutes } from './routes/login.ts';
@@ -59,5 +66,16 @@ export async function buildRelayApp(d: RelayDeps, opts: { metricsToken?: string 
   registerLoginRoutes(app, d);
   registerRoomRoutes(app, d);
   registerDeliveryRoutes(app, d);
+  if (d.config.walletDir !== null) {
+    try {
+      registerStaticSite(app, {
+        prefix: '/wallet/',
+        dir: d.config.walletDir,
+        notFound: () => new RelayError('NOT_FOUND', 'file not found'),
+      });
+    } catch (e) {
+      throw e instanceof StaticSiteError ? new RelayConfigError(`wallet: ${e.message}`) : e;
+    }
+  }
   return app;
 }

@@ -50,6 +50,8 @@ export interface RelayConfig {
   trustProxy: boolean;
   logLevel: string;
   limits: RelayLimits;
+  /** A web wallet build to serve at /wallet/ (docs/wallet.md); null: none. */
+  walletDir: string | null;
 }
 
 /** A configuration mistake (the CLI prints it as a usage error, exit 2). */
@@ -84,6 +86,7 @@ export interface RelayFlags {
   dev?: boolean;
   redis?: string;
   publicUrl?: string;
+  walletDir?: string | null;
 }
 
 export function loadRelayConfig(flags: RelayFlags, env: NodeJS.ProcessEnv): RelayConfig {
@@ -107,6 +110,8 @@ export function loadRelayConfig(flags: RelayFlags, env: NodeJS.ProcessEnv): Rela
     trustProxy: env.TESSERA_RELAY_TRUST_PROXY === '1',
     logLevel: env.TESSERA_RELAY_LOG_LEVEL || 'info',
     limits: limitsFrom(env.TESSERA_RELAY_LIMITS),
+    walletDir:
+      flags.walletDir === undefined ? env.TESSERA_RELAY_WALLET_DIR || null : flags.walletDir,
   };
 }
 

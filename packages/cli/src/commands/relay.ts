@@ -4,6 +4,7 @@
  * supervisor or test waits for.
  * @module
  */
+import { walletAssets } from '@tessera/wallet';
 import type { Command } from 'commander';
 import { outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags, serveUntilSignal } from '../output.ts';
@@ -15,6 +16,7 @@ interface StartFlags extends OutputFlags {
   dev?: boolean;
   redis?: string;
   publicUrl?: string;
+  wallet: boolean;
 }
 
 export function register(program: Command, io: CliIo): void {
@@ -38,11 +40,20 @@ export function register(program: Command, io: CliIo): void {
         '--public-url <url>',
         'the origin logins are bound to (env TESSERA_RELAY_PUBLIC_URL, default the listening URL)'
       )
+      .option(
+        '--no-wallet',
+        'do not serve the web wallet at /wallet (env TESSERA_RELAY_WALLET_DIR serves another build)'
+      )
   ).action(async (f: StartFlags) => {
     // Loaded here: the relay's dependencies would slow every other command down.
     const { loadRelayConfig, startRelay } = await import('@tessera/relay');
     const { host, port, dev, redis, publicUrl } = f;
-    const config = loadRelayConfig(defined({ host, port, dev, redis, publicUrl }), io.env);
+    const loaded = loadRelayConfig(defined({ host, port, dev, redis, publicUrl }), io.env);
+    // The wallet this package ships, unless the environment names another or none is wanted.
+    const config = {
+      ...loaded,
+      walletDir: !f.wallet ? null : (loaded.walletDir ?? walletAssets()),
+    };
     const relayed = await startRelay(config, {
       logDestination: io.stderr,
       metricsToken: io.env.TESSERA_RELAY_METRICS_TOKEN || null,
@@ -52,6 +63,7 @@ export function register(program: Command, io: CliIo): void {
       relayed.url,
       [
         `rooms in ${config.redis ? 'Redis' : 'memory (dev mode: one instance, nothing kept)'}; logins bound to ${relayed.origin}`,
+        ...(config.walletDir ? [`wallet at ${relayed.url}/wallet/`] : []),
       ],
       () => relayed.close()
     );
