@@ -17,9 +17,22 @@
  */
 import type { PairMarkerState, ShareStore, StoredKey } from '@tessera/client';
 import { argon2id } from 'hash-wasm';
+import {
+  exclusively,
+  inTransaction,
+  liveOwner,
+  liveOwners,
+  open,
+  openDb,
+  request,
+  type Sealed,
+  type StoreName,
+  seal,
+  WalletStoreError,
+} from './idb.ts';
 
-const DB_NAME = 'tessera-wallet';
-const DB_VERSION = 1;
+export { WalletStoreError };
+
 const WRAPPING_KEY = 'wrapping-key';
 const PASSPHRASE = 'passphrase';
 const AAD_PREFIX = 'tessera-wallet/share/v1';
@@ -27,11 +40,7 @@ const AAD_PREFIX = 'tessera-wallet/share/v1';
 const ARGON2 = { memorySize: 65536, iterations: 3, parallelism: 1 } as const;
 const CHECK_PLAINTEXT = new TextEncoder().encode('tessera-wallet/passphrase-check/v1');
 
-type StoreName = 'meta' | 'keys' | 'shares' | 'ledger' | 'markers' | 'settings';
-
-interface SealedShare {
-  iv: Uint8Array;
-  ciphertext: Uint8Array;
+interface SealedShare extends Sealed {
   /** Present when the passphrase layer wrapped the share before the wrapping key did. */
   layered?: true;
 }
@@ -41,7 +50,7 @@ interface PassphraseRecord {
   memorySize: number;
   iterations: number;
   parallelism: number;
-  check: SealedShare;
+  check: Sealed;
 }
 
 interface Marker {
@@ -49,65 +58,8 @@ interface Marker {
   owner: string;
 }
 
-/** A refusal of the store the page can explain: `code` is stable. */
-export class WalletStoreError extends Error {
-  override name = 'WalletStoreError';
-  constructor(
-    readonly code: 'WALLET_LOCKED' | 'WRONG_PASSPHRASE' | 'STORAGE' | 'BAD_INPUT',
-    message: string
-  ) {
-    super(message);
-  }
-}
-
-const request = <T>(r: IDBRequest<T>): Promise<T> =>
-  new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-
-const committed = (tx: IDBTransaction): Promise<void> =>
-  new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    tx.onabort = () =>
-      reject(tx.error ?? new WalletStoreError('STORAGE', 'a storage transaction was aborted'));
-    tx.onerror = () => reject(tx.error);
-  });
-
-function openDb(): Promise<IDBDatabase> {
-  const r = indexedDB.open(DB_NAME, DB_VERSION);
-  r.onupgradeneeded = () => {
-    const db = r.result;
-    for (const name of ['meta', 'keys', 'shares', 'ledger', 'markers', 'settings'])
-      if (!db.objectStoreNames.contains(name)) db.createObjectStore(name);
-  };
-  return request(r);
-}
-
 const aad = (keyId: string, epoch: string) =>
   new TextEncoder().encode(`${AAD_PREFIX}\0${keyId}\0${epoch}`);
-
-/** WebCrypto takes views of plain ArrayBuffers; ours are never shared buffers. */
-const view = (b: Uint8Array) => b as Uint8Array<ArrayBuffer>;
-
-async function seal(key: CryptoKey, plain: Uint8Array, data: Uint8Array): Promise<SealedShare> {
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const ct = await crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv, additionalData: view(data) },
-    key,
-    view(plain)
-  );
-  return { iv, ciphertext: new Uint8Array(ct) };
-}
-
-async function open(key: CryptoKey, sealed: SealedShare, data: Uint8Array): Promise<Uint8Array> {
-  const plain = await crypto.subtle.decrypt(
-    { name: 'AES-GCM', iv: view(sealed.iv), additionalData: view(data) },
-    key,
-    view(sealed.ciphertext)
-  );
-  return new Uint8Array(plain);
-}
 
 /** The passphrase layer's key: Argon2id output imported as a non-extractable AES-GCM key. */
 async function passphraseKey(passphrase: string, rec: Omit<PassphraseRecord, 'check'>) {
@@ -126,10 +78,6 @@ async function passphraseKey(passphrase: string, rec: Omit<PassphraseRecord, 'ch
     raw.fill(0);
   }
 }
-
-/** Runs `fn` under an exclusive Web Lock shared by every tab and worker of this origin. */
-const exclusively = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
-  navigator.locks.request(name, { mode: 'exclusive' }, fn) as Promise<T>;
 
 export class IndexedDbShareStore implements ShareStore {
   readonly #db: IDBDatabase;
@@ -151,51 +99,39 @@ export class IndexedDbShareStore implements ShareStore {
     const db = await openDb();
     // Two tabs opening a fresh wallet at once must not each make a wrapping key.
     const wrappingKey = await exclusively('tessera-wallet:init', async () => {
-      const tx = db.transaction('meta', 'readonly');
-      const found = (await request(tx.objectStore('meta').get(WRAPPING_KEY))) as
-        | CryptoKey
-        | undefined;
+      const found = (await inTransaction(db, 'meta', 'readonly', (tx) =>
+        request(tx.objectStore('meta').get(WRAPPING_KEY))
+      )) as CryptoKey | undefined;
       if (found) return found;
       const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, [
         'encrypt',
         'decrypt',
       ]);
-      const w = db.transaction('meta', 'readwrite', { durability: 'strict' });
-      w.objectStore('meta').put(key, WRAPPING_KEY);
-      await committed(w);
+      await inTransaction(db, 'meta', 'readwrite', (tx) => {
+        tx.objectStore('meta').put(key, WRAPPING_KEY);
+      });
       return key;
     });
-    const owner = crypto.randomUUID();
-    // Held until this worker ends: how another instance tells a live marker from a dead one's.
-    void navigator.locks.request(`tessera-wallet:owner:${owner}`, () => new Promise(() => {}));
     await navigator.storage?.persist?.().catch(() => false);
-    return new IndexedDbShareStore(db, wrappingKey, owner);
+    return new IndexedDbShareStore(db, wrappingKey, liveOwner());
   }
 
-  /** The wrapping key as stored: for a test that checks it cannot be exported. */
+  /** The wrapping key as stored (non-extractable): the device home seals its identity with it. */
   get wrappingKey(): CryptoKey {
     return this.#wrappingKey;
   }
 
-  async #tx<T>(
+  /** The database, for the other record stores of the wallet (the device home). */
+  get db(): IDBDatabase {
+    return this.#db;
+  }
+
+  #tx<T>(
     stores: StoreName | StoreName[],
     mode: IDBTransactionMode,
     fn: (tx: IDBTransaction) => Promise<T> | T
   ): Promise<T> {
-    const tx = this.#db.transaction(stores, mode, { durability: 'strict' });
-    const done = committed(tx);
-    let result: T;
-    try {
-      result = await fn(tx);
-    } catch (e) {
-      try {
-        tx.abort();
-      } catch {}
-      await done.catch(() => {});
-      throw e;
-    }
-    await done;
-    return result;
+    return inTransaction(this.#db, stores, mode, fn);
   }
 
   // ---- the passphrase layer ----
@@ -365,19 +301,11 @@ export class IndexedDbShareStore implements ShareStore {
 
   // ---- pending-check markers ----
 
-  async #liveOwners(): Promise<Set<string>> {
-    const held = (await navigator.locks.query()).held ?? [];
-    const prefix = 'tessera-wallet:owner:';
-    return new Set(
-      held.flatMap((l) => (l.name?.startsWith(prefix) ? [l.name.slice(prefix.length)] : []))
-    );
-  }
-
   pairBegin(pair: string): Promise<PairMarkerState> {
     // Under one lock, so no other instance writes a marker between the liveness query and the
     // transaction (which would read as a dead owner's and ban a healthy pair).
     return exclusively('tessera-wallet:markers', async () => {
-      const live = await this.#liveOwners();
+      const live = await liveOwners();
       return this.#tx('markers', 'readwrite', async (tx) => {
         const markers = tx.objectStore('markers');
         const m = (await request(markers.get(pair))) as Marker | undefined;
@@ -409,7 +337,7 @@ export class IndexedDbShareStore implements ShareStore {
 
   pairBanned(pair: string): Promise<boolean> {
     return exclusively('tessera-wallet:markers', async () => {
-      const live = await this.#liveOwners();
+      const live = await liveOwners();
       return this.#tx('markers', 'readonly', async (tx) => {
         const m = (await request(tx.objectStore('markers').get(pair))) as Marker | undefined;
         return m !== undefined && (m.state === 'banned' || !live.has(m.owner));

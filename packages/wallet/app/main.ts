@@ -3,6 +3,7 @@
  * hands out with `tessera token`) signs in and is then removed from the address bar and history.
  * @module
  */
+import { deviceSignScreen, findPeers, startServing } from './screens/devices.ts';
 import { keysScreen } from './screens/keys.ts';
 import { signTransaction } from './screens/sign.ts';
 import { serverStatus } from './screens/status.ts';
@@ -11,6 +12,8 @@ import { errorBanner, showScreen } from './ui.ts';
 import { Wallet } from './wallet.ts';
 
 const wallet = new Wallet();
+/** Who served the page: the co-signing server's screens, or the relay's device-to-device ones. */
+let mode: 'server' | 'relay' = 'server';
 
 async function route(): Promise<void> {
   const [path, query] = location.hash.replace(/^#/, '').split('?') as [string, string | undefined];
@@ -19,8 +22,11 @@ async function route(): Promise<void> {
     const lock = await wallet.call('lockState');
     if (lock.passphrase && !lock.unlocked) return unlockScreen(wallet, () => void route());
     if (path === '/keys') return await keysScreen(wallet);
-    if (path === '/sign') return await signTransaction(wallet, params.get('key'));
-    return await serverStatus(wallet);
+    if (path === '/peers') return await findPeers(wallet);
+    if (path === '/device-sign') return await deviceSignScreen(wallet, params.get('key'));
+    if (path === '/sign' && mode === 'server')
+      return await signTransaction(wallet, params.get('key'));
+    return mode === 'relay' ? await findPeers(wallet) : await serverStatus(wallet);
   } catch (e) {
     showScreen('Tessera wallet', errorBanner(e));
   }
@@ -33,8 +39,14 @@ async function start(): Promise<void> {
     history.replaceState(null, '', `${location.pathname}${location.search}#/status`);
     await wallet.call('configure', { token });
   }
+  try {
+    mode = await wallet.call('mode');
+  } catch {}
+  for (const a of document.querySelectorAll<HTMLElement>('nav [data-mode]'))
+    a.hidden = a.dataset.mode !== mode;
   window.addEventListener('hashchange', () => void route());
   await route();
+  if (mode === 'relay' && (await wallet.call('device'))) startServing(wallet);
 }
 
 void start();

@@ -4,7 +4,18 @@
  * @module
  */
 import type { SignPayload } from '@tessera/api';
-import type { Progress, Scheme, Signature, StoredKey } from '@tessera/client';
+import type {
+  DeviceKey,
+  DeviceProgress,
+  DeviceRequest,
+  DeviceSignature,
+  PeerRecord,
+  Progress,
+  Scheme,
+  ServedRequest,
+  Signature,
+  StoredKey,
+} from '@tessera/client';
 
 export interface ServerStatus {
   version: string;
@@ -37,8 +48,42 @@ export interface Calls {
   refresh: [{ keyId: string }, { keyId: string; epoch: string }];
   exportBackup: [{ keyId: string; passphrase: string }, Uint8Array];
   importBackup: [{ blob: Uint8Array; passphrase: string }, { keyId: string; publicKey: string }];
-  /** For the storage test: whether the wrapping key refuses to be exported. */
-  wrappingKeyExportable: [undefined, boolean];
+  /** Who served the page: a co-signing server (`/v1/status`) or a relay (`/v1/health`). */
+  mode: [undefined, 'server' | 'relay'];
+  /** This browser's device, if it has one. */
+  device: [undefined, { name: string; fingerprint: string } | null];
+  deviceInit: [{ name: string }, { name: string; fingerprint: string }];
+  peers: [undefined, PeerRecord[]];
+  /** Starts pairing: an `invite` event, then a `code` question; the pinned peer. */
+  pairInvite: [undefined, PeerRecord];
+  /** Joins with an invite: a `code` question; the pinned peer. */
+  pairJoin: [{ invite: string }, PeerRecord];
+  deviceKeygen: [{ peer: string; scheme: Scheme; label: string }, DeviceKey];
+  deviceSign: [
+    { keyId: string; message: string; hash?: 'sha256'; purpose: string },
+    DeviceSignature,
+  ];
+  /** Answers paired devices until `stopServing`: `approve` questions, `served` events. */
+  serve: [undefined, undefined];
+  stopServing: [undefined, undefined];
+}
+
+/** What the worker reports while a call runs, besides protocol progress. */
+export type WalletEvent =
+  | { type: 'invite'; invite: string }
+  | { type: 'device-progress'; progress: DeviceProgress }
+  | { type: 'request'; request: DeviceRequest }
+  | { type: 'served'; served: ServedRequest };
+
+/** What the worker asks the user while a call runs; the page answers yes or no. */
+export type WalletQuestion =
+  | { type: 'code'; code: string }
+  | { type: 'approve'; request: DeviceRequest };
+
+/** The page's answer to a question (`ask` is the question's number). */
+export interface AnswerMessage {
+  ask: number;
+  yes: boolean;
 }
 
 export type CallName = keyof Calls;
@@ -54,6 +99,8 @@ export type WorkerMessage =
   | { id: number; kind: 'progress'; progress: Progress }
   /** The call waits for another tab that holds the key's lock. */
   | { id: number; kind: 'waiting' }
+  | { id: number; kind: 'event'; event: WalletEvent }
+  | { id: number; kind: 'ask'; ask: number; question: WalletQuestion }
   | { id: number; kind: 'result'; value: unknown }
   | { id: number; kind: 'error'; code: string; message: string };
 

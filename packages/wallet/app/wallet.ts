@@ -4,12 +4,23 @@
  * @module
  */
 import type { Progress } from '@tessera/client';
-import { type CallName, type Calls, WalletError, type WorkerMessage } from './rpc.ts';
+import {
+  type AnswerMessage,
+  type CallName,
+  type Calls,
+  WalletError,
+  type WalletEvent,
+  type WalletQuestion,
+  type WorkerMessage,
+} from './rpc.ts';
 
 export interface CallHooks {
   onProgress?: (p: Progress) => void;
   /** Another tab holds the key's lock: the call waits for it. */
   onWaiting?: () => void;
+  onEvent?: (e: WalletEvent) => void;
+  /** A question for the user (a pairing code to compare, a request to approve); no hook: no. */
+  onAsk?: (q: WalletQuestion) => Promise<boolean>;
 }
 
 interface Pending {
@@ -31,7 +42,13 @@ export class Wallet {
       if (!p) return;
       if (m.kind === 'progress') p.hooks.onProgress?.(m.progress);
       else if (m.kind === 'waiting') p.hooks.onWaiting?.();
-      else {
+      else if (m.kind === 'event') p.hooks.onEvent?.(m.event);
+      else if (m.kind === 'ask') {
+        const answer = p.hooks.onAsk ? p.hooks.onAsk(m.question) : Promise.resolve(false);
+        void answer
+          .catch(() => false)
+          .then((yes) => this.#worker.postMessage({ ask: m.ask, yes } satisfies AnswerMessage));
+      } else {
         this.#pending.delete(m.id);
         if (m.kind === 'result') p.resolve(m.value);
         else p.reject(new WalletError(m.code, m.message));

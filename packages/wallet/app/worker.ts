@@ -5,9 +5,28 @@
  * page says so.
  * @module
  */
-import { TesseraClient } from '@tessera/client';
+import {
+  DeviceError,
+  DeviceNode,
+  type DeviceProgress,
+  type DeviceRequest,
+  pairAsInitiator,
+  pairAsResponder,
+  type ServedRequest,
+  TesseraClient,
+} from '@tessera/client';
+import { IdbDeviceHome } from './idb-device-home.ts';
 import { IndexedDbShareStore, WalletStoreError } from './idb-store.ts';
-import type { CallMessage, CallName, Calls, Connection, WalletKey, WorkerMessage } from './rpc.ts';
+import type {
+  AnswerMessage,
+  CallMessage,
+  CallName,
+  Calls,
+  Connection,
+  WalletKey,
+  WalletQuestion,
+  WorkerMessage,
+} from './rpc.ts';
 
 const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
   (self as unknown as { postMessage(m: unknown, t: Transferable[]): void }).postMessage(
@@ -16,7 +35,52 @@ const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
   );
 
 const storeReady = IndexedDbShareStore.open();
+const homeReady = storeReady.then((s) => new IdbDeviceHome(s.db, s.wrappingKey));
 let client: TesseraClient | null = null;
+let node: DeviceNode | null = null;
+let serving: AbortController | null = null;
+
+/** Questions waiting for the page's answer, by number. */
+const questions = new Map<number, (yes: boolean) => void>();
+let nextQuestion = 1;
+
+function ask(id: number, question: WalletQuestion): Promise<boolean> {
+  const n = nextQuestion++;
+  return new Promise((resolve) => {
+    questions.set(n, resolve);
+    post({ id, kind: 'ask', ask: n, question });
+  });
+}
+
+/** The user compares the code: yes pins the peer; no refuses it, which the other side sees. */
+async function confirmCode(id: number, code: string): Promise<true | DeviceError> {
+  return (await ask(id, { type: 'code', code }))
+    ? true
+    : new DeviceError('CODE_MISMATCH', 'the codes do not match, or the user refused');
+}
+
+/** One node per worker, on this browser's device and the relay that served the page. */
+async function deviceNode(): Promise<DeviceNode> {
+  if (!node)
+    node = await DeviceNode.open({
+      home: await homeReady,
+      store: await storeReady,
+      relay: pageOrigin,
+    });
+  return node;
+}
+
+async function withDeviceProgress<T>(id: number, fn: (n: DeviceNode) => Promise<T>): Promise<T> {
+  const n = await deviceNode();
+  const onProgress = (progress: DeviceProgress) =>
+    post({ id, kind: 'event', event: { type: 'device-progress', progress } });
+  n.on('progress', onProgress);
+  try {
+    return await fn(n);
+  } finally {
+    n.off('progress', onProgress);
+  }
+}
 
 /** The origin the page came from: the default server. */
 const pageOrigin = new URL(self.location.href).origin;
@@ -152,14 +216,80 @@ const handlers: Handlers = {
     await stamp(k.keyId);
     return { keyId: k.keyId, publicKey: k.publicKey };
   },
-  wrappingKeyExportable: async () => {
-    const key = (await storeReady).wrappingKey;
+  mode: async () => {
+    const probe = (path: string) =>
+      fetch(new URL(path, pageOrigin), { cache: 'no-store' }).then(
+        (r) => r.ok,
+        () => false
+      );
+    if (await probe('/v1/status')) return 'server';
+    if (await probe('/v1/health')) return 'relay';
+    throw Object.assign(new Error(`cannot reach ${pageOrigin}`), { code: 'TRANSPORT' });
+  },
+  device: async () => {
+    const home = await homeReady;
+    if (!(await home.exists())) return null;
+    const d = await home.load();
+    return { name: d.name, fingerprint: d.fingerprint };
+  },
+  deviceInit: async ({ name }) => {
+    const d = await (await homeReady).init(name);
+    return { name: d.name, fingerprint: d.fingerprint };
+  },
+  peers: async () => (await homeReady).peers(),
+  pairInvite: async (_arg, id) => {
+    const home = await homeReady;
+    const { peer } = await pairAsInitiator({
+      home,
+      device: await home.load(),
+      relay: pageOrigin,
+      onInvite: (invite) => post({ id, kind: 'event', event: { type: 'invite', invite } }),
+      confirmCode: (code) => confirmCode(id, code),
+    });
+    return peer;
+  },
+  pairJoin: async ({ invite }, id) => {
+    const home = await homeReady;
+    const { peer } = await pairAsResponder({
+      home,
+      device: await home.load(),
+      invite: invite.trim(),
+      confirmCode: (code) => confirmCode(id, code),
+    });
+    return peer;
+  },
+  deviceKeygen: async ({ peer, scheme, label }, id) =>
+    withDeviceProgress(id, (node) => node.keygen({ peer, scheme, label })),
+  deviceSign: async ({ keyId, message, hash, purpose }, id) =>
+    withKeyLock(id, keyId, () =>
+      withDeviceProgress(id, (node) =>
+        node.sign({ keyId, input: hash ? { message, hash } : { message }, purpose })
+      )
+    ),
+  serve: async (_arg, id) => {
+    serving?.abort();
+    const stop = new AbortController();
+    serving = stop;
+    const node = await deviceNode();
+    const onRequest = (request: DeviceRequest) =>
+      post({ id, kind: 'event', event: { type: 'request', request } });
+    const onServed = (served: ServedRequest) =>
+      post({ id, kind: 'event', event: { type: 'served', served } });
+    node.on('request', onRequest).on('served', onServed);
     try {
-      await crypto.subtle.exportKey('raw', key);
-      return true;
-    } catch {
-      return false;
+      await node.serve({
+        approve: (request) => ask(id, { type: 'approve', request }),
+        signal: stop.signal,
+      });
+    } finally {
+      node.off('request', onRequest).off('served', onServed);
     }
+    return undefined;
+  },
+  stopServing: async () => {
+    serving?.abort();
+    serving = null;
+    return undefined;
   },
 };
 
@@ -170,7 +300,13 @@ function codeOf(e: unknown): string {
   return typeof err.code === 'string' ? err.code : 'INTERNAL';
 }
 
-self.onmessage = async (ev: MessageEvent<CallMessage>) => {
+self.onmessage = async (ev: MessageEvent<CallMessage | AnswerMessage>) => {
+  if ('ask' in ev.data) {
+    const { ask: n, yes } = ev.data;
+    questions.get(n)?.(yes === true);
+    questions.delete(n);
+    return;
+  }
   const { id, call, arg } = ev.data;
   try {
     const handler = handlers[call] as Handler<CallName>;

@@ -7,31 +7,27 @@
  * serious violation. Every screen is captured to test-results/screens/.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { devToken } from '@tessera/server';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type Hex, recoverTransactionAddress } from 'viem';
 import { publicKeyToAddress } from 'viem/accounts';
 import { ensureWalletBuilt } from '../build.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-const SCREENS = join(ROOT, 'test-results', 'screens');
-const CLI_MAIN = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
-const CI = process.env.CI === 'true';
-
-const skip = existsSync(CHROMIUM)
-  ? false
-  : 'no /usr/bin/chromium here (apt-get install chromium); CI installs it and runs these tests';
-if (skip && CI) throw new Error(`CI=true: ${skip}`);
+import {
+  shot as capture,
+  launchChromium,
+  screenTitle,
+  skipBrowser,
+  startCli,
+  textOf,
+} from './fixtures/browser.ts';
 
 const b64url = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
 
@@ -63,52 +59,7 @@ function opensslEd25519(publicKey: string, message: Buffer, signature: string): 
   return verify(null, message, key, Buffer.from(signature, 'hex'));
 }
 
-async function startServer(data: string): Promise<{ child: ChildProcess; url: string }> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('TESSERA_'))
-  );
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=@tessera/source',
-      '--import',
-      'tsx',
-      CLI_MAIN,
-      'server',
-      'start',
-      '--dev',
-      '--port',
-      '0',
-      '--data',
-      data,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] }
-  );
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderr += b;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no listening line in 60 s: ${stderr}`)),
-      60_000
-    );
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      const m = /listening on (\S+)/.exec(l);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)));
-  });
-  return { child, url };
-}
-
-const text = async (page: Page, testId: string) =>
-  ((await page.getByTestId(testId).first().textContent()) ?? '').trim();
-
-describe('the web wallet in Chromium', { skip, timeout: 10 * 60_000 }, () => {
+describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000 }, () => {
   let data: string;
   let server: { child: ChildProcess; url: string };
   let token: string;
@@ -118,10 +69,11 @@ describe('the web wallet in Chromium', { skip, timeout: 10 * 60_000 }, () => {
   const shots = new Set<string>();
 
   const shot = async (p: Page, name: string) => {
-    await p.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+    await capture(p, name);
     shots.add(name);
   };
-  const title = (p: Page) => p.getByRole('heading', { level: 1 });
+  const title = screenTitle;
+  const text = textOf;
   // From a blank page: a URL differing only in its hash would not load the screen again.
   const open = async (p: Page, hash = '#/status') => {
     await p.goto('about:blank');
@@ -129,16 +81,11 @@ describe('the web wallet in Chromium', { skip, timeout: 10 * 60_000 }, () => {
   };
 
   before(async () => {
-    mkdirSync(SCREENS, { recursive: true });
     await ensureWalletBuilt();
     data = mkdtempSync(join(tmpdir(), 'tessera-wallet-'));
-    server = await startServer(data);
+    server = await startCli(['server', 'start', '--dev', '--port', '0', '--data', data]);
     token = await devToken(data, 'wallet-user');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext();
     page = await context.newPage();
   });

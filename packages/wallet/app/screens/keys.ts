@@ -68,7 +68,14 @@ function keyCard(wallet: Wallet, k: WalletKey, index: number): HTMLElement {
       field('Last Refresh', k.updatedAt ? ago(k.updatedAt) : 'not recorded'),
       k.refreshRequired ? field('Note', 'restored from a backup: refresh before signing') : null
     ),
-    h('a', { class: 'button primary', href: `#/sign?key=${k.keyId}` }, 'Sign'),
+    h(
+      'a',
+      {
+        class: 'button primary',
+        href: k.peer ? `#/device-sign?key=${k.keyId}` : `#/sign?key=${k.keyId}`,
+      },
+      'Sign'
+    ),
     ' ',
     h('button', { type: 'button', onclick: () => void refresh() }, 'Refresh'),
     h(

@@ -100,7 +100,12 @@ async function signingInProgress(wallet: Wallet, key: WalletKey, p: Prepared): P
   signatureReady(key, p, sig);
 }
 
-function signatureReady(key: WalletKey, p: Prepared, sig: Signature): void {
+/** Signature Ready: the signature, verified here under the key before it is called valid. */
+export function signatureReady(
+  key: WalletKey,
+  p: Pick<Prepared, 'bytes' | 'tx'>,
+  sig: Signature
+): void {
   const signedTx =
     p.tx && sig.r && sig.s && sig.recovery !== undefined
       ? serializeTransaction(p.tx, { r: `0x${sig.r}`, s: `0x${sig.s}`, yParity: sig.recovery })
