@@ -33,12 +33,9 @@ import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import {
   fingerprint,
   newPartyIdentity,
-  PAIR_MAX_NAME,
   PairingLockout,
   type PairingLockoutState,
-  type PartyIdentity,
   type PartyPublic,
-  TesseraError,
 } from '@tessera/core';
 import {
   checkDeviceName,
