@@ -16,6 +16,7 @@ import { ensureWalletBuilt } from '../build.ts';
 import {
   launchChromium,
   screenTitle,
+  seriousViolations,
   shot,
   skipBrowser,
   startCli,
@@ -86,10 +87,12 @@ describe('two devices in two browsers, through the relay', {
     alice = await device("Alice's browser");
     bob = await device("Bob's browser");
     await shot(alice, 'find-peers');
+    assert.deepEqual(await seriousViolations(alice), [], 'Find Peers');
     const [a, b] = await codes(alice, bob);
     assert.match(a, /^\d( \d){5}$/);
     assert.equal(a, b, 'the same code on both devices');
     await shot(alice, 'verify-peer');
+    assert.deepEqual(await seriousViolations(alice), [], 'Verify Peer');
     for (const p of [alice, bob]) await p.getByRole('button', { name: 'Verify' }).click();
     await alice.getByTestId('peer').filter({ hasText: "Bob's browser" }).waitFor();
     await bob.getByTestId('peer').filter({ hasText: "Alice's browser" }).waitFor();
@@ -133,6 +136,7 @@ describe('two devices in two browsers, through the relay', {
     assert.equal(await textOf(bob, 'request-purpose'), 'Approve transaction');
     assert.equal(await textOf(bob, 'request-from'), "Alice's browser");
     await shot(bob, 'sign-request');
+    assert.deepEqual(await seriousViolations(bob), [], 'Sign Request');
     await bob.getByRole('button', { name: 'Sign' }).click();
     await screenTitle(alice).filter({ hasText: 'Signature Ready' }).waitFor({ timeout: 60_000 });
     await shot(alice, 'device-signature-ready');

@@ -140,7 +140,7 @@ function passphraseForm(wallet: Wallet, has: boolean): HTMLElement {
     'form',
     {
       class: 'card',
-      'aria-label': 'Wallet passphrase',
+      'aria-label': 'Set the wallet passphrase',
       onsubmit: async (ev: Event) => {
         ev.preventDefault();
         out.replaceChildren(h('p', { class: 'muted' }, 'Re-encrypting the shares (Argon2id)…'));
