@@ -91,10 +91,7 @@ export class IndexedDbShareStore implements ShareStore {
     this.#owner = owner;
   }
 
-  /**
-   * Opens the wallet's database, creating the wrapping key on first use, and asks the browser to
-   * keep the origin's storage from eviction.
-   */
+  /** Opens the wallet's database, creating the wrapping key on first use. */
   static async open(): Promise<IndexedDbShareStore> {
     const db = await openDb();
     // Two tabs opening a fresh wallet at once must not each make a wrapping key.
@@ -112,7 +109,6 @@ export class IndexedDbShareStore implements ShareStore {
       });
       return key;
     });
-    await navigator.storage?.persist?.().catch(() => false);
     return new IndexedDbShareStore(db, wrappingKey, liveOwner());
   }
 

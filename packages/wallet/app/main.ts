@@ -33,6 +33,9 @@ async function route(): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  // Only a window may ask (StorageManager.persist is not exposed to workers): keep IndexedDB, and
+  // with it the shares, from eviction under storage pressure.
+  void navigator.storage?.persist?.().catch(() => false);
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
   const token = fragment.get('token');
   if (token) {

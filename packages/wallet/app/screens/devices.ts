@@ -94,7 +94,8 @@ async function deviceKeygen(wallet: Wallet, peer: PeerRecord, scheme: Scheme): P
 
 function keyGenerated(keyId: string, publicKey: string, peerName: string): void {
   showScreen(
-    'Key Generated ✓',
+    'Key Generated',
+    h('p', { class: 'ok', role: 'status' }, '✓ Both devices hold a share of the new key.'),
     h(
       'dl',
       {},
