@@ -410,11 +410,6 @@ export interface ServedRequest {
   message?: string;
 }
 
-/**
- * A device's protocol runner: `keygen` and `sign` as the requesting device, `serve` to answer
- * its paired peers. Events: `progress` (`DeviceProgress`), `request` (`DeviceRequest`, before
- * the approval is asked), `served` (`ServedRequest`).
- */
 /** What a `DeviceNode` emits. */
 export interface DeviceNodeEvents extends Record<string, unknown> {
   progress: DeviceProgress;
@@ -422,6 +417,11 @@ export interface DeviceNodeEvents extends Record<string, unknown> {
   served: ServedRequest;
 }
 
+/**
+ * A device's protocol runner: `keygen` and `sign` as the requesting device, `serve` to answer
+ * its paired peers. Events: `progress` (`DeviceProgress`), `request` (`DeviceRequest`, before
+ * the approval is asked), `served` (`ServedRequest`).
+ */
 export class DeviceNode extends Emitter<DeviceNodeEvents> {
   readonly home: DeviceHomeStore;
   readonly device: DeviceInfo;
@@ -439,8 +439,10 @@ export class DeviceNode extends Emitter<DeviceNodeEvents> {
     super();
     this.home = o.home;
     const loaded = device ?? o.home.load();
-    if (loaded instanceof Promise)
+    if (loaded instanceof Promise) {
+      loaded.catch(() => {});
       throw new DeviceError('NO_DEVICE', 'this home loads asynchronously: use DeviceNode.open');
+    }
     this.device = loaded;
     this.#store = o.store;
     this.#relay = o.relay;
