@@ -79,11 +79,20 @@ async function passphraseKey(passphrase: string, rec: Omit<PassphraseRecord, 'ch
   }
 }
 
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
+  a === undefined || b === undefined
+    ? a === b
+    : a.length === b.length && a.every((x, i) => x === b[i]);
+
+const sameSealed = (a: SealedShare | undefined, b: SealedShare): boolean =>
+  a !== undefined && sameBytes(a.iv, b.iv) && sameBytes(a.ciphertext, b.ciphertext);
+
 export class IndexedDbShareStore implements ShareStore {
   readonly #db: IDBDatabase;
   readonly #wrappingKey: CryptoKey;
   readonly #owner: string;
-  #passphraseKey: CryptoKey | null = null;
+  /** The passphrase layer as this instance unlocked it, with the salt of the record it opened. */
+  #layer: { key: CryptoKey; salt: Uint8Array } | null = null;
 
   private constructor(db: IDBDatabase, wrappingKey: CryptoKey, owner: string) {
     this.#db = db;
@@ -136,10 +145,16 @@ export class IndexedDbShareStore implements ShareStore {
     return this.#tx('meta', 'readonly', (tx) => request(tx.objectStore('meta').get(PASSPHRASE)));
   }
 
+  /** This instance's layer, if it opened the passphrase record as it is now (another tab may have changed it). */
+  #currentLayer(rec: PassphraseRecord | undefined): CryptoKey | null {
+    if (!rec || !this.#layer || !sameBytes(this.#layer.salt, rec.salt)) return null;
+    return this.#layer.key;
+  }
+
   /** Whether a passphrase protects the shares, and whether this instance is unlocked. */
   async lockState(): Promise<{ passphrase: boolean; unlocked: boolean }> {
     const rec = await this.#passphraseRecord();
-    return { passphrase: rec !== undefined, unlocked: !rec || this.#passphraseKey !== null };
+    return { passphrase: rec !== undefined, unlocked: !rec || this.#currentLayer(rec) !== null };
   }
 
   async unlock(passphrase: string): Promise<void> {
@@ -151,44 +166,62 @@ export class IndexedDbShareStore implements ShareStore {
     } catch {
       throw new WalletStoreError('WRONG_PASSPHRASE', 'the wallet passphrase is wrong');
     }
-    this.#passphraseKey = key;
+    this.#layer = { key, salt: rec.salt };
   }
 
   /**
    * Protects every share with a passphrase as well (or replaces the passphrase). Every share is
-   * re-encrypted in one transaction, so a crash leaves all shares under the old layer or all
-   * under the new.
+   * re-encrypted and written with the new record in one transaction, so a crash leaves all shares
+   * under the old layer or all under the new. A share stored meanwhile (by this tab or another)
+   * makes the write start over, so none is left under the old layer.
    */
   async setPassphrase(passphrase: string): Promise<void> {
     if (passphrase.length < 8)
       throw new WalletStoreError('BAD_INPUT', 'a wallet passphrase has at least 8 characters');
     await exclusively('tessera-wallet:passphrase', async () => {
-      const current = await this.#passphraseRecord();
-      if (current && !this.#passphraseKey)
-        throw new WalletStoreError('WALLET_LOCKED', 'unlock the wallet first');
       const salt = crypto.getRandomValues(new Uint8Array(16));
       const params = { salt, ...ARGON2 };
       const key = await passphraseKey(passphrase, params);
       const check = await seal(key, CHECK_PLAINTEXT, CHECK_PLAINTEXT);
-      const ids = await this.#tx('shares', 'readonly', (tx) =>
-        request(tx.objectStore('shares').getAllKeys())
-      );
-      const resealed = new Map<string, SealedShare>();
-      for (const id of ids as string[]) {
-        const [keyId, epoch] = id.split('/') as [string, string];
-        const plain = await this.#openShare(keyId, epoch);
-        if (!plain) continue;
-        try {
-          resealed.set(id, await this.#sealShare(keyId, epoch, plain, key));
-        } finally {
-          plain.fill(0);
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await this.#passphraseRecord();
+        if (current && !this.#currentLayer(current))
+          throw new WalletStoreError('WALLET_LOCKED', 'unlock the wallet first');
+        const snapshot = await this.#tx('shares', 'readonly', async (tx) => {
+          const store = tx.objectStore('shares');
+          const ids = (await request(store.getAllKeys())) as string[];
+          const sealed = (await request(store.getAll())) as SealedShare[];
+          return new Map(ids.map((id, i) => [id, sealed[i] as SealedShare]));
+        });
+        const resealed = new Map<string, SealedShare>();
+        for (const id of snapshot.keys()) {
+          const [keyId, epoch] = id.split('/') as [string, string];
+          const plain = await this.#openShare(keyId, epoch);
+          if (!plain) continue;
+          try {
+            resealed.set(id, await this.#sealShare(keyId, epoch, plain, key));
+          } finally {
+            plain.fill(0);
+          }
+        }
+        const written = await this.#tx(['meta', 'shares'], 'readwrite', async (tx) => {
+          const store = tx.objectStore('shares');
+          const ids = (await request(store.getAllKeys())) as string[];
+          const now = (await request(store.getAll())) as SealedShare[];
+          const unchanged =
+            ids.length === snapshot.size &&
+            ids.every((id, i) => sameSealed(snapshot.get(id), now[i] as SealedShare));
+          if (!unchanged) return false;
+          tx.objectStore('meta').put({ ...params, check } satisfies PassphraseRecord, PASSPHRASE);
+          for (const [id, s] of resealed) store.put(s, id);
+          return true;
+        });
+        if (written) {
+          this.#layer = { key, salt };
+          return;
         }
       }
-      await this.#tx(['meta', 'shares'], 'readwrite', (tx) => {
-        tx.objectStore('meta').put({ ...params, check } satisfies PassphraseRecord, PASSPHRASE);
-        for (const [id, s] of resealed) tx.objectStore('shares').put(s, id);
-      });
-      this.#passphraseKey = key;
+      throw new WalletStoreError('STORAGE', 'shares kept changing: set the passphrase again');
     });
   }
 
@@ -217,32 +250,34 @@ export class IndexedDbShareStore implements ShareStore {
       throw new WalletStoreError('STORAGE', `the stored share of ${keyId} does not decrypt`);
     });
     if (!sealed.layered) return outer;
-    if (!this.#passphraseKey)
+    const layer = this.#layer?.key;
+    if (!layer) {
+      outer.fill(0);
       throw new WalletStoreError('WALLET_LOCKED', 'the wallet is locked: enter its passphrase');
+    }
     try {
-      return await open(
-        this.#passphraseKey,
-        { iv: outer.subarray(0, 12), ciphertext: outer.subarray(12) },
-        data
-      );
+      return await open(layer, { iv: outer.subarray(0, 12), ciphertext: outer.subarray(12) }, data);
     } finally {
       outer.fill(0);
     }
   }
 
-  async #layerForWrite(): Promise<CryptoKey | null> {
-    const rec = await this.#passphraseRecord();
-    if (!rec) return null;
-    if (!this.#passphraseKey)
-      throw new WalletStoreError('WALLET_LOCKED', 'the wallet is locked: enter its passphrase');
-    return this.#passphraseKey;
-  }
-
   // ---- ShareStore ----
 
   async put(key: Omit<StoredKey, 'epochs'>, share: Uint8Array): Promise<void> {
-    const sealed = await this.#sealShare(key.keyId, key.epoch, share, await this.#layerForWrite());
-    await this.#tx(['keys', 'shares'], 'readwrite', async (tx) => {
+    const rec = await this.#passphraseRecord();
+    const layer = this.#currentLayer(rec);
+    if (rec && !layer)
+      throw new WalletStoreError('WALLET_LOCKED', 'the wallet is locked: enter its passphrase');
+    const sealed = await this.#sealShare(key.keyId, key.epoch, share, layer);
+    await this.#tx(['meta', 'keys', 'shares'], 'readwrite', async (tx) => {
+      // Sealed under the layer the record names now, or not written: a passphrase set or changed
+      // meanwhile would leave this share under a key nobody can unlock.
+      const now = (await request(tx.objectStore('meta').get(PASSPHRASE))) as
+        | PassphraseRecord
+        | undefined;
+      if (!sameBytes(now?.salt, rec?.salt))
+        throw new WalletStoreError('WALLET_LOCKED', 'the wallet passphrase changed: unlock again');
       const keys = tx.objectStore('keys');
       const prev = (await request(keys.get(key.keyId))) as StoredKey | undefined;
       const epochs = [...new Set([...(prev?.epochs ?? []), key.epoch])];
@@ -276,9 +311,9 @@ export class IndexedDbShareStore implements ShareStore {
     await this.#tx(['keys', 'shares'], 'readwrite', async (tx) => {
       const keys = tx.objectStore('keys');
       const k = (await request(keys.get(keyId))) as StoredKey | undefined;
-      if (!k) return;
+      if (!k?.epochs.includes(keep)) return;
       for (const e of k.epochs) if (e !== keep) tx.objectStore('shares').delete(`${keyId}/${e}`);
-      keys.put({ ...k, epochs: k.epochs.filter((e) => e === keep) }, keyId);
+      keys.put({ ...k, epoch: keep, epochs: [keep] } satisfies StoredKey, keyId);
     });
   }
 

@@ -46,9 +46,10 @@ export const request = <T>(r: IDBRequest<T>): Promise<T> =>
 export const committed = (tx: IDBTransaction): Promise<void> =>
   new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
+    // A failed request aborts the transaction: `onabort` carries its error (`onerror` fires
+    // before the transaction's error is set).
     tx.onabort = () =>
       reject(tx.error ?? new WalletStoreError('STORAGE', 'a storage transaction was aborted'));
-    tx.onerror = () => reject(tx.error);
   });
 
 export function openDb(): Promise<IDBDatabase> {

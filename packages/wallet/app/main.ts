@@ -15,7 +15,21 @@ const wallet = new Wallet();
 /** Who served the page: the co-signing server's screens, or the relay's device-to-device ones. */
 let mode: 'server' | 'relay' = 'server';
 
+/** `#token=…` in the address: signs in, and leaves the address bar and history at once. */
+async function takeToken(): Promise<void> {
+  const token = new URLSearchParams(location.hash.replace(/^#/, '')).get('token');
+  if (!token) return;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/status`);
+  await wallet.call('configure', { token });
+}
+
 async function route(): Promise<void> {
+  try {
+    await takeToken();
+  } catch (e) {
+    showScreen('Tessera wallet', errorBanner(e));
+    return;
+  }
   const [path, query] = location.hash.replace(/^#/, '').split('?') as [string, string | undefined];
   const params = new URLSearchParams(query);
   try {
@@ -36,12 +50,6 @@ async function start(): Promise<void> {
   // Only a window may ask (StorageManager.persist is not exposed to workers): keep IndexedDB, and
   // with it the shares, from eviction under storage pressure.
   void navigator.storage?.persist?.().catch(() => false);
-  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
-  const token = fragment.get('token');
-  if (token) {
-    history.replaceState(null, '', `${location.pathname}${location.search}#/status`);
-    await wallet.call('configure', { token });
-  }
   try {
     mode = await wallet.call('mode');
   } catch {}

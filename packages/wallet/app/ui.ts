@@ -81,8 +81,21 @@ export function errorBanner(e: unknown): HTMLElement {
   );
 }
 
+let leaving: (() => void) | null = null;
+
+/**
+ * Called once when the screen shown next replaces this one: a screen that waits for the user's
+ * answer (a code to compare, a request to approve) answers no if the user goes elsewhere.
+ */
+export function onLeave(fn: () => void): void {
+  leaving = fn;
+}
+
 /** Shows `title` and the screen's content in the app's main region. */
 export function showScreen(title: string, ...content: Child[]): HTMLElement {
+  const left = leaving;
+  leaving = null;
+  left?.();
   const main = document.getElementById('screen') as HTMLElement;
   const section = h(
     'section',

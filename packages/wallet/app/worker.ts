@@ -277,10 +277,16 @@ const handlers: Handlers = {
       post({ id, kind: 'event', event: { type: 'served', served } });
     node.on('request', onRequest).on('served', onServed);
     try {
-      await node.serve({
-        approve: (request) => ask(id, { type: 'approve', request }),
-        signal: stop.signal,
-      });
+      // One tab serves at a time: two would both read each request, and the second would
+      // answer it as a replay (deny) before the first tab's user decides.
+      await navigator.locks.request('tessera-wallet:serve', { signal: stop.signal }, () =>
+        node.serve({
+          approve: (request) => ask(id, { type: 'approve', request }),
+          signal: stop.signal,
+        })
+      );
+    } catch (e) {
+      if (!stop.signal.aborted) throw e;
     } finally {
       node.off('request', onRequest).off('served', onServed);
     }
@@ -295,9 +301,9 @@ const handlers: Handlers = {
 
 /** The code a page can act on: core's backup checks and the store's refusals have their own. */
 function codeOf(e: unknown): string {
-  const err = e as { code?: unknown; check?: unknown };
-  if (err.check === 'BackupPassphrase') return 'WRONG_PASSPHRASE';
-  return typeof err.code === 'string' ? err.code : 'INTERNAL';
+  const err = e as { code?: unknown; check?: unknown } | null | undefined;
+  if (err?.check === 'BackupPassphrase') return 'WRONG_PASSPHRASE';
+  return typeof err?.code === 'string' ? err.code : 'INTERNAL';
 }
 
 self.onmessage = async (ev: MessageEvent<CallMessage | AnswerMessage>) => {
@@ -314,6 +320,7 @@ self.onmessage = async (ev: MessageEvent<CallMessage | AnswerMessage>) => {
     post({ id, kind: 'result', value }, value instanceof Uint8Array ? [value.buffer] : []);
   } catch (e) {
     // The message only: no stack, no cause (which might hold protocol bytes).
-    post({ id, kind: 'error', code: codeOf(e), message: (e as Error).message ?? String(e) });
+    const message = (e as Error | null | undefined)?.message;
+    post({ id, kind: 'error', code: codeOf(e), message: message ?? String(e) });
   }
 };

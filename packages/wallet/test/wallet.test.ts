@@ -253,6 +253,24 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
     await second.close();
   });
 
+  test('refresh: a new epoch replaces the old one, and the key still signs', async () => {
+    await open(page, '#/keys');
+    const card = page.getByTestId('key').filter({ hasText: 'ed25519' });
+    const keyId = (await card.getAttribute('data-key-id')) as string;
+    await card.getByRole('button', { name: 'Refresh' }).click();
+    await card.getByTestId('refreshed').waitFor({ timeout: 60_000 });
+    const info = (await (
+      await fetch(`${server.url}/v1/keys/${keyId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { epoch: string };
+    assert.match(await text(page, 'refreshed'), new RegExp(`epoch ${info.epoch.slice(0, 10)}`));
+    await open(page, `#/sign?key=${keyId}`);
+    await page.getByRole('button', { name: 'Sign' }).click();
+    await title(page).filter({ hasText: 'Signature Ready' }).waitFor({ timeout: 60_000 });
+    assert.equal(await text(page, 'verification'), 'Valid for Ed25519');
+  });
+
   test('a backup exports; a wrong passphrase on import shows an error and changes nothing', async () => {
     await open(page, '#/keys');
     await page.getByLabel('Backup passphrase').first().fill('violet-Quarry-91-lantern-Oboe');

@@ -10,7 +10,7 @@ import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { DeviceProgress, DeviceRequest, PeerRecord, Scheme } from '@tessera/client';
 import { progressList } from '../progress.ts';
 import { WalletError, type WalletEvent, type WalletQuestion } from '../rpc.ts';
-import { errorBanner, field, h, input, short, showScreen } from '../ui.ts';
+import { errorBanner, field, h, input, onLeave, short, showScreen } from '../ui.ts';
 import type { Wallet } from '../wallet.ts';
 import { signatureReady } from './sign.ts';
 
@@ -35,6 +35,7 @@ function verifyPeer(code: string): Promise<boolean> {
       ' ',
       h('button', { type: 'button', onclick: () => resolve(false) }, 'The codes differ')
     );
+    onLeave(() => resolve(false));
   });
 }
 
@@ -388,6 +389,7 @@ function approveScreen(r: DeviceRequest): Promise<boolean> {
       ' ',
       h('button', { type: 'button', onclick: () => resolve(false) }, 'Deny')
     );
+    onLeave(() => resolve(false));
   });
 }
 
