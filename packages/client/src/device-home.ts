@@ -38,6 +38,7 @@ import {
   type PartyPublic,
 } from '@tessera/core';
 import {
+  assertPairingOpen,
   checkDeviceName,
   DEVICE_WIDE,
   DeviceError,
@@ -291,20 +292,7 @@ export class DeviceHome implements DeviceHomeStore {
 
   /** `PAIRING_LOCKED` while the device, or pairing with `peer`, is locked. */
   assertUnlocked(peer?: string): void {
-    const l = this.lockout();
-    for (const [key, what] of [
-      [DEVICE_WIDE, 'pairing on this device'],
-      [peer, 'pairing with this peer'],
-    ] as const) {
-      if (key === undefined) continue;
-      const s = l.status(key);
-      if (s.locked)
-        throw new DeviceError(
-          'PAIRING_LOCKED',
-          `${what} is locked for ${Math.ceil(((s.until as number) - this.#clock()) / 1000)} s after three failed attempts in 10 minutes`,
-          { until: s.until }
-        );
-    }
+    assertPairingOpen(this.lockout(), this.#clock(), peer);
   }
 
   /**

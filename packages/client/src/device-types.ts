@@ -4,7 +4,13 @@
  * `device-home.ts`; IndexedDB in the web wallet). Browser-safe.
  * @module
  */
-import { PAIR_MAX_NAME, type PartyIdentity, type PartyPublic, TesseraError } from '@tessera/core';
+import {
+  PAIR_MAX_NAME,
+  type PairingLockout,
+  type PartyIdentity,
+  type PartyPublic,
+  TesseraError,
+} from '@tessera/core';
 
 /** The lockout entry that counts every failed attempt of the device, whoever the peer. */
 export const DEVICE_WIDE = '*device*';
@@ -113,4 +119,21 @@ export function findPeerIn(all: readonly PeerRecord[], q: string): PeerRecord {
     'AMBIGUOUS_PEER',
     `${hits.length} paired devices match "${q}": give a fingerprint (see tessera device peers)`
   );
+}
+
+/** `PAIRING_LOCKED` while `lockout` locks the device, or pairing with `peer`. */
+export function assertPairingOpen(lockout: PairingLockout, now: number, peer?: string): void {
+  for (const [key, what] of [
+    [DEVICE_WIDE, 'pairing on this device'],
+    [peer, 'pairing with this peer'],
+  ] as const) {
+    if (key === undefined) continue;
+    const s = lockout.status(key);
+    if (s.locked)
+      throw new DeviceError(
+        'PAIRING_LOCKED',
+        `${what} is locked for ${Math.ceil(((s.until as number) - now) / 1000)} s after three failed attempts in 10 minutes`,
+        { until: s.until }
+      );
+  }
 }

@@ -40,6 +40,7 @@ export {
   pairAsResponder,
 } from './device-pairing.ts';
 export {
+  assertPairingOpen,
   checkDeviceName,
   DEVICE_WIDE,
   DeviceError,

@@ -22,6 +22,7 @@ test('@tessera/client exports', async () => {
     'ServerError',
     'TesseraClient',
     'WsStepTransport',
+    'assertPairingOpen',
     'checkBackupPassphrase',
     'checkDeviceName',
     'decodeInvite',

@@ -14,6 +14,7 @@
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
+  assertPairingOpen,
   checkDeviceName,
   DEVICE_WIDE,
   DeviceError,
@@ -205,20 +206,7 @@ export class IdbDeviceHome implements DeviceHomeStore {
     const state = await this.#tx('pairing', 'readonly', (tx) =>
       request(tx.objectStore('pairing').get('lockout'))
     );
-    const l = this.#lockout(state);
-    for (const [key, what] of [
-      [DEVICE_WIDE, 'pairing on this device'],
-      [peer, 'pairing with this peer'],
-    ] as const) {
-      if (key === undefined) continue;
-      const s = l.status(key);
-      if (s.locked)
-        throw new DeviceError(
-          'PAIRING_LOCKED',
-          `${what} is locked for ${Math.ceil(((s.until as number) - Date.now()) / 1000)} s after three failed attempts in 10 minutes`,
-          { until: s.until }
-        );
-    }
+    assertPairingOpen(this.#lockout(state), Date.now(), peer);
   }
 
   async markAttempt(peer: string): Promise<void> {

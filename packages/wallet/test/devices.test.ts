@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Browser, Page } from 'playwright-core';
 import { ensureWalletBuilt } from '../build.ts';
 import {
   launchChromium,
+  opensslEcdsa,
   screenTitle,
   seriousViolations,
   shot,
@@ -22,25 +22,6 @@ import {
   startCli,
   textOf,
 } from './fixtures/browser.ts';
-
-function opensslEcdsa(publicKey: string, message: Buffer, signature: string): boolean {
-  const point = secp256k1.Point.fromHex(publicKey).toBytes(false);
-  const key = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'secp256k1',
-      x: Buffer.from(point.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(point.subarray(33)).toString('base64url'),
-    },
-    format: 'jwk',
-  });
-  return verify(
-    'sha256',
-    message,
-    { key, dsaEncoding: 'ieee-p1363' },
-    Buffer.from(signature, 'hex')
-  );
-}
 
 describe('two devices in two browsers, through the relay', {
   skip: skipBrowser,

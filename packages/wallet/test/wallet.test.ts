@@ -22,6 +22,7 @@ import { ensureWalletBuilt } from '../build.ts';
 import {
   shot as capture,
   launchChromium,
+  opensslEcdsa,
   screenTitle,
   seriousViolations,
   skipBrowser,
@@ -30,26 +31,6 @@ import {
 } from './fixtures/browser.ts';
 
 const b64url = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
-
-/** OpenSSL's verdict on an ECDSA signature (r‖s hex) over SHA-256(message). */
-function opensslEcdsa(publicKey: string, message: Buffer, signature: string): boolean {
-  const point = secp256k1.Point.fromHex(publicKey).toBytes(false);
-  const key = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'secp256k1',
-      x: Buffer.from(point.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(point.subarray(33)).toString('base64url'),
-    },
-    format: 'jwk',
-  });
-  return verify(
-    'sha256',
-    message,
-    { key, dsaEncoding: 'ieee-p1363' },
-    Buffer.from(signature, 'hex')
-  );
-}
 
 function opensslEd25519(publicKey: string, message: Buffer, signature: string): boolean {
   const key = createPublicKey({
