@@ -81,6 +81,8 @@ export const ERROR_STATUS = {
   UNAVAILABLE: 503,
   /** This server takes no part through a relay (`relay.url` is not configured). */
   RELAY_DISABLED: 404,
+  /** This server has no attestation provider (it does not run in an enclave). */
+  ATTESTATION_DISABLED: 404,
   /** The relay room is not what the request says (manifest, members), or the relay refused. */
   RELAY_ROOM: 400,
   /** An unexpected server fault (a bug); nothing secret is in the message. */

@@ -3,6 +3,11 @@
  * error codes, and what a signing payload signs.
  * @module
  */
+export {
+  type AttestedReplyKind,
+  attestedReplyMessage,
+  canonicalJson,
+} from './attested-reply.ts';
 export { ERROR_STATUS, type ErrorBody, type ErrorCode, isErrorCode } from './errors.ts';
 export {
   checkPayloadBounds,
@@ -14,6 +19,12 @@ export {
   signingInput,
 } from './payload.ts';
 export * from './schemas.ts';
+export {
+  identityDigest,
+  openSessionMessage,
+  type SealedSession,
+  sealSessionMessage,
+} from './sealed-session.ts';
 export { checkedSignature, type EcdsaSignatureParts } from './signature.ts';
 export {
   hasStandardDomainType,

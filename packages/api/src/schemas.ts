@@ -39,10 +39,23 @@ export const SchemeSchema = Type.Union(
   { description: 'ecdsa: DKLs23 on secp256k1; ed25519: FROST(Ed25519); bip340: FROST with BIP-340' }
 );
 
-/** Replay protection of every start request: a fresh client nonce and the client's clock. */
+/** A party's public keys for sealed sessions with an attested server (docs/attestation.md). */
+export const SealedIdentity = Type.Object(
+  {
+    publicKey: HexN(32, 'Ed25519: verifies what the party signs'),
+    x25519: HexN(32, 'X25519: what the other side seals to'),
+  },
+  strict
+);
+
+/**
+ * Replay protection of every start request (a fresh client nonce and the client's clock), and the
+ * client's identity for a sealed session.
+ */
 const StartGuard = {
   nonce: HexN(16, 'fresh random 16 bytes, never reused'),
   timestamp: Type.Integer({ minimum: 0, description: 'client time, ms since the Unix epoch' }),
+  sealed: Type.Optional(SealedIdentity),
 };
 
 /** A node's public identity in the 2-of-3 topology (`GET /v1/node/identity`). */
@@ -300,6 +313,8 @@ export const SessionParamsInfo = Type.Object(
     peer: Type.Optional(
       Type.Object({ party: Type.Integer(), ...NodeIdentitySchema.properties }, strict)
     ),
+    /** A sealed session: the client's identity for it, as the start request gave it. */
+    sealed: Type.Optional(SealedIdentity),
     /** 2-of-3 recovery: the dealers (the nodes), and the public data of the epoch they deal. */
     dealers: Type.Optional(Type.Array(Type.Integer())),
     reissue: Type.Optional(Type.Boolean()),
@@ -355,6 +370,8 @@ export const SessionStarted = Type.Object(
     /** 2-of-3: the first-round envelopes for the other node, which the client relays. */
     relay: Type.Optional(Relayed),
     expiresAt: Type.Integer({ description: 'ms since the Unix epoch' }),
+    /** With an attestation provider: Ed25519 signature by the attested identity key (attestedReplyMessage). */
+    serverSignature: Type.Optional(HexN(64)),
   },
   strict
 );
@@ -369,6 +386,8 @@ export const StepReply = Type.Object(
     /** 2-of-3: envelopes for the other node, which the client relays unchanged. */
     relay: Type.Optional(Relayed),
     result: Type.Optional(Type.Union([KeygenResult, SignResult, RefreshResult])),
+    /** With an attestation provider: Ed25519 signature by the attested identity key (attestedReplyMessage). */
+    serverSignature: Type.Optional(HexN(64)),
   },
   strict
 );
@@ -533,6 +552,22 @@ export const AttachRelayReply = Type.Object(
   { additionalProperties: false }
 );
 
+/** `GET /v1/attestation?nonce=`: the enclave's attestation document for the caller's nonce. */
+export const AttestationQuery = Type.Object(
+  { nonce: Type.String({ pattern: '^([0-9a-f]{2}){16,64}$', description: '16 to 64 bytes, hex' }) },
+  strict
+);
+export const AttestationInfo = Type.Object(
+  {
+    /** The Nitro attestation document (COSE_Sign1), base64. */
+    document: Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 28 * 1024 }),
+    /** The server's identity: user_data is SHA-256(publicKey ‖ x25519). */
+    identity: SealedIdentity,
+  },
+  { additionalProperties: false }
+);
+
+export type AttestationResponse = Static<typeof AttestationInfo>;
 export type RelayIdentityResponse = Static<typeof RelayIdentityInfo>;
 export type AttachRelayRequest = Static<typeof AttachRelayBody>;
 export type CreateKeyRequest = Static<typeof CreateKeyBody>;

@@ -1,14 +1,21 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import {
+  type AttestationResponse,
+  attestedReplyMessage,
   checkedSignature,
+  identityDigest,
   type KeyInfoResponse,
   type KeyListResponse,
   type NodeIdentityInfo,
+  openSessionMessage,
   type RecoveryStatusResponse,
+  type SealedSession,
   type SessionStartedResponse,
   type SignPayload,
   type SignResultBody,
   type StepReplyResponse,
+  sealSessionMessage,
   signingInput,
 } from '@tessera/api';
 import { fromBase64, toBase64 } from '@tessera/api/relay';
@@ -25,13 +32,18 @@ import {
   importShare,
   KeyShare,
   type NonceLedger,
+  newPartyIdentity,
   type PairGuard,
+  type PartyIdentity,
+  type PartyPublic,
   pairGuardKey,
   reshare,
   type Session,
   type Step,
   taprootTweak,
 } from '@tessera/core';
+import { AttestationError } from './attestation/errors.ts';
+import { verifyAttestation } from './attestation/index.ts';
 import { ClientError, ServerError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';
@@ -64,6 +76,18 @@ export interface Progress {
   totalRounds: number;
 }
 
+/** What the client demands of an enclave server's attestation (docs/attestation.md). */
+export interface AttestationOptions {
+  /** PCR index (0, 1, 2, 3, 4 or 8) → expected value, hex: at least PCR0, the image. */
+  pcrs: Readonly<Record<number, string>>;
+  /** The oldest document accepted, ms (default 5 minutes). */
+  maxAgeMs?: number;
+  /** Another trusted root certificate (DER): tests only; production keeps AWS's pinned root. */
+  root?: Uint8Array;
+  /** The clock certificates are checked against (default `Date.now`). */
+  now?: () => number;
+}
+
 export interface ClientOptions {
   /** Server base URL, e.g. `http://127.0.0.1:7420`. */
   server: string;
@@ -78,6 +102,11 @@ export interface ClientOptions {
   /** WebSocket constructor for `ws` (the browser's by default; `@tessera/client/node` passes `ws`'s). */
   webSocket?: WebSocketFactory;
   fetch?: typeof fetch;
+  /**
+   * Check the server's enclave attestation before `createKey`, `sign` and `refresh`, and accept
+   * only session replies signed by the identity key it vouches for (docs/attestation.md).
+   */
+  attestation?: AttestationOptions;
 }
 
 export interface CreatedKey {
@@ -159,6 +188,71 @@ export type SignInput =
   | { digest: string }
   | { message: string; hash?: 'sha256' | 'keccak256' };
 
+/** The oldest attestation document a client accepts by default. */
+const DEFAULT_ATTESTATION_AGE_MS = 5 * 60_000;
+
+/** An attested session: its envelopes are sealed both ways, its replies signed by the server. */
+interface AttestedSession {
+  server: PartyPublic;
+  me: PartyIdentity;
+  sealed: SealedSession;
+}
+
+/**
+ * Refuses a session reply that the attested identity key did not sign, or that is of another
+ * session (a signed reply of this server replayed from elsewhere).
+ */
+function assertSignedReply(
+  kind: 'started' | 'step',
+  reply: SessionStartedResponse | StepReplyResponse,
+  key: Uint8Array,
+  sessionId?: string
+): void {
+  const sig = reply.serverSignature;
+  const ok =
+    typeof sig === 'string' &&
+    /^[0-9a-f]{128}$/.test(sig) &&
+    (sessionId === undefined || reply.sessionId === sessionId) &&
+    ed25519.verify(hexToBytes(sig), attestedReplyMessage(kind, reply), key);
+  if (!ok)
+    throw new AttestationError(
+      'ATTESTATION_SIGNATURE',
+      "a session reply is not signed by the attested server's identity key for this session"
+    );
+}
+
+/**
+ * The SDK's attestation policy must pin the image: PCR0 (the enclave image) or PCR8 (its signing
+ * certificate). PCR3 and PCR4 name the parent's role and instance, which the host controls, and an
+ * all-zero PCR is what every debug enclave reports, whatever it runs.
+ */
+function checkAttestationOptions(o: AttestationOptions): void {
+  const pins = Object.entries(o.pcrs ?? {});
+  if (!pins.some(([i]) => i === '0' || i === '8'))
+    throw new ClientError('BAD_INPUT', 'attestation needs PCR0 (the image) or PCR8 pinned');
+  for (const [i, v] of pins)
+    if (typeof v !== 'string' || !/^[0-9a-f]{96}$/.test(v) || /^0+$/.test(v))
+      throw new ClientError(
+        'BAD_INPUT',
+        `attestation: PCR${i} must be 48 bytes of lower-case hex, and not all zero (a debug enclave)`
+      );
+}
+
+/** Retries a request the server refused for now (429 with Retry-After), for up to 10 seconds. */
+async function withRetryAfter<T>(f: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      const wait =
+        e instanceof ServerError && e.code === 'RATE_LIMITED' ? (e.retryAfter ?? 1) * 1000 : -1;
+      if (wait < 0 || Date.now() + wait > deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 export class TesseraClient {
   readonly http: Http;
   readonly #store: ShareStore;
@@ -171,6 +265,10 @@ export class TesseraClient {
   readonly #transport: TransportKind;
   readonly #webSocket: WebSocketFactory | undefined;
   readonly #options: ClientOptions;
+  /** Each attested session's server identity and this client's identity for the session. */
+  readonly #attested = new WeakMap<SessionStartedResponse, AttestedSession>();
+  /** The attestation in flight, shared by the calls that start meanwhile. */
+  #attesting: Promise<PartyPublic> | null = null;
   /** Test hook: gets each WebSocket transport before use. */
   onWsTransport: ((t: WsStepTransport) => void) | null = null;
 
@@ -210,8 +308,11 @@ export class TesseraClient {
   async createKey(
     o: { scheme: Scheme; label?: string } & CallOptions & TopologyOptions
   ): Promise<CreatedKey> {
-    if (o.topology === '2-of-3') return this.#createTopologyKey(o, o.nodes);
-    const started = await startSession<SessionStartedResponse>(this.http, '/v1/keys', {
+    if (o.topology === '2-of-3') {
+      this.#refuseUnattested('2-of-3 key generation');
+      return this.#createTopologyKey(o, o.nodes);
+    }
+    const started = await this.#start('/v1/keys', {
       scheme: o.scheme,
       ...(o.label ? { label: o.label } : {}),
       ...fresh(),
@@ -279,15 +380,11 @@ export class TesseraClient {
     // BIP-341: sign with our share tweaked to the Taproot output key, as the server does.
     const share = expected.taproot ? taprootTweak(own, expected.taproot.merkleRoot) : own;
     const publicKey = expected.taproot ? bytesToHex(share.publicKey) : stored.publicKey;
-    const started = await startSession<SessionStartedResponse>(
-      this.http,
-      `/v1/keys/${keyId}/sign`,
-      {
-        payload,
-        epoch: stored.epoch,
-        ...fresh(),
-      }
-    );
+    const started = await this.#start(`/v1/keys/${keyId}/sign`, {
+      payload,
+      epoch: stored.epoch,
+      ...fresh(),
+    });
     const p = started.params;
     const signed = hexToBytes((stored.scheme === 'ecdsa' ? p.digest : p.message) ?? '');
     // Sign only what we asked for (docs/security.md A-70), under the key and epoch we hold.
@@ -354,7 +451,10 @@ export class TesseraClient {
    */
   async refresh(keyId: string, o: RefreshOptions = {}): Promise<{ keyId: string; epoch: string }> {
     const stored = await this.#storedKey(keyId);
-    if (stored.nodes) return this.#refreshTopologyKey(stored, o);
+    if (stored.nodes) {
+      this.#refuseUnattested('a 2-of-3 refresh');
+      return this.#refreshTopologyKey(stored, o);
+    }
     return this.#refresh(keyId, stored.refreshRequired ? 'recover' : 'refresh', o);
   }
 
@@ -381,14 +481,10 @@ export class TesseraClient {
       (await this.#store.pairBanned(pairGuardKey(share, SERVER_PARTY)))
     )
       share.ban(SERVER_PARTY);
-    const started = await startSession<SessionStartedResponse>(
-      this.http,
-      `/v1/keys/${keyId}/${route}`,
-      {
-        epoch: stored.epoch,
-        ...fresh(),
-      }
-    );
+    const started = await this.#start(`/v1/keys/${keyId}/${route}`, {
+      epoch: stored.epoch,
+      ...fresh(),
+    });
     const p = started.params;
     await this.#expect(
       started,
@@ -631,6 +727,7 @@ export class TesseraClient {
     o: { nodes: NodeSet; label?: string } & ({ keyId: string } | { publicKey: string }) &
       CallOptions
   ): Promise<CreatedKey> {
+    this.#refuseUnattested('a 2-of-3 recovery');
     const node = await this.#nodes(o.nodes);
     const { legs } = node;
     const keyId = 'keyId' in o ? o.keyId : await this.#keyIdOf(o.publicKey);
@@ -848,6 +945,101 @@ export class TesseraClient {
     await this.#store.put(withoutEpochs(now), share.toBytes());
   }
 
+  /**
+   * Starts a 2-of-2 session; with `attestation`, only after the server's enclave attestation
+   * verified, only if the start reply is signed by the identity it vouches for, and sealed: the
+   * session's envelopes travel sealed to that identity and to a fresh one of this client's.
+   */
+  async #start(path: string, body: Record<string, unknown>): Promise<SessionStartedResponse> {
+    const server = this.#options.attestation ? await this.#attestShared() : null;
+    const me = server ? newPartyIdentity() : null;
+    const sealed = me
+      ? { publicKey: bytesToHex(me.public.publicKey), x25519: bytesToHex(me.public.x25519) }
+      : null;
+    const started = await startSession<SessionStartedResponse>(
+      this.http,
+      path,
+      sealed ? { ...body, sealed } : body
+    );
+    if (server && me && sealed) {
+      try {
+        assertSignedReply('started', started, server.publicKey);
+        const echo = started.params.sealed;
+        if (echo?.publicKey !== sealed.publicKey || echo.x25519 !== sealed.x25519)
+          throw new AttestationError(
+            'ATTESTATION_SIGNATURE',
+            'the attested server started a session that is not sealed to this client'
+          );
+      } catch (e) {
+        // Whoever answered, a session may exist: free the key at the server at once.
+        await this.#abortAtServer(started.sessionId, 'ATTESTATION_SIGNATURE');
+        throw e;
+      }
+      this.#attested.set(started, {
+        server,
+        me,
+        sealed: {
+          sessionId: started.sessionId,
+          sid: started.params.sid,
+          server,
+          client: me.public,
+        },
+      });
+    }
+    return started;
+  }
+
+  /** 2-of-3 key generation, refresh and recovery are not attested: refuse rather than skip it. */
+  #refuseUnattested(what: string): void {
+    if (this.#options.attestation)
+      throw new ClientError(
+        'BAD_INPUT',
+        `${what} is not covered by the attestation option (docs/attestation.md): use a client without it`
+      );
+  }
+
+  /**
+   * One attestation for the calls that start together: each waits for the one in flight (made
+   * for its own fresh nonce, so equally fresh for all of them) rather than asking the server,
+   * which answers one request per subject at a time, for another.
+   */
+  #attestShared(): Promise<PartyPublic> {
+    const o = this.#options.attestation as AttestationOptions;
+    this.#attesting ??= this.#attest(o).finally(() => {
+      this.#attesting = null;
+    });
+    return this.#attesting;
+  }
+
+  /** Fetches and verifies a fresh attestation document; returns the identity it vouches for. */
+  async #attest(o: AttestationOptions): Promise<PartyPublic> {
+    checkAttestationOptions(o);
+    const nonce = randomBytes(32);
+    const answer = await withRetryAfter(() =>
+      this.http.request<AttestationResponse>('GET', `/v1/attestation?nonce=${bytesToHex(nonce)}`)
+    );
+    const hex32 = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+    if (
+      typeof answer?.document !== 'string' ||
+      !hex32(answer.identity?.publicKey) ||
+      !hex32(answer.identity?.x25519)
+    )
+      throw new AttestationError('ATTESTATION_FORMAT', 'the server sent no attestation document');
+    const server: PartyPublic = {
+      publicKey: hexToBytes(answer.identity.publicKey),
+      x25519: hexToBytes(answer.identity.x25519),
+    };
+    await verifyAttestation(fromBase64(answer.document), {
+      now: (o.now ?? Date.now)(),
+      nonce,
+      pcrs: o.pcrs,
+      userData: identityDigest(server),
+      maxAgeMs: o.maxAgeMs ?? DEFAULT_ATTESTATION_AGE_MS,
+      ...(o.root ? { root: o.root } : {}),
+    });
+    return server;
+  }
+
   /** A started session whose parameters are not what was asked for is abandoned, and said so. */
   async #expect(started: SessionStartedResponse, ok: boolean, why: string): Promise<void> {
     if (ok) return;
@@ -862,6 +1054,8 @@ export class TesseraClient {
    */
   async #abortAtServer(sessionId: string, code: string): Promise<void> {
     const safe = code.replace(/[^A-Za-z_]/g, '').slice(0, 64) || 'ClientAbort';
+    // A session id from a reply that failed its checks goes into no URL.
+    if (!/^[0-9a-f]{32}$/.test(sessionId)) return;
     try {
       await this.http.request(
         'POST',
@@ -901,6 +1095,30 @@ export class TesseraClient {
     let session: S | undefined;
     let result: R | undefined;
     let reply: StepReplyResponse | null = null;
+    const attested = this.#attested.get(started);
+    let lastRound = 0;
+    // An attested session's envelopes travel sealed; a message that does not open is the
+    // server's (its replies are signed), and ends the session like any other violation.
+    const seal = (e: Envelope): string => {
+      const bytes = encodeEnvelope(e);
+      return toB64(
+        attested ? sealSessionMessage(attested.me, attested.server, attested.sealed, bytes) : bytes
+      );
+    };
+    const unseal = (m: string): Envelope => {
+      if (!attested) return fromB64(m);
+      let opened: Uint8Array;
+      try {
+        opened = openSessionMessage(attested.me, attested.server, attested.sealed, fromBase64(m));
+      } catch (e) {
+        throw new ClientError(
+          'PROTOCOL_VIOLATION',
+          'a sealed message from the server does not open',
+          { cause: e }
+        );
+      }
+      return decodeEnvelope(opened);
+    };
     const progress = () =>
       o.onProgress?.({
         phase,
@@ -917,11 +1135,11 @@ export class TesseraClient {
           'PROTOCOL_VIOLATION',
           'the server runs another session than the one its parameters make'
         );
-      let outbox = first.out.map((e) => toB64(encodeEnvelope(e)));
+      let outbox = first.out.map(seal);
       let inbox = started.messages;
       for (;;) {
         if (result === undefined && inbox.length > 0) {
-          const envs = inbox.map((m) => checkedEnvelope(fromB64(m), session as S));
+          const envs = inbox.map((m) => checkedEnvelope(unseal(m), session as S));
           await guard.begin(envs);
           const batch = await guarded(guard, () => {
             const out: Envelope[] = [];
@@ -941,12 +1159,22 @@ export class TesseraClient {
             return { session: s, out, result: r };
           });
           session = batch.session;
-          outbox.push(...batch.out.map((e) => toB64(encodeEnvelope(e))));
+          outbox.push(...batch.out.map(seal));
           if (batch.result !== undefined) result = batch.result;
         }
         progress();
         if (outbox.length === 0) break;
         reply = await transportFor(steps++).step(started.sessionId, outbox);
+        if (attested) {
+          assertSignedReply('step', reply, attested.server.publicKey, started.sessionId);
+          // A reply never goes back a round: an older signed reply of this session replayed.
+          if (reply.round < lastRound)
+            throw new AttestationError(
+              'ATTESTATION_SIGNATURE',
+              'a session reply goes back a round (a replayed reply)'
+            );
+          lastRound = reply.round;
+        }
         outbox = [];
         inbox = reply.messages;
         if (reply.status === 'done' && result !== undefined && inbox.length === 0) break;

@@ -5,6 +5,16 @@
  * @module
  */
 export {
+  AttestationError,
+  type AttestationErrorCode,
+  type AttestationPolicy,
+  type AttestationResult,
+  AWS_NITRO_ROOT_SHA256,
+  PINNABLE_PCRS,
+  verifyAttestation,
+} from './attestation/index.ts';
+export {
+  type AttestationOptions,
   type CallOptions,
   type ClientOptions,
   type CreatedKey,

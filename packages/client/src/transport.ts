@@ -92,6 +92,13 @@ export interface StepTransport {
  * server that is really gone is reported within a minute.
  */
 const RESUME_WINDOW_MS = 30_000;
+const RETRYABLE = new Set([
+  'TRANSPORT',
+  'SESSION_BUSY',
+  'UNAVAILABLE',
+  'UPSTREAM_UNAVAILABLE',
+  'UPSTREAM_TIMEOUT',
+]);
 
 /**
  * Retries a step after a transport failure. The retry resends the identical request, which the
@@ -103,10 +110,11 @@ async function withResume<T>(windowMs: number, fn: (attempt: number) => Promise<
     try {
       return await fn(attempt);
     } catch (e) {
-      // A dropped connection, our own earlier copy of this request still being processed, or the
-      // server's store briefly unreachable (503: nothing uncommitted was kept).
+      // A dropped connection, our own earlier copy of this request still being processed, the
+      // server's store briefly unreachable (503: nothing uncommitted was kept), or a proxy in
+      // front of the server that could not reach it (docs/proxy.md: an enclave restarting).
       const code = e instanceof TesseraError ? e.code : null;
-      const retryable = code === 'TRANSPORT' || code === 'SESSION_BUSY' || code === 'UNAVAILABLE';
+      const retryable = code !== null && RETRYABLE.has(code);
       const after = (e as Partial<ServerError>).retryAfter;
       const asked = after ? after * 1000 : 0;
       const wait = Math.min(5_000, Math.max(asked, Math.min(2_000, 100 * 2 ** attempt)));

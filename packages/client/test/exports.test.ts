@@ -11,6 +11,8 @@ const exportsOf = async (entry: string): Promise<string[]> =>
 
 test('@tessera/client exports', async () => {
   assert.deepEqual(await exportsOf('@tessera/client'), [
+    'AWS_NITRO_ROOT_SHA256',
+    'AttestationError',
     'ClientError',
     'DEVICE_PROTOCOL',
     'DEVICE_WIDE',
@@ -19,6 +21,7 @@ test('@tessera/client exports', async () => {
     'Http',
     'HttpStepTransport',
     'MemoryShareStore',
+    'PINNABLE_PCRS',
     'ServerError',
     'TesseraClient',
     'WsStepTransport',
@@ -31,6 +34,7 @@ test('@tessera/client exports', async () => {
     'identityFingerprint',
     'pairAsInitiator',
     'pairAsResponder',
+    'verifyAttestation',
   ]);
 });
 

@@ -11,6 +11,7 @@ import { type ErrorCode, MAX_STEP_BODY_BYTES } from '@tessera/api';
 import { createService, type LowLevelFault } from '@tessera/http';
 import { ApiError, notFound, toApiError } from './errors.ts';
 import { limitConnections, rateLimitKey } from './ratelimit.ts';
+import { registerAttestationRoutes } from './routes/attestation.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { OPEN_ROUTES, registerDocs, registerOpsRoutes } from './routes/ops.ts';
@@ -120,6 +121,7 @@ export async function buildApp(d: AppDeps) {
   registerNodeRoutes(app, d);
   registerSessionRoutes(app, d);
   registerRelayRoutes(app, d);
+  registerAttestationRoutes(app, d);
   registerWalletRoutes(app, d);
   return app;
 }

@@ -247,6 +247,25 @@ export const ServerConfigFile = Type.Object(
         strict
       )
     ),
+    attestation: Type.Optional(
+      Type.Object(
+        {
+          provider: Type.Optional(
+            Type.Union([Type.Literal('off'), Type.Literal('nitro')], {
+              description:
+                'serve GET /v1/attestation and sign session replies: nitro inside an AWS Nitro Enclave (docs/attestation.md); env TESSERA_ATTESTATION',
+            })
+          ),
+          helper: Type.Optional(
+            Type.String({
+              description:
+                'the NSM helper program the nitro provider runs (--nonce HEX --user-data HEX, prints the document in base64); env TESSERA_ATTESTATION_HELPER',
+            })
+          ),
+        },
+        strict
+      )
+    ),
     recovery: Type.Optional(
       Type.Object(
         {
@@ -351,6 +370,8 @@ export interface ServerConfig {
   relay: { url: string | null };
   /** The web wallet's built files, served at /wallet (null: no wallet). */
   wallet: { dir: string | null };
+  /** Enclave attestation: the provider, and the Nitro provider's NSM helper. */
+  attestation: { provider: 'off' | 'nitro'; helper: string | null };
   recovery: { delayMs: number; notifyUrl: string | null };
   logLevel: string;
 }
@@ -476,6 +497,12 @@ export function loadConfig(
     envIn.node = { ...fromFile.node, id: env.TESSERA_NODE_ID as 'node1' | 'node2' };
   if (env.TESSERA_RELAY_URL) envIn.relay = { ...fromFile.relay, url: env.TESSERA_RELAY_URL };
   if (env.TESSERA_WALLET_DIR) envIn.wallet = { ...fromFile.wallet, dir: env.TESSERA_WALLET_DIR };
+  if (env.TESSERA_ATTESTATION || env.TESSERA_ATTESTATION_HELPER)
+    envIn.attestation = {
+      ...fromFile.attestation,
+      ...(env.TESSERA_ATTESTATION ? { provider: env.TESSERA_ATTESTATION as 'off' | 'nitro' } : {}),
+      ...(env.TESSERA_ATTESTATION_HELPER ? { helper: env.TESSERA_ATTESTATION_HELPER } : {}),
+    };
   if (env.TESSERA_NODE_PEER_FINGERPRINT)
     envIn.node = {
       ...fromFile.node,
@@ -571,6 +598,7 @@ export function loadConfig(
     },
     relay: { url: merged.relay?.url ? checkedRelayUrl(merged.relay.url, dev) : null },
     wallet: { dir: merged.wallet?.dir || null },
+    attestation: checkedAttestation(merged.attestation),
     recovery: {
       delayMs: durationMs(merged.recovery?.delay ?? (dev ? 0 : '24h')),
       notifyUrl: merged.recovery?.notifyUrl ? checkedNotifyUrl(merged.recovery.notifyUrl) : null,
@@ -651,4 +679,17 @@ export function redactUrl(url: string): string {
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function checkedAttestation(
+  a: { provider?: 'off' | 'nitro'; helper?: string } | undefined
+): ServerConfig['attestation'] {
+  const provider = a?.provider ?? 'off';
+  if (provider !== 'off' && provider !== 'nitro')
+    throw new ConfigError(`attestation.provider must be off or nitro, not ${String(provider)}`);
+  if (provider === 'nitro' && !a?.helper)
+    throw new ConfigError(
+      'attestation.provider nitro needs attestation.helper (TESSERA_ATTESTATION_HELPER): the NSM helper program'
+    );
+  return { provider, helper: a?.helper ?? null };
 }

@@ -5,6 +5,7 @@
 
 export { type EpochAnchor, FileEpochAnchor } from './anchor.ts';
 export { buildApp, VERSION } from './app.ts';
+export { type AttestationProvider, nitroHelperProvider } from './attestation.ts';
 export { Authenticator, devKey, devToken } from './auth.ts';
 export {
   ConfigError,

@@ -8,6 +8,7 @@ import type pino from 'pino';
 import type { Logger } from 'pino';
 import { FileEpochAnchor } from './anchor.ts';
 import { buildApp, renderMetrics } from './app.ts';
+import { type AttestationProvider, Attestor, nitroHelperProvider } from './attestation.ts';
 import { Authenticator } from './auth.ts';
 import { ComputePool } from './compute.ts';
 import type { ServerConfig } from './config.ts';
@@ -44,6 +45,8 @@ export interface StartOptions {
   keyWrapper?: KeyWrapper;
   /** Clock (tests). */
   now?: () => number;
+  /** An attestation provider other than the configured one (tests serve fixtures with it). */
+  attestationProvider?: AttestationProvider;
   /** Crash tests: the engine fault point at which this process kills itself with SIGKILL. */
   killAt?: string;
 }
@@ -98,8 +101,24 @@ export async function startServer(
       { epochAnchorFile: config.epochAnchorFile },
       'the epoch anchor was missing for a store in use: created empty, so rollback and ban detection start from now; if it was lost or restored with the database, check the store'
     );
+  const provider =
+    opts.attestationProvider ??
+    (config.attestation.provider === 'nitro' && config.attestation.helper
+      ? nitroHelperProvider(config.attestation.helper)
+      : null);
+  // The same identity the server has in relay rooms: one key to attest, whichever transport.
+  const serverIdentity =
+    provider || config.relay.url ? await openRelayIdentity(store, sealer) : null;
+  const attestation =
+    provider && serverIdentity ? new Attestor(provider, serverIdentity, log) : null;
   const engine = new SessionEngine({
     ...(identity ? { identity } : {}),
+    ...(attestation
+      ? {
+          signReply: (kind: 'started' | 'step', r: object) => attestation.signReply(kind, r),
+          sessionIdentity: attestation.identity,
+        }
+      : {}),
     anchor,
     events,
     compute,
@@ -121,14 +140,14 @@ export async function startServer(
   const relay = config.relay.url
     ? new RelayParticipant({
         url: config.relay.url,
-        identity: await openRelayIdentity(store, sealer),
+        identity: serverIdentity ?? (await openRelayIdentity(store, sealer)),
         engine,
         log,
         idleMs: config.sessions.idleMs,
         messagesPerMinute: config.limits.wsMessagesPerMinute,
       })
     : null;
-  const d = { config, store, engine, auth, metrics, log, redis, events, relay };
+  const d = { config, store, engine, auth, metrics, log, redis, events, relay, attestation };
   const app = await buildApp(d);
   const address = await app.listen({ host: config.host, port: config.port });
   const metricsListener =
@@ -147,6 +166,7 @@ export async function startServer(
       dev: config.dev,
       node: identity ? { id: identity.nodeId, fingerprint: identity.public.fingerprint } : 'off',
       relay: relay ? { url: relay.url, fingerprint: relay.public.fingerprint } : 'off',
+      attestation: attestation?.description ?? 'off',
       metrics:
         metricsListener?.url ??
         (config.metrics.token ? 'with the metrics token' : config.dev ? 'open (dev)' : 'off'),

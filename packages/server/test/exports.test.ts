@@ -34,6 +34,7 @@ test('@tessera/server exports', async () => {
     'devKey',
     'devToken',
     'loadConfig',
+    'nitroHelperProvider',
     'openPostgresStore',
     'openSqliteStore',
     'openStore',

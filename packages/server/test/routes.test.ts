@@ -125,6 +125,7 @@ describe('routes (inject)', () => {
       redis: null,
       events,
       relay: null,
+      attestation: null,
     });
     await app.ready();
     token = await devToken(data, 'alice');
@@ -300,6 +301,7 @@ describe('routes (inject)', () => {
     NO_RECOVERY: { thrown: api('NO_RECOVERY'), route: signRoute },
     UNAVAILABLE: { thrown: () => new StoreUnavailable('connection refused'), route: stepRoute },
     RELAY_DISABLED: { real: () => send('GET', '/v1/relay/identity') },
+    ATTESTATION_DISABLED: { real: () => send('GET', `/v1/attestation?nonce=${'ab'.repeat(16)}`) },
     RELAY_ROOM: { thrown: api('RELAY_ROOM'), route: stepRoute },
     INTERNAL: { thrown: () => new Error('secret internal detail'), route: signRoute },
   };

@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { hexToBytes } from '@noble/hashes/utils.js';
 import {
   KEYS_PUBLIC_SCOPE,
   KeyIdParams,
@@ -18,6 +19,7 @@ import {
   SessionStarted,
   type SessionStartedResponse,
 } from '@tessera/api';
+import { checkPartyPublic } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, notFound } from '../errors.ts';
@@ -40,7 +42,7 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
    */
   const startOnce = async (
     req: FastifyRequest,
-    guard: { nonce: string; timestamp: number },
+    guard: { nonce: string; timestamp: number; sealed?: StartRequest['sealed'] },
     limit: { scope: string; max: number },
     start: (request: StartRequest) => Promise<SessionStartedResponse>
   ): Promise<string> => {
@@ -67,7 +69,9 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
     let unit: QuotaUnit | undefined;
     try {
       unit = await quota.take(limit.scope, req.subject, limit.max);
-      return JSON.stringify(await start({ nonce: guard.nonce }));
+      return JSON.stringify(
+        await start({ nonce: guard.nonce, ...(guard.sealed ? { sealed: guard.sealed } : {}) })
+      );
     } catch (e) {
       // A payload refused for what it would cost still cost work to refuse (its worker may have
       // been terminated): it counts against the quota; every other refusal does not.
@@ -97,8 +101,14 @@ export function registerKeyRoutes(app: App, d: AppDeps): void {
       },
       async (req, reply) => {
         // Validated against `route.body`, which carries the nonce and timestamp of every start.
-        const body = req.body as { nonce: string; timestamp: number };
+        const body = req.body as {
+          nonce: string;
+          timestamp: number;
+          sealed?: StartRequest['sealed'];
+        };
         const params = (req.params ?? {}) as Readonly<Record<string, string>>;
+        // Before any work or quota: a sealed session needs an attested server and a sound key.
+        if (body.sealed) checkSealedStart(d, body.sealed);
         return sendStarted(
           reply,
           await startOnce(req, body, route.quota(config.limits), (request) =>
@@ -230,4 +240,18 @@ function keyInfo(k: KeyRecord, now: number): KeyInfoResponse {
     ...(k.retiredBy ? { retiredBy: k.retiredBy } : {}),
     ...(k.addresses ? { addresses: k.addresses } : {}),
   };
+}
+
+/** A start's `sealed` identity: only an attested server seals, and only to a well-formed key. */
+function checkSealedStart(d: AppDeps, k: { publicKey: string; x25519: string }): void {
+  if (!d.attestation)
+    throw new ApiError(
+      'ATTESTATION_DISABLED',
+      'sealed sessions need a server with an attestation provider'
+    );
+  const bad = checkPartyPublic({
+    publicKey: hexToBytes(k.publicKey),
+    x25519: hexToBytes(k.x25519),
+  });
+  if (bad) throw new ApiError('SCHEMA', `invalid request: sealed: ${bad}`);
 }

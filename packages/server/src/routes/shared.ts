@@ -8,6 +8,7 @@ import { ErrorResponse } from '@tessera/api';
 import type { ServiceApp } from '@tessera/http';
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Attestor } from '../attestation.ts';
 import type { Authenticator } from '../auth.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
@@ -37,6 +38,8 @@ export interface AppDeps {
   events: SessionEvents;
   /** Sessions through a relay room (null: no `relay.url`). */
   relay: RelayParticipant | null;
+  /** Attestation documents and signed session replies (null: not in an enclave). */
+  attestation: Attestor | null;
 }
 
 /** The Fastify instance routes are added to, with TypeBox schemas typing requests. */

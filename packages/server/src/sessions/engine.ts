@@ -15,19 +15,25 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   coreProtocolName,
   type ErrorCode,
+  openSessionMessage,
   type ProtocolNameValue,
+  type SealedSession,
   type SessionStartedResponse,
   type StepReplyResponse,
+  sealSessionMessage,
 } from '@tessera/api';
 import {
+  checkPartyPublic,
   decodeEnvelope,
   type Envelope,
   encodeEnvelope,
   KeyShare,
+  type PartyIdentity,
+  type PartyPublic,
   pairGuardKey,
   type Scheme,
   TesseraError,
@@ -73,7 +79,10 @@ const hex = bytesToHex;
 const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** The start request a session answers (idempotent starts): its reply is kept by its nonce. */
-export type StartRequest = Pick<StartReply, 'nonce'>;
+export type StartRequest = Pick<StartReply, 'nonce'> & {
+  /** The client's identity for a sealed session (attested servers only). */
+  sealed?: { publicKey: string; x25519: string };
+};
 
 export interface EngineDeps {
   store: Store;
@@ -95,6 +104,10 @@ export interface EngineDeps {
   anchor?: EpochAnchor;
   /** This node's identity in the 2-of-3 topology (a server started with `--node-id`). */
   identity?: NodeIdentity;
+  /** Signs each session reply with the attested identity key (a server in an enclave). */
+  signReply?: (kind: 'started' | 'step', reply: object) => string;
+  /** The attested identity, which opens and seals the envelopes of sealed sessions. */
+  sessionIdentity?: PartyIdentity;
   now?: () => number;
 }
 
@@ -109,6 +122,8 @@ export class SessionEngine {
   readonly #sessions: SessionTable;
   readonly #pairs: StorePairGuards;
   readonly #ctx: ProtocolContext;
+  readonly #signReply: ((kind: 'started' | 'step', reply: object) => string) | undefined;
+  readonly #sessionIdentity: PartyIdentity | undefined;
   /** The server's shares: every load, anchor check and lock goes through it. */
   readonly vault: KeyVault;
   /** The node identity, when the server runs as a node of the 2-of-3 topology. */
@@ -138,6 +153,8 @@ export class SessionEngine {
     this.#sessions = d.protocols ? sessionTable(d.protocols) : SESSIONS;
     this.now = d.now ?? Date.now;
     this.identity = d.identity;
+    this.#signReply = d.signReply;
+    this.#sessionIdentity = d.sessionIdentity;
     this.vault = new KeyVault({
       store: d.store,
       sealer: d.sealer,
@@ -188,7 +205,11 @@ export class SessionEngine {
     const now = this.now();
     const id = hex(new Uint8Array(randomBytes(16)));
     // The core session id, kept with the params: every envelope of the session must carry it.
-    const params = { ...o.params, sid: o.codec.decode(o.state).sid };
+    const params = {
+      ...o.params,
+      sid: o.codec.decode(o.state).sid,
+      ...(request?.sealed ? { sealed: this.#sealedClient(request.sealed) } : {}),
+    };
     const rec: SessionRecord = {
       id,
       subject,
@@ -218,10 +239,11 @@ export class SessionEngine {
       serverParty: node ? node.me : SERVER_PARTY,
       totalRounds: o.codec.totalRounds,
       params,
-      messages: routed.client.map(b64),
+      messages: this.#sealOut(id, params, routed.client).map(b64),
       ...(node ? { relay: routed.peer.map(b64) } : {}),
       expiresAt: now + this.#config.sessions.idleMs,
     };
+    if (this.#signReply) started.serverSignature = this.#signReply('started', started);
     const kept = request
       ? { subject, nonce: request.nonce, reply: JSON.stringify(started) }
       : undefined;
@@ -307,8 +329,11 @@ export class SessionEngine {
     if (raw.length === 0 && relayed.length === 0)
       throw new ApiError('SCHEMA', 'messages: at least one envelope is needed');
     let envs: Envelope[];
+    // A sealed session's envelopes, opened: from here on the session sees plain envelopes.
+    let plain: Uint8Array[] = raw;
     try {
-      envs = raw.map((r) => decodeEnvelope(r));
+      plain = this.#openIn(rec, raw);
+      envs = plain.map((r) => decodeEnvelope(r));
     } catch (e) {
       return this.#violation(rec, `malformed envelope: ${(e as Error).message}`);
     }
@@ -341,7 +366,7 @@ export class SessionEngine {
     }
     // Round by round, whoever sent them: a round's messages from the client and from the peer
     // complete it before a later round's message is taken.
-    const ordered = node ? byRound(raw, envs, fromPeer, node.peerParty) : null;
+    const ordered = node ? byRound(plain, envs, fromPeer, node.peerParty) : null;
     const codec = this.#sessions.codecOf(rec.protocol);
     const key = rec.keyId ? await this.#store.getKey(rec.keyId) : null;
     if (rec.keyId && !key) throw new ApiError('SESSION_CLOSED', 'the key of this session is gone');
@@ -378,7 +403,7 @@ export class SessionEngine {
         {
           protocol: rec.protocol as ProtocolNameValue,
           state,
-          envelopes: ordered ? ordered.envelopes : raw,
+          envelopes: ordered ? ordered.envelopes : plain,
           ...(loaded ? { share: loaded.input } : {}),
           guard: !loaded ? 'none' : marker ? marker.state : 'refuse',
           sender: ordered ? ordered.senders : CLIENT_PARTY,
@@ -431,10 +456,11 @@ export class SessionEngine {
       sessionId: rec.id,
       status: result !== undefined ? 'done' : 'active',
       round: computed.round,
-      messages: routed.client.map(b64),
+      messages: this.#sealOut(rec.id, params, routed.client).map(b64),
       ...(node ? { relay: routed.peer.map(b64) } : {}),
       ...(finished ? { result: finished.result } : {}),
     };
+    if (this.#signReply) reply.serverSignature = this.#signReply('step', reply);
     const replyText = JSON.stringify(reply);
     const commit: StepCommit = {
       status: reply.status,
@@ -531,6 +557,49 @@ export class SessionEngine {
       `protocol aborted: check ${e.check} failed on party ${e.culprit ?? 'unknown'}'s message`,
       { details }
     );
+  }
+
+  // ---- sealed sessions (docs/attestation.md) ----------------------------------------------------
+
+  /** The client's identity for a sealed session, checked; only an attested server seals. */
+  #sealedClient(k: { publicKey: string; x25519: string }): { publicKey: string; x25519: string } {
+    if (!this.#sessionIdentity)
+      throw new ApiError(
+        'ATTESTATION_DISABLED',
+        'sealed sessions need a server with an attestation provider'
+      );
+    const bad = checkPartyPublic(partyOf(k));
+    if (bad) throw new ApiError('SCHEMA', `invalid request: sealed: ${bad}`);
+    return { publicKey: k.publicKey, x25519: k.x25519 };
+  }
+
+  #sealedSession(id: string, params: StoredParams): SealedSession | null {
+    const k = params.sealed;
+    if (!k || !this.#sessionIdentity || typeof params.sid !== 'string') return null;
+    return {
+      sessionId: id,
+      sid: params.sid,
+      server: this.#sessionIdentity.public,
+      client: partyOf(k),
+    };
+  }
+
+  /** The client's envelopes of a sealed session, opened (a failure throws: a violation). */
+  #openIn(rec: SessionRecord, raw: Uint8Array[]): Uint8Array[] {
+    const params = JSON.parse(rec.params) as StoredParams;
+    if (!params.sealed) return raw;
+    const s = this.#sealedSession(rec.id, params);
+    if (!s || !this.#sessionIdentity)
+      throw new Error('a sealed session on a server without its identity');
+    const me = this.#sessionIdentity;
+    return raw.map((r) => openSessionMessage(me, s.client, s, r));
+  }
+
+  /** The server's envelopes, sealed to the client when the session is sealed. */
+  #sealOut(id: string, params: StoredParams, out: Uint8Array[]): Uint8Array[] {
+    const s = this.#sealedSession(id, params);
+    const me = this.#sessionIdentity;
+    return s && me ? out.map((e) => sealSessionMessage(me, s.client, s, e)) : out;
   }
 
   /** A message that breaks the session's sequence (wrong round, changed resend, garbage). */
@@ -781,9 +850,15 @@ function byRound(
 /** A session's params as stored: the protocol's own, the core sid, and a 2-of-3 session's parties. */
 type StoredParams = Readonly<Record<string, unknown>> & {
   sid?: string;
+  sealed?: { publicKey: string; x25519: string };
   me?: number;
   peer?: NodeIdentityPublic & { party: number };
 };
+
+const partyOf = (k: { publicKey: string; x25519: string }): PartyPublic => ({
+  publicKey: hexToBytes(k.publicKey),
+  x25519: hexToBytes(k.x25519),
+});
 
 function nodeParamsOf(p: StoredParams): NodeParams | null {
   if (p.me === undefined || !p.peer) return null;
