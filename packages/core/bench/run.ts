@@ -536,17 +536,24 @@ function printBytes(all: ProtocolBytes[]): void {
 }
 
 /**
- * BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; `server` and `hostile` are parts of
- * the server bench, `bundle` the client's browser bundle.
+ * BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; the other names are the sections of
+ * the benches `npm run bench` runs after this one.
  */
 const only = process.env.BENCH_ONLY;
-const SERVER_PARTS = ['server', 'hostile', 'bundle'];
-if (
-  only !== undefined &&
-  !['frost', 'ecdsa', 'lifecycle', 'timing', ...SERVER_PARTS].includes(only)
-)
-  throw new Error('BENCH_ONLY must be frost, ecdsa, lifecycle, timing, server, hostile or bundle');
-if (only !== undefined && SERVER_PARTS.includes(only)) process.exit(0);
+const OTHER_PARTS = [
+  'server',
+  'hostile',
+  'gateway',
+  'bundle',
+  'attestation',
+  'relay',
+  'wallet',
+  'proxy',
+];
+const ALL_PARTS = ['frost', 'ecdsa', 'lifecycle', 'timing', ...OTHER_PARTS];
+if (only !== undefined && !ALL_PARTS.includes(only))
+  throw new Error(`BENCH_ONLY must be one of ${ALL_PARTS.join(', ')}`);
+if (only !== undefined && OTHER_PARTS.includes(only)) process.exit(0);
 const part = (name: string): boolean => only === undefined || only === name;
 const timings = part('frost') ? await runTimings() : [];
 const bytes = part('frost') ? runBytes() : [];

@@ -31,6 +31,8 @@ import {
 } from '@tessera/client/node';
 import { KeyShare, local, newPartyIdentity, type PartyIdentity } from '@tessera/core';
 
+const only = process.env.BENCH_ONLY;
+if (only !== undefined && only !== 'relay') process.exit(0);
 const BIN = fileURLToPath(new URL('../../cli/bin/tessera.js', import.meta.url));
 const SIGNS = Number(process.env.BENCH_RELAY_SIGNS ?? 15);
 const dirs: string[] = [];
