@@ -2,8 +2,8 @@
  * The server's signature on its session replies, which binds a session to an attested enclave.
  *
  * An enclave's parent host terminates TLS, so TLS proves nothing about who answers. The enclave's
- * attestation document carries `user_data = SHA-256(identity key)`; the server signs every
- * `SessionStarted` and `StepReply` with that identity key (Ed25519), so a client that verified
+ * attestation document carries `user_data = identityDigest(identity)`; the server signs every
+ * `SessionStarted` and `StepReply` with that identity's Ed25519 key, so a client that verified
  * the attestation accepts only replies made inside the attested enclave (docs/attestation.md).
  *
  * The signed bytes are a domain label, the kind of reply (`started` or `step`, so that one cannot

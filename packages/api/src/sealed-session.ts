@@ -1,5 +1,5 @@
 /**
- * Sealed sessions with an attested server (docs/attestation.md, "Sealing"). The host in front of
+ * Sealed sessions with an attested server (docs/attestation.md, "Sealed envelopes"). The host in front of
  * an enclave terminates TLS, so TLS alone would show it every protocol message, including the
  * point-to-point bodies that carry secret shares in key generation and refresh. A client that
  * attested the server sends a fresh per-session identity with its start request; from then on

@@ -1187,6 +1187,11 @@ export class TesseraClient {
       throw e;
     } finally {
       for (const t of transports.values()) t.close();
+      // The session's own identity serves this session only.
+      if (attested) {
+        attested.me.signingKey.fill(0);
+        attested.me.x25519Secret.fill(0);
+      }
     }
     if (result === undefined || reply?.status !== 'done')
       throw new ClientError(

@@ -1,6 +1,6 @@
 /**
  * `GET /v1/attestation?nonce=HEX`: the enclave's attestation document for the caller's nonce, and
- * the identity key its `user_data` vouches for (docs/attestation.md). Authenticated, so that only
+ * the identity its `user_data` vouches for (docs/attestation.md). Authenticated, so that only
  * the service's users can make the enclave call its NSM; the attestor caps calls in flight.
  * @module
  */
@@ -16,7 +16,7 @@ export function registerAttestationRoutes(app: App, d: AppDeps): void {
       schema: {
         ...secured,
         description:
-          "The enclave's Nitro attestation document for the caller's nonce; user_data is SHA-256 of the server's identity key, which signs every session reply.",
+          "The enclave's Nitro attestation document for the caller's nonce; user_data is SHA-256(publicKey ‖ x25519) of the server's identity, which signs every session reply and opens sealed sessions.",
         querystring: AttestationQuery,
         response: { 200: AttestationInfo, ...errors, 503: errors[429] },
       },
