@@ -4,18 +4,14 @@
  * the `listening on URL` line a supervisor or test waits for.
  * @module
  */
+import type { ProxyFlags } from '@tessera/proxy';
 import type { Command } from 'commander';
 import { outputOptions } from '../connect.ts';
 import { type CliIo, Output, type OutputFlags, serveUntilSignal } from '../output.ts';
 import { defined, portArg, positiveIntArg } from './parse.ts';
 
-interface StartFlags extends OutputFlags {
-  upstream?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  host?: string;
-  port?: number;
-  rateLimit?: number;
+/** The proxy's own flags, with `--rate-window` under commander's name for it. */
+interface StartFlags extends OutputFlags, Omit<ProxyFlags, 'rateWindowSeconds'> {
   rateWindow?: number;
 }
 
@@ -55,17 +51,9 @@ export function register(program: Command, io: CliIo): void {
   ).action(async (f: StartFlags) => {
     // Loaded here: the proxy's dependencies would slow every other command down.
     const { loadProxyConfig, startProxy } = await import('@tessera/proxy');
-    const { upstream, tlsCert, tlsKey, host, port, rateLimit } = f;
+    const { upstream, tlsCert, tlsKey, host, port, rateLimit, rateWindow } = f;
     const config = loadProxyConfig(
-      defined({
-        upstream,
-        tlsCert,
-        tlsKey,
-        host,
-        port,
-        rateLimit,
-        rateWindowSeconds: f.rateWindow,
-      }),
+      defined({ upstream, tlsCert, tlsKey, host, port, rateLimit, rateWindowSeconds: rateWindow }),
       io.env
     );
     const running = await startProxy(config, { logDestination: io.stderr });
