@@ -197,6 +197,15 @@ export const CHECKS = {
   RelayInput: input('a relay envelope call was given a bad room, hash, sid, round, party or body'),
   PairingInput: input('a pairing call was given a bad room, name, identity or session state'),
   PairingLocked: input('pairing with this peer is locked after repeated failures', 'peer'),
+  // Verifiable backups (docs/protocols/pve.md).
+  PveMalformed: input('a PVE ciphertext does not parse (wrong length, magic, KEM or curve)'),
+  PveVersion: input('a PVE ciphertext of an unknown format version'),
+  PveMismatch: input('a PVE ciphertext is for another backup key or other public shares'),
+  PveProof: input("a PVE ciphertext's proof of correct encryption does not verify"),
+  PveDecrypt: input('no repetition of a PVE ciphertext decrypts to the public shares'),
+  PveSealedShare: input("a PVE backup's sealed share does not open or is not the proven share"),
+  PveInput: input('a PVE call was given a bad public share, secret, label or batch size'),
+  PveBackupKey: input('a PVE backup key is malformed or a small-order point'),
 } as const satisfies Record<string, CheckInfo>;
 
 /** The name of a check core can report. */

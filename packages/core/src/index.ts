@@ -98,6 +98,29 @@ export {
   pairing,
 } from './pairing.ts';
 export {
+  decodeBackupKey,
+  encodeBackupKey,
+  type PveBackupKey,
+  type PveDecryptionKey,
+  type PveKem,
+  type PveKeyPair,
+  pveKeygen,
+} from './pve/kem.ts';
+export {
+  PVE_MAX_BATCH,
+  PVE_REPETITIONS,
+  type PveHeader,
+  type PveLabelItem,
+  pveDecrypt,
+  pveEncrypt,
+  pveInspect,
+  pveLabel,
+  pveLabelOf,
+  pveRestoreShare,
+  pveSealShare,
+  pveVerify,
+} from './pve/pve.ts';
+export {
   checkPartyPublic,
   fingerprint,
   newPartyIdentity,

@@ -6,6 +6,12 @@
  * @module
  */
 export { shareSecret as shareSecretForTests } from './keyshare.ts';
+export {
+  decryptRows as pveDecryptRowsForTests,
+  encryptScalars as pveEncryptScalarsForTests,
+  type PveEncryptInternals,
+  verifyRows as pveVerifyRowsForTests,
+} from './pve/pve.ts';
 export { memoryLedgerForTests, memoryPairGuardForTests } from './session/driver.ts';
 export type { Tamper } from './session/envelope.ts';
 export {

@@ -30,7 +30,8 @@ export const DS = 'tessera/v1';
  * `sign/psid` (the ECDSA session id without the digest, for presigning) and `sign/digest`
  * (the digest each signer binds in round 3); `ote/confirm` (both ends of a pair confirm their
  * OT-extension setup ids at the end of key generation and reshare); `share/public` (the public
- * data of a share a signing session is bound to) and `share/check` (a share's stored checksum).
+ * data of a share a signing session is bound to) and `share/check` (a share's stored checksum);
+ * `pve/*` for verifiable backups (docs/protocols/pve.md).
  */
 export const TAGS = {
   dkgCfg: 'dkg/cfg',
@@ -88,6 +89,11 @@ export const TAGS = {
   pairCommit: 'pair/commit',
   pairTranscript: 'pair/transcript',
   pairChain: 'pair/chain',
+  pveKeygen: 'pve/keygen',
+  pveRho: 'pve/rho',
+  pveX0: 'pve/x0',
+  pveContext: 'pve/context',
+  pveChallenge: 'pve/challenge',
 } as const;
 
 /** A registered tag string. */
