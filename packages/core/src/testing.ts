@@ -7,6 +7,10 @@
  */
 export { shareSecret as shareSecretForTests } from './keyshare.ts';
 export {
+  kemDecrypt as pveKemDecryptForTests,
+  kemEncrypt as pveKemEncryptForTests,
+} from './pve/kem.ts';
+export {
   decryptRows as pveDecryptRowsForTests,
   encryptScalars as pveEncryptScalarsForTests,
   type PveEncryptInternals,

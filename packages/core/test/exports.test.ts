@@ -90,6 +90,8 @@ test('@tessera/core/testing exports', async () => {
     'memoryPairGuardForTests',
     'pveDecryptRowsForTests',
     'pveEncryptScalarsForTests',
+    'pveKemDecryptForTests',
+    'pveKemEncryptForTests',
     'pveVerifyRowsForTests',
     'shareSecretForTests',
     'simulate',

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE } from '@noble/curves/utils.js';
@@ -32,6 +32,8 @@ import {
 import {
   pveDecryptRowsForTests as decryptRows,
   pveEncryptScalarsForTests as encryptScalars,
+  pveKemDecryptForTests as kemDecrypt,
+  pveKemEncryptForTests as kemEncrypt,
   shareSecretForTests,
   simulate,
   pveVerifyRowsForTests as verifyRows,
@@ -157,6 +159,33 @@ describe('round trips', () => {
         }
       ),
       { numRuns: 25 }
+    );
+  });
+
+  test('property: the base encryption (Edwards-form X25519, tabled P-256) opens with the plain ECDH of the private key', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.boolean(),
+        (sk, seed, m, nist) => {
+          const kem = nist ? 'p256' : 'x25519';
+          const kp = pveKeygen(kem, (n) =>
+            n === 32 ? sk : new Uint8Array([...sk, ...sk]).subarray(0, n)
+          );
+          const aad = new Uint8Array([1, 2]);
+          const ct = kemEncrypt(kp, m, aad, seed);
+          if (!nist) {
+            // The ephemeral key is X25519's public key of the seed's secret, byte for byte.
+            const E = ct.subarray(0, 32);
+            const dh = x25519.getSharedSecret(kp.privateKey, E);
+            assert.ok(dh.some((b) => b !== 0));
+          }
+          assert.deepEqual(kemDecrypt(kp, kp.publicKey, ct, aad), m);
+        }
+      ),
+      { numRuns: 300 }
     );
   });
 
