@@ -30,6 +30,7 @@ import {
 import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
 import { runEcdsaBench } from './ecdsa.ts';
 import { runLifecycleBench } from './lifecycle.ts';
+import { runPveBench } from './pve.ts';
 import { median, percentile, progress, type Row, table } from './shared.ts';
 import { runTimingLeakBench } from './timing.ts';
 
@@ -536,7 +537,7 @@ function printBytes(all: ProtocolBytes[]): void {
 }
 
 /**
- * BENCH_ONLY=frost, ecdsa, lifecycle or timing runs one part; the other names are the sections of
+ * BENCH_ONLY=frost, ecdsa, lifecycle, pve or timing runs one part; the other names are the sections of
  * the benches `npm run bench` runs after this one.
  */
 const only = process.env.BENCH_ONLY;
@@ -550,7 +551,7 @@ const OTHER_PARTS = [
   'wallet',
   'proxy',
 ];
-const ALL_PARTS = ['frost', 'ecdsa', 'lifecycle', 'timing', ...OTHER_PARTS];
+const ALL_PARTS = ['frost', 'ecdsa', 'lifecycle', 'pve', 'timing', ...OTHER_PARTS];
 if (only !== undefined && !ALL_PARTS.includes(only))
   throw new Error(`BENCH_ONLY must be one of ${ALL_PARTS.join(', ')}`);
 if (only !== undefined && OTHER_PARTS.includes(only)) process.exit(0);
@@ -573,6 +574,7 @@ if (part('frost')) {
 }
 const ecdsa = part('ecdsa') ? await runEcdsaBench() : null;
 const lifecycle = part('lifecycle') ? await runLifecycleBench() : null;
+const pve = part('pve') ? await runPveBench(RUNS) : null;
 const timingLeaks = part('timing') ? runTimingLeakBench() : null;
 
 const jsonPath = process.env.BENCH_JSON;
@@ -591,7 +593,7 @@ if (jsonPath) {
   };
   writeFileSync(
     jsonPath,
-    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle, timingLeaks }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
+    `${JSON.stringify({ meta, timings, bytes, ecdsa, lifecycle, pve, timingLeaks }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
   );
   console.log(`\nWrote ${jsonPath}`);
 }
