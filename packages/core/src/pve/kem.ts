@@ -56,6 +56,13 @@ export const ephemeralLength = (kem: PveKem): number => (kem === 'x25519' ? 32 :
 export const kemCiphertextLength = (kem: PveKem, n: number): number =>
   ephemeralLength(kem) + n + TAG_BYTES;
 
+/** All bytes zero, in time independent of where a non-zero byte is (shared secrets). */
+function isZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < b.length; i++) acc |= b[i] as number;
+  return acc === 0;
+}
+
 const bad = (what: string): never => {
   throw new InputError(`PVE backup key: ${what}`, { check: 'PveBackupKey' });
 };
@@ -77,7 +84,7 @@ export function checkBackupKey(key: PveBackupKey): PveBackupKey {
     try {
       shared = x25519.getSharedSecret(probe, pk);
     } catch {}
-    if (!shared || shared.every((b) => b === 0)) bad('a small-order point');
+    if (!shared || isZero(shared)) bad('a small-order point');
     // Encryption works on the Edwards form: a key must be a canonical point of the curve (not
     // of its twist), as every honestly generated X25519 key is.
     let edwards: ReturnType<typeof edwardsOfU> | undefined;
@@ -160,7 +167,7 @@ function ephemeralAndShared(
   wipe(clamped);
   const E = montgomeryU(tables.base.multiply(eBase));
   const shared = montgomeryU(tables.peer.multiply(eEighth));
-  if (shared.every((b) => b === 0)) throw new Error('X25519: small-order point');
+  if (isZero(shared)) throw new Error('X25519: small-order point');
   return { E, shared };
 }
 
@@ -217,7 +224,7 @@ function montgomeryU(P: TablePoint): Uint8Array {
 function sharedSecret(kem: PveKem, secret: Uint8Array, pub: Uint8Array): Uint8Array {
   if (kem === 'x25519') {
     const s = x25519.getSharedSecret(secret, pub);
-    if (s.every((b) => b === 0)) throw new Error('X25519: small-order point');
+    if (isZero(s)) throw new Error('X25519: small-order point');
     return s;
   }
   return p256.getSharedSecret(secret, pub, true).subarray(1);
@@ -274,7 +281,7 @@ export function kemDecrypt(
   const shared = 'ecdh' in dk ? dk.ecdh(new Uint8Array(E)) : sharedSecret(dk.kem, dk.privateKey, E);
   if (!(shared instanceof Uint8Array) || shared.length !== 32)
     throw new Error('PVE: the ECDH function must return 32 bytes');
-  if (dk.kem === 'x25519' && shared.every((b) => b === 0))
+  if (dk.kem === 'x25519' && isZero(shared))
     throw new Error('X25519: small-order point');
   const [k, n] = keyAndNonce(dk.kem, shared, E, publicKey);
   try {
