@@ -259,13 +259,13 @@ describe('refusals', () => {
     );
     assert.deepEqual(decodeBackupKey(encodeBackupKey(keys.p256)).publicKey, keys.p256.publicKey);
     for (const bad of [
-      'x25519:' + '00'.repeat(32), // small order (the identity)
-      'x25519:' + '01' + '00'.repeat(31), // small order
-      'x25519:' + 'AB'.repeat(32), // upper-case hex
-      'p256:02' + 'ff'.repeat(32), // not on the curve
-      'p256:04' + '11'.repeat(32),
-      'ed25519:' + '11'.repeat(32),
-      ' x25519:' + '11'.repeat(32),
+      `x25519:${'00'.repeat(32)}`, // small order (the identity)
+      `x25519:01${'00'.repeat(31)}`, // small order
+      `x25519:${'AB'.repeat(32)}`, // upper-case hex
+      `p256:02${'ff'.repeat(32)}`, // not on the curve
+      `p256:04${'11'.repeat(32)}`,
+      `ed25519:${'11'.repeat(32)}`,
+      ` x25519:${'11'.repeat(32)}`,
     ])
       throwsCheck(() => decodeBackupKey(bad), 'PveBackupKey');
   });
