@@ -281,8 +281,7 @@ export function kemDecrypt(
   const shared = 'ecdh' in dk ? dk.ecdh(new Uint8Array(E)) : sharedSecret(dk.kem, dk.privateKey, E);
   if (!(shared instanceof Uint8Array) || shared.length !== 32)
     throw new Error('PVE: the ECDH function must return 32 bytes');
-  if (dk.kem === 'x25519' && isZero(shared))
-    throw new Error('X25519: small-order point');
+  if (dk.kem === 'x25519' && isZero(shared)) throw new Error('X25519: small-order point');
   const [k, n] = keyAndNonce(dk.kem, shared, E, publicKey);
   try {
     return gcm(k, n, aad).decrypt(ciphertext.subarray(el));
