@@ -85,6 +85,13 @@ export const ERROR_STATUS = {
   ATTESTATION_DISABLED: 404,
   /** The relay room is not what the request says (manifest, members), or the relay refused. */
   RELAY_ROOM: 400,
+  /**
+   * A verifiable (PVE) backup does not verify against the server's record of the key: its proof,
+   * backup key, key, party or epoch (`details.check` names the failed check).
+   */
+  BACKUP_INVALID: 400,
+  /** The key holds as many verifiable backups as the server keeps for one key. */
+  BACKUP_LIMIT: 409,
   /** An unexpected server fault (a bug); nothing secret is in the message. */
   INTERNAL: 500,
 } as const satisfies Record<string, number>;

@@ -567,6 +567,80 @@ export const AttestationInfo = Type.Object(
   { additionalProperties: false }
 );
 
+/**
+ * Verifiable (PVE) backups of a client share (docs/pve-backup.md): the sizes the server accepts
+ * and keeps. One share's PVE ciphertext is 14,426 bytes with an X25519 backup key and 14,554
+ * with P-256; the sealed share is the share's encoding plus 48 bytes, at most ~129 KiB (a 2-of-3
+ * ECDSA share).
+ */
+export const PVE_BACKUP_LIMITS = {
+  /** The largest `POST /v1/keys/:keyId/backups` body. */
+  bodyBytes: 256 * 1024,
+  pveBytes: 16 * 1024,
+  sealedShareBytes: 176 * 1024,
+  /** Backups a key keeps (backups of an epoch a refresh replaced are deleted with the next one). */
+  perKey: 16,
+} as const;
+
+const Base64 = (maxBytes: number, description: string) =>
+  Type.String({
+    pattern: '^[A-Za-z0-9+/]*={0,2}$',
+    minLength: 4,
+    maxLength: Math.ceil(maxBytes / 3) * 4,
+    description,
+  });
+
+/** A backup public key as `encodeBackupKey` writes it. */
+export const BackupKeySchema = Type.String({
+  pattern: '^(?:x25519:[0-9a-f]{64}|p256:0[23][0-9a-f]{64})$',
+  description:
+    'the backup public key: "x25519:" and 32 bytes, or "p256:" and 33 bytes (compressed), hex',
+});
+
+export const CreateBackupBody = Type.Object(
+  {
+    backupKey: BackupKeySchema,
+    epoch: HexN(32, "the epoch of the share backed up: the key's current epoch"),
+    pve: Base64(
+      PVE_BACKUP_LIMITS.pveBytes,
+      "base64 of the PVE ciphertext of the client's secret share (pveEncrypt), with its proof"
+    ),
+    sealedShare: Base64(
+      PVE_BACKUP_LIMITS.sealedShareBytes,
+      'base64 of the whole client share sealed to the backup key (pveSealShare)'
+    ),
+  },
+  strict
+);
+
+const BackupFacts = {
+  backupId: HexN(16),
+  keyId: HexN(32),
+  epoch: HexN(32),
+  backupKey: BackupKeySchema,
+  createdAt: Type.Integer({ description: 'ms since the Unix epoch' }),
+};
+
+export const BackupCreated = Type.Object(
+  {
+    ...BackupFacts,
+    bytes: Type.Integer({ description: 'bytes kept: the PVE ciphertext and the sealed share' }),
+  },
+  strict
+);
+
+export const BackupInfo = Type.Object(
+  {
+    ...BackupFacts,
+    pve: Type.String({ description: 'base64' }),
+    sealedShare: Type.String({ description: 'base64' }),
+  },
+  strict
+);
+
+/** A key's verifiable backups, newest first. */
+export const BackupList = Type.Object({ backups: Type.Array(BackupInfo) }, strict);
+
 export type AttestationResponse = Static<typeof AttestationInfo>;
 export type RelayIdentityResponse = Static<typeof RelayIdentityInfo>;
 export type AttachRelayRequest = Static<typeof AttachRelayBody>;
@@ -593,4 +667,8 @@ export type ProtocolNameValue = Static<typeof ProtocolName>;
 export type SessionStatusValue = Static<typeof SessionStatusSchema>;
 export type StatusResponse = Static<typeof Status>;
 export type WsTicketResponse = Static<typeof WsTicket>;
+export type CreateBackupRequest = Static<typeof CreateBackupBody>;
+export type BackupCreatedResponse = Static<typeof BackupCreated>;
+export type BackupInfoResponse = Static<typeof BackupInfo>;
+export type BackupListResponse = Static<typeof BackupList>;
 export type { TSchema };

@@ -12,6 +12,7 @@ import { createService, type LowLevelFault } from '@tessera/http';
 import { ApiError, notFound, toApiError } from './errors.ts';
 import { limitConnections, rateLimitKey } from './ratelimit.ts';
 import { registerAttestationRoutes } from './routes/attestation.ts';
+import { registerBackupRoutes } from './routes/backups.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { OPEN_ROUTES, registerDocs, registerOpsRoutes } from './routes/ops.ts';
@@ -118,6 +119,7 @@ export async function buildApp(d: AppDeps) {
   registerOpsRoutes(app, d);
   registerKeyRoutes(app, d);
   registerRecoveryRoutes(app, d);
+  registerBackupRoutes(app, d);
   registerNodeRoutes(app, d);
   registerSessionRoutes(app, d);
   registerRelayRoutes(app, d);

@@ -20,7 +20,15 @@ export { CLIENT_PARTY, SERVER_PARTY } from './keys/parties.ts';
 export { createLogger } from './log.ts';
 export { Metrics } from './metrics.ts';
 export { IDENTITY_FILE, readNodeIdentity } from './node/identity.ts';
-export { HsmError, type HsmErrorCode, Pkcs11KeyWrapper } from './pkcs11.ts';
+export {
+  generatePkcs11BackupKey,
+  HsmError,
+  type HsmErrorCode,
+  openPkcs11BackupKey,
+  type Pkcs11BackupKey,
+  type Pkcs11BackupKeyRef,
+  Pkcs11KeyWrapper,
+} from './pkcs11.ts';
 export { openStore, type RunningServer, type StartOptions, startServer } from './server.ts';
 export { SessionEngine } from './sessions/engine.ts';
 export { openPostgresStore, PostgresStore } from './store/postgres.ts';

@@ -14,7 +14,7 @@
  * Errors fail closed with a stable `code` and never carry the PIN.
  * @module
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, ECDH, randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ServerConfig } from './config.ts';
@@ -529,4 +529,266 @@ function checkKey(mod: LoadedModule, session: Handle, key: Handle, where: string
   if (!bool(a.get(lib.CKA_UNWRAP))) problems.push('CKA_UNWRAP is false');
   if (problems.length > 0)
     throw new HsmError('HSM_KEY_INVALID', `${where} is unfit: ${problems.join(', ')}`);
+}
+
+// ---- P-256 backup keys of verifiable backups (docs/pve-backup.md, "A backup key in a token") --
+
+/** CKA_EC_PARAMS of P-256: the DER of its OID, 1.2.840.10045.3.1.7. */
+const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
+
+/** Where a backup key pair is in a token: the module, the token's label, the pair's label and id. */
+export interface Pkcs11BackupKeyRef {
+  module: string;
+  token: string;
+  label: string;
+  /** CKA_ID of both halves, hex. */
+  id: string;
+}
+
+/**
+ * A P-256 backup private key held in a token, sensitive and not extractable: it only derives ECDH
+ * secrets, so restoring a verifiable backup needs the token and its PIN, and never exposes the key.
+ */
+export interface Pkcs11BackupKey {
+  /** Compressed SEC1, 33 bytes. */
+  readonly publicKey: Uint8Array;
+  /**
+   * The X coordinate of d·E for an ephemeral public key E (compressed SEC1): CKM_ECDH1_DERIVE
+   * with CKD_NULL, read from a session object destroyed at once. What `PveDecryptionKey.ecdh` is.
+   */
+  ecdh(ephemeral: Uint8Array): Uint8Array;
+  /** Logs out (unless another user of the token in this process is still open) and closes. */
+  close(): void;
+}
+
+/** A logged-in session with the token labelled `token` (the caller ends it). */
+function openLoggedIn(
+  modulePath: string,
+  token: string,
+  pin: string
+): { mod: LoadedModule; slotKey: string; session: Handle } {
+  const mod = acquire(modulePath);
+  const { lib, p11 } = mod;
+  let session: Handle | null = null;
+  let slotKey = '';
+  try {
+    const found = findToken(mod, token);
+    slotKey = found.slotKey;
+    try {
+      session = p11.C_OpenSession(found.slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
+    } catch (e) {
+      throw new HsmError(
+        'HSM_FAILURE',
+        `cannot open a session with token "${token}": ${reason(e)}`,
+        ckrOf(e)
+      );
+    }
+    login(mod, slotKey, session, pin, token);
+    return { mod, slotKey, session };
+  } catch (e) {
+    if (session) endSession(mod, slotKey, session, false);
+    release(mod);
+    throw e;
+  }
+}
+
+/** The EC keys of `cls` with this label (and id, when given). */
+function findEcKeys(
+  mod: LoadedModule,
+  session: Handle,
+  cls: number,
+  label: string,
+  id?: Buffer
+): Handle[] {
+  const { lib, p11 } = mod;
+  try {
+    p11.C_FindObjectsInit(session, [
+      { type: lib.CKA_CLASS, value: cls },
+      { type: lib.CKA_KEY_TYPE, value: lib.CKK_EC },
+      { type: lib.CKA_TOKEN, value: true },
+      { type: lib.CKA_LABEL, value: label },
+      ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+    ]);
+    try {
+      return p11.C_FindObjects(session, 2);
+    } finally {
+      p11.C_FindObjectsFinal(session);
+    }
+  } catch (e) {
+    throw new HsmError('HSM_FAILURE', `cannot search for key "${label}": ${reason(e)}`, ckrOf(e));
+  }
+}
+
+/** A P-256 public key object's point, compressed (CKA_EC_POINT is a DER OCTET STRING of it). */
+function compressedPoint(mod: LoadedModule, session: Handle, key: Handle): Uint8Array {
+  const { lib, p11 } = mod;
+  let der: Buffer | undefined;
+  try {
+    der = p11.C_GetAttributeValue(session, key, [{ type: lib.CKA_EC_POINT }])[0]?.value;
+  } catch (e) {
+    throw new HsmError('HSM_FAILURE', `cannot read a public key: ${reason(e)}`, ckrOf(e));
+  }
+  // 04 41 ‖ 04 ‖ X ‖ Y; some tokens give the bare point.
+  const point = der?.length === 67 && der[0] === 0x04 && der[1] === 0x41 ? der.subarray(2) : der;
+  if (point?.length !== 65 || point[0] !== 0x04)
+    throw new HsmError('HSM_KEY_INVALID', 'the public key is not an uncompressed P-256 point');
+  return new Uint8Array(
+    ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer
+  );
+}
+
+/**
+ * Generates a P-256 backup key pair in the token: the private half sensitive, not extractable,
+ * for ECDH derivation only; both halves on the token under `label` and a random CKA_ID. Refuses a
+ * label already taken.
+ */
+export function generatePkcs11BackupKey(
+  cfg: { module: string; token: string; pin: string },
+  label: string
+): { ref: Pkcs11BackupKeyRef; publicKey: Uint8Array } {
+  const token = trimLabel(cfg.token);
+  const s = openLoggedIn(cfg.module, token, cfg.pin);
+  const { lib, p11 } = s.mod;
+  try {
+    if (findEcKeys(s.mod, s.session, lib.CKO_PRIVATE_KEY, label).length > 0)
+      throw new HsmError(
+        'HSM_KEY_INVALID',
+        `an EC key labelled "${label}" is already in token "${token}": choose another label`
+      );
+    const id = randomBytes(16);
+    const common = [
+      { type: lib.CKA_KEY_TYPE, value: lib.CKK_EC },
+      { type: lib.CKA_TOKEN, value: true },
+      { type: lib.CKA_LABEL, value: label },
+      { type: lib.CKA_ID, value: id },
+    ];
+    let pair: { publicKey: Handle; privateKey: Handle };
+    try {
+      pair = p11.C_GenerateKeyPair(
+        s.session,
+        { mechanism: lib.CKM_EC_KEY_PAIR_GEN },
+        [
+          { type: lib.CKA_CLASS, value: lib.CKO_PUBLIC_KEY },
+          ...common,
+          { type: lib.CKA_EC_PARAMS, value: P256_PARAMS },
+          { type: lib.CKA_VERIFY, value: false },
+          { type: lib.CKA_ENCRYPT, value: false },
+          { type: lib.CKA_WRAP, value: false },
+        ],
+        [
+          { type: lib.CKA_CLASS, value: lib.CKO_PRIVATE_KEY },
+          ...common,
+          { type: lib.CKA_PRIVATE, value: true },
+          { type: lib.CKA_SENSITIVE, value: true },
+          { type: lib.CKA_EXTRACTABLE, value: false },
+          { type: lib.CKA_DERIVE, value: true },
+          { type: lib.CKA_SIGN, value: false },
+          { type: lib.CKA_DECRYPT, value: false },
+          { type: lib.CKA_UNWRAP, value: false },
+        ]
+      );
+    } catch (e) {
+      throw new HsmError(
+        'HSM_FAILURE',
+        `cannot generate a P-256 key pair in token "${token}": ${reason(e)}`,
+        ckrOf(e)
+      );
+    }
+    return {
+      ref: { module: cfg.module, token, label, id: id.toString('hex') },
+      publicKey: compressedPoint(s.mod, s.session, pair.publicKey),
+    };
+  } finally {
+    endSession(s.mod, s.slotKey, s.session, true);
+    release(s.mod);
+  }
+}
+
+/** CK_ECDH1_DERIVE_PARAMS with no KDF: the derived value is the shared point's X coordinate. */
+const ecdh1Params = (lib: Lib, publicData: Buffer) => {
+  const p: import('pkcs11js').ECDH1 = { type: lib.CK_PARAMS_EC_DH, kdf: lib.CKD_NULL, publicData };
+  return p;
+};
+
+/** Opens a backup key pair `generatePkcs11BackupKey` made; `HSM_KEY_NOT_FOUND` if it is gone. */
+export function openPkcs11BackupKey(ref: Pkcs11BackupKeyRef, pin: string): Pkcs11BackupKey {
+  const token = trimLabel(ref.token);
+  const s = openLoggedIn(ref.module, token, pin);
+  const { lib, p11 } = s.mod;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    endSession(s.mod, s.slotKey, s.session, true);
+    release(s.mod);
+  };
+  try {
+    const id = Buffer.from(ref.id, 'hex');
+    const where = `backup key "${ref.label}" (id ${ref.id}) in token "${token}"`;
+    const one = (cls: number, what: string): Handle => {
+      const found = findEcKeys(s.mod, s.session, cls, ref.label, id);
+      if (found.length === 0) throw new HsmError('HSM_KEY_NOT_FOUND', `no ${what} of ${where}`);
+      if (found.length > 1)
+        throw new HsmError('HSM_KEY_INVALID', `more than one ${what} of ${where}`);
+      return found[0] as Handle;
+    };
+    const privateKey = one(lib.CKO_PRIVATE_KEY, 'private key');
+    const publicKey = compressedPoint(s.mod, s.session, one(lib.CKO_PUBLIC_KEY, 'public key'));
+    return {
+      publicKey,
+      ecdh(ephemeral: Uint8Array): Uint8Array {
+        if (closed) throw new HsmError('HSM_FAILURE', `${where}: closed`);
+        let point: Buffer;
+        try {
+          point = ECDH.convertKey(
+            Buffer.from(ephemeral),
+            'prime256v1',
+            undefined,
+            undefined,
+            'uncompressed'
+          ) as Buffer;
+        } catch {
+          throw new HsmError('HSM_FAILURE', 'the ephemeral key is not a P-256 point');
+        }
+        let secret: Handle;
+        try {
+          secret = p11.C_DeriveKey(
+            s.session,
+            {
+              mechanism: lib.CKM_ECDH1_DERIVE,
+              parameter: ecdh1Params(lib, point),
+            },
+            privateKey,
+            [
+              { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+              { type: lib.CKA_KEY_TYPE, value: lib.CKK_GENERIC_SECRET },
+              { type: lib.CKA_TOKEN, value: false },
+              { type: lib.CKA_SENSITIVE, value: false },
+              { type: lib.CKA_EXTRACTABLE, value: true },
+              { type: lib.CKA_VALUE_LEN, value: 32 },
+            ]
+          );
+        } catch (e) {
+          throw new HsmError('HSM_FAILURE', `${where}: ECDH failed: ${reason(e)}`, ckrOf(e));
+        }
+        try {
+          const [attr] = p11.C_GetAttributeValue(s.session, secret, [{ type: lib.CKA_VALUE }]);
+          const value = attr?.value;
+          if (value?.length !== 32)
+            throw new HsmError('HSM_FAILURE', `${where}: ECDH gave ${value?.length ?? 0} bytes`);
+          const out = new Uint8Array(value);
+          value.fill(0);
+          return out;
+        } finally {
+          try {
+            p11.C_DestroyObject(s.session, secret);
+          } catch {} // a session object: it dies with the session anyway
+        }
+      },
+      close,
+    };
+  } catch (e) {
+    close();
+    throw e;
+  }
 }

@@ -147,7 +147,19 @@ export async function startServer(
         messagesPerMinute: config.limits.wsMessagesPerMinute,
       })
     : null;
-  const d = { config, store, engine, auth, metrics, log, redis, events, relay, attestation };
+  const d = {
+    config,
+    store,
+    engine,
+    auth,
+    metrics,
+    log,
+    redis,
+    events,
+    relay,
+    attestation,
+    compute,
+  };
   const app = await buildApp(d);
   const address = await app.listen({ host: config.host, port: config.port });
   const metricsListener =

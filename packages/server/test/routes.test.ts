@@ -303,6 +303,9 @@ describe('routes (inject)', () => {
     RELAY_DISABLED: { real: () => send('GET', '/v1/relay/identity') },
     ATTESTATION_DISABLED: { real: () => send('GET', `/v1/attestation?nonce=${'ab'.repeat(16)}`) },
     RELAY_ROOM: { thrown: api('RELAY_ROOM'), route: stepRoute },
+    // Provoked for real with a key of the caller's in backups.test.ts.
+    BACKUP_INVALID: { thrown: api('BACKUP_INVALID'), route: signRoute },
+    BACKUP_LIMIT: { thrown: api('BACKUP_LIMIT'), route: signRoute },
     INTERNAL: { thrown: () => new Error('secret internal detail'), route: signRoute },
   };
 

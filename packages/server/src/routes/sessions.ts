@@ -3,7 +3,6 @@
  * that carries a session's steps. Each step goes to the session engine, whichever transport.
  * @module
  */
-import { Transform } from 'node:stream';
 import {
   AbortBody,
   AbortReply,
@@ -22,7 +21,7 @@ import { Value } from 'typebox/value';
 import type { WebSocket } from 'ws';
 import { ApiError, toApiError } from '../errors.ts';
 import { InFlight, rateLimitKey } from '../ratelimit.ts';
-import { type App, type AppDeps, authenticator, errors, secured } from './shared.ts';
+import { type App, type AppDeps, authenticator, cappedBody, errors, secured } from './shared.ts';
 
 export function registerSessionRoutes(app: App, d: AppDeps): void {
   const { config, engine, auth, metrics } = d;
@@ -69,7 +68,7 @@ export function registerSessionRoutes(app: App, d: AppDeps): void {
             rec.round
           );
         if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
-        return cappedBody(payload, limit);
+        return cappedBody(payload, limit, () => tooLarge(limit));
       },
     },
     async (req, reply) => {
@@ -233,18 +232,3 @@ const tooLarge = (limit: number) =>
     'PAYLOAD_TOO_LARGE',
     `the body is over this session round's limit of ${limit} bytes`
   );
-
-/** The request body, failing with PAYLOAD_TOO_LARGE once more than `limit` bytes came (chunked). */
-function cappedBody(payload: NodeJS.ReadableStream, limit: number): Transform {
-  let received = 0;
-  const capped = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      received += chunk.length;
-      done(received > limit ? tooLarge(limit) : null, chunk);
-    },
-  });
-  // pipe, not pipeline: an error here must not destroy the request (and the socket) before the
-  // 413 is written.
-  payload.pipe(capped);
-  return capped;
-}

@@ -4,12 +4,14 @@
  * @module
  */
 
+import { Transform } from 'node:stream';
 import { ErrorResponse } from '@tessera/api';
 import type { ServiceApp } from '@tessera/http';
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Attestor } from '../attestation.ts';
 import type { Authenticator } from '../auth.ts';
+import type { ComputePool } from '../compute.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { SubjectQuota } from '../quota.ts';
@@ -40,6 +42,8 @@ export interface AppDeps {
   relay: RelayParticipant | null;
   /** Attestation documents and signed session replies (null: not in an enclave). */
   attestation: Attestor | null;
+  /** Where backups are checked (the server's compute pool; default: on the event loop). */
+  compute?: Pick<ComputePool, 'checkBackup'>;
 }
 
 /** The Fastify instance routes are added to, with TypeBox schemas typing requests. */
@@ -74,3 +78,25 @@ export const subjectQuota = (d: AppDeps) =>
     metrics: d.metrics,
     now: () => d.engine.now(),
   });
+
+/**
+ * The request body, failing with `tooLarge()` once more than `limit` bytes came (a chunked body
+ * has no Content-Length to refuse up front).
+ */
+export function cappedBody(
+  payload: NodeJS.ReadableStream,
+  limit: number,
+  tooLarge: () => Error
+): Transform {
+  let received = 0;
+  const capped = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      done(received > limit ? tooLarge() : null, chunk);
+    },
+  });
+  // pipe, not pipeline: an error here must not destroy the request (and the socket) before the
+  // 413 is written.
+  payload.pipe(capped);
+  return capped;
+}

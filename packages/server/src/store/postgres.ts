@@ -15,6 +15,10 @@ import {
   type AuditRow,
   auditOf,
   auditValues,
+  BACKUP_COLUMNS,
+  type BackupRow,
+  backupOf,
+  backupValues,
   claimOf,
   KEY_COLUMNS,
   type KeyRow,
@@ -27,6 +31,7 @@ import {
 } from './rows.ts';
 import {
   type AuditEvent,
+  type BackupRecord,
   type CommitOutcome,
   type KeyEffect,
   type KeyRecord,
@@ -92,6 +97,15 @@ const MIGRATIONS: string[] = [
   // recovered key.
   `ALTER TABLE keys ADD COLUMN topology TEXT, ADD COLUMN recovery TEXT, ADD COLUMN retired_by TEXT,
      ADD COLUMN addresses TEXT;`,
+  // Verifiable (PVE) backups of client shares (docs/pve-backup.md), kept for their owner; `seq`
+  // orders them (several may share a millisecond).
+  `CREATE TABLE backups (
+     seq BIGSERIAL PRIMARY KEY, backup_id TEXT NOT NULL UNIQUE,
+     key_id TEXT NOT NULL REFERENCES keys(key_id), subject TEXT NOT NULL, epoch TEXT NOT NULL,
+     backup_key TEXT NOT NULL, pve BYTEA NOT NULL, sealed_share BYTEA NOT NULL,
+     created_at BIGINT NOT NULL);
+   CREATE INDEX backups_owner ON backups(subject, key_id, seq);
+   CREATE INDEX backups_key ON backups(key_id, epoch);`,
 ];
 
 /** Any fixed number: serialises migrations of instances starting together. */
@@ -610,6 +624,45 @@ export class PostgresStore implements Store {
     await this.#audit(this.pool, [e]).catch((err: unknown) => {
       throw unavailable(err);
     });
+  }
+
+  async putBackup(
+    rec: BackupRecord,
+    o: { max: number; audit: AuditEvent }
+  ): Promise<'ok' | 'limit'> {
+    return this.#tx(async (c) => {
+      // The key's row lock serialises concurrent backups of one key: the count below holds
+      // until this transaction ends (several instances may take backups of one key at once).
+      await c.query('SELECT 1 FROM keys WHERE key_id = $1 FOR UPDATE', [rec.keyId]);
+      await c.query('DELETE FROM backups WHERE key_id = $1 AND epoch <> $2', [
+        rec.keyId,
+        rec.epoch,
+      ]);
+      const n = await c.query<{ n: number }>(
+        'SELECT COUNT(*)::int AS n FROM backups WHERE key_id = $1 AND epoch = $2',
+        [rec.keyId, rec.epoch]
+      );
+      if ((n.rows[0]?.n ?? 0) >= o.max) return 'limit';
+      await c.query(`INSERT INTO backups (${BACKUP_COLUMNS}) VALUES (${ph(8)})`, backupValues(rec));
+      await this.#audit(c, [o.audit]);
+      return 'ok';
+    });
+  }
+
+  async countBackups(keyId: string, epoch: string): Promise<number> {
+    const r = await this.#query<{ n: number }>(
+      'SELECT COUNT(*)::int AS n FROM backups WHERE key_id = $1 AND epoch = $2',
+      [keyId, epoch]
+    );
+    return r.rows[0]?.n ?? 0;
+  }
+
+  async listBackups(keyId: string, subject: string): Promise<BackupRecord[]> {
+    const r = await this.#query<BackupRow>(
+      'SELECT * FROM backups WHERE subject = $1 AND key_id = $2 ORDER BY seq DESC',
+      [subject, keyId]
+    );
+    return r.rows.map(backupOf);
   }
 
   async listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]> {

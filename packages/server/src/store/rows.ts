@@ -6,6 +6,7 @@
 import type { Policy } from '@tessera/api';
 import type {
   AuditEvent,
+  BackupRecord,
   KeyRecord,
   KeyTopology,
   RecoveryState,
@@ -178,3 +179,37 @@ export const claimOf = (
   if (r.digest !== digest) return { state: 'conflict' };
   return r.reply === null ? { state: 'pending' } : { state: 'replay', reply: r.reply };
 };
+
+export interface BackupRow {
+  backup_id: string;
+  key_id: string;
+  subject: string;
+  epoch: string;
+  backup_key: string;
+  pve: Uint8Array;
+  sealed_share: Uint8Array;
+  created_at: number;
+}
+
+export const BACKUP_COLUMNS =
+  'backup_id, key_id, subject, epoch, backup_key, pve, sealed_share, created_at';
+export const backupValues = (b: BackupRecord): unknown[] => [
+  b.backupId,
+  b.keyId,
+  b.subject,
+  b.epoch,
+  b.backupKey,
+  Buffer.from(b.pve),
+  Buffer.from(b.sealedShare),
+  b.createdAt,
+];
+export const backupOf = (r: BackupRow): BackupRecord => ({
+  backupId: r.backup_id,
+  keyId: r.key_id,
+  subject: r.subject,
+  epoch: r.epoch,
+  backupKey: r.backup_key,
+  pve: new Uint8Array(r.pve),
+  sealedShare: new Uint8Array(r.sealed_share),
+  createdAt: r.created_at,
+});

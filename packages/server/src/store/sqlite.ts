@@ -12,6 +12,10 @@ import {
   type AuditRow,
   auditOf,
   auditValues,
+  BACKUP_COLUMNS,
+  type BackupRow,
+  backupOf,
+  backupValues,
   claimOf,
   KEY_COLUMNS,
   type KeyRow,
@@ -24,6 +28,7 @@ import {
 } from './rows.ts';
 import {
   type AuditEvent,
+  type BackupRecord,
   type CommitOutcome,
   type KeyEffect,
   type KeyRecord,
@@ -94,6 +99,15 @@ const MIGRATIONS: string[] = [
    ALTER TABLE keys ADD COLUMN recovery TEXT;
    ALTER TABLE keys ADD COLUMN retired_by TEXT;
    ALTER TABLE keys ADD COLUMN addresses TEXT;`,
+  // Verifiable (PVE) backups of client shares (docs/pve-backup.md), kept for their owner; `seq`
+  // orders them (several may share a millisecond).
+  `CREATE TABLE backups (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, backup_id TEXT NOT NULL UNIQUE,
+     key_id TEXT NOT NULL REFERENCES keys(key_id), subject TEXT NOT NULL, epoch TEXT NOT NULL,
+     backup_key TEXT NOT NULL, pve BLOB NOT NULL, sealed_share BLOB NOT NULL,
+     created_at INTEGER NOT NULL);
+   CREATE INDEX backups_owner ON backups(subject, key_id, seq);
+   CREATE INDEX backups_key ON backups(key_id, epoch);`,
 ];
 
 const ph = (n: number) => Array(n).fill('?').join(', ');
@@ -487,6 +501,41 @@ export class SqliteStore implements Store {
 
   async audit(e: AuditEvent): Promise<void> {
     this.#audit(e);
+  }
+
+  async putBackup(
+    rec: BackupRecord,
+    o: { max: number; audit: AuditEvent }
+  ): Promise<'ok' | 'limit'> {
+    return this.db.transaction((): 'ok' | 'limit' => {
+      this.#q('DELETE FROM backups WHERE key_id = ? AND epoch <> ?').run(rec.keyId, rec.epoch);
+      if (this.#countBackups(rec.keyId, rec.epoch) >= o.max) return 'limit';
+      this.#q(`INSERT INTO backups (${BACKUP_COLUMNS}) VALUES (${ph(8)})`).run(
+        ...backupValues(rec)
+      );
+      this.#audit(o.audit);
+      return 'ok';
+    })();
+  }
+
+  #countBackups(keyId: string, epoch: string): number {
+    return (
+      this.#q('SELECT COUNT(*) AS n FROM backups WHERE key_id = ? AND epoch = ?').get(
+        keyId,
+        epoch
+      ) as { n: number }
+    ).n;
+  }
+
+  async countBackups(keyId: string, epoch: string): Promise<number> {
+    return this.#countBackups(keyId, epoch);
+  }
+
+  async listBackups(keyId: string, subject: string): Promise<BackupRecord[]> {
+    const rows = this.#q(
+      'SELECT * FROM backups WHERE subject = ? AND key_id = ? ORDER BY seq DESC'
+    ).all(subject, keyId) as BackupRow[];
+    return rows.map(backupOf);
   }
 
   async listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]> {

@@ -107,6 +107,27 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
+/**
+ * A verifiable (PVE) backup of a key's client share (docs/pve-backup.md), as the server checked
+ * and keeps it. Nothing in it is secret to the server: the ciphertext and the sealed share open
+ * only under the backup key's private key, which the server never sees.
+ */
+export interface BackupRecord {
+  /** Random, 16 bytes hex. */
+  backupId: string;
+  keyId: string;
+  subject: string;
+  /** The key epoch of the share backed up. */
+  epoch: string;
+  /** The backup public key (`encodeBackupKey`). */
+  backupKey: string;
+  /** The PVE ciphertext with its proof (`pveEncrypt`). */
+  pve: Uint8Array;
+  /** The whole client share sealed to the backup key (`pveSealShare`). */
+  sealedShare: Uint8Array;
+  createdAt: number;
+}
+
 export interface StepCommit {
   status: SessionState;
   state: Uint8Array | null;
@@ -265,6 +286,18 @@ export interface Store {
 
   /** A cheap round trip (health checks); throws StoreUnavailable when the store is down. */
   ping(): Promise<void>;
+
+  /**
+   * Keeps a verifiable backup and its audit row, in one transaction, unless the key already holds
+   * `max` backups of `rec.epoch` (`limit`: nothing is written). Backups of the key's other epochs
+   * are deleted in the same transaction: a refresh replaced their shares, and the server no
+   * longer holds the other half of them.
+   */
+  putBackup(rec: BackupRecord, o: { max: number; audit: AuditEvent }): Promise<'ok' | 'limit'>;
+  /** How many backups of `epoch` the key holds. */
+  countBackups(keyId: string, epoch: string): Promise<number>;
+  /** The key's backups for its owner (another subject's key: none), newest first. */
+  listBackups(keyId: string, subject: string): Promise<BackupRecord[]>;
 
   audit(e: AuditEvent): Promise<void>;
   listAudit(filter: { keyId?: string; limit: number }): Promise<AuditEvent[]>;
