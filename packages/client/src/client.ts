@@ -3,6 +3,7 @@ import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import {
   type AttestationResponse,
   attestedReplyMessage,
+  type BackupCreatedResponse,
   checkedSignature,
   identityDigest,
   type KeyInfoResponse,
@@ -21,11 +22,13 @@ import {
 import { fromBase64, toBase64 } from '@tessera/api/relay';
 import {
   BoundedCache,
+  decodeBackupKey,
   decodeEnvelope,
   discardSession,
   dkg,
   type Envelope,
   ecdsaSign,
+  encodeBackupKey,
   encodeEnvelope,
   exportShare,
   frostSign,
@@ -36,7 +39,13 @@ import {
   type PairGuard,
   type PartyIdentity,
   type PartyPublic,
+  type PveDecryptionKey,
   pairGuardKey,
+  pveEncrypt,
+  pveLabel,
+  pveLabelOf,
+  pveRestoreShare,
+  pveSealShare,
   reshare,
   type Session,
   type Step,
@@ -47,6 +56,7 @@ import { verifyAttestation } from './attestation/index.ts';
 import { ClientError, ServerError } from './errors.ts';
 import { guarded, RunGuard } from './guard.ts';
 import { checkPassphrase } from './passphrase.ts';
+import { PVE_BACKUP_FORMAT, type PveBackupFile, parsePveBackupFile } from './pve-backup.ts';
 import { RelayStepTransport } from './relay-transport.ts';
 import type { ShareStore, StoredKey } from './store.ts';
 import {
@@ -118,6 +128,16 @@ export interface CreatedKey {
 
 export interface Signature extends SignResultBody {
   keyId: string;
+}
+
+/** A verifiable backup as `exportPveBackup` made and registered it. */
+export interface PveExport {
+  /** What to keep (as JSON) where the backup key's holder can reach it. */
+  file: PveBackupFile;
+  /** The id the server (node 1 of a 2-of-3 key) gave it. */
+  backupId: string;
+  /** Every server's id for it, node 1 first (a 2-of-3 key registers it with both nodes). */
+  backupIds: string[];
 }
 
 /** How session steps travel: HTTP requests, a WebSocket, or a relay room (the server's `relay.url`). */
@@ -870,6 +890,119 @@ export class TesseraClient {
     // A backup may predate bans and is a copy that must be retired: no signature until `recover`.
     await this.#store.put(
       { ...created, label: info.label, server: this.http.server, refreshRequired: true },
+      share.toBytes()
+    );
+    return created;
+  }
+
+  /**
+   * A verifiable (PVE) backup of this client's current share (docs/pve-backup.md), encrypted to
+   * `backupKey` (`"x25519:<hex>"` or `"p256:<hex>"`, from `pveKeygen` and `encodeBackupKey`),
+   * whose holder alone can restore it. The server checks the backup's proof against its own
+   * record of the key and keeps it (a 2-of-3 key: both nodes do); keep the returned file too.
+   * A share restored from a backup must be refreshed before it is backed up again
+   * (`REFRESH_REQUIRED`).
+   */
+  async exportPveBackup(keyId: string, backupKey: string): Promise<PveExport> {
+    const stored = await this.#storedKey(keyId);
+    if (stored.refreshRequired)
+      throw new ClientError(
+        'REFRESH_REQUIRED',
+        `key ${keyId} was restored from a backup: refresh it before backing it up again`
+      );
+    const key = decodeBackupKey(backupKey);
+    const servers = stored.nodes
+      ? Object.values((await this.#nodes(stored.nodes)).legs)
+      : [this.http];
+    const share = await this.#share(stored, stored.epoch);
+    const label = pveLabelOf(share);
+    const file: PveBackupFile = {
+      format: PVE_BACKUP_FORMAT,
+      keyId,
+      scheme: share.scheme,
+      partyId: share.partyId,
+      epoch: bytesToHex(share.epoch),
+      publicKey: bytesToHex(share.publicKey),
+      publicShare: bytesToHex(share.verificationShare(share.partyId)),
+      backupKey: encodeBackupKey(key),
+      pve: toBase64(pveEncrypt(share, key, label)),
+      sealedShare: toBase64(pveSealShare(share, key, label)),
+    };
+    const body = {
+      backupKey: file.backupKey,
+      epoch: file.epoch,
+      pve: file.pve,
+      sealedShare: file.sealedShare,
+    };
+    const created = await Promise.all(
+      servers.map((h) =>
+        withRetryAfter(() =>
+          h.request<BackupCreatedResponse>('POST', `/v1/keys/${keyId}/backups`, body)
+        )
+      )
+    );
+    const backupIds = created.map((c) => c.backupId);
+    return { file, backupId: backupIds[0] as string, backupIds };
+  }
+
+  /**
+   * Restores a share from a verifiable backup file with the backup key's private key (or an HSM's
+   * ECDH through `ecdh`), checking it against the server's record of the key as `importBackup`
+   * does. The share is stored marked `refreshRequired`: it signs only after `refresh` (a
+   * `recover` with the server), which this does not run. A 2-of-3 key needs its `nodes` (a
+   * 2-of-2 key ignores them).
+   */
+  async restorePveBackup(
+    input: PveBackupFile | string,
+    decryptionKey: PveDecryptionKey,
+    o: { nodes?: NodeSet } = {}
+  ): Promise<CreatedKey> {
+    const file = parsePveBackupFile(input);
+    const info = await this.getKey(file.keyId);
+    if (
+      info.scheme !== file.scheme ||
+      info.publicKey !== file.publicKey ||
+      info.party !== file.partyId
+    )
+      throw new ClientError('BAD_INPUT', 'the backup is not a share of this key');
+    if (file.epoch !== info.epoch && file.epoch !== info.pendingEpoch)
+      throw new ClientError(
+        'BAD_INPUT',
+        `the backup is of epoch ${file.epoch}, the key is now at ${info.epoch}: refreshed since`
+      );
+    // The nodes matter to a 2-of-3 key only (the server's record says which it is).
+    const nodes = info.topology === '2-of-3' ? o.nodes : undefined;
+    if (info.topology === '2-of-3' && !nodes)
+      throw new ClientError('BAD_INPUT', `key ${file.keyId} is a 2-of-3 key: pass its nodes`);
+    if (nodes) this.#checkNode1(nodes);
+    const share = pveRestoreShare(
+      { pve: fromBase64(file.pve), sealedShare: fromBase64(file.sealedShare) },
+      decryptionKey,
+      pveLabel({
+        keyId: hexToBytes(file.keyId),
+        partyId: file.partyId,
+        epoch: hexToBytes(file.epoch),
+        scheme: file.scheme,
+      }),
+      hexToBytes(file.publicShare)
+    );
+    if (bytesToHex(share.publicKey) !== info.publicKey)
+      throw new ClientError('BAD_INPUT', 'the backup is not a share of this key');
+    const created: CreatedKey = {
+      keyId: file.keyId,
+      scheme: file.scheme,
+      publicKey: info.publicKey,
+      epoch: file.epoch,
+    };
+    // A backup may predate bans and is a copy that must be retired: no signature until refreshed.
+    await this.#store.put(
+      {
+        ...created,
+        label: info.label,
+        server: this.http.server,
+        refreshRequired: true,
+        ...(nodes ? { topology: '2-of-3' as const, nodes } : {}),
+      },
       share.toBytes()
     );
     return created;

@@ -20,6 +20,7 @@ export {
   type CreatedKey,
   type Phase,
   type Progress,
+  type PveExport,
   type RefreshOptions,
   type Scheme,
   type Signature,
@@ -61,6 +62,7 @@ export {
 } from './device-types.ts';
 export { ClientError, type ClientErrorCode, ServerError } from './errors.ts';
 export { checkPassphrase as checkBackupPassphrase } from './passphrase.ts';
+export { PVE_BACKUP_FORMAT, type PveBackupFile, parsePveBackupFile } from './pve-backup.ts';
 export {
   MemoryShareStore,
   type PairMarkerState,

@@ -22,6 +22,7 @@ test('@tessera/client exports', async () => {
     'HttpStepTransport',
     'MemoryShareStore',
     'PINNABLE_PCRS',
+    'PVE_BACKUP_FORMAT',
     'ServerError',
     'TesseraClient',
     'WsStepTransport',
@@ -34,6 +35,7 @@ test('@tessera/client exports', async () => {
     'identityFingerprint',
     'pairAsInitiator',
     'pairAsResponder',
+    'parsePveBackupFile',
     'verifyAttestation',
   ]);
 });
