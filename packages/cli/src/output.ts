@@ -10,7 +10,8 @@
  * | 0    | success                                                                             |
  * | 1    | the server refused (ServerError: its code is printed), the protocol failed (session |
  * |      | incomplete, digest mismatch, bad signature), the key is locked after a ban          |
- * |      | (KEY_LOCKED) or must be refreshed first (REFRESH_REQUIRED), or an unexpected error  |
+ * |      | (KEY_LOCKED) or must be refreshed first (REFRESH_REQUIRED), a PKCS#11 token refused |
+ * |      | (HSM_PIN, …), or an unexpected error                                                |
  * | 2    | usage or bad input: unknown command or option, missing flag, bad hex, bad or weak   |
  * |      | backup passphrase or file, invalid server configuration (ConfigError)               |
  * | 3    | the server cannot be reached (ClientError TRANSPORT)                                |
@@ -137,6 +138,9 @@ function classify(e: unknown): { exit: number; code: string; message: string } {
   // Matched by name: importing @tessera/server here would load it for every command.
   if (e instanceof Error && e.name === 'ConfigError')
     return { exit: 2, code: 'CONFIG', message: e.message };
+  // A PKCS#11 token's refusal (a backup key in a token) keeps its stable code (HSM_PIN, …).
+  if (e instanceof Error && e.name === 'HsmError')
+    return { exit: 1, code: String((e as Error & { code: unknown }).code), message: e.message };
   const message = e instanceof Error ? e.message : String(e);
   return { exit: 1, code: 'UNEXPECTED', message: message.split('\n')[0] ?? '' };
 }
