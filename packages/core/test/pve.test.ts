@@ -54,6 +54,11 @@ function publicOf(scheme: Scheme, x: Uint8Array): Uint8Array {
   return secp256k1.Point.BASE.multiply(bytesToNumberBE(x)).toBytes(true);
 }
 
+/** XORs `mask` into byte `at`. */
+function flip(b: Uint8Array, at: number, mask: number): void {
+  b[at] = (b[at] as number) ^ mask;
+}
+
 /** A deterministic byte source (tests only). */
 function seededRng(seed: number) {
   let counter = 0;
@@ -245,7 +250,7 @@ describe('refusals', () => {
     v2[4] = 2;
     throwsCheck(() => pveVerify(v2, X(s), keys.x25519, label), 'PveVersion');
     const magic = ct.slice();
-    magic[0] ^= 1;
+    flip(magic, 0, 1);
     throwsCheck(() => pveVerify(magic, X(s), keys.x25519, label), 'PveMalformed');
     const kem = ct.slice();
     kem[5] = 9;
@@ -284,7 +289,7 @@ describe('every field tampered', () => {
   test('the header: magic, version, KEM, backup key, count, curve, public share', () => {
     for (let off = 0; off < header; off++) {
       const t = ct.slice();
-      t[off] ^= 0x01;
+      flip(t, off, 0x01);
       assert.throws(() => verifyRows(t, [pub], keys.x25519, label, K), InputError, `byte ${off}`);
     }
   });
@@ -292,7 +297,7 @@ describe('every field tampered', () => {
   test('the challenge, each bit of it', () => {
     for (let bit = 0; bit < 8 * 16; bit++) {
       const t = ct.slice();
-      t[header + (bit >> 3)] ^= 1 << (bit & 7);
+      flip(t, header + (bit >> 3), 1 << (bit & 7));
       assert.throws(() => verifyRows(t, [pub], keys.x25519, label, K), InputError, `bit ${bit}`);
     }
   });
@@ -321,7 +326,7 @@ describe('every field tampered', () => {
       for (const [start, len] of fields as [number, number][]) {
         for (const at of [start, start + len - 1]) {
           const t = ct.slice();
-          t[header + 16 + i * rowLen + at] ^= 0x80;
+          flip(t, header + 16 + i * rowLen + at, 0x80);
           assert.throws(
             () => verifyRows(t, [pub], keys.x25519, label, K),
             InputError,
@@ -339,7 +344,7 @@ describe('every field tampered', () => {
     const start = 4 + 2 + 32 + 2 + 1 + 32 + 16;
     for (const at of [start, start + 64 * rowLen + 40, full.length - 1]) {
       const t = full.slice();
-      t[at] ^= 1;
+      flip(t, at, 1);
       throwsCheck(() => pveVerify(t, X(s), keys.x25519, lbl), /^Pve(Proof|Malformed)$/);
     }
   });
