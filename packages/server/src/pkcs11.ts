@@ -265,29 +265,12 @@ export class Pkcs11KeyWrapper implements KeyWrapper {
   static open(cfg: NonNullable<ServerConfig['pkcs11']>): Pkcs11KeyWrapper {
     const token = trimLabel(cfg.token);
     const description = `pkcs11 token "${token}" key "${cfg.keyLabel}"`;
-    const mod = acquire(cfg.module);
-    const { lib, p11 } = mod;
-    let session: Handle | null = null;
-    let slotKey = '';
-    let loggedIn = false;
+    const { mod, slotKey, session } = openLoggedIn(cfg.module, token, cfg.pin);
     try {
-      const found = findToken(mod, token);
-      slotKey = found.slotKey;
-      try {
-        session = p11.C_OpenSession(found.slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
-      } catch (e) {
-        throw new HsmError(
-          'HSM_FAILURE',
-          `cannot open a session with token "${token}": ${reason(e)}`,
-          ckrOf(e)
-        );
-      }
-      login(mod, slotKey, session, cfg.pin, token);
-      loggedIn = true;
       const kek = findOrCreateKey(mod, session, cfg.keyLabel, cfg.createKey, token);
       return new Pkcs11KeyWrapper(mod, slotKey, session, kek, description);
     } catch (e) {
-      if (session) endSession(mod, slotKey, session, loggedIn);
+      endSession(mod, slotKey, session, true);
       release(mod);
       throw e;
     }
