@@ -203,7 +203,8 @@ export function encryptScalars(
       });
   }
   const ctx = contextOf(key, publicShares, label);
-  const full: { c0: Uint8Array; c1: Uint8Array; X0: Uint8Array; X1: Uint8Array }[] = [];
+  const cts: { c0: Uint8Array; c1: Uint8Array }[] = [];
+  const points: { X0: GroupPoint[]; X1: GroupPoint[] }[] = [];
   const openings: { r01: Uint8Array; r02: Uint8Array; r1: Uint8Array; x1: Uint8Array }[] = [];
   for (let i = 0; i < kappa; i++) {
     const r01 = rng(SEED);
@@ -222,9 +223,11 @@ export function encryptScalars(
     };
     const c0 = kemEncrypt(key, cheat === 0 ? wrong(r01) : r01, rowAad(ctx, i, 0), r02);
     const c1 = kemEncrypt(key, cheat === 1 ? wrong(x1) : x1, rowAad(ctx, i, 1), r1);
-    full.push({ c0, c1, X0: encodePoints(g, X0), X1: encodePoints(g, X1) });
+    cts.push({ c0, c1 });
+    points.push({ X0, X1 });
     openings.push({ r01, r02, r1, x1 });
   }
+  const full = withEncodedPoints(g, cts, points);
   const challenge = challengeOf(ctx, full, kappa);
   const header = concatBytes(
     MAGIC,
@@ -344,7 +347,8 @@ export function verifyRows(
     throw new InputError('PVE: label must be bytes', { check: 'PveInput' });
   const { g, X } = statementOf(publicShares);
   const ctx = contextOf(key, publicShares, label);
-  const full = p.rows.map((row, i) => {
+  const points: { X0: GroupPoint[]; X1: GroupPoint[] }[] = [];
+  const cts = p.rows.map((row, i) => {
     let xOpen: bigint[];
     let c0: Uint8Array;
     let c1: Uint8Array;
@@ -365,21 +369,45 @@ export function verifyRows(
     const open = g.map((gj, j) => gj.G.multiplyUnsafe(xOpen[j] as bigint));
     const other = open.map((P, j) => (X[j] as GroupPoint).subtract(P));
     const [X0, X1] = row.bit === 0 ? [open, other] : [other, open];
-    return { c0, c1, X0: encodePoints(g, X0), X1: encodePoints(g, X1) };
+    points.push({ X0, X1 });
+    return { c0, c1 };
   });
+  const full = withEncodedPoints(g, cts, points);
   if (!ctEqual(challengeOf(ctx, full, kappa), p.challenge))
     throw new InputError('PVE ciphertext: the proof does not verify', { check: 'PveProof' });
   return p;
 }
 
-/** Encodes points, the identity (probability 2^-252 per row) as an all-zero placeholder. */
-function encodePoints(g: readonly Group[], P: readonly GroupPoint[]): Uint8Array {
-  return concatBytes(
-    ...P.map((p, j) => {
-      const gj = g[j] as Group;
-      return p.equals(gj.O) ? new Uint8Array(gj.pointLength) : gj.encodePoint(p);
-    })
-  );
+/**
+ * Each row's ciphertexts with its two point lists encoded: every point of one curve across all
+ * rows shares one field inversion (encoding dominated verification otherwise). The identity
+ * (probability 2^-252 per point) is written as zero bytes.
+ */
+function withEncodedPoints(
+  g: readonly Group[],
+  cts: readonly { c0: Uint8Array; c1: Uint8Array }[],
+  points: readonly { X0: GroupPoint[]; X1: GroupPoint[] }[]
+): { c0: Uint8Array; c1: Uint8Array; X0: Uint8Array; X1: Uint8Array }[] {
+  const flat = points.flatMap((r) => [...r.X0, ...r.X1]);
+  const n = g.length;
+  const encoded: Uint8Array[] = new Array(flat.length);
+  for (const gc of new Set(g)) {
+    const at: number[] = [];
+    for (let k = 0; k < flat.length; k++) {
+      if (g[k % n] !== gc) continue;
+      if ((flat[k] as GroupPoint).equals(gc.O)) encoded[k] = new Uint8Array(gc.pointLength);
+      else at.push(k);
+    }
+    const bytes = gc.encodePoints(at.map((k) => flat[k] as GroupPoint));
+    at.forEach((k, m) => {
+      encoded[k] = bytes[m] as Uint8Array;
+    });
+  }
+  return cts.map((c, i) => ({
+    ...c,
+    X0: concatBytes(...encoded.slice(2 * n * i, 2 * n * i + n)),
+    X1: concatBytes(...encoded.slice(2 * n * i + n, 2 * n * (i + 1))),
+  }));
 }
 
 /** @internal `pveDecrypt` with `kappa` rows; returns the scalars' encodings. */
