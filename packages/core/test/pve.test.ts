@@ -140,6 +140,24 @@ describe('round trips', () => {
       X(s)
     );
     assert.deepEqual(publicOf('ecdsa', x), X(s));
+    // A failing HSM is reported as itself, not as a ciphertext no repetition of which decrypts.
+    const hsmDown = new Error('token removed');
+    assert.throws(
+      () =>
+        pveDecrypt(
+          ct,
+          {
+            kem: 'p256',
+            publicKey: keys.p256.publicKey,
+            ecdh: () => {
+              throw hsmDown;
+            },
+          },
+          label,
+          X(s)
+        ),
+      (e) => e === hsmDown
+    );
   });
 
   test('property: random shares and labels round trip', () => {

@@ -278,7 +278,14 @@ export function kemDecrypt(
   if (ciphertext.length < el + TAG_BYTES) throw new Error('PVE: ciphertext too short');
   const E = ciphertext.subarray(0, el);
   if (dk.kem === 'p256') p256.Point.fromBytes(E).assertValidity();
-  const shared = 'ecdh' in dk ? dk.ecdh(new Uint8Array(E)) : sharedSecret(dk.kem, dk.privateKey, E);
+  let shared: Uint8Array;
+  if ('ecdh' in dk) {
+    try {
+      shared = dk.ecdh(new Uint8Array(E));
+    } catch (e) {
+      throw new EcdhFailure(e);
+    }
+  } else shared = sharedSecret(dk.kem, dk.privateKey, E);
   if (!(shared instanceof Uint8Array) || shared.length !== 32)
     throw new Error('PVE: the ECDH function must return 32 bytes');
   if (dk.kem === 'x25519' && isZero(shared)) throw new Error('X25519: small-order point');
@@ -287,6 +294,17 @@ export function kemDecrypt(
     return gcm(k, n, aad).decrypt(ciphertext.subarray(el));
   } finally {
     wipe(shared, k);
+  }
+}
+
+/**
+ * The caller's ECDH function (an HSM) failed. Not a defect of the ciphertext: decryption passes
+ * the function's own error on instead of trying the next repetition.
+ */
+export class EcdhFailure extends Error {
+  override name = 'EcdhFailure';
+  constructor(readonly reason: unknown) {
+    super('the ECDH function failed');
   }
 }
 

@@ -19,6 +19,7 @@ import { type Rng, systemRng } from '../rng.ts';
 import { enc, H256, hashToScalar, TAGS, text } from '../transcript.ts';
 import {
   checkBackupKey,
+  EcdhFailure,
   kemCiphertextLength,
   kemDecrypt,
   kemEncrypt,
@@ -443,7 +444,8 @@ export function decryptRows(
         x1 = decodeScalars(g, row.opened);
         wipe(seed);
       }
-    } catch {
+    } catch (e) {
+      if (e instanceof EcdhFailure) throw e.reason;
       continue;
     }
     const x = g.map((gj, j) => gj.mod((x0[j] as bigint) + (x1[j] as bigint)));
@@ -564,7 +566,8 @@ export function pveRestoreShare(
   try {
     try {
       bytes = kemDecrypt(key, publicKeyOf(key), backup.sealedShare, concatBytes(SEALED_AAD, label));
-    } catch {
+    } catch (e) {
+      if (e instanceof EcdhFailure) throw e.reason;
       return bad('does not open under this backup key and label');
     }
     let share: KeyShare;
