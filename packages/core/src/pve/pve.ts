@@ -101,7 +101,7 @@ export function pveLabel(items: PveLabelItem | readonly PveLabelItem[]): Uint8Ar
 
 /** The label of `pveEncrypt(shares)` with its default: each share's key id, party, epoch, scheme. */
 export const pveLabelOf = (shares: KeyShare | readonly KeyShare[]): Uint8Array =>
-  pveLabel(asList(shares).map((s) => s));
+  pveLabel(asList(shares));
 
 function asList<T>(x: T | readonly T[]): readonly T[] {
   return Array.isArray(x) ? (x as readonly T[]) : [x as T];
