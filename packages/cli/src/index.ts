@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import { Command } from 'commander';
 import * as attest from './commands/attest.ts';
 import * as backup from './commands/backup.ts';
@@ -70,6 +71,8 @@ export async function runCli(
   ])
     c.register(program, io);
   try {
+    // Before any command runs: an addon that does not load stops the CLI here, with hints.
+    installSecp256k1Backend(io.env.TESSERA_SECP256K1);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {

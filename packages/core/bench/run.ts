@@ -542,6 +542,7 @@ function printBytes(all: ProtocolBytes[]): void {
  */
 const only = process.env.BENCH_ONLY;
 const OTHER_PARTS = [
+  'secp256k1',
   'server',
   'hostile',
   'gateway',

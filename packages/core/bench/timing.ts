@@ -51,9 +51,9 @@ const CROPS = [100, 99, 95, 90, 75, 50, 25, 10] as const;
 const POOL = 16;
 
 /** Class A (0) or class B (1) of the secret input. */
-type Cls = 0 | 1;
+export type Cls = 0 | 1;
 
-interface LeakCase {
+export interface LeakCase {
   label: string;
   classes: [string, string];
   samplesPerClass: number;
@@ -112,7 +112,8 @@ function welch(times: Float64Array, cls: Uint8Array, limit: number): { t: number
   return { t, mean: [mean(a), mean(b)] };
 }
 
-function measure(c: LeakCase): LeakRow {
+/** Times one case: both classes interleaved in random order after warm-up. */
+export function measureLeak(c: LeakCase): LeakRow {
   const n = c.samplesPerClass;
   // Both classes are warmed up: neither may meet a colder JIT or cache than the other.
   for (let k = 0; k < Math.max(10, n / 20); k++) {
@@ -348,9 +349,15 @@ export function runTimingLeakBench(): LeakResult | null {
     throw new Error(`BENCH_TIMING_SAMPLES must be a non-negative integer: ${v}`);
   if (n === 0) return null;
   const t0 = performance.now();
-  const rows = cases(n).map(measure);
+  const rows = cases(n).map(measureLeak);
   const seconds = (performance.now() - t0) / 1000;
 
+  printLeakTable(rows, seconds);
+  return { samplesPerClass: n, cheapFactor: CHEAP_FACTOR, crops: CROPS, seconds, rows };
+}
+
+/** Prints the rows of a leak bench with the method's explanation below them. */
+export function printLeakTable(rows: LeakRow[], seconds: number, title = 'Timing leaks'): void {
   const ns = (x: number) => Math.round(x).toLocaleString('en-US');
   const body: Row[] = rows.map((r) => [
     r.label,
@@ -364,7 +371,7 @@ export function runTimingLeakBench(): LeakResult | null {
     r.leaks ? '✘ above' : '✔ below',
   ]);
   const head = ['routine, secret', 'class A | class B', 'samples/class', 'mean ns A', 'mean ns B'];
-  console.log(`\nTiming leaks (dudect-style Welch t-test, ${seconds.toFixed(0)} s)\n`);
+  console.log(`\n${title} (dudect-style Welch t-test, ${seconds.toFixed(0)} s)\n`);
   console.log(
     table([...head, '|t|', 'crop', 'threshold', 'verdict'], body, [
       false,
@@ -385,5 +392,4 @@ export function runTimingLeakBench(): LeakResult | null {
       'classes pooled ("crop"; p100 keeps every sample); the means are within that crop. ✘: the\n' +
       'time depends on the secret (the control must show ✘); ✔: not seen with this many samples.'
   );
-  return { samplesPerClass: n, cheapFactor: CHEAP_FACTOR, crops: CROPS, seconds, rows };
 }

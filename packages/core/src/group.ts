@@ -17,6 +17,11 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { ctEqual } from './bytes.ts';
 import { DecodeError } from './errors.ts';
+import {
+  secp256k1Backend,
+  secp256k1BackendIsNoble,
+  UNCOMPRESSED,
+} from './math/secp256k1-backend.ts';
 import type { Rng } from './rng.ts';
 
 /** The point operations Tessera needs; both noble point classes provide them. */
@@ -125,7 +130,8 @@ function makeGroup(
   Point: NoblePointCons,
   pointLength: number,
   checkPrefix: (b: Uint8Array) => boolean,
-  scalarLE: boolean
+  scalarLE: boolean,
+  usesBackend: boolean
 ): Group {
   const q = Point.Fn.ORDER;
   const Fn = Point.Fn;
@@ -141,7 +147,15 @@ function makeGroup(
     G: Point.BASE,
     O: Point.ZERO,
     // noble refuses 0; a zero received from a peer must reach the protocol check that blames it.
-    base: (s) => (s === 0n ? Point.ZERO : Point.BASE.multiply(mod(s))),
+    base(s) {
+      if (s === 0n) return Point.ZERO;
+      if (!usesBackend || secp256k1BackendIsNoble()) return Point.BASE.multiply(mod(s));
+      const sb = scalarToBytes(mod(s), false);
+      const out = new Uint8Array(UNCOMPRESSED);
+      secp256k1Backend().mulBase(sb, out);
+      sb.fill(0);
+      return Point.fromBytes(out);
+    },
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>
       mulAddUnsafe(
@@ -162,7 +176,10 @@ function makeGroup(
       }
       let p: NoblePoint;
       try {
-        p = Point.fromBytes(b);
+        p =
+          usesBackend && !secp256k1BackendIsNoble()
+            ? decodeWithBackend(Point, b)
+            : Point.fromBytes(b);
         p.assertValidity();
       } catch {
         throw new DecodeError('BadPoint', `${what}: not a valid ${name} point`);
@@ -201,13 +218,24 @@ function makeGroup(
   return Object.freeze(group);
 }
 
+/**
+ * A compressed point decoded by the installed backend to its uncompressed form, which noble reads
+ * without a square root (public bytes only).
+ */
+function decodeWithBackend(Point: NoblePointCons, b: Uint8Array): NoblePoint {
+  const out = new Uint8Array(UNCOMPRESSED);
+  if (!secp256k1Backend().decode(b, out)) throw new Error('not a point');
+  return Point.fromBytes(out);
+}
+
 /** secp256k1 with 33-byte compressed points. */
 export const secp256k1Group: Group = makeGroup(
   'secp256k1',
   secp256k1.Point as unknown as NoblePointCons,
   33,
   (b) => b[0] === 0x02 || b[0] === 0x03,
-  false
+  false,
+  true
 );
 
 /** Ed25519 (edwards25519 prime-order subgroup) with 32-byte points. */
@@ -216,7 +244,8 @@ export const ed25519Group: Group = makeGroup(
   ed25519.Point as unknown as NoblePointCons,
   32,
   () => true,
-  true
+  true,
+  false
 );
 
 /** Group by curve name. */

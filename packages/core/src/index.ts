@@ -84,6 +84,12 @@ export {
   local,
 } from './local.ts';
 export {
+  nobleSecp256k1,
+  type Secp256k1Backend,
+  secp256k1Backend,
+  useSecp256k1Backend,
+} from './math/secp256k1-backend.ts';
+export {
   PAIR_CODE_DIGITS,
   PAIR_INITIATOR,
   PAIR_MAX_NAME,
@@ -97,6 +103,7 @@ export {
   type PairingStep,
   pairing,
 } from './pairing.ts';
+export { type CoreJob, type CoreWorkers, runCoreJob, useCoreWorkers } from './parallel.ts';
 export {
   decodeBackupKey,
   encodeBackupKey,

@@ -4,6 +4,7 @@
  * @module
  */
 import { join } from 'node:path';
+import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import type pino from 'pino';
 import type { Logger } from 'pino';
 import { FileEpochAnchor } from './anchor.ts';
@@ -63,6 +64,9 @@ export async function startServer(
   opts: StartOptions = {}
 ): Promise<RunningServer> {
   const log = createLogger(config.logLevel, opts.logDestination);
+  // Before anything opens: a chosen backend that does not load stops the server here, loudly.
+  const secp256k1 = installSecp256k1Backend();
+  log.info({ secp256k1 }, 'secp256k1 arithmetic backend');
   const store = openStore(config);
   // A wrapper opened here is closed here (a PKCS#11 session); one passed in belongs to the caller.
   let owned: Pkcs11KeyWrapper | null = null;

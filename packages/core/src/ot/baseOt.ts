@@ -15,16 +15,29 @@
  * - `Hc` is RFC 9380 `hash_to_curve`, never `HashToScalar(…)·G`, whose discrete log would be known;
  * - each key hashes `sidOT, k, j, B, DH point`, so keys are separated by index and branch;
  * - every received point is strictly decoded before any other work, and `N_k^j = O` aborts;
- * - secrets (`m_k`, `γ_k`, `ε_k^j`) are only multiplied with noble's constant-time `multiply`
- *   (`group.base`), and the receiver's work does not branch on its choice bits: it hashes both
+ * - secrets (`m_k`, `γ_k`, `ε_k^j`) are only multiplied in constant time, by noble or by the
+ *   installed secp256k1 backend (`group.base`, `mulSecretsEncoded`), and the receiver's work
+ *   does not branch on its choice bits: it hashes both
  *   branch labels and selects bytes with masks (JS gives no hard guarantee).
  * @module
  */
-import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
-import { u32be, utf8ToBytes } from '../bytes.ts';
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { u32be, utf8ToBytes, wipe } from '../bytes.ts';
 import { decodeList } from '../codec.ts';
 import { CheckFailed, InputError, InternalError } from '../errors.ts';
 import { type GroupPoint, secp256k1Group as g } from '../group.ts';
+import {
+  encodeHashToCurveJob,
+  hashToCurveJobResult,
+  hashToCurveSecp256k1,
+} from '../math/h2c-secp256k1.ts';
+import {
+  secp256k1Backend,
+  secp256k1BackendIsNoble,
+  UNCOMPRESSED,
+} from '../math/secp256k1-backend.ts';
+import { spread } from '../parallel.ts';
 import type { Rng } from '../rng.ts';
 import { DS, enc, H256, TAGS } from '../transcript.ts';
 import { BASE_OT_COUNT } from './setup.ts';
@@ -75,9 +88,47 @@ function ctSelectInto(out: Uint8Array, off: number, bit: number, a: Uint8Array, 
   }
 }
 
-/** `Hc(k, j, P) = HashToCurve("ot/base/h2c", sidOT, u32be(k), u32be(j), P)` (may return `O`). */
-function hc(sidOT: Uint8Array, k: number, j: number, P: Uint8Array): Point {
-  return secp256k1_hasher.hashToCurve(enc(sidOT, u32be(k), u32be(j), P), { DST: H2C_DST });
+/** The input of `Hc(k, j, P)`: `enc(sidOT, u32be(k), u32be(j), P)`. */
+const hcInput = (sidOT: Uint8Array, k: number, j: number, P: Uint8Array): Uint8Array =>
+  enc(sidOT, u32be(k), u32be(j), P);
+
+/**
+ * `Hc` of every input, `HashToCurve("ot/base/h2c", input)` (each may be `O`), spread over the
+ * installed core workers when there are any: the inputs are public.
+ */
+const hcAll = (inputs: Uint8Array[]): Point[] =>
+  spread(
+    inputs,
+    64,
+    (part) => part.map((m) => hashToCurveSecp256k1(m, H2C_DST)),
+    'hashToCurveSecp256k1',
+    (part) => encodeHashToCurveJob(H2C_DST, part),
+    hashToCurveJobResult
+  );
+
+/**
+ * Compressed encodings of `s_i·P_i` for secret scalars `s_i`, through the installed backend
+ * (docs/protocols/ecdsa.md, "Arithmetic backends"): noble's constant-time `multiply`, or the
+ * backend's constant-time `mulPoint`. The results are Diffie–Hellman values: only hashed.
+ */
+function mulSecretsEncoded(P: Point[], s: bigint[]): Uint8Array[] {
+  if (secp256k1BackendIsNoble()) return g.encodePoints(P.map((p, i) => p.multiply(s[i] as bigint)));
+  const backend = secp256k1Backend();
+  // One shared inversion makes every point affine, so each encodes without its own.
+  const affine = normalizeZ(secp256k1.Point, P);
+  const sb = new Uint8Array(32);
+  const out = new Uint8Array(UNCOMPRESSED);
+  const enc = affine.map((p, i) => {
+    g.encodeScalarInto(s[i] as bigint, sb, 0);
+    backend.mulPoint(p.toBytes(false), sb, out);
+    const c = new Uint8Array(PT);
+    // The parity of y picks the prefix by arithmetic, not by a branch on the secret point.
+    c[0] = 0x02 | ((out[UNCOMPRESSED - 1] as number) & 1);
+    c.set(out.subarray(1, 1 + KEY), 1);
+    return c;
+  });
+  wipe(sb, out);
+  return enc;
 }
 
 /** `s_k^j = H256("ot/base/key", sidOT, u32be(k), u32be(j), B_k^j, DH)`. */
@@ -123,12 +174,12 @@ export function baseOtReceiverStart(
   // Both candidates M − Hc(k, 0, Q) and M − Hc(k, 1, Q) are computed, so the point arithmetic and
   // hashing are identical for c_k = 0 and 1; only the byte selection below depends on c_k. Note
   // that Hc's input is Q = P^{1−c} in both branches.
+  const H = hcAll(qEnc.flatMap((q, k) => [hcInput(sidOT, k, 0, q), hcInput(sidOT, k, 1, q)]));
   const D: GroupPoint[] = [];
   for (let k = 0; k < BASE_OT_COUNT; k++) {
-    const q = qEnc[k] as Uint8Array;
     const Mk = M[k] as Point;
-    const h0 = hc(sidOT, k, 0, q);
-    const h1 = hc(sidOT, k, 1, q);
+    const h0 = H[2 * k] as Point;
+    const h1 = H[2 * k + 1] as Point;
     const d0 = Mk.subtract(h0);
     const d1 = Mk.subtract(h1);
     // Probability ~2^-256 each; checked because encoding O would fail and P must never be O.
@@ -188,10 +239,16 @@ export function baseOtSenderRespond(
     p0Enc.push(e0);
     p1Enc.push(e1);
   }
+  const H = hcAll(
+    p0Enc.flatMap((p0, k) => [
+      hcInput(sidOT, k, 0, p1Enc[k] as Uint8Array),
+      hcInput(sidOT, k, 1, p0),
+    ])
+  );
   const N: Point[] = [];
   for (let k = 0; k < BASE_OT_COUNT; k++) {
-    const h0 = hc(sidOT, k, 0, p1Enc[k] as Uint8Array);
-    const h1 = hc(sidOT, k, 1, p0Enc[k] as Uint8Array);
+    const h0 = H[2 * k] as Point;
+    const h1 = H[2 * k + 1] as Point;
     const n0 = (P0[k] as Point).add(h0);
     const n1 = (P1[k] as Point).add(h1);
     // A malicious a can force N = O (P^0 = −Hc(k, 0, P^1)); then ε·N = O is a key a knows.
@@ -200,15 +257,15 @@ export function baseOtSenderRespond(
     N.push(n0, n1);
   }
   const B: GroupPoint[] = [];
-  const DH: GroupPoint[] = [];
+  const eps: bigint[] = [];
   for (let i = 0; i < 2 * BASE_OT_COUNT; i++) {
-    const eps = g.randomScalar(rng);
-    // ε is secret: constant-time fixed-base and variable-base multiplication.
-    B.push(g.base(eps));
-    DH.push((N[i] as Point).multiply(eps));
+    const e = g.randomScalar(rng);
+    eps.push(e);
+    // ε is secret: constant-time fixed-base and (below) variable-base multiplication.
+    B.push(g.base(e));
   }
   const bEnc = g.encodePoints(B);
-  const dhEnc = g.encodePoints(DH);
+  const dhEnc = mulSecretsEncoded(N, eps);
   const msg2 = new Uint8Array(4 + BASE_OT_COUNT * PAIR);
   msg2.set(u32be(BASE_OT_COUNT), 0);
   const keys = new Uint8Array(BASE_OT_COUNT * 2 * KEY);
@@ -262,7 +319,7 @@ export function baseOtReceiverFinish(
   const selC = new Uint8Array(PT);
   const selU = new Uint8Array(2 * PT - 1);
   const bSel: Uint8Array[] = [];
-  const DH: GroupPoint[] = [];
+  const Bsel: Point[] = [];
   for (let k = 0; k < BASE_OT_COUNT; k++) {
     const c = bitAt(choices, k);
     const it = items[k] as Uint8Array;
@@ -271,11 +328,10 @@ export function baseOtReceiverFinish(
     const [u0, u1] = unc[k] as [Uint8Array, Uint8Array];
     ctSelectInto(selU, 0, c, u0, u1);
     // fromBytes re-checks the curve equation (cheap, value-independent work); no sqrt needed.
-    const Bc = secp256k1.Point.fromBytes(selU);
-    // m_k is secret: constant-time variable-base multiplication.
-    DH.push(Bc.multiply(m[k] as bigint));
+    Bsel.push(secp256k1.Point.fromBytes(selU));
   }
-  const dhEnc = g.encodePoints(DH);
+  // m_k is secret: constant-time variable-base multiplication.
+  const dhEnc = mulSecretsEncoded(Bsel, m);
   const out = new Uint8Array(BASE_OT_COUNT * KEY);
   for (let k = 0; k < BASE_OT_COUNT; k++) {
     const c = bitAt(choices, k);

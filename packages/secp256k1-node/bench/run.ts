@@ -1,0 +1,305 @@
+/**
+ * `npm run bench`, secp256k1 backends: ECDSA (DKLs23) key generation and signing with each
+ * backend, beside Silence Labs' DKLs23 (Rust → WASM, all parties in one thread) measured on this
+ * machine class, then dudect-style timing lines for every backend call that sees a secret.
+ *
+ * Key generation runs all parties in one thread, like the reference. Besides the wall time it
+ * prints the critical path: for each wave of messages, the longest time one party spent
+ * computing, summed over the waves, which is what the slowest party waits for when each party
+ * runs on its own machine and the network is free.
+ *
+ * BENCH_ONLY=secp256k1 runs this section alone. BENCH_ECDSA_DKG_RUNS (default 10; 0 skips)
+ * runs per key generation case with libsecp256k1 (with one core worker thread, and without), a
+ * fifth of them (at least one) with noble; BENCH_RUNS (default 20) signatures per case;
+ * BENCH_TIMING_SAMPLES (default 1000; 0 skips) samples per class for the timing lines.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import {
+  type CoreWorkers,
+  dkg,
+  type Envelope,
+  type KeyShare,
+  nobleSecp256k1,
+  type PartyId,
+  type Secp256k1Backend,
+  type Step,
+  systemRng,
+  useCoreWorkers,
+  useSecp256k1Backend,
+} from '@tessera/core';
+import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
+import { loadLibsecp256k1, startCoreWorkers } from '@tessera/secp256k1-node';
+import { median, percentile, progress, type Row, table } from '../../core/bench/shared.ts';
+import { type Cls, type LeakCase, measureLeak, printLeakTable } from '../../core/bench/timing.ts';
+
+/**
+ * Silence Labs' DKLs23 (`@silencelaboratories/dkls-wasm-ll-node`), all parties in one thread,
+ * medians on this machine class, in ms. Their package is not a dependency of ours (its licence
+ * is non-commercial): it was timed beside ours in a scratch folder.
+ */
+const SILENCE_LABS = { dkg22: 1200, dkg23: 3600, sign22: 72 } as const;
+/** The targets of the work that added the backends: at most these fractions of the reference. */
+const TARGET = { dkg: 0.5, sign: 0.7 } as const;
+
+const int = (name: string, dflt: number): number => {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} must be a non-negative integer`);
+  return v;
+};
+
+interface KeygenTiming {
+  wall: number;
+  critical: number;
+}
+
+/**
+ * One key generation, all parties in this thread, driven wave by wave as `simulate` does; each
+ * party's computing time is recorded per wave.
+ */
+function timedKeygen(t: number, n: number): KeygenTiming {
+  const ledger = memoryLedgerForTests();
+  const sid0 = systemRng(32);
+  const busy: Map<PartyId, number>[] = [new Map()];
+  const clock = (wave: number, id: PartyId, ms: number) => {
+    while (busy.length <= wave) busy.push(new Map());
+    const w = busy[wave] as Map<PartyId, number>;
+    w.set(id, (w.get(id) ?? 0) + ms);
+  };
+  const wall0 = performance.now();
+  type S = Step<unknown, KeyShare>['session'];
+  const sessions = new Map<PartyId, S>();
+  let queue: { from: PartyId; env: Envelope }[] = [];
+  for (let me = 1; me <= n; me++) {
+    const t0 = performance.now();
+    const step = dkg.start({ scheme: 'ecdsa', threshold: t, parties: n, me, sid0 });
+    clock(0, me, performance.now() - t0);
+    sessions.set(me, step.session);
+    for (const env of step.out) queue.push({ from: me, env });
+  }
+  let done = 0;
+  for (let wave = 1; queue.length > 0; wave++) {
+    const next: typeof queue = [];
+    for (const { from, env } of queue) {
+      const to = env.to === 0 ? [...sessions.keys()].filter((p) => p !== from) : [env.to];
+      for (const r of to) {
+        const s = sessions.get(r) as Parameters<typeof dkg.receive>[0];
+        if (s.status !== 'active') continue;
+        const t0 = performance.now();
+        const step = dkg.receive(s, env, { sender: from, ledger });
+        clock(wave, r, performance.now() - t0);
+        sessions.set(r, step.session);
+        for (const out of step.out) next.push({ from: r, env: out });
+        if (step.result !== undefined) done++;
+      }
+    }
+    queue = next;
+  }
+  const wall = performance.now() - wall0;
+  if (done !== n) throw new Error(`key generation: ${done} of ${n} parties finished`);
+  const critical = busy.reduce((sum, w) => sum + Math.max(0, ...w.values()), 0);
+  return { wall, critical };
+}
+
+interface Stat {
+  label: string;
+  backend: string;
+  runs: number;
+  median: number;
+  p90: number;
+  criticalMedian?: number;
+  criticalP90?: number;
+  ref: number;
+  target: number;
+}
+
+const summary = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: median(s), p90: percentile(s, 90) };
+};
+
+function keygenStats(backend: Secp256k1Backend, runs: number, pool: CoreWorkers | null): Stat[] {
+  useSecp256k1Backend(backend);
+  useCoreWorkers(pool);
+  const name = pool
+    ? `${backend.name} + ${pool.size} thread${pool.size > 1 ? 's' : ''}`
+    : backend.name;
+  const out: Stat[] = [];
+  for (const [t, n, ref] of [
+    [2, 2, SILENCE_LABS.dkg22],
+    [2, 3, SILENCE_LABS.dkg23],
+  ] as const) {
+    const label = `ECDSA key generation ${t}-of-${n}`;
+    timedKeygen(t, n); // warm-up
+    const runsOut: KeygenTiming[] = [];
+    for (let i = 0; i < runs; i++) {
+      progress(`${label}, ${name}: run ${i + 1}/${runs}`);
+      runsOut.push(timedKeygen(t, n));
+    }
+    progress('');
+    const w = summary(runsOut.map((r) => r.wall));
+    const c = summary(runsOut.map((r) => r.critical));
+    out.push({
+      label,
+      backend: name,
+      runs,
+      ...w,
+      criticalMedian: c.median,
+      criticalP90: c.p90,
+      ref,
+      target: TARGET.dkg * ref,
+    });
+  }
+  return out;
+}
+
+async function signStats(backend: Secp256k1Backend, runs: number): Promise<Stat> {
+  useSecp256k1Backend(backend);
+  const shares = await simulate.keygen('ecdsa', { threshold: 2, parties: 2 });
+  const digest = systemRng(32);
+  const times: number[] = [];
+  for (let i = 0; i < runs + 3; i++) {
+    const t0 = performance.now();
+    await simulate.sign('ecdsa', shares, digest);
+    if (i >= 3) times.push(performance.now() - t0);
+  }
+  return {
+    label: 'ECDSA signature 2-of-2',
+    backend: backend.name,
+    runs,
+    ...summary(times),
+    ref: SILENCE_LABS.sign22,
+    target: TARGET.sign * SILENCE_LABS.sign22,
+  };
+}
+
+const ms = (x: number | undefined) =>
+  x === undefined ? '' : x.toLocaleString('en-US', { maximumFractionDigits: x < 100 ? 1 : 0 });
+
+function printStats(stats: Stat[]): void {
+  const rows: Row[] = stats.map((s) => [
+    s.label,
+    s.backend,
+    String(s.runs),
+    ms(s.median),
+    ms(s.p90),
+    ms(s.criticalMedian),
+    ms(s.criticalP90),
+    ms(s.ref),
+    (s.median / s.ref).toFixed(2),
+    `≤ ${ms(s.target)}${s.median <= s.target ? ' ✔' : ' ✘'}`,
+  ]);
+  const head = [
+    'case',
+    'backend',
+    'runs',
+    'median ms',
+    'p90 ms',
+    'critical path ms',
+    'p90',
+    'Silence Labs ms',
+    '× SL',
+    'target ms',
+  ];
+  console.log(
+    '\nsecp256k1 backends: DKLs23 key generation and signing (all parties in one thread)\n'
+  );
+  console.log(table(head, rows, [false, false, true, true, true, true, true, true, true, false]));
+  console.log(
+    '\nSilence Labs: @silencelaboratories/dkls-wasm-ll-node, all parties in one thread, medians\n' +
+      'timed beside ours on this machine class (not a dependency). Critical path: per wave of\n' +
+      "messages, the longest a party computed, summed. Targets: key generation at most half of SL's\n" +
+      'time, signing at most 0.7 of it.'
+  );
+}
+
+/** A secret scalar of one of the two classes: full width, or only its low 25 bits set. */
+function scalarOf(cls: Cls): Uint8Array {
+  const s = systemRng(32);
+  if (cls === 1) s.fill(0, 0, 28).set([(s[28] as number) & 0x01], 28);
+  else s[0] = (s[0] as number) & 0x7f; // below the order, and never 0 in practice
+  if (s.every((b) => b === 0)) s[31] = 1;
+  return s;
+}
+
+/**
+ * Timing lines for each call that handles a secret, with a positive control that must leak:
+ * libsecp256k1's variable-time `secp256k1_ec_pubkey_tweak_mul` (public inputs here).
+ */
+function leakCases(lib: Secp256k1Backend, samples: number): LeakCase[] {
+  const P = secp256k1.Point.BASE.multiply(0x5eed5n).toBytes(false);
+  const out = new Uint8Array(65);
+  const pool = (cls: Cls) => Array.from({ length: 16 }, () => scalarOf(cls));
+  const classes: [string, string] = ['256-bit scalar', '25-bit scalar'];
+  const make = (label: string, call: (s: Uint8Array) => unknown, n = samples): LeakCase => {
+    const scalars = [pool(0), pool(1)];
+    return {
+      label,
+      classes,
+      samplesPerClass: n,
+      prepare: (cls, k) => {
+        const s = (scalars[cls] as Uint8Array[])[k % 16] as Uint8Array;
+        return () => call(s);
+      },
+    };
+  };
+  const addon = tweakMulForControl();
+  return [
+    make('libsecp256k1 mulPoint (secp256k1_ecdh)', (s) => lib.mulPoint(P, s, out), 4 * samples),
+    make(
+      'libsecp256k1 mulBase (secp256k1_ec_pubkey_create)',
+      (s) => lib.mulBase(s, out),
+      4 * samples
+    ),
+    make('noble mulPoint', (s) => nobleSecp256k1.mulPoint(P, s, out), samples / 4),
+    make('noble mulBase', (s) => nobleSecp256k1.mulBase(s, out), samples),
+    make(
+      'control: secp256k1_ec_pubkey_tweak_mul (variable time)',
+      (s) => addon(P.slice(), s),
+      4 * samples
+    ),
+  ];
+}
+
+/** The addon's `publicKeyTweakMul`, only for the control line: it never sees a secret. */
+function tweakMulForControl(): (p: Uint8Array, s: Uint8Array) => unknown {
+  const require = createRequire(import.meta.url);
+  const dir = require.resolve('secp256k1/package.json').replace(/package\.json$/, '');
+  const addon = new (require('node-gyp-build')(dir).Secp256k1)();
+  const out = new Uint8Array(65);
+  return (p, s) => addon.publicKeyTweakMul(out, p, s);
+}
+
+async function runBackendBench(): Promise<void> {
+  const lib = loadLibsecp256k1();
+  const dkgRuns = int('BENCH_ECDSA_DKG_RUNS', 10);
+  const signRuns = int('BENCH_RUNS', 20);
+  const stats: Stat[] = [];
+  const pool = await startCoreWorkers({ threads: 1 });
+  try {
+    if (dkgRuns > 0) {
+      stats.push(...keygenStats(lib, dkgRuns, pool));
+      stats.push(...keygenStats(lib, dkgRuns, null));
+      stats.push(...keygenStats(nobleSecp256k1, Math.max(1, Math.round(dkgRuns / 5)), null));
+    }
+    if (signRuns > 0) {
+      stats.push(await signStats(lib, signRuns));
+      stats.push(await signStats(nobleSecp256k1, signRuns));
+    }
+  } finally {
+    useSecp256k1Backend(nobleSecp256k1);
+    useCoreWorkers(null);
+    await pool.close();
+  }
+  printStats(stats);
+  const samples = int('BENCH_TIMING_SAMPLES', 1000);
+  if (samples > 0) {
+    const t0 = performance.now();
+    const rows = leakCases(lib, samples).map(measureLeak);
+    printLeakTable(rows, (performance.now() - t0) / 1000, 'Timing of the secp256k1 backends');
+  }
+}
+
+const only = process.env.BENCH_ONLY;
+if (only === undefined || only === 'secp256k1') await runBackendBench();
