@@ -5,6 +5,11 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { local } from '@tessera/core';
+import { installSecp256k1Backend } from '@tessera/secp256k1-node';
+
+// libsecp256k1 when its addon was built at install (it speeds up the ECDSA key generation).
+const { backend, warning } = installSecp256k1Backend();
+console.log(`secp256k1 arithmetic: ${backend}${warning ? ` (${warning})` : ''}`);
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const message = new TextEncoder().encode(

@@ -72,7 +72,8 @@ export async function runCli(
     c.register(program, io);
   try {
     // Before any command runs: an addon that does not load stops the CLI here, with hints.
-    installSecp256k1Backend(io.env.TESSERA_SECP256K1);
+    const { warning } = installSecp256k1Backend(io.env.TESSERA_SECP256K1);
+    if (warning) io.stderr.write(`tessera: ${warning}\n`);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {

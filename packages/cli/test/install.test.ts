@@ -128,7 +128,8 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
    * An empty project with the tarballs installed, for the Node whose binary is in `bin`. npm
    * itself runs on that Node. Native addons compile here: better-sqlite3's prebuilt binaries are
    * not reachable from this machine, so it builds from source (at -O0: the test needs SQLite to
-   * work, not to be fast). pkcs11js is left unbuilt: it loads only for HSM custody.
+   * work, not to be fast). @tessera/secp256k1-node builds its addon against the system's
+   * libsecp256k1. pkcs11js is left unbuilt: it loads only for HSM custody.
    */
   async function install(label: string, bin: string, tarballs: string[]): Promise<Runtime> {
     const project = join(tmp, `project-${label}`);
@@ -148,7 +149,16 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       cwd: project,
       env,
     });
-    await run('npm', ['rebuild', ...npm, 'better-sqlite3'], { cwd: project, env });
+    await run('npm', ['rebuild', ...npm, 'better-sqlite3', '@tessera/secp256k1-node'], {
+      cwd: project,
+      env,
+    });
+    assert.ok(
+      existsSync(
+        join(project, 'node_modules/@tessera/secp256k1-node/build/Release/tessera_secp256k1.node')
+      ),
+      `${label}: the libsecp256k1 addon was built at install`
+    );
     return { label, bin, project, npmOutput: installed.stdout + installed.stderr };
   }
 
@@ -196,7 +206,10 @@ describe('the packed packages, installed into an empty project', { timeout: 1 * 
       const packed = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
       for (const p of packed) {
         const stray = p.files.filter(
-          (f) => !/^(dist\/|bin\/tessera\.js$|package\.json$|README|LICENSE)/.test(f.path)
+          (f) =>
+            !/^(dist\/|bin\/tessera\.js$|package\.json$|README|LICENSE|binding\.gyp$|native\/)/.test(
+              f.path
+            )
         );
         assert.deepEqual(stray, [], `${p.filename} ships only its build`);
         assert.ok(

@@ -14,8 +14,8 @@
  * BENCH_TIMING_SAMPLES (default 1000; 0 skips) samples per class for the timing lines.
  * @module
  */
-import { createRequire } from 'node:module';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE } from '@noble/curves/utils.js';
 import {
   type CoreWorkers,
   dkg,
@@ -225,50 +225,39 @@ function scalarOf(cls: Cls): Uint8Array {
 
 /**
  * Timing lines for each call that handles a secret, with a positive control that must leak:
- * libsecp256k1's variable-time `secp256k1_ec_pubkey_tweak_mul` (public inputs here).
+ * noble's `multiplyUnsafe`, its variable-time multiplication for public scalars.
  */
 function leakCases(lib: Secp256k1Backend, samples: number): LeakCase[] {
-  const P = secp256k1.Point.BASE.multiply(0x5eed5n).toBytes(false);
+  const Point = secp256k1.Point;
+  const P = Point.BASE.multiply(0x5eed5n);
+  const Pu = P.toBytes(false);
   const out = new Uint8Array(65);
-  const pool = (cls: Cls) => Array.from({ length: 16 }, () => scalarOf(cls));
   const classes: [string, string] = ['256-bit scalar', '25-bit scalar'];
-  const make = (label: string, call: (s: Uint8Array) => unknown, n = samples): LeakCase => {
-    const scalars = [pool(0), pool(1)];
-    return {
-      label,
-      classes,
-      samplesPerClass: n,
-      prepare: (cls, k) => {
-        const s = (scalars[cls] as Uint8Array[])[k % 16] as Uint8Array;
-        return () => call(s);
-      },
-    };
-  };
-  const addon = tweakMulForControl();
+  // A fresh scalar for every sample (making it is not timed), as dudect draws its inputs.
+  const make = (label: string, call: (s: Uint8Array) => unknown, n: number): LeakCase => ({
+    label,
+    classes,
+    samplesPerClass: n,
+    prepare: (cls) => {
+      const s = scalarOf(cls);
+      return () => call(s);
+    },
+  });
   return [
-    make('libsecp256k1 mulPoint (secp256k1_ecdh)', (s) => lib.mulPoint(P, s, out), 4 * samples),
+    make('libsecp256k1 mulPoint (secp256k1_ecdh)', (s) => lib.mulPoint(Pu, s, out), 4 * samples),
     make(
       'libsecp256k1 mulBase (secp256k1_ec_pubkey_create)',
       (s) => lib.mulBase(s, out),
       4 * samples
     ),
-    make('noble mulPoint', (s) => nobleSecp256k1.mulPoint(P, s, out), samples / 4),
-    make('noble mulBase', (s) => nobleSecp256k1.mulBase(s, out), samples),
+    make('noble mulPoint', (s) => nobleSecp256k1.mulPoint(Pu, s, out), samples),
+    make('noble mulBase', (s) => nobleSecp256k1.mulBase(s, out), 2 * samples),
     make(
-      'control: secp256k1_ec_pubkey_tweak_mul (variable time)',
-      (s) => addon(P.slice(), s),
-      4 * samples
+      "control: noble's multiplyUnsafe (variable time)",
+      (s) => P.multiplyUnsafe(bytesToNumberBE(s)),
+      samples
     ),
   ];
-}
-
-/** The addon's `publicKeyTweakMul`, only for the control line: it never sees a secret. */
-function tweakMulForControl(): (p: Uint8Array, s: Uint8Array) => unknown {
-  const require = createRequire(import.meta.url);
-  const dir = require.resolve('secp256k1/package.json').replace(/package\.json$/, '');
-  const addon = new (require('node-gyp-build')(dir).Secp256k1)();
-  const out = new Uint8Array(65);
-  return (p, s) => addon.publicKeyTweakMul(out, p, s);
 }
 
 async function runBackendBench(): Promise<void> {

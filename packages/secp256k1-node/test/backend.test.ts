@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -17,14 +19,24 @@ import {
 import {
   BackendUnavailable,
   installSecp256k1Backend,
+  libsecp256k1Built,
   loadLibsecp256k1,
   SECP256K1_BACKENDS,
 } from '@tessera/secp256k1-node';
 import fc from 'fast-check';
 
 const Point = secp256k1.Point;
+const PKG = fileURLToPath(new URL('..', import.meta.url));
 const n = Point.Fn.ORDER;
-const lib = loadLibsecp256k1();
+const built = libsecp256k1Built();
+/** Outside CI a machine without libsecp256k1 skips what needs the addon; CI must have it. */
+const needsAddon = {
+  skip:
+    built || process.env.CI === 'true'
+      ? false
+      : 'libsecp256k1 addon not built (apt install libsecp256k1-dev, then npm rebuild @tessera/secp256k1-node)',
+};
+const lib = built || process.env.CI === 'true' ? loadLibsecp256k1() : nobleSecp256k1;
 
 /** A scalar 1 ≤ s < n as 32 big-endian bytes. */
 const scalar = fc.bigInt({ min: 1n, max: n - 1n }).map((s) => Point.Fn.toBytes(s));
@@ -48,12 +60,13 @@ test('@tessera/secp256k1-node exports', async () => {
     'BackendUnavailable',
     'SECP256K1_BACKENDS',
     'installSecp256k1Backend',
+    'libsecp256k1Built',
     'loadLibsecp256k1',
     'startCoreWorkers',
   ]);
 });
 
-describe('byte-identical to noble on random inputs', () => {
+describe('byte-identical to noble on random inputs', needsAddon, () => {
   test('mulBase: s·G', () => {
     fc.assert(
       fc.property(scalar, (s) => {
@@ -128,33 +141,40 @@ describe('byte-identical to noble on random inputs', () => {
 });
 
 describe('installation', () => {
-  test('libsecp256k1 by default, noble on request, an unknown name refused', () => {
-    try {
-      assert.deepEqual(SECP256K1_BACKENDS, ['libsecp256k1', 'noble']);
-      assert.equal(installSecp256k1Backend(undefined), 'libsecp256k1');
-      assert.equal(secp256k1Backend().name, 'libsecp256k1-node');
-      assert.equal(installSecp256k1Backend('noble'), 'noble');
-      assert.equal(secp256k1Backend(), nobleSecp256k1);
-      assert.throws(
-        () => installSecp256k1Backend('elliptic'),
-        (e: unknown) => e instanceof BackendUnavailable && e.code === 'BACKEND_UNAVAILABLE'
-      );
-      assert.equal(secp256k1Backend(), nobleSecp256k1, 'a refused choice changes nothing');
-    } finally {
-      useSecp256k1Backend(nobleSecp256k1);
+  test(
+    'auto is libsecp256k1 when built, noble on request, an unknown name refused',
+    needsAddon,
+    () => {
+      try {
+        assert.deepEqual(SECP256K1_BACKENDS, ['auto', 'libsecp256k1', 'noble']);
+        assert.equal(libsecp256k1Built(), true, 'the install step built the addon');
+        assert.deepEqual(installSecp256k1Backend(undefined), { backend: 'libsecp256k1' });
+        assert.equal(secp256k1Backend().name, 'libsecp256k1-node');
+        assert.deepEqual(installSecp256k1Backend('noble'), { backend: 'noble' });
+        assert.equal(secp256k1Backend(), nobleSecp256k1);
+        assert.deepEqual(installSecp256k1Backend('libsecp256k1'), { backend: 'libsecp256k1' });
+        assert.throws(
+          () => installSecp256k1Backend('elliptic'),
+          (e: unknown) => e instanceof BackendUnavailable && e.code === 'BACKEND_UNAVAILABLE'
+        );
+        assert.equal(
+          secp256k1Backend().name,
+          'libsecp256k1-node',
+          'a refused choice changes nothing'
+        );
+      } finally {
+        useSecp256k1Backend(nobleSecp256k1);
+      }
     }
-  });
+  );
 
   test('a backend whose results differ from noble is refused at installation', () => {
+    const offByG = (s: Uint8Array, out: Uint8Array) => {
+      lib.mulBase(s, out);
+      out.set(Point.fromBytes(out).add(Point.BASE).toBytes(false));
+    };
     for (const broken of [
-      {
-        ...lib,
-        name: 'off-by-G',
-        mulBase: (s: Uint8Array, out: Uint8Array) => {
-          lib.mulBase(s, out);
-          out.set(Point.fromBytes(out).add(Point.BASE).toBytes(false));
-        },
-      },
+      { ...lib, name: 'off-by-G', mulBase: offByG },
       { ...lib, name: 'lenient', decode: () => true },
     ]) {
       assert.throws(() => useSecp256k1Backend(broken), /differs from @noble\/curves/);
@@ -162,64 +182,98 @@ describe('installation', () => {
     }
   });
 
-  test('an addon that does not load fails loudly, naming the way out', () => {
-    // A child process whose module resolution cannot find the addon's package.
+  /**
+   * The package's sources in a directory of their own, with the addon missing or broken: what a
+   * machine without libsecp256k1, or with a damaged build, runs.
+   */
+  function packageCopy(addon: 'missing' | 'garbage'): string {
+    const root = mkdtempSync(join(PKG, '.install-'));
+    cpSync(join(PKG, 'src'), join(root, 'src'), { recursive: true });
+    if (addon === 'garbage') {
+      mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+      writeFileSync(join(root, 'build', 'Release', 'tessera_secp256k1.node'), 'not an ELF file');
+    }
+    return root;
+  }
+
+  function installIn(root: string, choice: string): Record<string, unknown> {
     const script = `
-      import { createRequire } from 'node:module';
-      const req = createRequire(import.meta.url);
-      const Module = req('node:module');
-      const resolve = Module._resolveFilename;
-      Module._resolveFilename = function (id, ...rest) {
-        if (id === 'secp256k1/package.json') throw new Error('gone');
-        return resolve.call(this, id, ...rest);
-      };
-      const { installSecp256k1Backend } = await import('@tessera/secp256k1-node');
-      try { installSecp256k1Backend('libsecp256k1'); console.log('loaded'); }
+      const { installSecp256k1Backend } = await import(${JSON.stringify(join(root, 'src', 'index.ts'))});
+      try { console.log(JSON.stringify(installSecp256k1Backend(${JSON.stringify(choice)}))); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hints: e.hints })); }
     `;
     const r = spawnSync(
       process.execPath,
       ['--import', 'tsx', '--input-type=module', '-e', script],
       {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        cwd: PKG,
         encoding: 'utf8',
       }
     );
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim()) as { code: string; message: string; hints: string[] };
-    assert.equal(out.code, 'BACKEND_UNAVAILABLE');
-    assert.match(out.message, /did not load/);
-    assert.ok(out.hints.some((h) => h.includes('TESSERA_SECP256K1=noble')));
+    return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+  }
+
+  test('no addon: auto runs noble and says why; libsecp256k1 refuses, naming the way out', () => {
+    const root = packageCopy('missing');
+    try {
+      const auto = installIn(root, 'auto');
+      assert.equal(auto.backend, 'noble');
+      assert.match(String(auto.warning), /not built at install/);
+      const strict = installIn(root, 'libsecp256k1');
+      assert.equal(strict.code, 'BACKEND_UNAVAILABLE');
+      assert.match(String(strict.message), /libsecp256k1-dev/);
+      assert.ok((strict.hints as string[]).some((h) => h.includes('TESSERA_SECP256K1=noble')));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('a built addon that does not load is an error, even under auto: no fallback', () => {
+    const root = packageCopy('garbage');
+    try {
+      for (const choice of ['auto', 'libsecp256k1']) {
+        const r = installIn(root, choice);
+        assert.equal(r.code, 'BACKEND_UNAVAILABLE', choice);
+        assert.match(String(r.message), /did not load/);
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
-test('core ECDSA suite with libsecp256k1 and a core worker thread installed (vectors, frozen transcripts, adversarial, properties)', () => {
-  const core = new URL('../../core/test/', import.meta.url);
-  const files = [
-    'ecdsa.test.ts',
-    'ecdsa-adversarial.test.ts',
-    'ot-setup.test.ts',
-    'ote-rvole.test.ts',
-    'reshare.test.ts',
-    'hd.test.ts',
-  ].map((f) => fileURLToPath(new URL(f, core)));
-  const preload = fileURLToPath(new URL('./use-libsecp256k1.ts', import.meta.url));
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--import', preload, '--test', '--test-concurrency=1', ...files],
-    // Without NODE_TEST_CONTEXT the inner runner reports in TAP, not to this runner's channel.
-    { encoding: 'utf8', maxBuffer: 64 << 20, env }
-  );
-  const summary = r.stdout.split('\n').filter((l) => /^# (tests|pass|fail|skipped)/.test(l));
-  assert.equal(
-    r.status,
-    0,
-    `${summary.join('\n')}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`
-  );
-  assert.ok(summary.includes('# fail 0'), summary.join('\n'));
-  // Each file runs in its own process; each announces the backend it ran on.
-  const announced =
-    r.stdout.match(/^# secp256k1 backend: libsecp256k1-node, core workers: 1$/gm) ?? [];
-  assert.equal(announced.length, files.length, 'every file ran on libsecp256k1 and a worker');
-});
+test(
+  'core ECDSA suite with libsecp256k1 and a core worker thread installed (vectors, frozen transcripts, adversarial, properties)',
+  needsAddon,
+  () => {
+    const core = new URL('../../core/test/', import.meta.url);
+    const files = [
+      'ecdsa.test.ts',
+      'ecdsa-adversarial.test.ts',
+      'ot-setup.test.ts',
+      'ote-rvole.test.ts',
+      'reshare.test.ts',
+      'hd.test.ts',
+    ].map((f) => fileURLToPath(new URL(f, core)));
+    const preload = fileURLToPath(new URL('./use-libsecp256k1.ts', import.meta.url));
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--import', preload, '--test', '--test-concurrency=1', ...files],
+      // Without NODE_TEST_CONTEXT the inner runner reports in TAP, not to this runner's channel.
+      { encoding: 'utf8', maxBuffer: 64 << 20, env }
+    );
+    const summary = r.stdout.split('\n').filter((l) => /^# (tests|pass|fail|skipped)/.test(l));
+    assert.equal(
+      r.status,
+      0,
+      `${summary.join('\n')}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`
+    );
+    assert.ok(summary.includes('# fail 0'), summary.join('\n'));
+    // Each file runs in its own process; each announces the backend it ran on.
+    const announced =
+      r.stdout.match(/^# secp256k1 backend: libsecp256k1-node, core workers: 1$/gm) ?? [];
+    assert.equal(announced.length, files.length, 'every file ran on libsecp256k1 and a worker');
+  }
+);

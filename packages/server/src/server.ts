@@ -66,7 +66,8 @@ export async function startServer(
   const log = createLogger(config.logLevel, opts.logDestination);
   // Before anything opens: a chosen backend that does not load stops the server here, loudly.
   const secp256k1 = installSecp256k1Backend();
-  log.info({ secp256k1 }, 'secp256k1 arithmetic backend');
+  log.info({ secp256k1: secp256k1.backend }, 'secp256k1 arithmetic backend');
+  if (secp256k1.warning) log.warn({ secp256k1: secp256k1.backend }, secp256k1.warning);
   const store = openStore(config);
   // A wrapper opened here is closed here (a PKCS#11 session); one passed in belongs to the caller.
   let owned: Pkcs11KeyWrapper | null = null;
