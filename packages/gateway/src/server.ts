@@ -5,6 +5,7 @@
  */
 import type pino from 'pino';
 import type { Logger } from 'pino';
+import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import { buildGatewayApp } from './app.ts';
 import { ApiKeys } from './auth.ts';
 import { BanBook } from './bans.ts';
@@ -26,6 +27,10 @@ export async function startGateway(
   opts: { logDestination?: pino.DestinationStream; fetch?: typeof fetch } = {}
 ): Promise<RunningGateway> {
   const log = createGatewayLogger(config.logLevel, opts.logDestination);
+  // The gateway runs the client's part of ECDSA key generation: the same backend as the server.
+  const secp256k1 = installSecp256k1Backend();
+  log.info({ secp256k1: secp256k1.backend }, 'secp256k1 arithmetic backend');
+  if (secp256k1.warning) log.warn({ secp256k1: secp256k1.backend }, secp256k1.warning);
   const key = await loadGatewayKey(config.data);
   const pool = new KdfPool({ size: config.workers, maxQueue: config.maxQueue });
   const nodes = new Nodes({
