@@ -3,9 +3,10 @@
  * from a configuration, listening; `close()` drains requests and stops the workers.
  * @module
  */
+
+import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import type pino from 'pino';
 import type { Logger } from 'pino';
-import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import { buildGatewayApp } from './app.ts';
 import { ApiKeys } from './auth.ts';
 import { BanBook } from './bans.ts';
