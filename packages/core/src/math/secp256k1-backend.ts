@@ -1,6 +1,7 @@
 /**
  * The secp256k1 arithmetic backend: the few point operations on secret scalars that a faster
- * library may take over from `@noble/curves` (docs/protocols/ecdsa.md, "Arithmetic backends").
+ * library may take over from `@noble/curves` (docs/protocols/ecdsa.md, "How the base OT
+ * computes").
  *
  * DKLs23 key generation is dominated by its base OTs, which multiply points by secret scalars
  * thousands of times; noble's constant-time multiply is the reference and the default, and a

@@ -17,8 +17,8 @@
  * - every received point is strictly decoded before any other work, and `N_k^j = O` aborts;
  * - secrets (`m_k`, `γ_k`, `ε_k^j`) are only multiplied in constant time, by noble or by the
  *   installed secp256k1 backend (`group.base`, `mulSecretsEncoded`), and the receiver's work
- *   does not branch on its choice bits: it hashes both
- *   branch labels and selects bytes with masks (JS gives no hard guarantee).
+ *   does not branch on its choice bits: it hashes both branch labels and selects bytes with
+ *   masks (JS gives no hard guarantee).
  * @module
  */
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
@@ -108,7 +108,7 @@ const hcAll = (inputs: Uint8Array[]): Point[] =>
 
 /**
  * Compressed encodings of `s_i·P_i` for secret scalars `s_i`, through the installed backend
- * (docs/protocols/ecdsa.md, "Arithmetic backends"): noble's constant-time `multiply`, or the
+ * (docs/protocols/ecdsa.md, "How the base OT computes"): noble's constant-time `multiply`, or the
  * backend's constant-time `mulPoint`. The results are Diffie–Hellman values: only hashed.
  */
 function mulSecretsEncoded(P: Point[], s: bigint[]): Uint8Array[] {
