@@ -39,11 +39,6 @@ export function useCoreWorkers(workers: CoreWorkers | null): void {
   installed = workers;
 }
 
-/** The installed pool, if any. */
-export function coreWorkers(): CoreWorkers | null {
-  return installed;
-}
-
 /**
  * Runs one job here: what a pool's thread calls with what `post` gave it.
  *
@@ -76,7 +71,16 @@ export function spread<T>(
   for (let i = 0; i < items.length; i += per) parts.push(items.slice(i, i + per));
   const [mine = [], ...theirs] = parts;
   const wait = pool.post(job, theirs.map(encode));
-  const local = here(mine);
+  let local: T[];
+  try {
+    local = here(mine);
+  } catch (e) {
+    // The threads' answers are still collected, so that the pool is free for the next post.
+    try {
+      wait();
+    } catch {}
+    throw e;
+  }
   const outputs = wait();
   return [...local, ...outputs.flatMap((o, i) => decode(o, (theirs[i] as Uint8Array[]).length))];
 }
