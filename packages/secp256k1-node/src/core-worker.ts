@@ -1,9 +1,11 @@
 /**
- * Entry point of a core worker thread (core-workers.ts): runs core's jobs as they arrive on its
- * port and raises its flag after each answer, for the blocked caller to wake.
+ * Entry point of a core worker thread (core-workers.ts): installs the pool's secp256k1 backend,
+ * then runs core's jobs as they arrive on its port and raises its flag after each answer, for the
+ * blocked caller to wake.
  */
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { type CoreJob, runCoreJob } from '@tessera/core';
+import { installSecp256k1Backend, type Secp256k1BackendName } from './index.ts';
 
 if (!parentPort) throw new Error('core-worker.ts runs only as a worker thread');
 
@@ -11,9 +13,12 @@ interface Setup {
   port: MessagePort;
   flags: Int32Array;
   index: number;
+  backend: Secp256k1BackendName;
 }
 
-parentPort.once('message', ({ port, flags, index }: Setup) => {
+parentPort.once('message', ({ port, flags, index, backend }: Setup) => {
+  // Throws (the thread fails to start) if the chosen backend does not load.
+  installSecp256k1Backend(backend);
   port.on('message', ({ job, input }: { job: CoreJob; input: Uint8Array }) => {
     try {
       const output = runCoreJob(job, input);

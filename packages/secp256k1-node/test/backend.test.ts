@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomInt } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import {
   nobleSecp256k1,
   type Secp256k1Backend,
@@ -24,6 +25,7 @@ import {
   SECP256K1_BACKENDS,
 } from '@tessera/secp256k1-node';
 import fc from 'fast-check';
+import { hashToCurveSecp256k1Many } from '../../core/src/math/h2c-secp256k1.ts';
 
 const Point = secp256k1.Point;
 const PKG = fileURLToPath(new URL('..', import.meta.url));
@@ -136,6 +138,38 @@ describe('byte-identical to noble on random inputs', needsAddon, () => {
     ]) {
       assert.equal(lib.decode(bad, out), false);
       assert.equal(nobleSecp256k1.decode(bad, out), false);
+    }
+  });
+
+  test('hash to curve, square roots from libsecp256k1: RFC 9380 J.8.1 and 10,000 random inputs', () => {
+    const v = JSON.parse(
+      readFileSync(join(PKG, '../core/test/vectors/h2c-secp256k1.json'), 'utf8')
+    ) as {
+      dst: string;
+      vectors: { msg: string; P: { x: string; y: string } }[];
+    };
+    const utf8 = (x: string) => new TextEncoder().encode(x);
+    const msgs = v.vectors.map((t) => utf8(t.msg));
+    const dsts = [utf8(v.dst), randomBytes(1), randomBytes(40), randomBytes(300)];
+    for (let i = 0; i < 10_000; i++) msgs.push(randomBytes(randomInt(0, 201)));
+    useSecp256k1Backend(lib);
+    try {
+      for (const [d, dst] of dsts.entries()) {
+        const part = d === 0 ? msgs : msgs.slice(0, 200);
+        const got = hashToCurveSecp256k1Many(part, dst as Uint8Array);
+        part.forEach((m, i) => {
+          const want = secp256k1_hasher.hashToCurve(m, { DST: dst as Uint8Array });
+          assert.ok((got[i] as InstanceType<typeof Point>).equals(want), `msg ${i}, dst ${d}`);
+        });
+      }
+      const rfc = hashToCurveSecp256k1Many(msgs.slice(0, v.vectors.length), utf8(v.dst));
+      v.vectors.forEach((t, i) => {
+        const { x, y } = (rfc[i] as InstanceType<typeof Point>).toAffine();
+        assert.equal(x.toString(16).padStart(64, '0'), t.P.x);
+        assert.equal(y.toString(16).padStart(64, '0'), t.P.y);
+      });
+    } finally {
+      useSecp256k1Backend(nobleSecp256k1);
     }
   });
 });

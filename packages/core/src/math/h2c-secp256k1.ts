@@ -17,14 +17,20 @@
  * - the two mapped points are added with noble's complete `Point.add`; secp256k1 has cofactor 1,
  *   so clear_cofactor is the identity (§7).
  *
- * All arithmetic goes through noble's field `secp256k1.Point.Fp`. Results are projective (`Z` is
- * usually not 1): callers normalise many points with one batched inversion.
+ * `hashToCurveSecp256k1Many` hashes a batch; with a secp256k1 backend other than noble installed
+ * it takes the square roots from the backend's point decoding (`mapToCurveSecp256k1Many`).
+ *
+ * All field arithmetic goes through noble's field `secp256k1.Point.Fp`. Results are projective
+ * (`Z` is usually not 1): callers normalise many points with one batched inversion.
  * @module
  */
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { hash_to_field } from '@noble/curves/abstract/hash-to-curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { InternalError } from '../errors.ts';
+import { secp256k1Backend, secp256k1BackendIsNoble, UNCOMPRESSED } from './secp256k1-backend.ts';
 
 /** noble's secp256k1 point class. */
 type Point = InstanceType<typeof secp256k1.Point>;
@@ -89,6 +95,57 @@ function powPm3d4(a: bigint): bigint {
 }
 
 /**
+ * The 3-isogeny's x-map (Appendix E.1) at x′ = xn / xd: X = nx / (xd·dx), with nx and dx its
+ * numerator and denominator times xd³ and xd² (Horner in (xn, xd)).
+ */
+function isogenyX(xn: bigint, xd: bigint, xd2: bigint, xd3: bigint): { nx: bigint; dx: bigint } {
+  const nx = Fp.add(
+    Fp.mul(Fp.add(Fp.mul(Fp.add(Fp.mul(K1_3, xn), Fp.mul(K1_2, xd)), xn), Fp.mul(K1_1, xd2)), xn),
+    Fp.mul(K1_0, xd3)
+  );
+  const dx = Fp.add(Fp.mul(Fp.add(xn, Fp.mul(K2_1, xd)), xn), Fp.mul(K2_0, xd2));
+  return { nx, dx };
+}
+
+/**
+ * The 3-isogeny's y-map (Appendix E.1) at x′ = xn / xd: Y = y′·ny / dy, both polynomials times xd³.
+ */
+function isogenyY(xn: bigint, xd: bigint, xd2: bigint, xd3: bigint): { ny: bigint; dy: bigint } {
+  const ny = Fp.add(
+    Fp.mul(Fp.add(Fp.mul(Fp.add(Fp.mul(K3_3, xn), Fp.mul(K3_2, xd)), xn), Fp.mul(K3_1, xd2)), xn),
+    Fp.mul(K3_0, xd3)
+  );
+  const dy = Fp.add(
+    Fp.mul(Fp.add(Fp.mul(Fp.add(xn, Fp.mul(K4_2, xd)), xn), Fp.mul(K4_1, xd2)), xn),
+    Fp.mul(K4_0, xd3)
+  );
+  return { ny, dy };
+}
+
+/** x1 = tv3 / xd and x2 = tv1·x1 of the simplified SWU map, with xd² and xd³. */
+interface SwuFraction {
+  tv1: bigint;
+  tv3: bigint;
+  xd: bigint;
+  xd2: bigint;
+  xd3: bigint;
+}
+
+/**
+ * Steps 1–8 of Appendix F.2: the SWU candidates x1 = tv3 / xd and x2 = tv1·x1 as fractions, with
+ * xd's square and cube.
+ */
+function swuFraction(u: bigint): SwuFraction {
+  const tv1 = Fp.mul(Fp.sqr(u), Z);
+  const tv2 = Fp.add(Fp.sqr(tv1), tv1);
+  const tv3 = Fp.mul(Fp.add(tv2, Fp.ONE), B);
+  // tv2 = 0 only for the two u with u² = −1/Z; RFC 9380 substitutes Z to keep the fraction finite.
+  const xd = Fp.mul(Fp.is0(tv2) ? Z : Fp.neg(tv2), A);
+  const xd2 = Fp.sqr(xd);
+  return { tv1, tv3, xd, xd2, xd3: Fp.mul(xd2, xd) };
+}
+
+/**
  * The simplified SWU map (Appendix F.2, with sqrt_ratio of F.2.1.2 inlined) to E′, then the
  * 3-isogeny to secp256k1, as a projective point. The SWU output x′ = xn / xd is never divided out:
  * homogenising the isogeny's polynomials in (xn, xd) absorbs xd into the denominators.
@@ -96,14 +153,7 @@ function powPm3d4(a: bigint): bigint {
  * Exported for tests (edge values of `u`); `u` must be a canonical field element.
  */
 export function mapToCurveSecp256k1(u: bigint): Point {
-  // Appendix F.2, steps 1–17.
-  const tv1 = Fp.mul(Fp.sqr(u), Z);
-  const tv2 = Fp.add(Fp.sqr(tv1), tv1);
-  const tv3 = Fp.mul(Fp.add(tv2, Fp.ONE), B);
-  // tv2 = 0 only for the two u with u² = −1/Z; RFC 9380 substitutes Z to keep the fraction finite.
-  const xd = Fp.mul(Fp.is0(tv2) ? Z : Fp.neg(tv2), A);
-  const xd2 = Fp.sqr(xd);
-  const gxd = Fp.mul(xd2, xd);
+  const { tv1, tv3, xd, xd2, xd3: gxd } = swuFraction(u);
   const gxn = Fp.add(Fp.mul(Fp.add(Fp.sqr(tv3), Fp.mul(xd2, A)), tv3), Fp.mul(gxd, B));
   // sqrt_ratio(gxn, gxd), Appendix F.2.1.2.
   const uv = Fp.mul(gxn, gxd);
@@ -115,21 +165,8 @@ export function mapToCurveSecp256k1(u: bigint): Point {
   let y = isQR ? y1 : Fp.mul(Fp.mul(tv1, u), y1);
   if (sgn0(u) !== sgn0(y)) y = Fp.neg(y);
 
-  // Appendix E.1 in (xn, xd): each polynomial of degree d in x′ times xd^d, by Horner.
-  const xd3 = gxd;
-  const nx = Fp.add(
-    Fp.mul(Fp.add(Fp.mul(Fp.add(Fp.mul(K1_3, xn), Fp.mul(K1_2, xd)), xn), Fp.mul(K1_1, xd2)), xn),
-    Fp.mul(K1_0, xd3)
-  );
-  const dx = Fp.add(Fp.mul(Fp.add(xn, Fp.mul(K2_1, xd)), xn), Fp.mul(K2_0, xd2));
-  const ny = Fp.add(
-    Fp.mul(Fp.add(Fp.mul(Fp.add(Fp.mul(K3_3, xn), Fp.mul(K3_2, xd)), xn), Fp.mul(K3_1, xd2)), xn),
-    Fp.mul(K3_0, xd3)
-  );
-  const dy = Fp.add(
-    Fp.mul(Fp.add(Fp.mul(Fp.add(xn, Fp.mul(K4_2, xd)), xn), Fp.mul(K4_1, xd2)), xn),
-    Fp.mul(K4_0, xd3)
-  );
+  const { nx, dx } = isogenyX(xn, xd, xd2, gxd);
+  const { ny, dy } = isogenyY(xn, xd, xd2, gxd);
   // x = nx / (xd·dx) and y = y′·ny / dy over the common denominator xd·dx·dy (Appendix G.1).
   const xdDx = Fp.mul(xd, dx);
   const Zc = Fp.mul(xdDx, dy);
@@ -147,6 +184,12 @@ export function mapToCurveSecp256k1(u: bigint): Point {
  * Variable time (it branches on whether g(x1) is square and on signs): for public inputs only.
  */
 export function hashToCurveSecp256k1(msg: Uint8Array, dst: Uint8Array): Point {
+  const [u0, u1] = hashToField(msg, dst);
+  return addMapped(mapToCurveSecp256k1(u0), mapToCurveSecp256k1(u1));
+}
+
+/** `hash_to_field(msg, 2)` of §5.2 for this suite (m = 1, k = 128, expand_message_xmd). */
+function hashToField(msg: Uint8Array, dst: Uint8Array): [bigint, bigint] {
   const [u0, u1] = hash_to_field(msg, 2, {
     DST: dst,
     p: Fp.ORDER,
@@ -155,8 +198,102 @@ export function hashToCurveSecp256k1(msg: Uint8Array, dst: Uint8Array): Point {
     expand: 'xmd',
     hash: sha256,
   });
-  const sum = mapToCurveSecp256k1(u0![0]!).add(mapToCurveSecp256k1(u1![0]!));
+  return [u0![0]!, u1![0]!];
+}
+
+/** Step 6 of §3's `hash_to_curve`: the sum of the two mapped points (clear_cofactor is 1). */
+function addMapped(Q0: Point, Q1: Point): Point {
+  const sum = Q0.add(Q1);
   return Fp.is0(sum.Z) ? secp256k1.Point.ZERO : sum;
+}
+
+/**
+ * `hashToCurveSecp256k1` of each message: the same points, through `mapToCurveSecp256k1Many`.
+ *
+ * Variable time: for public inputs only.
+ */
+export function hashToCurveSecp256k1Many(msgs: Uint8Array[], dst: Uint8Array): Point[] {
+  const Q = mapToCurveSecp256k1Many(msgs.flatMap((m) => hashToField(m, dst)));
+  return msgs.map((_, i) => addMapped(Q[2 * i] as Point, Q[2 * i + 1] as Point));
+}
+
+/**
+ * `mapToCurveSecp256k1` of each `u`: the same points. With a secp256k1 backend other than noble
+ * installed, the square roots come from the backend's point decoding (libsecp256k1's
+ * `secp256k1_ec_pubkey_parse`, about 40 times faster than an exponentiation on noble's field);
+ * with noble, this maps one `u` at a time.
+ *
+ * Why decoding gives the same map: the isogeny's x-map depends on x′ alone,
+ * X = x_num(x′) / x_den(x′), and its y-map is Y = y′·r(x′) with r = y_num / y_den. A point
+ * (x′, y′) of E′ goes to a point of secp256k1, so X³ + 7 = g′(x′)·r(x′)², g′ being the right-hand
+ * side of E′. Where r(x′) is finite and non-zero, g′(x′) is a square exactly when X³ + 7 is, that
+ * is when `02 ‖ X` decodes. So:
+ * - x1 is taken (step 19 of Appendix F.2) exactly when its X decodes, else x2, whose g′ is then a
+ *   square (g′(x2) = (Z·u²)³·g′(x1) with Z not a square);
+ * - decoding gives Y up to sign, and exactly one of ±Y has y′ = Y / r(x′) with sgn0(y′) = sgn0(u)
+ *   (step 24).
+ *
+ * The fractions are inverted together (Montgomery's trick, noble's `invertBatch`): the x-map's
+ * denominators per pass over the candidates, then r's. A `u` for which a denominator is zero (the
+ * isogeny's kernel, or r(x′) = 0, each of probability about 2⁻²⁵⁴) goes through
+ * `mapToCurveSecp256k1`, which handles every case of the RFC.
+ *
+ * Variable time: for public inputs only. Exported for tests.
+ */
+export function mapToCurveSecp256k1Many(us: bigint[]): Point[] {
+  if (secp256k1BackendIsNoble()) return us.map(mapToCurveSecp256k1);
+  const backend = secp256k1Backend();
+  const out: (Point | undefined)[] = new Array(us.length);
+  const fractions = us.map(swuFraction);
+  const fraction = (i: number) => fractions[i] as SwuFraction;
+  const compressed = new Uint8Array(33);
+  const decoded = new Uint8Array(UNCOMPRESSED);
+  compressed[0] = 0x02;
+
+  // X of the chosen candidate: x1 for every u, then x2 for each u whose x1 did not decode.
+  const chosen: { i: number; xn: bigint; X: bigint; Ye: bigint }[] = [];
+  let pending = us.map((_, i) => ({ i, xn: fraction(i).tv3 }));
+  for (let pass = 0; pending.length > 0; pass++) {
+    // g′(x1) not a square makes g′(x2) one: a second refusal means a broken backend.
+    if (pass === 2)
+      throw new InternalError('hash to curve: the backend refused both SWU candidates');
+    const live: { i: number; xn: bigint; nx: bigint; den: bigint }[] = [];
+    for (const { i, xn } of pending) {
+      const f = fraction(i);
+      const { nx, dx } = isogenyX(xn, f.xd, f.xd2, f.xd3);
+      const den = Fp.mul(f.xd, dx);
+      if (Fp.is0(den)) out[i] = mapToCurveSecp256k1(us[i] as bigint);
+      else live.push({ i, xn, nx, den });
+    }
+    const inv = Fp.invertBatch(live.map((c) => c.den));
+    pending = [];
+    live.forEach(({ i, xn, nx }, k) => {
+      const X = Fp.mul(nx, inv[k] as bigint);
+      compressed.set(Fp.toBytes(X), 1);
+      if (backend.decode(compressed, decoded)) {
+        chosen.push({ i, xn, X, Ye: bytesToNumberBE(decoded.subarray(33)) });
+      } else {
+        const f = fraction(i);
+        pending.push({ i, xn: Fp.mul(f.tv1, f.tv3) });
+      }
+    });
+  }
+
+  // Y = ±Ye, the sign given by y′ = Y·dy / ny.
+  const live: { i: number; X: bigint; Ye: bigint; ny: bigint; dy: bigint }[] = [];
+  for (const { i, xn, X, Ye } of chosen) {
+    const f = fraction(i);
+    const { ny, dy } = isogenyY(xn, f.xd, f.xd2, f.xd3);
+    if (Fp.is0(ny) || Fp.is0(dy)) out[i] = mapToCurveSecp256k1(us[i] as bigint);
+    else live.push({ i, X, Ye, ny, dy });
+  }
+  const inv = Fp.invertBatch(live.map((c) => c.ny));
+  live.forEach(({ i, X, Ye, dy }, k) => {
+    const yPrime = Fp.mul(Fp.mul(Ye, dy), inv[k] as bigint);
+    const Y = sgn0(yPrime) === sgn0(us[i] as bigint) ? Ye : Fp.neg(Ye);
+    out[i] = new secp256k1.Point(X, Y, Fp.ONE);
+  });
+  return out as Point[];
 }
 
 /** Bytes of one result of `hashToCurveJob`: an uncompressed point, or 65 zeros for the identity. */
@@ -196,14 +333,15 @@ export function hashToCurveJob(input: Uint8Array): Uint8Array {
   let off = 2 + dstLen;
   const count = v.getUint32(off);
   off += 4;
-  const points: Point[] = [];
+  const msgs: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const len = v.getUint32(off);
     if (off + 4 + len > input.length) throw new RangeError('hashToCurveJob: truncated input');
-    points.push(hashToCurveSecp256k1(input.subarray(off + 4, off + 4 + len), dst));
+    msgs.push(input.subarray(off + 4, off + 4 + len));
     off += 4 + len;
   }
   if (off !== input.length) throw new RangeError('hashToCurveJob: trailing bytes');
+  const points = hashToCurveSecp256k1Many(msgs, dst);
   const out = new Uint8Array(count * RESULT);
   normalizeZ(secp256k1.Point, points).forEach((p, i) => {
     if (!p.is0()) out.set(p.toBytes(false), i * RESULT);

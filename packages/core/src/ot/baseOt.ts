@@ -30,7 +30,7 @@ import { type GroupPoint, secp256k1Group as g } from '../group.ts';
 import {
   encodeHashToCurveJob,
   hashToCurveJobResult,
-  hashToCurveSecp256k1,
+  hashToCurveSecp256k1Many,
 } from '../math/h2c-secp256k1.ts';
 import {
   secp256k1Backend,
@@ -100,7 +100,7 @@ const hcAll = (inputs: Uint8Array[]): Point[] =>
   spread(
     inputs,
     64,
-    (part) => part.map((m) => hashToCurveSecp256k1(m, H2C_DST)),
+    (part) => hashToCurveSecp256k1Many(part, H2C_DST),
     'hashToCurveSecp256k1',
     (part) => encodeHashToCurveJob(H2C_DST, part),
     hashToCurveJobResult
