@@ -56,6 +56,11 @@ export interface Group {
   readonly O: GroupPoint;
   /** `s·G` (constant-time fixed-base multiplication; `0·G = O`). */
   base(s: bigint): GroupPoint;
+  /**
+   * `s·P` for a secret `s` (constant time in `s`; `0·P = s·O = O`). On secp256k1 it runs in the
+   * installed backend.
+   */
+  mulSecret(p: GroupPoint, s: bigint): GroupPoint;
   /** Multi-scalar multiplication on public values only. */
   msm(points: GroupPoint[], scalars: bigint[]): GroupPoint;
   encodePoint(p: GroupPoint): Uint8Array;
@@ -81,6 +86,7 @@ export interface Group {
 }
 
 interface NoblePoint extends GroupPoint {
+  toBytes(isCompressed?: boolean): Uint8Array;
   assertValidity(): void;
   isTorsionFree(): boolean;
 }
@@ -155,6 +161,19 @@ function makeGroup(
       secp256k1Backend().mulBase(sb, out);
       sb.fill(0);
       return Point.fromBytes(out);
+    },
+    mulSecret(p, s) {
+      const P = p as NoblePoint;
+      // Whether P is the identity is public; s = 0 is the same O whatever P is.
+      if (s === 0n || P.is0()) return Point.ZERO;
+      if (!usesBackend || secp256k1BackendIsNoble()) return P.multiply(mod(s));
+      const sb = scalarToBytes(mod(s), false);
+      const out = new Uint8Array(UNCOMPRESSED);
+      secp256k1Backend().mulPoint(P.toBytes(false), sb, out);
+      const R = Point.fromBytes(out);
+      sb.fill(0);
+      out.fill(0);
+      return R;
     },
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>

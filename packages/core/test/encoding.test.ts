@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { decodeFields, decodeList } from '../src/codec.ts';
 import { DecodeError } from '../src/errors.ts';
 import { ed25519Group, secp256k1Group } from '../src/group.ts';
+import { nobleSecp256k1, useSecp256k1Backend } from '../src/math/secp256k1-backend.ts';
 import { paddedLength, Sha256Blocks, stateToBytes, writePadding } from '../src/sha256blocks.ts';
 import {
   commit,
@@ -250,5 +251,38 @@ describe('envelope wire format', () => {
       () => decodeEnvelope(enc(unhex('00000001'), utf8('dkg'), new Uint8Array(31))),
       DecodeError
     );
+  });
+});
+
+describe('mulSecret: s·P for secret s', () => {
+  const scalar = (q: bigint) => fc.bigInt({ min: 0n, max: q - 1n });
+  for (const g of [secp256k1Group, ed25519Group]) {
+    test(`${g.name}: equals noble's multiply, 0·P = s·O = O`, () => {
+      fc.assert(
+        fc.property(scalar(g.order), scalar(g.order), (a, s) => {
+          const P = g.base(a);
+          const got = g.mulSecret(P, s);
+          assert.ok(got.equals(s === 0n || a === 0n ? g.O : P.multiply(s)));
+        }),
+        { numRuns: 50 }
+      );
+      assert.ok(g.mulSecret(g.G, 0n).is0());
+      assert.ok(g.mulSecret(g.O, 5n).is0());
+    });
+  }
+  test('secp256k1 through an installed backend (noble behind another backend object)', () => {
+    useSecp256k1Backend({ ...nobleSecp256k1, name: 'noble (as a backend)' });
+    try {
+      fc.assert(
+        fc.property(scalar(secp256k1Group.order), scalar(secp256k1Group.order), (a, s) => {
+          const P = secp256k1Group.base(a);
+          const want = s === 0n || a === 0n ? secp256k1Group.O : P.multiply(s);
+          assert.ok(secp256k1Group.mulSecret(P, s).equals(want));
+        }),
+        { numRuns: 50 }
+      );
+    } finally {
+      useSecp256k1Backend(nobleSecp256k1);
+    }
   });
 });

@@ -494,10 +494,10 @@ function checkGammas(
   rng: Rng
 ): void {
   const rho = bytesToNumberBE(rng(16)) | 1n;
-  const lhs = f.R.add(f.pk.multiplyUnsafe(rho)).multiply(chi);
+  const lhs = G.mulSecret(f.R.add(f.pk.multiplyUnsafe(rho)), chi);
   const rhs = G.base(dk + rho * ds).add(f.gk.add(f.gs.multiplyUnsafe(rho)));
   if (lhs.equals(rhs)) return;
-  if (!f.R.multiply(chi).equals(G.base(dk).add(f.gk))) {
+  if (!G.mulSecret(f.R, chi).equals(G.base(dk).add(f.gk))) {
     throw new ProtocolAbort('GammaK', j, `party ${j}'s multiplication input does not match its R`);
   }
   throw new ProtocolAbort(
