@@ -57,6 +57,11 @@ export interface Group {
   /** `s·G` (constant-time fixed-base multiplication; `0·G = O`). */
   base(s: bigint): GroupPoint;
   /**
+   * `s·G` for a public `s`, by the fastest means at hand (it may be variable time): on secp256k1
+   * with a backend installed, the backend's `mulBase`; otherwise noble's `multiplyUnsafe`.
+   */
+  basePublic(s: bigint): GroupPoint;
+  /**
    * `s·P` for a secret `s` (constant time in `s`; `0·P = s·O = O`). On secp256k1 it runs in the
    * installed backend.
    */
@@ -161,6 +166,10 @@ function makeGroup(
       secp256k1Backend().mulBase(sb, out);
       sb.fill(0);
       return Point.fromBytes(out);
+    },
+    basePublic(s) {
+      if (usesBackend && !secp256k1BackendIsNoble()) return group.base(s);
+      return mod(s) === 0n ? Point.ZERO : Point.BASE.multiplyUnsafe(mod(s));
     },
     mulSecret(p, s) {
       const P = p as NoblePoint;

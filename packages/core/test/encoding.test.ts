@@ -254,7 +254,7 @@ describe('envelope wire format', () => {
   });
 });
 
-describe('mulSecret: s·P for secret s', () => {
+describe('mulSecret (s·P, s secret) and basePublic (s·G, s public)', () => {
   const scalar = (q: bigint) => fc.bigInt({ min: 0n, max: q - 1n });
   for (const g of [secp256k1Group, ed25519Group]) {
     test(`${g.name}: equals noble's multiply, 0·P = s·O = O`, () => {
@@ -268,6 +268,8 @@ describe('mulSecret: s·P for secret s', () => {
       );
       assert.ok(g.mulSecret(g.G, 0n).is0());
       assert.ok(g.mulSecret(g.O, 5n).is0());
+      for (const s of [0n, 1n, 2n, g.order - 1n, 0xdeadbeefn])
+        assert.ok(g.basePublic(s).equals(g.base(s)), `basePublic(${s})`);
     });
   }
   test('secp256k1 through an installed backend (noble behind another backend object)', () => {
@@ -278,6 +280,7 @@ describe('mulSecret: s·P for secret s', () => {
           const P = secp256k1Group.base(a);
           const want = s === 0n || a === 0n ? secp256k1Group.O : P.multiply(s);
           assert.ok(secp256k1Group.mulSecret(P, s).equals(want));
+          assert.ok(secp256k1Group.basePublic(s).equals(secp256k1Group.G.multiplyUnsafe(s)));
         }),
         { numRuns: 50 }
       );

@@ -581,9 +581,7 @@ function handleRound3(
   // x(R') ≡ r, and it also proves the recovery id, which is the parity of R'.y.
   const e = G.mod(bytesToNumberBE(digest));
   const sInv = G.inv(sig);
-  const Rv = G.G.multiplyUnsafe(G.mod(e * sInv)).add(
-    verifyingKey(s.pk).multiplyUnsafe(G.mod(r * sInv))
-  );
+  const Rv = G.basePublic(G.mod(e * sInv)).add(verifyingKey(s.pk).multiplyUnsafe(G.mod(r * sInv)));
   const Rown = G.decodeOwn(rb);
   if (!Rv.equals(flip ? Rown.negate() : Rown)) {
     throw new ProtocolAbort('SignatureInvalid', blameAll, 'the combined signature does not verify');

@@ -114,7 +114,7 @@ export function fischlinVerify(
   if (!ok) return false;
   const points = z.map((zk, k) => {
     const ek = BigInt(e[k] as number);
-    const zG = zk === 0n ? g.O : g.G.multiplyUnsafe(zk);
+    const zG = g.basePublic(zk);
     return ek === 0n ? zG : zG.subtract(X.multiplyUnsafe(ek));
   });
   // A valid A_k is never the identity (and secp256k1 cannot encode it).

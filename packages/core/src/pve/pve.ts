@@ -367,7 +367,7 @@ export function verifyRows(
       c0 = row.c;
     }
     // Opened values are public: variable-time multiplication is fine here.
-    const open = g.map((gj, j) => gj.G.multiplyUnsafe(xOpen[j] as bigint));
+    const open = g.map((gj, j) => gj.basePublic(xOpen[j] as bigint));
     const other = open.map((P, j) => (X[j] as GroupPoint).subtract(P));
     const [X0, X1] = row.bit === 0 ? [open, other] : [other, open];
     points.push({ X0, X1 });
