@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { assertRngHealthy } from '@tessera/core';
 import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import { Command } from 'commander';
 import * as attest from './commands/attest.ts';
@@ -71,7 +72,9 @@ export async function runCli(
   ])
     c.register(program, io);
   try {
-    // Before any command runs: an addon that does not load stops the CLI here, with hints.
+    // Before any command runs: a broken random source or an addon that does not load stops the
+    // CLI here, with hints.
+    assertRngHealthy();
     const { warning } = installSecp256k1Backend(io.env.TESSERA_SECP256K1);
     if (warning) io.stderr.write(`tessera: ${warning}\n`);
     await program.parseAsync(argv, { from: 'user' });

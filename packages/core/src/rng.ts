@@ -38,11 +38,15 @@ export const systemRng: Rng = (n) => {
   return out;
 };
 
+/** The platform CSPRNG call by call, unbuffered: what the health check must see twice. */
+const platformRng: Rng = (n) => randomBytes(n);
+
 /**
  * Startup health check: two draws must differ and must not be constant. Guards against a stubbed
- * or broken `getRandomValues`, so that no key is made from it.
+ * or broken `getRandomValues`, so that no key is made from it. By default the two draws are two
+ * calls to the platform (not two slices of `systemRng`'s block, which would test one call).
  */
-export function assertRngHealthy(rng: Rng = systemRng): void {
+export function assertRngHealthy(rng: Rng = platformRng): void {
   const a = rng(32);
   const b = rng(32);
   let same = true;

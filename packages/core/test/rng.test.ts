@@ -56,4 +56,30 @@ describe('systemRng', () => {
     assertRngHealthy(systemRng);
     assert.throws(() => assertRngHealthy((n) => new Uint8Array(n)), /INSECURE_RNG/);
   });
+
+  test('the default health check calls the platform twice: a platform that repeats itself fails', () => {
+    const real = globalThis.crypto.getRandomValues;
+    // Every call returns the same non-constant bytes: two slices of one block would differ.
+    const repeating = <T extends ArrayBufferView | null>(a: T): T => {
+      if (!a) return a;
+      const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+      for (let i = 0; i < b.length; i++) b[i] = i;
+      return a;
+    };
+    Object.defineProperty(globalThis.crypto, 'getRandomValues', {
+      value: repeating,
+      configurable: true,
+      writable: true,
+    });
+    try {
+      assert.throws(() => assertRngHealthy(), /INSECURE_RNG/);
+    } finally {
+      Object.defineProperty(globalThis.crypto, 'getRandomValues', {
+        value: real,
+        configurable: true,
+        writable: true,
+      });
+    }
+    assertRngHealthy();
+  });
 });

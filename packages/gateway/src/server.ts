@@ -4,6 +4,7 @@
  * @module
  */
 
+import { assertRngHealthy } from '@tessera/core';
 import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import type pino from 'pino';
 import type { Logger } from 'pino';
@@ -28,6 +29,7 @@ export async function startGateway(
   opts: { logDestination?: pino.DestinationStream; fetch?: typeof fetch } = {}
 ): Promise<RunningGateway> {
   const log = createGatewayLogger(config.logLevel, opts.logDestination);
+  assertRngHealthy();
   // The gateway runs the client's part of ECDSA key generation: the same backend as the server.
   const secp256k1 = installSecp256k1Backend();
   log.info({ secp256k1: secp256k1.backend }, 'secp256k1 arithmetic backend');

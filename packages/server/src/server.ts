@@ -4,6 +4,7 @@
  * @module
  */
 import { join } from 'node:path';
+import { assertRngHealthy } from '@tessera/core';
 import { installSecp256k1Backend } from '@tessera/secp256k1-node';
 import type pino from 'pino';
 import type { Logger } from 'pino';
@@ -64,7 +65,9 @@ export async function startServer(
   opts: StartOptions = {}
 ): Promise<RunningServer> {
   const log = createLogger(config.logLevel, opts.logDestination);
-  // Before anything opens: a chosen backend that does not load stops the server here, loudly.
+  // Before anything opens: a broken random source or a chosen backend that does not load stops
+  // the server here, loudly.
+  assertRngHealthy();
   const secp256k1 = installSecp256k1Backend();
   log.info({ secp256k1: secp256k1.backend }, 'secp256k1 arithmetic backend');
   if (secp256k1.warning) log.warn({ secp256k1: secp256k1.backend }, secp256k1.warning);
