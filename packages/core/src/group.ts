@@ -158,31 +158,41 @@ function makeGroup(
     G: Point.BASE,
     O: Point.ZERO,
     // noble refuses 0; a zero received from a peer must reach the protocol check that blames it.
+    // Scalars are reduced first, so that every multiple of q gives O on every backend alike.
     base(s) {
-      if (s === 0n) return Point.ZERO;
-      if (!usesBackend || secp256k1BackendIsNoble()) return Point.BASE.multiply(mod(s));
-      const sb = scalarToBytes(mod(s), false);
+      const k = mod(s);
+      if (k === 0n) return Point.ZERO;
+      if (!usesBackend || secp256k1BackendIsNoble()) return Point.BASE.multiply(k);
+      const sb = scalarToBytes(k, false);
       const out = new Uint8Array(UNCOMPRESSED);
-      secp256k1Backend().mulBase(sb, out);
-      sb.fill(0);
-      return Point.fromBytes(out);
+      try {
+        secp256k1Backend().mulBase(sb, out);
+        return Point.fromBytes(out);
+      } finally {
+        sb.fill(0);
+        out.fill(0);
+      }
     },
     basePublic(s) {
       if (usesBackend && !secp256k1BackendIsNoble()) return group.base(s);
-      return mod(s) === 0n ? Point.ZERO : Point.BASE.multiplyUnsafe(mod(s));
+      const k = mod(s);
+      return k === 0n ? Point.ZERO : Point.BASE.multiplyUnsafe(k);
     },
     mulSecret(p, s) {
       const P = p as NoblePoint;
-      // Whether P is the identity is public; s = 0 is the same O whatever P is.
-      if (s === 0n || P.is0()) return Point.ZERO;
-      if (!usesBackend || secp256k1BackendIsNoble()) return P.multiply(mod(s));
-      const sb = scalarToBytes(mod(s), false);
+      const k = mod(s);
+      // Whether P is the identity is public; k = 0 is the same O whatever P is.
+      if (k === 0n || P.is0()) return Point.ZERO;
+      if (!usesBackend || secp256k1BackendIsNoble()) return P.multiply(k);
+      const sb = scalarToBytes(k, false);
       const out = new Uint8Array(UNCOMPRESSED);
-      secp256k1Backend().mulPoint(P.toBytes(false), sb, out);
-      const R = Point.fromBytes(out);
-      sb.fill(0);
-      out.fill(0);
-      return R;
+      try {
+        secp256k1Backend().mulPoint(P.toBytes(false), sb, out);
+        return Point.fromBytes(out);
+      } finally {
+        sb.fill(0);
+        out.fill(0);
+      }
     },
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>
