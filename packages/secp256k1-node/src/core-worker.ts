@@ -13,7 +13,8 @@ interface Setup {
   port: MessagePort;
   flags: Int32Array;
   index: number;
-  backend: Secp256k1BackendName;
+  /** Undefined: the process's TESSERA_SECP256K1, which the thread inherits. */
+  backend: Secp256k1BackendName | undefined;
 }
 
 parentPort.once('message', ({ port, flags, index, backend }: Setup) => {

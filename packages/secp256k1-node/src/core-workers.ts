@@ -26,8 +26,8 @@ export interface CoreWorkerOptions {
   /** How long a job may take before the caller gives up (default 60 s). */
   timeoutMs?: number;
   /**
-   * The secp256k1 backend of the threads, as `installSecp256k1Backend` takes it (default `auto`:
-   * libsecp256k1 when its addon was built). Their jobs see public inputs only and give the same
+   * The secp256k1 backend of the threads, as `installSecp256k1Backend` takes it (default: the
+   * process's `TESSERA_SECP256K1`, `auto` when unset: libsecp256k1 when its addon was built). Their jobs see public inputs only and give the same
    * bytes on every backend, so this is a matter of speed: the hash to the curve takes its square
    * roots from libsecp256k1 when it can.
    */
@@ -81,7 +81,7 @@ export async function startCoreWorkers(opts: CoreWorkerOptions = {}): Promise<No
         worker.once('exit', (code) => reject(new Error(`core worker exited with code ${code}`)));
       })
     );
-    worker.postMessage({ port: port2, flags, index, backend: opts.backend ?? 'auto' }, [port2]);
+    worker.postMessage({ port: port2, flags, index, backend: opts.backend }, [port2]);
   }
   const close = async () => {
     await Promise.all(threads.map((t) => t.worker.terminate()));
