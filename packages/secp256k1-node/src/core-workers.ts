@@ -27,9 +27,9 @@ export interface CoreWorkerOptions {
   timeoutMs?: number;
   /**
    * The secp256k1 backend of the threads, as `installSecp256k1Backend` takes it (default: the
-   * process's `TESSERA_SECP256K1`, `auto` when unset: libsecp256k1 when its addon was built). Their jobs see public inputs only and give the same
-   * bytes on every backend, so this is a matter of speed: the hash to the curve takes its square
-   * roots from libsecp256k1 when it can.
+   * process's `TESSERA_SECP256K1`, `auto` when unset: libsecp256k1 when its addon was built).
+   * Their jobs see public inputs only and give the same bytes on every backend, so this is a
+   * matter of speed: the hash to the curve takes its square roots from libsecp256k1 when it can.
    */
   backend?: Secp256k1BackendName;
 }

@@ -220,7 +220,7 @@ export function hashToCurveSecp256k1Many(msgs: Uint8Array[], dst: Uint8Array): P
 /**
  * `mapToCurveSecp256k1` of each `u`: the same points. With a secp256k1 backend other than noble
  * installed, the square roots come from the backend's point decoding (libsecp256k1's
- * `secp256k1_ec_pubkey_parse`, about 40 times faster than an exponentiation on noble's field);
+ * `secp256k1_ec_pubkey_parse`, about 20 times faster than an exponentiation on noble's field);
  * with noble, this maps one `u` at a time.
  *
  * Why decoding gives the same map: the isogeny's x-map depends on x′ alone,
@@ -235,8 +235,9 @@ export function hashToCurveSecp256k1Many(msgs: Uint8Array[], dst: Uint8Array): P
  *
  * The fractions are inverted together (Montgomery's trick, noble's `invertBatch`): the x-map's
  * denominators per pass over the candidates, then r's. A `u` for which a denominator is zero (the
- * isogeny's kernel, or r(x′) = 0, each of probability about 2⁻²⁵⁴) goes through
- * `mapToCurveSecp256k1`, which handles every case of the RFC.
+ * isogeny's kernel, or r(x′) = 0) would go through `mapToCurveSecp256k1`, which handles every
+ * case of the RFC. None should exist: X³ + 7 is never 0 on this field (−7 is not a cube), and
+ * solving x1 or x2 for a root of x_den gives no u; the check costs two comparisons.
  *
  * Variable time: for public inputs only. Exported for tests.
  */
