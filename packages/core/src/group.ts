@@ -150,6 +150,21 @@ function makeGroup(
     const r = a % q;
     return r < 0n ? r + q : r;
   };
+  /**
+   * A backend call on the secret scalar `k` (0 < k < q) that writes an uncompressed point: the
+   * point, with the scalar's and the output's buffers wiped on every path.
+   */
+  const viaBackend = (k: bigint, call: (sb: Uint8Array, out: Uint8Array) => void): NoblePoint => {
+    const sb = scalarToBytes(k, false);
+    const out = new Uint8Array(UNCOMPRESSED);
+    try {
+      call(sb, out);
+      return Point.fromBytes(out);
+    } finally {
+      sb.fill(0);
+      out.fill(0);
+    }
+  };
   const group: Group = {
     name,
     order: q,
@@ -163,15 +178,7 @@ function makeGroup(
       const k = mod(s);
       if (k === 0n) return Point.ZERO;
       if (!usesBackend || secp256k1BackendIsNoble()) return Point.BASE.multiply(k);
-      const sb = scalarToBytes(k, false);
-      const out = new Uint8Array(UNCOMPRESSED);
-      try {
-        secp256k1Backend().mulBase(sb, out);
-        return Point.fromBytes(out);
-      } finally {
-        sb.fill(0);
-        out.fill(0);
-      }
+      return viaBackend(k, (sb, out) => secp256k1Backend().mulBase(sb, out));
     },
     basePublic(s) {
       if (usesBackend && !secp256k1BackendIsNoble()) return group.base(s);
@@ -184,15 +191,7 @@ function makeGroup(
       // Whether P is the identity is public; k = 0 is the same O whatever P is.
       if (k === 0n || P.is0()) return Point.ZERO;
       if (!usesBackend || secp256k1BackendIsNoble()) return P.multiply(k);
-      const sb = scalarToBytes(k, false);
-      const out = new Uint8Array(UNCOMPRESSED);
-      try {
-        secp256k1Backend().mulPoint(P.toBytes(false), sb, out);
-        return Point.fromBytes(out);
-      } finally {
-        sb.fill(0);
-        out.fill(0);
-      }
+      return viaBackend(k, (sb, out) => secp256k1Backend().mulPoint(P.toBytes(false), sb, out));
     },
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>
