@@ -34,8 +34,18 @@ export interface WalletKey extends StoredKey {
   updatedAt?: number;
 }
 
+/**
+ * The worker's secp256k1 arithmetic: libsecp256k1 in WebAssembly, or @noble/curves with the
+ * reason when WebAssembly was refused (ECDSA key generation is then several times slower).
+ */
+export interface Arithmetic {
+  backend: string;
+  warning?: string;
+}
+
 /** Each call the worker answers, with its argument and result. */
 export interface Calls {
+  arithmetic: [undefined, Arithmetic];
   connection: [undefined, Connection];
   configure: [{ server?: string; token?: string | null }, Connection];
   status: [undefined, ServerStatus];

@@ -15,10 +15,13 @@ import {
   type ServedRequest,
   TesseraClient,
 } from '@tessera/client';
+import { nobleSecp256k1, useSecp256k1Backend } from '@tessera/core';
+import { loadLibsecp256k1WasmSync } from '@tessera/secp256k1-wasm';
 import { IdbDeviceHome } from './idb-device-home.ts';
 import { IndexedDbShareStore, WalletStoreError } from './idb-store.ts';
 import type {
   AnswerMessage,
+  Arithmetic,
   CallMessage,
   CallName,
   Calls,
@@ -33,6 +36,26 @@ const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
     m,
     transfer
   );
+
+/**
+ * libsecp256k1 in WebAssembly for the ECDSA key generation's base OTs (a worker may compile it
+ * synchronously). If the page's policy or the browser refuses WebAssembly, the worker runs on
+ * noble and Server Status says why: nothing falls back silently.
+ */
+function installArithmetic(): Arithmetic {
+  try {
+    const backend = loadLibsecp256k1WasmSync();
+    useSecp256k1Backend(backend);
+    return { backend: backend.name };
+  } catch (e) {
+    useSecp256k1Backend(nobleSecp256k1);
+    return {
+      backend: nobleSecp256k1.name,
+      warning: `libsecp256k1 (WebAssembly) did not load: ${(e as Error).message}; ECDSA key generation runs on @noble/curves, several times slower`,
+    };
+  }
+}
+const arithmetic = installArithmetic();
 
 const storeReady = IndexedDbShareStore.open();
 const homeReady = storeReady.then((s) => new IdbDeviceHome(s.db, s.wrappingKey));
@@ -134,6 +157,7 @@ type Handler<N extends CallName> = (arg: Calls[N][0], id: number) => Promise<Cal
 type Handlers = { [N in CallName]: Handler<N> };
 
 const handlers: Handlers = {
+  arithmetic: async () => arithmetic,
   connection: () => connection(),
   configure: async ({ server, token }) => {
     const store = await storeReady;

@@ -77,7 +77,7 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
     if (data) rmSync(data, { recursive: true, force: true });
   });
 
-  test('/wallet opens on Server Status: connected, its latency and the server version', async () => {
+  test('/wallet opens on Server Status: connected, its latency, the server version, libsecp256k1 in WebAssembly', async () => {
     const res = await fetch(`${server.url}/wallet`, { redirect: 'manual' });
     assert.equal(res.status, 302);
     const index = await fetch(`${server.url}/wallet/`);
@@ -94,6 +94,9 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
       .waitFor();
     assert.match(await text(page, 'connection'), /^● Connected \(latency: \d+ms\)$/);
     assert.equal(await text(page, 'server-version'), '0.1.0');
+    // The worker's ECDSA arithmetic: libsecp256k1 compiled to WebAssembly, installed after core's
+    // check against noble passed in this browser (the signatures below are made on it).
+    assert.equal(await text(page, 'arithmetic'), 'libsecp256k1 (WebAssembly)');
     await shot(page, 'server-status');
   });
 

@@ -1,5 +1,6 @@
 /**
  * Server Status (seed 000, 6.1): the connection and its measured latency, the server's version,
+ * the worker's secp256k1 arithmetic (libsecp256k1 in WebAssembly, or noble and why),
  * the newest key's public key and when it was last refreshed; sign-in with an access token; the
  * primary button starts a remote key generation.
  * @module
@@ -13,6 +14,7 @@ const STATUS_POLL_MS = 5000;
 
 export async function serverStatus(wallet: Wallet): Promise<void> {
   const conn = await wallet.call('connection');
+  const arithmetic = await wallet.call('arithmetic');
   const connection = h('span', { 'data-testid': 'connection' }, 'Connecting…');
   const version = h('span', { 'data-testid': 'server-version' }, '…');
   const keys = (await wallet.call('keys')).sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0));
@@ -76,6 +78,16 @@ export async function serverStatus(wallet: Wallet): Promise<void> {
       {},
       field('Connection', connection),
       field('Server Version', version),
+      field(
+        'Arithmetic',
+        h(
+          'span',
+          { 'data-testid': 'arithmetic', title: arithmetic.warning ?? '' },
+          arithmetic.backend === 'libsecp256k1-wasm'
+            ? 'libsecp256k1 (WebAssembly)'
+            : `${arithmetic.backend}${arithmetic.warning ? ' (slower: WebAssembly did not load)' : ''}`
+        )
+      ),
       field('Public Key', newest ? spaced(newest.publicKey) : 'no key yet', 'public-key'),
       field(
         'Last Refresh',
