@@ -10,7 +10,9 @@ import { WALLET_ASSETS_DIR, walletAssets } from './src/index.ts';
 
 const PACKAGES = join(import.meta.dirname, '..');
 /** What the app bundles from this repo: its own app/ and the sources of the packages it uses. */
-const SOURCES = ['wallet/app', 'client/src', 'core/src', 'api/src'].map((d) => join(PACKAGES, d));
+const SOURCES = ['wallet/app', 'client/src', 'core/src', 'api/src', 'secp256k1-wasm/src'].map((d) =>
+  join(PACKAGES, d)
+);
 
 function newest(dir: string): number {
   let t = 0;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`, secp256k1 backends: ECDSA (DKLs23) key generation and signing with each
- * backend, beside Silence Labs' DKLs23 (Rust → WASM, all parties in one thread) measured on this
+ * backend (libsecp256k1 through the addon and in WebAssembly, and noble), beside Silence Labs' DKLs23 (Rust → WASM, all parties in one thread) measured on this
  * machine class, then dudect-style timing lines for every backend call that sees a secret.
  *
  * Key generation runs all parties in one thread, like the reference. Besides the wall time it
@@ -31,6 +31,7 @@ import {
 } from '@tessera/core';
 import { memoryLedgerForTests, simulate } from '@tessera/core/testing';
 import { loadLibsecp256k1, startCoreWorkers } from '@tessera/secp256k1-node';
+import { loadLibsecp256k1WasmSync } from '@tessera/secp256k1-wasm';
 import { median, percentile, progress, type Row, table } from '../../core/bench/shared.ts';
 import { type Cls, type LeakCase, measureLeak, printLeakTable } from '../../core/bench/timing.ts';
 
@@ -253,7 +254,7 @@ function scalarOf(cls: Cls): Uint8Array {
  * Timing lines for each call that handles a secret, with a positive control that must leak:
  * noble's `multiplyUnsafe`, its variable-time multiplication for public scalars.
  */
-function leakCases(lib: Secp256k1Backend, samples: number): LeakCase[] {
+function leakCases(libs: Secp256k1Backend[], samples: number): LeakCase[] {
   const Point = secp256k1.Point;
   const P = Point.BASE.multiply(0x5eed5n);
   const Pu = P.toBytes(false);
@@ -270,12 +271,14 @@ function leakCases(lib: Secp256k1Backend, samples: number): LeakCase[] {
     },
   });
   return [
-    make('libsecp256k1 mulPoint (secp256k1_ecdh)', (s) => lib.mulPoint(Pu, s, out), 4 * samples),
-    make(
-      'libsecp256k1 mulBase (secp256k1_ec_pubkey_create)',
-      (s) => lib.mulBase(s, out),
-      4 * samples
-    ),
+    ...libs.flatMap((lib) => [
+      make(`${lib.name} mulPoint (secp256k1_ecdh)`, (s) => lib.mulPoint(Pu, s, out), 4 * samples),
+      make(
+        `${lib.name} mulBase (secp256k1_ec_pubkey_create)`,
+        (s) => lib.mulBase(s, out),
+        4 * samples
+      ),
+    ]),
     make('noble mulPoint', (s) => nobleSecp256k1.mulPoint(Pu, s, out), samples),
     make('noble mulBase', (s) => nobleSecp256k1.mulBase(s, out), 2 * samples),
     make(
@@ -288,6 +291,7 @@ function leakCases(lib: Secp256k1Backend, samples: number): LeakCase[] {
 
 async function runBackendBench(): Promise<void> {
   const lib = loadLibsecp256k1();
+  const wasm = loadLibsecp256k1WasmSync();
   const dkgRuns = int('BENCH_ECDSA_DKG_RUNS', 10);
   const signRuns = int('BENCH_RUNS', 20);
   const stats: Stat[] = [];
@@ -296,10 +300,12 @@ async function runBackendBench(): Promise<void> {
     if (dkgRuns > 0) {
       stats.push(...keygenStats(lib, dkgRuns, pool));
       stats.push(...keygenStats(lib, dkgRuns, null));
+      stats.push(...keygenStats(wasm, dkgRuns, null));
       stats.push(...keygenStats(nobleSecp256k1, Math.max(1, Math.round(dkgRuns / 5)), null));
     }
     if (signRuns > 0) {
       stats.push(await signStats(lib, signRuns));
+      stats.push(await signStats(wasm, signRuns));
       stats.push(await signStats(nobleSecp256k1, signRuns));
     }
   } finally {
@@ -311,7 +317,7 @@ async function runBackendBench(): Promise<void> {
   const samples = int('BENCH_TIMING_SAMPLES', 1000);
   if (samples > 0) {
     const t0 = performance.now();
-    const rows = leakCases(lib, samples).map(measureLeak);
+    const rows = leakCases([lib, wasm], samples).map(measureLeak);
     printLeakTable(rows, (performance.now() - t0) / 1000, 'Timing of the secp256k1 backends');
   }
 }

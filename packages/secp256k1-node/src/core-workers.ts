@@ -16,7 +16,7 @@ import {
   Worker,
 } from 'node:worker_threads';
 import type { CoreJob, CoreWorkers } from '@tessera/core';
-import { BackendUnavailable } from './errors.ts';
+import { BackendUnavailable } from '@tessera/secp256k1-wasm';
 import type { Secp256k1BackendName } from './index.ts';
 
 /** Options of `startCoreWorkers`. */

@@ -25,10 +25,16 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { nobleSecp256k1, type Secp256k1Backend, useSecp256k1Backend } from '@tessera/core';
-import { BackendUnavailable } from './errors.ts';
+import { BackendUnavailable, loadLibsecp256k1WasmSync } from '@tessera/secp256k1-wasm';
 
+export { BackendUnavailable } from '@tessera/secp256k1-wasm';
 export { type CoreWorkerOptions, type NodeCoreWorkers, startCoreWorkers } from './core-workers.ts';
-export { BackendUnavailable } from './errors.ts';
+
+/** What to do about an addon that is missing or broken. */
+const ADDON_HINTS = [
+  'reinstall with build tools present (python3, make, a C++ compiler) so npm can compile the secp256k1 addon',
+  'or choose another backend explicitly: TESSERA_SECP256K1=libsecp256k1-wasm (the same library in WebAssembly) or noble',
+];
 
 /** The addon (native/addon.c): each call returns whether libsecp256k1 accepted its input. */
 interface Addon {
@@ -49,14 +55,17 @@ export function libsecp256k1Built(): boolean {
 function loadAddon(): Addon {
   if (!libsecp256k1Built())
     throw new BackendUnavailable(
-      'the libsecp256k1 addon was not built at install: install libsecp256k1 0.2.0 or later (apt install libsecp256k1-dev) and run `npm rebuild @tessera/secp256k1-node`'
+      'the libsecp256k1 addon was not built at install: install libsecp256k1 0.2.0 or later (apt install libsecp256k1-dev) and run `npm rebuild @tessera/secp256k1-node`',
+      undefined,
+      ADDON_HINTS
     );
   try {
     return createRequire(import.meta.url)(ADDON.pathname) as Addon;
   } catch (e) {
     throw new BackendUnavailable(
       `the libsecp256k1 addon did not load on ${process.platform}-${process.arch}, Node ${process.versions.node}`,
-      e
+      e,
+      ADDON_HINTS
     );
   }
 }
@@ -72,7 +81,12 @@ export function loadLibsecp256k1(): Secp256k1Backend {
   const seed = crypto.getRandomValues(new Uint8Array(32));
   const randomised = addon.randomize(seed);
   seed.fill(0);
-  if (!randomised) throw new BackendUnavailable('libsecp256k1: context randomisation failed');
+  if (!randomised)
+    throw new BackendUnavailable(
+      'libsecp256k1: context randomisation failed',
+      undefined,
+      ADDON_HINTS
+    );
   const refused = (what: string): never => {
     // Inputs are in range by the contract, so a refusal means a broken library or a caller bug.
     throw new BackendUnavailable(`libsecp256k1: ${what} refused its input`);
@@ -93,25 +107,28 @@ export function loadLibsecp256k1(): Secp256k1Backend {
   });
 }
 
-/** Backend names `TESSERA_SECP256K1` accepts. `auto` (the default) is libsecp256k1 if built. */
-export const SECP256K1_BACKENDS = ['auto', 'libsecp256k1', 'noble'] as const;
+/**
+ * Backend names `TESSERA_SECP256K1` accepts. `auto` (the default) is libsecp256k1 through the
+ * addon if it was built, else the same library in WebAssembly (`@tessera/secp256k1-wasm`).
+ */
+export const SECP256K1_BACKENDS = ['auto', 'libsecp256k1', 'libsecp256k1-wasm', 'noble'] as const;
 export type Secp256k1BackendName = (typeof SECP256K1_BACKENDS)[number];
 
 /** What `installSecp256k1Backend` installed, and why, for the process's startup log. */
 export interface InstalledBackend {
-  backend: 'libsecp256k1' | 'noble';
-  /** Set when `auto` chose noble: the addon was not built at install. */
+  backend: 'libsecp256k1' | 'libsecp256k1-wasm' | 'noble';
+  /** Set when `auto` could not take the addon: it was not built at install. */
   warning?: string;
 }
 
 /**
  * Installs the backend a Node process (or worker thread) uses: `choice`, else the
- * `TESSERA_SECP256K1` environment variable, else `auto`. `auto` is libsecp256k1 when its addon
- * was built at install, and noble (with a warning to log) when it was not; an addon that was
- * built but does not load, or an explicit `libsecp256k1` without one, throws: nothing falls back
- * silently.
+ * `TESSERA_SECP256K1` environment variable, else `auto`. `auto` is libsecp256k1 through the addon
+ * when it was built at install, and the same library in WebAssembly (with a warning to log) when
+ * it was not. An addon that was built but does not load, or an explicit `libsecp256k1` without
+ * one, throws: nothing falls back silently, and nothing falls back to noble unasked.
  *
- * @throws BackendUnavailable if libsecp256k1 is required and does not load, or the name is unknown.
+ * @throws BackendUnavailable if the backend required does not load, or the name is unknown.
  */
 export function installSecp256k1Backend(
   choice: string | undefined = process.env.TESSERA_SECP256K1
@@ -119,17 +136,23 @@ export function installSecp256k1Backend(
   const name = choice === undefined || choice === '' ? 'auto' : choice;
   if (!(SECP256K1_BACKENDS as readonly string[]).includes(name))
     throw new BackendUnavailable(
-      `TESSERA_SECP256K1 must be one of ${SECP256K1_BACKENDS.join(', ')}: got ${JSON.stringify(name)}`
+      `TESSERA_SECP256K1 must be one of ${SECP256K1_BACKENDS.join(', ')}: got ${JSON.stringify(name)}`,
+      undefined,
+      ADDON_HINTS
     );
-  if (name === 'noble' || (name === 'auto' && !libsecp256k1Built())) {
+  if (name === 'noble') {
     useSecp256k1Backend(nobleSecp256k1);
-    return name === 'noble'
-      ? { backend: 'noble' }
-      : {
-          backend: 'noble',
+    return { backend: 'noble' };
+  }
+  if (name === 'libsecp256k1-wasm' || (name === 'auto' && !libsecp256k1Built())) {
+    useSecp256k1Backend(loadLibsecp256k1WasmSync());
+    return name === 'auto'
+      ? {
+          backend: 'libsecp256k1-wasm',
           warning:
-            'libsecp256k1 addon not built at install: ECDSA key generation runs on @noble/curves, several times slower (apt install libsecp256k1-dev, then npm rebuild @tessera/secp256k1-node; TESSERA_SECP256K1=noble silences this)',
-        };
+            'libsecp256k1 addon not built at install: ECDSA runs on libsecp256k1 compiled to WebAssembly, about twice as slow as the addon (apt install libsecp256k1-dev, then npm rebuild @tessera/secp256k1-node; TESSERA_SECP256K1=libsecp256k1-wasm silences this)',
+        }
+      : { backend: 'libsecp256k1-wasm' };
   }
   useSecp256k1Backend(loadLibsecp256k1());
   return { backend: 'libsecp256k1' };

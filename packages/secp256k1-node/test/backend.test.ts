@@ -54,12 +54,21 @@ describe('installation', () => {
     needsAddon,
     () => {
       try {
-        assert.deepEqual(SECP256K1_BACKENDS, ['auto', 'libsecp256k1', 'noble']);
+        assert.deepEqual(SECP256K1_BACKENDS, [
+          'auto',
+          'libsecp256k1',
+          'libsecp256k1-wasm',
+          'noble',
+        ]);
         assert.equal(libsecp256k1Built(), true, 'the install step built the addon');
         assert.deepEqual(installSecp256k1Backend(undefined), { backend: 'libsecp256k1' });
         assert.equal(secp256k1Backend().name, 'libsecp256k1-node');
         assert.deepEqual(installSecp256k1Backend('noble'), { backend: 'noble' });
         assert.equal(secp256k1Backend(), nobleSecp256k1);
+        assert.deepEqual(installSecp256k1Backend('libsecp256k1-wasm'), {
+          backend: 'libsecp256k1-wasm',
+        });
+        assert.equal(secp256k1Backend().name, 'libsecp256k1-wasm');
         assert.deepEqual(installSecp256k1Backend('libsecp256k1'), { backend: 'libsecp256k1' });
         assert.throws(
           () => installSecp256k1Backend('elliptic'),
@@ -122,16 +131,18 @@ describe('installation', () => {
     return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
   }
 
-  test('no addon: auto runs noble and says why; libsecp256k1 refuses, naming the way out', () => {
+  test('no addon: auto runs libsecp256k1 in WebAssembly and says why; libsecp256k1 refuses, naming the way out', () => {
     const root = packageCopy('missing');
     try {
       const auto = installIn(root, 'auto');
-      assert.equal(auto.backend, 'noble');
-      assert.match(String(auto.warning), /not built at install/);
+      assert.equal(auto.backend, 'libsecp256k1-wasm');
+      assert.match(String(auto.warning), /not built at install.*WebAssembly/);
       const strict = installIn(root, 'libsecp256k1');
       assert.equal(strict.code, 'BACKEND_UNAVAILABLE');
       assert.match(String(strict.message), /libsecp256k1-dev/);
-      assert.ok((strict.hints as string[]).some((h) => h.includes('TESSERA_SECP256K1=noble')));
+      assert.ok(
+        (strict.hints as string[]).some((h) => h.includes('TESSERA_SECP256K1=libsecp256k1-wasm'))
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

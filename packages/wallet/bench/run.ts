@@ -20,6 +20,7 @@ import type { Page } from 'playwright-core';
 import { median, percentile } from '../../core/bench/shared.ts';
 import { ensureWalletBuilt } from '../build.ts';
 import { launchChromium, screenTitle, skipBrowser } from '../test/fixtures/browser.ts';
+import { chromiumKeygenBench } from './chromium.ts';
 
 const only = process.env.BENCH_ONLY;
 if (only !== undefined && only !== 'wallet') process.exit(0);
@@ -39,6 +40,7 @@ const server = await startServer(
 );
 const token = await devToken(data, 'bench');
 const browser = await launchChromium();
+await chromiumKeygenBench(browser);
 
 interface Row {
   what: string;
