@@ -1,20 +1,14 @@
 /**
  * The wallet bench's Chromium section: ECDSA (DKLs23) key generation and signing with every party
- * in one Web Worker (chromium/worker.ts), as Silence Labs' browser figures are measured, with
- * libsecp256k1 in WebAssembly (what the wallet's worker installs) and with noble. The page is
- * built with Vite from the sources and served from loopback.
+ * in one Web Worker (test/fixtures/ecdsa-page), as Silence Labs' browser figures are measured,
+ * with libsecp256k1 in WebAssembly (what the wallet's worker installs) and with noble.
  *
  * BENCH_CHROMIUM_KEYGENS (default 7 per case; 0 skips), BENCH_CHROMIUM_SIGNS (default 20).
  * @module
  */
-import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { build, defaultClientConditions } from 'vite';
 import { median, percentile, type Row, table } from '../../core/bench/shared.ts';
+import { runEcdsaPage } from '../test/fixtures/ecdsa-page.ts';
 
 /**
  * Silence Labs' DKLs23 in Chromium (`@silencelaboratories/dkls-wasm-ll-web` 1.1.2, all parties
@@ -27,31 +21,11 @@ const SILENCE_LABS_CHROMIUM: Record<string, number> = {
   'key generation 2-of-3': 2476,
 };
 
-/** One case as the page's worker reports it (chromium/worker.ts). */
+/** One case as the page's worker reports it (test/fixtures/ecdsa-page/worker.ts). */
 interface ChromiumCase {
   label: string;
   backend: string;
   ms: number[];
-}
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-};
-
-async function buildPage(): Promise<string> {
-  const out = mkdtempSync(join(tmpdir(), 'tessera-chromium-bench-'));
-  await build({
-    configFile: false,
-    root: join(import.meta.dirname, 'chromium'),
-    base: './',
-    logLevel: 'warn',
-    resolve: { conditions: ['@tessera/source', ...defaultClientConditions] },
-    worker: { format: 'es' },
-    build: { outDir: out, emptyOutDir: true, target: 'es2022' },
-  });
-  return out;
 }
 
 /** Runs the cases in a page of `browser` and prints them; returns nothing when skipped. */
@@ -59,35 +33,11 @@ export async function chromiumKeygenBench(browser: Browser): Promise<void> {
   const keygens = Number(process.env.BENCH_CHROMIUM_KEYGENS ?? 7);
   const signs = Number(process.env.BENCH_CHROMIUM_SIGNS ?? 20);
   if (keygens === 0) return;
-  const dir = await buildPage();
-  const server = createServer((req, res) => {
-    const path = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
-    const file = join(dir, path === '' ? 'index.html' : path);
-    if (!file.startsWith(dir) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  let result: { cases?: ChromiumCase[]; userAgent?: string; error?: string };
-  try {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`http://127.0.0.1:${port}/?keygens=${keygens}&signs=${signs}`);
-    const handle = await page.waitForFunction(
-      // Runs in the page.
-      () => (globalThis as unknown as { benchResult?: unknown }).benchResult,
-      null,
-      { timeout: 900_000, polling: 500 }
-    );
-    result = (await handle.jsonValue()) as typeof result;
-    await page.context().close();
-  } finally {
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const result = (await runEcdsaPage(browser, { mode: 'bench', keygens, signs })) as {
+    cases?: ChromiumCase[];
+    userAgent?: string;
+    error?: string;
+  };
   if (result.error !== undefined || result.cases === undefined)
     throw new Error(`the Chromium bench page failed: ${result.error}`);
   const rows: Row[] = result.cases.map((c) => {
