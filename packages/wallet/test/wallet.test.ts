@@ -3,8 +3,9 @@
  * browser), against a real `tessera server start --dev` process from the sources: key generation
  * and signing through the pages for ECDSA and Ed25519 with the signatures verified here by
  * OpenSSL (node:crypto) and viem; a reload keeps the key; the stored wrapping key refuses export;
- * two tabs contend for a key's lock; a wrong backup passphrase changes nothing; axe-core finds no
- * serious violation. Every screen is captured to test-results/screens/.
+ * two tabs contend for a key's lock; a wrong backup passphrase changes nothing; a policy that
+ * refuses WebAssembly leaves the worker on noble, said on Server Status; axe-core finds no serious
+ * violation. Every screen is captured to test-results/screens/.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -98,6 +99,35 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
     // check against noble passed in this browser (the signatures below are made on it).
     assert.equal(await text(page, 'arithmetic'), 'libsecp256k1 (WebAssembly)');
     await shot(page, 'server-status');
+  });
+
+  test('a page whose policy refuses WebAssembly: the worker runs noble, and Server Status says so', async () => {
+    // The server's own policy allows WebAssembly; this browser context strips that from every
+    // response of the wallet, as a stricter proxy in front of it might.
+    const strict = await browser.newContext();
+    try {
+      await strict.route(`${server.url}/wallet/**`, async (route) => {
+        const response = await route.fetch();
+        const headers = response.headers();
+        headers['content-security-policy'] = (headers['content-security-policy'] ?? '').replace(
+          " 'wasm-unsafe-eval'",
+          ''
+        );
+        assert.doesNotMatch(headers['content-security-policy'] ?? '', /wasm/);
+        await route.fulfill({ response, headers });
+      });
+      const p = await strict.newPage();
+      await p.goto(`${server.url}/wallet/#token=${token}`);
+      await title(p).filter({ hasText: 'Server Status' }).waitFor();
+      const arithmetic = p.getByTestId('arithmetic');
+      assert.equal(await text(p, 'arithmetic'), 'noble (slower: WebAssembly did not load)');
+      assert.match(
+        (await arithmetic.getAttribute('title')) ?? '',
+        /libsecp256k1 \(WebAssembly\) did not load: .*@noble\/curves, several times slower/
+      );
+    } finally {
+      await strict.close();
+    }
   });
 
   const keygen = async (scheme: 'ecdsa' | 'ed25519') => {
