@@ -1,7 +1,8 @@
 /**
  * `npm run bench`, secp256k1 backends: ECDSA (DKLs23) key generation and signing with each
- * backend (libsecp256k1 through the addon and in WebAssembly, and noble), beside Silence Labs' DKLs23 (Rust → WASM, all parties in one thread) measured on this
- * machine class, then dudect-style timing lines for every backend call that sees a secret.
+ * backend (libsecp256k1 through the addon and in WebAssembly, and noble), beside Silence Labs'
+ * DKLs23 (Rust → WASM, all parties in one thread) measured on this machine class, then
+ * dudect-style timing lines for every backend call that sees a secret.
  *
  * Key generation runs all parties in one thread, like the reference. Besides the wall time it
  * prints the critical path: for each wave of messages, the longest time one party spent
@@ -9,8 +10,8 @@
  * runs on its own machine and the network is free.
  *
  * BENCH_ONLY=secp256k1 runs this section alone. BENCH_ECDSA_DKG_RUNS (default 10; 0 skips)
- * runs per key generation case with libsecp256k1 (with one core worker thread, and without), a
- * fifth of them (at least one) with noble; BENCH_RUNS (default 20) signatures per case;
+ * runs per key generation case with libsecp256k1 (the addon with one core worker thread and
+ * without, and WebAssembly), a fifth of them (at least one) with noble; BENCH_RUNS (default 20) signatures per case;
  * BENCH_TIMING_SAMPLES (default 1000; 0 skips) samples per class for the timing lines.
  * @module
  */
