@@ -66,6 +66,12 @@ export interface Group {
    * installed backend.
    */
   mulSecret(p: GroupPoint, s: bigint): GroupPoint;
+  /**
+   * `s·P` for a public `s`, by the fastest means at hand (it may be variable time): on secp256k1
+   * with a backend installed, the backend's `mulPoint`; otherwise noble's `multiplyUnsafe`, which
+   * uses `P`'s precomputed table when it has one.
+   */
+  mulPublic(p: GroupPoint, s: bigint): GroupPoint;
   /** Multi-scalar multiplication on public values only. */
   msm(points: GroupPoint[], scalars: bigint[]): GroupPoint;
   encodePoint(p: GroupPoint): Uint8Array;
@@ -193,6 +199,11 @@ function makeGroup(
       if (!usesBackend || secp256k1BackendIsNoble()) return P.multiply(k);
       return viaBackend(k, (sb, out) => secp256k1Backend().mulPoint(P.toBytes(false), sb, out));
     },
+    mulPublic(p, s) {
+      if (usesBackend && !secp256k1BackendIsNoble()) return group.mulSecret(p, s);
+      const k = mod(s);
+      return k === 0n || p.is0() ? Point.ZERO : p.multiplyUnsafe(k);
+    },
     // The casts only bridge the structural GroupPoint interface back to noble's nominal types.
     msm: (points, scalars) =>
       mulAddUnsafe(
@@ -206,7 +217,8 @@ function makeGroup(
         Point as unknown as Parameters<typeof normalizeZ>[0],
         ps as unknown as Parameters<typeof normalizeZ>[1]
       ).map((p) => (p as unknown as GroupPoint).toBytes()),
-    decodeOwn: (b) => Point.fromBytes(b),
+    decodeOwn: (b) =>
+      usesBackend && !secp256k1BackendIsNoble() ? decodeWithBackend(Point, b) : Point.fromBytes(b),
     decodePoint(b, what = 'point', opts = {}) {
       if (!(b instanceof Uint8Array) || b.length !== pointLength || !checkPrefix(b)) {
         throw new DecodeError('BadPoint', `${what}: expected ${pointLength}-byte ${name} point`);

@@ -121,8 +121,8 @@ export function rvoleAliceRespond(
     const col0 = colsW.subarray(i * 32, i * 32 + 32);
     for (let k = 0; k < 32; k++) col1[k] = (col0[k] as number) ^ (dp[k] as number);
     for (let m = 0; m < M; m++) {
-      const q0 = pads.pad(i, m, col0, G.order);
-      const q1 = pads.pad(i, m, col1, G.order);
+      const q0 = pads.pad(i, m, col0);
+      const q1 = pads.pad(i, m, col1);
       p0[i * M + m] = q0;
       G.encodeScalarInto(q0 - q1 + (inputs[m] as bigint), aTilde, (i * M + m) * 32);
     }
@@ -184,8 +184,7 @@ export function rvoleBobFinish(
     const col = colsV.subarray(i * 32, i * 32 + 32);
     const b = bitMultiplier(state.beta, i);
     const dh: bigint[] = [];
-    for (let m = 0; m < M; m++)
-      dh.push(pads.pad(i, m, col, G.order) + b * (aTilde[i * M + m] as bigint));
+    for (let m = 0; m < M; m++) dh.push(pads.pad(i, m, col) + b * (aTilde[i * M + m] as bigint));
     const [h0, h1, h2] = dh as [bigint, bigint, bigint];
     G.encodeScalarInto(h2 + theta0 * h0 + theta1 * h1 - b * eta, muItems, i * 32);
     d0 += (g[i] as bigint) * h0;

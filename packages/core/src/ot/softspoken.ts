@@ -56,6 +56,8 @@ class LeafPrg {
   readonly #nu = new Uint8Array(4);
   readonly #y = new Uint8Array(4);
   readonly row = new Uint8Array(ROW_BYTES);
+  /** `row` as 32-bit words, for the XORs. */
+  readonly rowWords = new Uint32Array(this.row.buffer);
 
   constructor(sidX: Uint8Array) {
     this.#h = new PrefixedHash('ote/prg', [sidX], 4);
@@ -76,26 +78,37 @@ class LeafPrg {
   }
 }
 
-function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, len: number): void {
-  for (let i = 0; i < len; i++)
+/**
+ * Rows are XORed as 32-bit words (a row is 20 of them): 4× fewer operations than bytes, and
+ * byte order does not matter to an XOR. Offsets and lengths here count words.
+ */
+const ROW_WORDS = ROW_BYTES / 4;
+
+/** A fresh zeroed byte buffer with its 32-bit word view over the same memory. */
+function wordBuffer(bytes: number): { bytes: Uint8Array; words: Uint32Array } {
+  const words = new Uint32Array(bytes / 4);
+  return { bytes: new Uint8Array(words.buffer), words };
+}
+
+function xorRow(dst: Uint32Array, dOff: number, src: Uint32Array, sOff: number): void {
+  for (let i = 0; i < ROW_WORDS; i++)
     dst[dOff + i] = (dst[dOff + i] as number) ^ (src[sOff + i] as number);
 }
 
-/** `dst ^= src & mask` with `mask` 0x00 or 0xff: the same work whatever the secret bit is. */
-function xorMasked(
-  dst: Uint8Array,
+/** `dst ^= src & mask` over a row, `mask` 0 or −1: the same work whatever the secret bit is. */
+function xorRowMasked(
+  dst: Uint32Array,
   dOff: number,
-  src: Uint8Array,
+  src: Uint32Array,
   sOff: number,
-  len: number,
   mask: number
 ): void {
-  for (let i = 0; i < len; i++)
+  for (let i = 0; i < ROW_WORDS; i++)
     dst[dOff + i] = (dst[dOff + i] as number) ^ ((src[sOff + i] as number) & mask);
 }
 
-/** 0xff when bit `b` of `x` is set, else 0x00. */
-const bitMask = (x: number, b: number): number => -((x >> b) & 1) & 0xff;
+/** −1 (all bits set) when bit `b` of `x` is set, else 0. */
+const bitMask = (x: number, b: number): number => -((x >> b) & 1);
 
 type Omegas = readonly [GfMultiplier, GfMultiplier, GfMultiplier, GfMultiplier];
 
@@ -139,17 +152,17 @@ export function oteReceiverStart(
   const nB = rng(32);
   const sidX = oteSidX(sidS, a, b, setup.setupId, nB);
   const betaBar = concatBytes(beta, rng(16));
-  const u = new Uint8Array(OTE_BLOCKS * ROW_BYTES);
-  const V = new Uint8Array(ROWS * ROW_BYTES);
+  const { bytes: u, words: uWords } = wordBuffer(OTE_BLOCKS * ROW_BYTES);
+  const { bytes: V, words: vWords } = wordBuffer(ROWS * ROW_BYTES);
   const prg = new LeafPrg(sidX);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
-    const uOff = nu * ROW_BYTES;
-    u.set(betaBar, uOff);
+    u.set(betaBar, nu * ROW_BYTES);
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg.leaf(nu, y, setup.seeds);
-      xorInto(u, uOff, r, 0, ROW_BYTES);
+      prg.leaf(nu, y, setup.seeds);
+      xorRow(uWords, nu * ROW_WORDS, prg.rowWords, 0);
+      // y is the public leaf index, not a secret: branching on it is fine.
       for (let l = 0; l < 4; l++)
-        if ((y >> l) & 1) xorInto(V, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES);
+        if ((y >> l) & 1) xorRow(vWords, (4 * nu + l) * ROW_WORDS, prg.rowWords, 0);
     }
   }
   prg.destroy();
@@ -184,23 +197,26 @@ export function oteSenderProcess(
   const betaTilde = m1.subarray(32 + OTE_BLOCKS * ROW_BYTES, 32 + OTE_BLOCKS * ROW_BYTES + 16);
   const tTilde = m1.subarray(M1_BYTES - ROWS * 16);
   const sidX = oteSidX(sidS, a, b, setup.setupId, nB);
-  const W = new Uint8Array(ROWS * ROW_BYTES);
+  const { bytes: W, words: wWords } = wordBuffer(ROWS * ROW_BYTES);
+  // u sits at an arbitrary offset of the message: copied once to be read as words.
+  const uWords = new Uint32Array(OTE_BLOCKS * ROW_WORDS);
+  new Uint8Array(uWords.buffer).set(u);
   // Δ is this pair's long-term secret: every row update does the same work whatever its bits
   // are (masks, no branches). The punctured leaf is expanded too and masked out.
   const prg = new LeafPrg(sidX);
   for (let nu = 0; nu < OTE_BLOCKS; nu++) {
     const d = setup.delta[nu] as number;
     for (let y = 0; y < OTE_LEAVES; y++) {
-      const r = prg.leaf(nu, y, setup.seeds);
-      // 0x00 for the punctured leaf y = Δ_ν (its r counts as zero), 0xff otherwise.
-      const keep = ((((y ^ d) - 1) >> 31) ^ -1) & 0xff;
+      prg.leaf(nu, y, setup.seeds);
+      // 0 for the punctured leaf y = Δ_ν (its r counts as zero), −1 otherwise.
+      const keep = (((y ^ d) - 1) >> 31) ^ -1;
       const x = d ^ y;
       for (let l = 0; l < 4; l++) {
-        xorMasked(W, (4 * nu + l) * ROW_BYTES, r, 0, ROW_BYTES, bitMask(x, l) & keep);
+        xorRowMasked(wWords, (4 * nu + l) * ROW_WORDS, prg.rowWords, 0, bitMask(x, l) & keep);
       }
     }
     for (let l = 0; l < 4; l++) {
-      xorMasked(W, (4 * nu + l) * ROW_BYTES, u, nu * ROW_BYTES, ROW_BYTES, bitMask(d, l));
+      xorRowMasked(wWords, (4 * nu + l) * ROW_WORDS, uWords, nu * ROW_WORDS, bitMask(d, l));
     }
   }
   prg.destroy();
@@ -208,8 +224,9 @@ export function oteSenderProcess(
   let ok = true;
   const expected = new Uint8Array(16);
   for (let r = 0; r < ROWS; r++) {
-    expected.set(tTilde.subarray(r * 16, r * 16 + 16));
-    xorMasked(expected, 0, betaTilde, 0, 16, -deltaBit(setup.delta, r) & 0xff);
+    const mask = -deltaBit(setup.delta, r) & 0xff;
+    for (let k = 0; k < 16; k++)
+      expected[k] = (tTilde[r * 16 + k] as number) ^ ((betaTilde[k] as number) & mask);
     // No early exit: every row is checked whatever happened before, so timing does not say which
     // failed.
     ok = ctEqual(compress(omega, W, r * ROW_BYTES), expected) && ok;
@@ -251,7 +268,9 @@ export function deltaPrime(delta: Uint8Array): Uint8Array {
 
 /**
  * The pads of one extension, `HashToScalar("ote/out", sidY, i, m, col)`, sharing the hash state
- * of their common prefix. Holds secret-derived state: `destroy()` when done.
+ * of their common prefix. `pad` returns each before its reduction modulo q (below 2^384,
+ * `PrefixedHash.wideScalar`): every use reduces a sum of them anyway. Holds secret-derived state:
+ * `destroy()` when done.
  */
 export class OtePads {
   readonly #h: PrefixedHash;
@@ -262,10 +281,11 @@ export class OtePads {
     this.#h = new PrefixedHash('ote/out', [sidY], 4);
   }
 
-  pad(i: number, m: number, col: Uint8Array, order: bigint): bigint {
+  /** Pad `(i, m)` for the column `col`, congruent to `HashToScalar` modulo q. */
+  pad(i: number, m: number, col: Uint8Array): bigint {
     writeU32be(this.#i, 0, i);
     writeU32be(this.#m, 0, m);
-    return this.#h.scalar([this.#i, this.#m, col], order);
+    return this.#h.wideScalar([this.#i, this.#m, col]);
   }
 
   destroy(): void {
