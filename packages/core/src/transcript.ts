@@ -265,12 +265,15 @@ export class PrefixedHash {
     this.#engine.compressAll(this.#mid, this.#view, end, this.#key);
   }
 
-  /** Counter block `j` of the XOF keyed by `#key`, into `#out`. */
+  /** Writes `#key` into the XOF's counter block, for the `#block` calls that follow. */
+  #loadKey(): void {
+    stateToBytes(this.#key, this.#ctrView, 0);
+  }
+
+  /** Counter block `j` of the XOF keyed by `#key` (after `#loadKey`), into `#out`. */
   #block(j: number): void {
-    const v = this.#ctrView;
-    for (let w = 0; w < 8; w++) v.setUint32(4 * w, this.#key[w] as number);
-    v.setUint32(32, j);
-    this.#engine.compress(Sha256Blocks.IV, v, 0, this.#out);
+    this.#ctrView.setUint32(32, j);
+    this.#engine.compress(Sha256Blocks.IV, this.#ctrView, 0, this.#out);
   }
 
   /** `H256(tag, fixed…, fields…)`. */
@@ -291,6 +294,7 @@ export class PrefixedHash {
   /** `XOF(tag, fixed…, fields…; out.length)`, written into `out`. */
   xofInto(fields: readonly Uint8Array[], out: Uint8Array): void {
     this.#h256(fields);
+    this.#loadKey();
     const view = new DataView(out.buffer, out.byteOffset, out.length);
     const whole = out.length >> 5;
     for (let j = 0; j < whole; j++) {
@@ -316,6 +320,7 @@ export class PrefixedHash {
    */
   wideScalar(fields: readonly Uint8Array[]): bigint {
     this.#h256(fields);
+    this.#loadKey();
     const wide = this.#wide;
     this.#block(0);
     stateToBytes(this.#out, wide, 0);

@@ -47,6 +47,22 @@ function syntheticSetup(): { sender: OteSenderSetup; receiver: OteReceiverSetup 
 const sidS = rng(32);
 
 describe('SoftSpokenOT', () => {
+  test('columns() is the bit transpose of the first 512 columns, on random and one-hot rows', () => {
+    const bit = (b: Uint8Array, i: number) => ((b[i >> 3] as number) >> (i & 7)) & 1;
+    const inputs = [rng(ROWS * ROW_BYTES), rng(ROWS * ROW_BYTES), new Uint8Array(ROWS * ROW_BYTES)];
+    // One set bit per 8 × 8 block position: catches a swap that lands one place off.
+    const oneHot = new Uint8Array(ROWS * ROW_BYTES);
+    for (let r = 0; r < ROWS; r++) oneHot[r * ROW_BYTES + ((r * 7) % 64)] = 1 << (r & 7);
+    inputs.push(oneHot);
+    for (const rows of inputs) {
+      const cols = columns(rows);
+      assert.equal(cols.length, 512 * 32);
+      for (let i = 0; i < 512; i++)
+        for (let r = 0; r < ROWS; r++)
+          assert.equal(bit(cols.subarray(i * 32), r), bit(rows.subarray(r * ROW_BYTES), i));
+    }
+  });
+
   test("the sender rows satisfy W_r = V_r ⊕ Δ'_r·β̄ and the honest check passes", () => {
     const { sender, receiver } = syntheticSetup();
     const beta = rng(64);

@@ -238,19 +238,36 @@ export function oteSenderProcess(
 /**
  * Transposes the first 512 columns of a 256 × 640-bit row matrix: column i (32 bytes) has bit r
  * equal to bit i of row r.
+ *
+ * It works on 8 × 8 bit blocks: byte `c` of rows 8g..8g+7 holds bit j of row 8g+k at bit 8k + j
+ * of a 64-bit word (two 32-bit halves), and three delta swaps (2 × 2, then 4 × 4, then 8 × 8
+ * blocks) move it to bit 8j + k, so that byte j is bits 8g..8g+7 of column 8c + j. The rows
+ * depend on secret choice bits and Δ: shifts, masks and XORs only, no data-dependent branch or
+ * index.
  */
 export function columns(rows: Uint8Array): Uint8Array {
   const cols = new Uint8Array(OTE_XI * 32);
-  // The rows depend on secret choice bits and Δ: no data-dependent branches.
-  for (let r = 0; r < ROWS; r++) {
-    const rowOff = r * ROW_BYTES;
-    const rByte = r >> 3;
-    const rShift = r & 7;
-    for (let byte = 0; byte < OTE_XI / 8; byte++) {
-      const v = rows[rowOff + byte] as number;
-      for (let bit = 0; bit < 8; bit++) {
-        const at = (byte * 8 + bit) * 32 + rByte;
-        cols[at] = (cols[at] as number) | (((v >> bit) & 1) << rShift);
+  const at = (k: number, c: number) => rows[k * ROW_BYTES + c] as number;
+  for (let g = 0; g < ROWS / 8; g++) {
+    const k = 8 * g;
+    for (let c = 0; c < OTE_XI / 8; c++) {
+      let lo = at(k, c) | (at(k + 1, c) << 8) | (at(k + 2, c) << 16) | (at(k + 3, c) << 24);
+      let hi = at(k + 4, c) | (at(k + 5, c) << 8) | (at(k + 6, c) << 16) | (at(k + 7, c) << 24);
+      let t = (lo ^ (lo >>> 7)) & 0x00aa00aa;
+      lo ^= t ^ (t << 7);
+      t = (hi ^ (hi >>> 7)) & 0x00aa00aa;
+      hi ^= t ^ (t << 7);
+      t = (lo ^ (lo >>> 14)) & 0x0000cccc;
+      lo ^= t ^ (t << 14);
+      t = (hi ^ (hi >>> 14)) & 0x0000cccc;
+      hi ^= t ^ (t << 14);
+      t = (lo ^ (hi << 4)) & 0xf0f0f0f0;
+      lo ^= t;
+      hi ^= t >>> 4;
+      const out = 8 * c * 32 + g;
+      for (let j = 0; j < 4; j++) {
+        cols[out + 32 * j] = (lo >>> (8 * j)) & 0xff;
+        cols[out + 32 * (j + 4)] = (hi >>> (8 * j)) & 0xff;
       }
     }
   }
