@@ -114,8 +114,6 @@ interface NoblePointCons {
   };
 }
 
-const MASK64 = (1n << 64n) - 1n;
-
 /**
  * 32-byte encoding of an integer below 2^256 through four 64-bit words. Same bytes as noble's
  * `Fn.toBytes`, without its hex round trip (the RVOLE encodes 3,072 scalars per signature).
@@ -126,11 +124,13 @@ function scalarToBytes(s: bigint, littleEndian: boolean): Uint8Array {
   return out;
 }
 
+/** `setBigUint64` keeps the low 64 bits of its value itself (ToBigUint64), so no mask is needed. */
 function writeScalar(s: bigint, v: DataView, off: number, littleEndian: boolean): void {
-  for (let k = 0; k < 4; k++) {
-    const word = (s >> BigInt(64 * k)) & MASK64;
-    v.setBigUint64(off + (littleEndian ? 8 * k : 24 - 8 * k), word, littleEndian);
-  }
+  const at = (k: number) => off + (littleEndian ? 8 * k : 24 - 8 * k);
+  v.setBigUint64(at(0), s, littleEndian);
+  v.setBigUint64(at(1), s >> 64n, littleEndian);
+  v.setBigUint64(at(2), s >> 128n, littleEndian);
+  v.setBigUint64(at(3), s >> 192n, littleEndian);
 }
 
 /** Inverse of `scalarToBytes` (any 32 bytes; the caller range-checks). */
