@@ -126,11 +126,12 @@ function scalarToBytes(s: bigint, littleEndian: boolean): Uint8Array {
 
 /** `setBigUint64` keeps the low 64 bits of its value itself (ToBigUint64), so no mask is needed. */
 function writeScalar(s: bigint, v: DataView, off: number, littleEndian: boolean): void {
-  const at = (k: number) => off + (littleEndian ? 8 * k : 24 - 8 * k);
-  v.setBigUint64(at(0), s, littleEndian);
-  v.setBigUint64(at(1), s >> 64n, littleEndian);
-  v.setBigUint64(at(2), s >> 128n, littleEndian);
-  v.setBigUint64(at(3), s >> 192n, littleEndian);
+  const lo = littleEndian ? 0 : 24;
+  const step = littleEndian ? 8 : -8;
+  v.setBigUint64(off + lo, s, littleEndian);
+  v.setBigUint64(off + lo + step, s >> 64n, littleEndian);
+  v.setBigUint64(off + lo + 2 * step, s >> 128n, littleEndian);
+  v.setBigUint64(off + lo + 3 * step, s >> 192n, littleEndian);
 }
 
 /** Inverse of `scalarToBytes` (any 32 bytes; the caller range-checks). */

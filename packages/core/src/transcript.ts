@@ -208,6 +208,10 @@ export class PrefixedHash {
   readonly #wide = new DataView(new ArrayBuffer(48));
 
   readonly #firstLength: number | undefined;
+  /** Where the last call's message ended in `#buf` (−1: no padding written yet). */
+  #end = -1;
+  /** `paddedLength(#end)`. */
+  #padded = 0;
 
   /**
    * @param firstFieldLength - when every call's first field has this one length, its length
@@ -245,6 +249,7 @@ export class PrefixedHash {
     let len = this.#head.length + (skip === undefined ? 0 : -4);
     for (const f of fields) len += 4 + f.length;
     if (paddedLength(len) > this.#buf.length) {
+      this.#end = -1;
       this.#buf.fill(0);
       this.#buf = new Uint8Array(paddedLength(len));
       this.#buf.set(this.#head);
@@ -261,8 +266,13 @@ export class PrefixedHash {
       buf.set(f, off);
       off += f.length;
     }
-    const end = writePadding(buf, this.#view, off, this.#midBytes + off);
-    this.#engine.compressAll(this.#mid, this.#view, end, this.#key);
+    // The fields wrote only below `off`: with the same message length as the last call, the
+    // padding after it is still in place.
+    if (off !== this.#end) {
+      this.#padded = writePadding(buf, this.#view, off, this.#midBytes + off);
+      this.#end = off;
+    }
+    this.#engine.compressAll(this.#mid, this.#view, this.#padded, this.#key);
   }
 
   /** Writes `#key` into the XOF's counter block, for the `#block` calls that follow. */
@@ -331,6 +341,7 @@ export class PrefixedHash {
 
   /** Erases the kept states, scratch buffers and noble's shared schedule. Unusable afterwards. */
   destroy(): void {
+    this.#end = -1;
     this.#engine.wipe();
     for (const b of [this.#mid, this.#key, this.#out, this.#head, this.#buf, this.#ctr]) b.fill(0);
     new Uint8Array(this.#wide.buffer).fill(0);

@@ -120,6 +120,30 @@ describe('transcript encoding', () => {
     );
   });
 
+  test('one PrefixedHash over a sequence of messages of changing lengths matches H256 each time', () => {
+    // The padding kept from the previous call must be rewritten whenever the length changes
+    // (shorter, longer, past the buffer) and may be reused only when it does not.
+    const bytes = fc.uint8Array({ maxLength: 200 });
+    fc.assert(
+      fc.property(
+        fc.array(bytes, { maxLength: 2 }),
+        fc.array(fc.array(bytes, { maxLength: 3 }), { minLength: 1, maxLength: 12 }),
+        (fixed, calls) => {
+          const h = new PrefixedHash('ote/out', fixed);
+          for (const rest of calls) {
+            assert.equal(hex(h.digest(rest)), hex(H256('ote/out', ...fixed, ...rest)));
+            assert.equal(
+              h.wideScalar(rest) % secp256k1Group.order,
+              hashToScalar('ote/out', [...fixed, ...rest], secp256k1Group.order)
+            );
+          }
+          h.destroy();
+        }
+      ),
+      { numRuns: 300 }
+    );
+  });
+
   test('scalar codecs match noble byte for byte (big-endian secp256k1, little-endian Ed25519)', () => {
     for (const [g, Fn] of [
       [secp256k1Group, secp256k1.Point.Fn],
