@@ -249,6 +249,20 @@ function cases(n: number): LeakCase[] {
     senderFor(receiver, issueDelta(0)),
     senderFor(receiver, issueDelta(1)),
   ] as const;
+  // deltaPrime takes ~0.5 µs, so where its one input sits in memory can show as a 1–2 ns
+  // difference between the classes. Copies made alternately, A, B, A, B…, spread both classes
+  // over the same stretch of the heap.
+  const copies = new Map<readonly [OteSenderSetup, OteSenderSetup], [Uint8Array[], Uint8Array[]]>();
+  const deltaCopies = (pair: readonly [OteSenderSetup, OteSenderSetup]) => {
+    let c = copies.get(pair);
+    if (!c) {
+      c = [[], []];
+      for (let k = 0; k < POOL; k++)
+        for (const cls of [0, 1] as const) c[cls].push(pair[cls].delta.slice());
+      copies.set(pair, c);
+    }
+    return c;
+  };
   const finishCall = (input: BobFinishInput) => {
     // A fresh copy each call, in case the routine wipes the state it consumes.
     const { state: s, m2 } = input;
@@ -297,8 +311,8 @@ function cases(n: number): LeakCase[] {
       label: "deltaPrime, Δ'",
       classes: CLASSES,
       samplesPerClass: cheap,
-      prepare: (cls) => {
-        const delta = senders[cls].delta;
+      prepare: (cls, k) => {
+        const delta = deltaCopies(senders)[cls][k % POOL] as Uint8Array;
         return () => deltaPrime(delta);
       },
     },
@@ -306,8 +320,8 @@ function cases(n: number): LeakCase[] {
       label: "deltaPrime, Δ'",
       classes: ISSUE_DELTA,
       samplesPerClass: cheap,
-      prepare: (cls) => {
-        const delta = issueSenders[cls].delta;
+      prepare: (cls, k) => {
+        const delta = deltaCopies(issueSenders)[cls][k % POOL] as Uint8Array;
         return () => deltaPrime(delta);
       },
     },
