@@ -62,6 +62,8 @@ const ADVICE: Record<string, string> = {
   CODE_MISMATCH:
     'The codes do not match: someone may be in the middle. Pairing was refused; start again.',
   REFRESH_REQUIRED: 'This key came from a backup: refresh it before it signs.',
+  INSECURE_RNG:
+    "This browser's random number generator failed its check, so the wallet will not make keys or signatures here. Use another browser or device.",
 };
 
 export function errorText(e: unknown): { text: string; code: string } {

@@ -15,7 +15,7 @@ import {
   type ServedRequest,
   TesseraClient,
 } from '@tessera/client';
-import { nobleSecp256k1, useSecp256k1Backend } from '@tessera/core';
+import { assertRngHealthy, nobleSecp256k1, useSecp256k1Backend } from '@tessera/core';
 import { loadLibsecp256k1WasmSync } from '@tessera/secp256k1-wasm';
 import { IdbDeviceHome } from './idb-device-home.ts';
 import { IndexedDbShareStore, WalletStoreError } from './idb-store.ts';
@@ -56,6 +56,24 @@ function installArithmetic(): Arithmetic {
   }
 }
 const arithmetic = installArithmetic();
+
+/**
+ * Core's start-up check of the platform CSPRNG, which the server, gateway and CLI run too: two
+ * draws of `crypto.getRandomValues` that repeat, or are constant, mean a stubbed or broken
+ * source. Then no call runs (no key, nonce or share is made from it) and every screen shows why.
+ */
+function checkRandomness(): (Error & { code: string }) | null {
+  try {
+    assertRngHealthy();
+    return null;
+  } catch (e) {
+    return Object.assign(
+      new Error(`${(e as Error).message}: this browser cannot make keys or signatures safely`),
+      { code: 'INSECURE_RNG' }
+    );
+  }
+}
+const randomnessFailure = checkRandomness();
 
 const storeReady = IndexedDbShareStore.open();
 const homeReady = storeReady.then((s) => new IdbDeviceHome(s.db, s.wrappingKey));
@@ -339,6 +357,7 @@ self.onmessage = async (ev: MessageEvent<CallMessage | AnswerMessage>) => {
   }
   const { id, call, arg } = ev.data;
   try {
+    if (randomnessFailure) throw randomnessFailure;
     const handler = handlers[call] as Handler<CallName>;
     const value = await handler(arg, id);
     post({ id, kind: 'result', value }, value instanceof Uint8Array ? [value.buffer] : []);

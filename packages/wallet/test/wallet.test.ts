@@ -130,6 +130,39 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
     }
   });
 
+  test('a browser whose getRandomValues repeats itself: the worker refuses every call and each screen says why', async () => {
+    // The worker's script, as this context receives it, starts by replacing getRandomValues with
+    // one that hands back zeros: a stubbed or broken source, as core's start-up check meets it.
+    const broken = await browser.newContext();
+    try {
+      let stubbed = false;
+      await broken.route(`${server.url}/wallet/**`, async (route) => {
+        const response = await route.fetch();
+        if (!/\/assets\/worker-[^/]*\.js$/.test(route.request().url()))
+          return route.fulfill({ response });
+        stubbed = true;
+        const body =
+          'Object.defineProperty(self.crypto, "getRandomValues", { value: (a) => a.fill(0) });\n' +
+          (await response.text());
+        await route.fulfill({ response, body });
+      });
+      const p = await broken.newPage();
+      await p.goto(`${server.url}/wallet/#token=${token}`);
+      const banner = p.getByTestId('error');
+      await banner.waitFor();
+      assert.ok(stubbed, 'the worker script was served through the stub');
+      assert.equal(await banner.getAttribute('data-code'), 'INSECURE_RNG');
+      assert.match(await banner.innerText(), /random number generator failed its check/);
+      // Every route asks the worker first, so no screen gets past the banner.
+      await p.goto(`${server.url}/wallet/#/keys`);
+      await p.reload();
+      await p.getByTestId('error').waitFor();
+      assert.equal(await p.getByTestId('error').getAttribute('data-code'), 'INSECURE_RNG');
+    } finally {
+      await broken.close();
+    }
+  });
+
   const keygen = async (scheme: 'ecdsa' | 'ed25519') => {
     await open(page);
     await page.getByLabel('Key type').selectOption(scheme);
