@@ -38,6 +38,24 @@ const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
   );
 
 /**
+ * Core's start-up check of the platform CSPRNG, which the server, gateway and CLI run too: two
+ * draws of `crypto.getRandomValues` that repeat, or are constant, mean a stubbed or broken
+ * source. Then no call runs (no key, nonce or share is made from it) and every screen shows why.
+ */
+function checkRandomness(): (Error & { code: string }) | null {
+  try {
+    assertRngHealthy();
+    return null;
+  } catch (e) {
+    return Object.assign(
+      new Error(`${(e as Error).message}: this browser cannot make keys or signatures safely`),
+      { code: 'INSECURE_RNG' }
+    );
+  }
+}
+const randomnessFailure = checkRandomness();
+
+/**
  * libsecp256k1 in WebAssembly for the ECDSA key generation's base OTs (a worker may compile it
  * synchronously). If the page's policy or the browser refuses WebAssembly, the worker runs on
  * noble and Server Status says why: nothing falls back silently.
@@ -57,25 +75,11 @@ function installArithmetic(): Arithmetic {
 }
 const arithmetic = installArithmetic();
 
-/**
- * Core's start-up check of the platform CSPRNG, which the server, gateway and CLI run too: two
- * draws of `crypto.getRandomValues` that repeat, or are constant, mean a stubbed or broken
- * source. Then no call runs (no key, nonce or share is made from it) and every screen shows why.
- */
-function checkRandomness(): (Error & { code: string }) | null {
-  try {
-    assertRngHealthy();
-    return null;
-  } catch (e) {
-    return Object.assign(
-      new Error(`${(e as Error).message}: this browser cannot make keys or signatures safely`),
-      { code: 'INSECURE_RNG' }
-    );
-  }
-}
-const randomnessFailure = checkRandomness();
-
-const storeReady = IndexedDbShareStore.open();
+// With a failed randomness check the store is not even opened (opening it makes the wrapping key):
+// nothing is created, and every call is refused before it would wait on the store.
+const storeReady: ReturnType<typeof IndexedDbShareStore.open> = randomnessFailure
+  ? new Promise(() => {})
+  : IndexedDbShareStore.open();
 const homeReady = storeReady.then((s) => new IdbDeviceHome(s.db, s.wrappingKey));
 let client: TesseraClient | null = null;
 let node: DeviceNode | null = null;

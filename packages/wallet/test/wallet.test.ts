@@ -153,6 +153,18 @@ describe('the web wallet in Chromium', { skip: skipBrowser, timeout: 10 * 60_000
       assert.ok(stubbed, 'the worker script was served through the stub');
       assert.equal(await banner.getAttribute('data-code'), 'INSECURE_RNG');
       assert.match(await banner.innerText(), /random number generator failed its check/);
+      // Nothing was stored: the worker did not even open its database (which makes a key).
+      assert.equal(
+        await p.evaluate(
+          async () =>
+            (
+              await (
+                globalThis as unknown as { indexedDB: { databases(): Promise<unknown[]> } }
+              ).indexedDB.databases()
+            ).length
+        ),
+        0
+      );
       // Every route asks the worker first, so no screen gets past the banner.
       await p.goto(`${server.url}/wallet/#/keys`);
       await p.reload();
