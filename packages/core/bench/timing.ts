@@ -252,17 +252,14 @@ function cases(n: number): LeakCase[] {
   // deltaPrime takes ~0.5 µs, so where its one input sits in memory can show as a 1–2 ns
   // difference between the classes. Copies made alternately, A, B, A, B…, spread both classes
   // over the same stretch of the heap.
-  const copies = new Map<readonly [OteSenderSetup, OteSenderSetup], [Uint8Array[], Uint8Array[]]>();
   const deltaCopies = (pair: readonly [OteSenderSetup, OteSenderSetup]) => {
-    let c = copies.get(pair);
-    if (!c) {
-      c = [[], []];
-      for (let k = 0; k < POOL; k++)
-        for (const cls of [0, 1] as const) c[cls].push(pair[cls].delta.slice());
-      copies.set(pair, c);
-    }
+    const c: [Uint8Array[], Uint8Array[]] = [[], []];
+    for (let k = 0; k < POOL; k++)
+      for (const cls of [0, 1] as const) c[cls].push(pair[cls].delta.slice());
     return c;
   };
+  const senderDeltas = deltaCopies(senders);
+  const issueDeltas = deltaCopies(issueSenders);
   const finishCall = (input: BobFinishInput) => {
     // A fresh copy each call, in case the routine wipes the state it consumes.
     const { state: s, m2 } = input;
@@ -312,7 +309,7 @@ function cases(n: number): LeakCase[] {
       classes: CLASSES,
       samplesPerClass: cheap,
       prepare: (cls, k) => {
-        const delta = deltaCopies(senders)[cls][k % POOL] as Uint8Array;
+        const delta = senderDeltas[cls][k % POOL] as Uint8Array;
         return () => deltaPrime(delta);
       },
     },
@@ -321,7 +318,7 @@ function cases(n: number): LeakCase[] {
       classes: ISSUE_DELTA,
       samplesPerClass: cheap,
       prepare: (cls, k) => {
-        const delta = deltaCopies(issueSenders)[cls][k % POOL] as Uint8Array;
+        const delta = issueDeltas[cls][k % POOL] as Uint8Array;
         return () => deltaPrime(delta);
       },
     },

@@ -210,8 +210,6 @@ export class PrefixedHash {
   readonly #firstLength: number | undefined;
   /** Where the last call's message ended in `#buf` (−1: no padding written yet). */
   #end = -1;
-  /** `paddedLength(#end)`. */
-  #padded = 0;
 
   /**
    * @param firstFieldLength - when every call's first field has this one length, its length
@@ -269,10 +267,10 @@ export class PrefixedHash {
     // The fields wrote only below `off`: with the same message length as the last call, the
     // padding after it is still in place.
     if (off !== this.#end) {
-      this.#padded = writePadding(buf, this.#view, off, this.#midBytes + off);
+      writePadding(buf, this.#view, off, this.#midBytes + off);
       this.#end = off;
     }
-    this.#engine.compressAll(this.#mid, this.#view, this.#padded, this.#key);
+    this.#engine.compressAll(this.#mid, this.#view, paddedLength(off), this.#key);
   }
 
   /** Writes `#key` into the XOF's counter block, for the `#block` calls that follow. */
@@ -318,15 +316,10 @@ export class PrefixedHash {
       out[32 * whole + k] = ((this.#out[k >> 2] as number) >>> (24 - 8 * (k & 3))) & 0xff;
   }
 
-  /** `HashToScalar(tag, fixed…, fields…)`. */
-  scalar(fields: readonly Uint8Array[], order: bigint): bigint {
-    return this.wideScalar(fields) % order;
-  }
-
   /**
    * `OS2IP(XOF(tag, fixed…, fields…; 48))` before its reduction: an integer below 2^384 that is
-   * `HashToScalar` modulo the order. For hot loops whose sums are reduced anyway (the RVOLE's
-   * pads): one 384-bit division fewer per pad, same results.
+   * `HashToScalar` modulo the order (reduce it for `HashToScalar` itself). For hot loops whose
+   * sums are reduced anyway (the RVOLE's pads): one 384-bit division fewer per pad.
    */
   wideScalar(fields: readonly Uint8Array[]): bigint {
     this.#h256(fields);

@@ -11,8 +11,8 @@
  *
  * BENCH_ONLY=secp256k1 runs this section alone. BENCH_ECDSA_DKG_RUNS (default 10; 0 skips)
  * runs per key generation case with libsecp256k1 (the addon with one core worker thread and
- * without, and WebAssembly), a fifth of them (at least one) with noble; BENCH_RUNS (default 20) signatures per case;
- * BENCH_TIMING_SAMPLES (default 1000; 0 skips) samples per class for the timing lines.
+ * without, and WebAssembly), a fifth of them (at least one) with noble; BENCH_RUNS (default 20)
+ * signatures per case; BENCH_TIMING_SAMPLES (default 1000; 0 skips) samples per class for the timing lines.
  * @module
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';

@@ -4,7 +4,8 @@
  * and signing through the pages for ECDSA and Ed25519 with the signatures verified here by
  * OpenSSL (node:crypto) and viem; a reload keeps the key; the stored wrapping key refuses export;
  * two tabs contend for a key's lock; a wrong backup passphrase changes nothing; a policy that
- * refuses WebAssembly leaves the worker on noble, said on Server Status; axe-core finds no serious
+ * refuses WebAssembly leaves the worker on noble, said on Server Status; a getRandomValues that
+ * repeats itself stops the worker (INSECURE_RNG on every screen); axe-core finds no serious
  * violation. Every screen is captured to test-results/screens/.
  */
 import assert from 'node:assert/strict';

@@ -203,9 +203,7 @@ const Q = G.order;
  * presign phase, so that the online phase does not pay for it.
  */
 const timesKey = (pk: Uint8Array, k: bigint): GroupPoint =>
-  secp256k1BackendIsNoble()
-    ? secp256k1KeyTable(pk).multiplyUnsafe(k)
-    : G.mulPublic(G.decodeOwn(pk), k);
+  G.mulPublic(secp256k1BackendIsNoble() ? secp256k1KeyTable(pk) : G.decodeOwn(pk), k);
 
 const warmKeyTable = (pk: Uint8Array): void => {
   if (secp256k1BackendIsNoble()) secp256k1KeyTable(pk);
